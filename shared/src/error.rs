@@ -1,0 +1,121 @@
+//! Error codes: stable strings a client can act on.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why the room refused a frame (in `error.code`) or the Worker refused a request (in the
+/// JSON body of a 4xx/5xx). The serialized names are the public contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not JSON, not an object of a known `type`, or has fields of the wrong type.
+    BadFrame,
+    /// A frame other than `join` arrived before a successful `join`.
+    NotJoined,
+    /// The name in `join` is empty, too long, or has control or invisible characters.
+    InvalidName,
+    /// The name belongs to someone else: it was first claimed with a different key.
+    NameTaken,
+    /// `send` with text that is empty or only white space.
+    EmptyText,
+    /// `send` with text over the limit.
+    TextTooLong,
+    /// The frame is over `limits.frame_max_bytes`; the socket may be closed with 1009 after it.
+    FrameTooLarge,
+    /// The member sends faster than the rate limit; `retry_after_ms` says when to try again.
+    RateLimited,
+    /// Well-formed but not acceptable: a second `join`, a bad `key`, `client_id` or `limit`.
+    BadRequest,
+    /// The room failed to do something that should have worked; safe to retry.
+    Internal,
+    /// HTTP: the room name in the path is not a valid room name.
+    InvalidRoom,
+    /// HTTP: the WebSocket endpoint was requested without `Upgrade: websocket`.
+    UpgradeRequired,
+    /// HTTP: the request's `Origin` is not allowed to open a socket.
+    ForbiddenOrigin,
+    /// HTTP: nothing is served at that path or with that method.
+    NotFound,
+}
+
+impl ErrorCode {
+    /// The code's wire name, e.g. `"rate_limited"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadFrame => "bad_frame",
+            Self::NotJoined => "not_joined",
+            Self::InvalidName => "invalid_name",
+            Self::NameTaken => "name_taken",
+            Self::EmptyText => "empty_text",
+            Self::TextTooLong => "text_too_long",
+            Self::FrameTooLarge => "frame_too_large",
+            Self::RateLimited => "rate_limited",
+            Self::BadRequest => "bad_request",
+            Self::Internal => "internal",
+            Self::InvalidRoom => "invalid_room",
+            Self::UpgradeRequired => "upgrade_required",
+            Self::ForbiddenOrigin => "forbidden_origin",
+            Self::NotFound => "not_found",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refusal: a code for programs and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError {
+    /// What kind of refusal.
+    pub code: ErrorCode,
+    /// Human-readable detail, safe to show in the UI.
+    pub message: String,
+}
+
+impl ProtocolError {
+    /// A refusal with `code` and `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ProtocolError {}
+
+/// The JSON body of an HTTP error from the Worker: `{"error": {"code": ..., "message": ...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpError {
+    /// The refusal.
+    pub error: HttpErrorBody,
+}
+
+/// See [`HttpError`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpErrorBody {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+impl From<ProtocolError> for HttpError {
+    fn from(e: ProtocolError) -> Self {
+        Self {
+            error: HttpErrorBody {
+                code: e.code,
+                message: e.message,
+            },
+        }
+    }
+}

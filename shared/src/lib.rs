@@ -1,0 +1,53 @@
+//! Confab's wire protocol, shared by the Worker and the browser: the single source of truth
+//! for what crosses the WebSocket and what is valid.
+//!
+//! # Layout
+//! - [`frames`]: [`ClientFrame`] (browser → room) and [`ServerFrame`] (room → browser), with
+//!   golden tests that pin the JSON on the wire. `docs/PROTOCOL.md` is their prose twin.
+//! - [`values`]: validated values ([`RoomName`], [`UserName`], [`MessageText`], …); `parse`
+//!   is the only way in from untrusted input.
+//! - [`limits`]: every limit, and [`Limits`] as sent in `welcome`.
+//! - [`error`]: [`ErrorCode`], the stable codes of refusals, and the HTTP error body.
+
+pub mod error;
+pub mod frames;
+pub mod limits;
+pub mod values;
+
+pub use error::{ErrorCode, HttpError, ProtocolError};
+pub use frames::{ChatMessage, ClientFrame, ServerFrame};
+pub use limits::Limits;
+pub use values::{ClientId, MemberKey, MessageText, RoomName, Seq, UserName};
+
+/// The plain-text keepalive a client sends; answered with [`PONG`] by the runtime's
+/// auto-response, without waking the room.
+pub const PING: &str = "ping";
+/// The answer to [`PING`].
+pub const PONG: &str = "pong";
+
+/// `GET /api/rooms/{room}`: a room's summary, for bots and tools.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RoomInfo {
+    /// The room's name.
+    pub room: String,
+    /// How many members have an open, joined socket.
+    pub members_online: u32,
+    /// The newest `seq` (0 for an empty room).
+    pub latest_seq: Seq,
+}
+
+/// `POST /api/rooms`: a new private room.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CreatedRoom {
+    /// 64 random hex digits: unguessable, never listed.
+    pub room: String,
+}
+
+/// `GET /api/rooms/{room}/messages`: a history page, as in the `history` frame.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HistoryPage {
+    /// Oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// Older messages exist.
+    pub has_more: bool,
+}

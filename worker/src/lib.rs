@@ -1,0 +1,17 @@
+//! Confab's Worker: HTTP routing and the `ChatRoom` Durable Object, one per room.
+//!
+//! # Layout
+//! - [`room`]: the room's rules as a pure state machine (no I/O, time passed in).
+//! - [`store`]: what the room needs from storage; [`store::MemoryStore`] for native tests.
+//! - `durable.rs` (wasm only): the `ChatRoom` Durable Object, thin glue that feeds socket
+//!   events to the room and carries out its effects, with `SqlStore` on Durable Object SQLite.
+//! - `http.rs` (wasm only): the Worker's `fetch`: routes `/api/*`, checks room names, the
+//!   upgrade and the `Origin`, and forwards to the room's object.
+
+pub mod room;
+pub mod store;
+
+#[cfg(target_arch = "wasm32")]
+mod durable;
+#[cfg(target_arch = "wasm32")]
+mod http;

@@ -1,0 +1,126 @@
+//! What the room needs from storage, as a trait. Durable Object SQLite is synchronous, so the
+//! room can call it in the middle of a rule: the message is stored and has its `seq` before
+//! any effect that broadcasts it exists. `SqlStore` (in `durable.rs`) is the real one;
+//! [`MemoryStore`] serves native tests, benchmarks of the room and fuzzing.
+
+use confab_shared::{ChatMessage, Seq};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+/// Storage failed; the room answers `internal` and the client may retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "storage failed: {}", self.0)
+    }
+}
+
+/// What [`RoomStore::append`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored as a new message.
+    Stored(ChatMessage),
+    /// This member already sent a message with this `client_id`; nothing was written.
+    Duplicate {
+        /// Where the first copy is.
+        seq: Seq,
+        /// When the first copy was stored.
+        ts: u64,
+    },
+}
+
+/// The room's storage. Every method is one short transaction.
+pub trait RoomStore {
+    /// The newest message's `(seq, ts)`, if any.
+    fn latest(&mut self) -> Result<Option<(Seq, u64)>, StoreError>;
+    /// Claims `canonical_name` for `key_hash` if nobody has; `true` if `key_hash` owns it now.
+    fn claim(&mut self, canonical_name: &str, key_hash: &str, now_ms: u64) -> Result<bool, StoreError>;
+    /// Stores a message unless `(member, client_id)` is already stored. `seq` is assigned here.
+    fn append(
+        &mut self,
+        member: &str,
+        client_id: &str,
+        author: &str,
+        text: &str,
+        ts: u64,
+    ) -> Result<Appended, StoreError>;
+    /// The newest `limit` messages with `seq < before`, oldest first.
+    fn before(&mut self, before: Seq, limit: u32) -> Result<Vec<ChatMessage>, StoreError>;
+    /// The newest `limit` messages with `seq > after`, oldest first.
+    fn after(&mut self, after: Seq, limit: u32) -> Result<Vec<ChatMessage>, StoreError>;
+}
+
+/// An in-memory [`RoomStore`] with the same semantics as the SQLite one.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore {
+    messages: BTreeMap<Seq, ChatMessage>,
+    by_client: HashMap<(String, String), Seq>,
+    claims: HashMap<String, String>,
+    /// When set, every call fails: lets tests check how the room answers a platform failure.
+    pub fail: bool,
+}
+
+impl MemoryStore {
+    /// Every stored message, oldest first.
+    pub fn all(&self) -> impl Iterator<Item = &ChatMessage> {
+        self.messages.values()
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.fail {
+            Err(StoreError("injected failure".into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn page(iter: impl DoubleEndedIterator<Item = ChatMessage>, limit: u32) -> Vec<ChatMessage> {
+        let mut page: Vec<_> = iter.rev().take(limit as usize).collect();
+        page.reverse();
+        page
+    }
+}
+
+impl RoomStore for MemoryStore {
+    fn latest(&mut self) -> Result<Option<(Seq, u64)>, StoreError> {
+        self.check()?;
+        Ok(self.messages.values().next_back().map(|m| (m.seq, m.ts)))
+    }
+
+    fn claim(&mut self, canonical_name: &str, key_hash: &str, _now_ms: u64) -> Result<bool, StoreError> {
+        self.check()?;
+        let owner = self.claims.entry(canonical_name.to_owned()).or_insert_with(|| key_hash.to_owned());
+        Ok(owner == key_hash)
+    }
+
+    fn append(
+        &mut self,
+        member: &str,
+        client_id: &str,
+        author: &str,
+        text: &str,
+        ts: u64,
+    ) -> Result<Appended, StoreError> {
+        self.check()?;
+        if let Some(&seq) = self.by_client.get(&(member.to_owned(), client_id.to_owned())) {
+            return Ok(Appended::Duplicate { seq, ts: self.messages[&seq].ts });
+        }
+        let seq = self.messages.keys().next_back().map_or(1, |s| s + 1);
+        let m = ChatMessage { seq, client_id: client_id.into(), author: author.into(), text: text.into(), ts };
+        self.messages.insert(seq, m.clone());
+        self.by_client.insert((member.to_owned(), client_id.to_owned()), seq);
+        Ok(Appended::Stored(m))
+    }
+
+    fn before(&mut self, before: Seq, limit: u32) -> Result<Vec<ChatMessage>, StoreError> {
+        self.check()?;
+        Ok(Self::page(self.messages.range(..before).map(|(_, m)| m.clone()), limit))
+    }
+
+    fn after(&mut self, after: Seq, limit: u32) -> Result<Vec<ChatMessage>, StoreError> {
+        self.check()?;
+        Ok(Self::page(self.messages.range(after.saturating_add(1)..).map(|(_, m)| m.clone()), limit))
+    }
+}
