@@ -78,10 +78,7 @@ pub struct ProtocolError {
 impl ProtocolError {
     /// A refusal with `code` and `message`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
+        Self { code, message: message.into() }
     }
 }
 
@@ -111,11 +108,6 @@ pub struct HttpErrorBody {
 
 impl From<ProtocolError> for HttpError {
     fn from(e: ProtocolError) -> Self {
-        Self {
-            error: HttpErrorBody {
-                code: e.code,
-                message: e.message,
-            },
-        }
+        Self { error: HttpErrorBody { code: e.code, message: e.message } }
     }
 }

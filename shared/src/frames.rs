@@ -72,22 +72,16 @@ impl TryFrom<RawClientFrame> for ClientFrame {
 
     fn try_from(raw: RawClientFrame) -> Result<Self, ProtocolError> {
         Ok(match raw {
-            RawClientFrame::Join { name, key, since } => ClientFrame::Join {
-                name: UserName::parse(&name)?,
-                key: MemberKey::parse(&key)?,
-                since,
-            },
-            RawClientFrame::Send { client_id, text } => ClientFrame::Send {
-                client_id: ClientId::parse(&client_id)?,
-                text: MessageText::parse(&text)?,
-            },
+            RawClientFrame::Join { name, key, since } => {
+                ClientFrame::Join { name: UserName::parse(&name)?, key: MemberKey::parse(&key)?, since }
+            }
+            RawClientFrame::Send { client_id, text } => {
+                ClientFrame::Send { client_id: ClientId::parse(&client_id)?, text: MessageText::parse(&text)? }
+            }
             RawClientFrame::Typing {} => ClientFrame::Typing {},
             RawClientFrame::History { before, limit } => {
                 if limit == 0 || limit > HISTORY_PAGE_MAX {
-                    return Err(ProtocolError::new(
-                        ErrorCode::BadRequest,
-                        format!("limit is 1 to {HISTORY_PAGE_MAX}"),
-                    ));
+                    return Err(ProtocolError::new(ErrorCode::BadRequest, format!("limit is 1 to {HISTORY_PAGE_MAX}")));
                 }
                 ClientFrame::History { before, limit }
             }
@@ -215,11 +209,7 @@ impl ServerFrame {
 
     /// An `error` frame for a refusal.
     pub fn error(e: ProtocolError) -> Self {
-        Self::Error {
-            code: e.code,
-            message: e.message,
-            retry_after_ms: None,
-        }
+        Self::Error { code: e.code, message: e.message, retry_after_ms: None }
     }
 
     /// Parses a frame from the room (used by clients).
@@ -248,10 +238,8 @@ mod tests {
             serde_json::to_value(&join).unwrap(),
             json!({"type": "join", "data": {"name": "alice", "key": key(), "since": 7}})
         );
-        let send = ClientFrame::Send {
-            client_id: ClientId::parse("c1").unwrap(),
-            text: MessageText::parse("hi").unwrap(),
-        };
+        let send =
+            ClientFrame::Send { client_id: ClientId::parse("c1").unwrap(), text: MessageText::parse("hi").unwrap() };
         assert_eq!(
             serde_json::to_value(&send).unwrap(),
             json!({"type": "send", "data": {"client_id": "c1", "text": "hi"}})
@@ -286,7 +274,12 @@ mod tests {
             json!({"type": "ack", "data": {"client_id": "c1", "seq": 3, "ts": 1700}})
         );
         assert_eq!(
-            serde_json::to_value(ServerFrame::Error { code: ErrorCode::RateLimited, message: "slow down".into(), retry_after_ms: Some(200) }).unwrap(),
+            serde_json::to_value(ServerFrame::Error {
+                code: ErrorCode::RateLimited,
+                message: "slow down".into(),
+                retry_after_ms: Some(200)
+            })
+            .unwrap(),
             json!({"type": "error", "data": {"code": "rate_limited", "message": "slow down", "retry_after_ms": 200}})
         );
         assert_eq!(
@@ -329,7 +322,10 @@ mod tests {
             (r#"{"type":"history","data":{"before":5,"limit":101}}"#, ErrorCode::BadRequest),
             (r#"{"type":"send","data":{"client_id":"c","text":""}}"#, ErrorCode::EmptyText),
             (r#"{"type":"send","data":{"client_id":"","text":"x"}}"#, ErrorCode::BadRequest),
-            (r#"{"type":"join","data":{"name":"","key":"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"}}"#, ErrorCode::InvalidName),
+            (
+                r#"{"type":"join","data":{"name":"","key":"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"}}"#,
+                ErrorCode::InvalidName,
+            ),
             (r#"{"type":"join","data":{"name":"a","key":"short"}}"#, ErrorCode::BadRequest),
         ];
         for (text, code) in cases {

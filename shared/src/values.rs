@@ -97,10 +97,7 @@ impl RoomName {
             ));
         }
         if !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-') {
-            return Err(ProtocolError::new(
-                ErrorCode::InvalidRoom,
-                "a room name uses only a-z, 0-9, '_' and '-'",
-            ));
+            return Err(ProtocolError::new(ErrorCode::InvalidRoom, "a room name uses only a-z, 0-9, '_' and '-'"));
         }
         Ok(Self(s.to_owned()))
     }
@@ -154,10 +151,7 @@ impl MessageText {
             ));
         }
         if s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
-            return Err(ProtocolError::new(
-                ErrorCode::BadRequest,
-                "a message cannot contain control characters",
-            ));
+            return Err(ProtocolError::new(ErrorCode::BadRequest, "a message cannot contain control characters"));
         }
         Ok(Self(s.to_owned()))
     }
@@ -211,7 +205,9 @@ mod tests {
         assert!(UserName::parse(&"é".repeat(32)).is_ok());
         assert!(UserName::parse("❤️ bob").is_ok(), "emoji variation selector is allowed");
         let long = "é".repeat(33);
-        for bad in ["", "   ", long.as_str(), "a\u{0}b", "a\nb", "ev\u{202E}il", "zero\u{200B}width", "\u{2800}", "a\u{FEFF}"] {
+        for bad in
+            ["", "   ", long.as_str(), "a\u{0}b", "a\nb", "ev\u{202E}il", "zero\u{200B}width", "\u{2800}", "a\u{FEFF}"]
+        {
             assert_eq!(UserName::parse(bad).unwrap_err().code, ErrorCode::InvalidName, "{bad:?}");
         }
     }

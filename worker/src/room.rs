@@ -12,8 +12,7 @@
 use crate::store::{Appended, RoomStore};
 use confab_shared::limits::{RESUME_MAX, TYPING_RELAY_INTERVAL_MS, WELCOME_MESSAGES};
 use confab_shared::{
-    ChatMessage, ClientFrame, ErrorCode, HistoryPage, Limits, MemberKey, ProtocolError, RoomInfo, Seq, ServerFrame,
-    UserName,
+    ClientFrame, ErrorCode, HistoryPage, Limits, MemberKey, ProtocolError, RoomInfo, Seq, ServerFrame, UserName,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -270,7 +269,11 @@ impl Room {
                     Self::reply(&mut out, socket, err(ErrorCode::FrameTooLarge, "frame too large"));
                     out.push(Effect::Close { socket, code: CLOSE_TOO_BIG, reason: "frame too large" });
                 } else {
-                    Self::reply(&mut out, socket, err(ErrorCode::BadFrame, "frames are JSON text; binary frames are not accepted"));
+                    Self::reply(
+                        &mut out,
+                        socket,
+                        err(ErrorCode::BadFrame, "frames are JSON text; binary frames are not accepted"),
+                    );
                 }
             }
             Input::Closed(socket) => self.on_close(socket, &mut out),
@@ -291,10 +294,19 @@ impl Room {
             .collect()
     }
 
-    fn on_frame(&mut self, store: &mut impl RoomStore, socket: SocketId, frame: ClientFrame, now_ms: u64, out: &mut Vec<Effect>) {
+    fn on_frame(
+        &mut self,
+        store: &mut impl RoomStore,
+        socket: SocketId,
+        frame: ClientFrame,
+        now_ms: u64,
+        out: &mut Vec<Effect>,
+    ) {
         let member = self.conns.get(&socket).and_then(|c| c.member.clone());
         match (frame, member) {
-            (ClientFrame::Join { name, key, since }, None) => self.on_join(store, socket, name, &key, since, now_ms, out),
+            (ClientFrame::Join { name, key, since }, None) => {
+                self.on_join(store, socket, name, &key, since, now_ms, out)
+            }
             (ClientFrame::Join { .. }, Some(_)) => {
                 Self::reply(out, socket, err(ErrorCode::BadRequest, "this socket has already joined"))
             }
@@ -327,7 +339,11 @@ impl Room {
         match store.claim(&canonical, &key_hash(key), now_ms) {
             Ok(true) => {}
             Ok(false) => {
-                return Self::reply(out, socket, err(ErrorCode::NameTaken, format!("“{name}” belongs to someone else in this room")))
+                return Self::reply(
+                    out,
+                    socket,
+                    err(ErrorCode::NameTaken, format!("“{name}” belongs to someone else in this room")),
+                )
             }
             Err(_) => return Self::reply(out, socket, internal()),
         }
@@ -399,7 +415,10 @@ impl Room {
             return Self::reply(out, socket, internal());
         };
         let config = self.config;
-        let m = self.members.get_mut(member).expect("a joined socket's member is in `members` until its last socket closes");
+        let m = self
+            .members
+            .get_mut(member)
+            .expect("a joined socket's member is in `members` until its last socket closes");
         if let Err(wait) = m.bucket.take(&config, now_ms) {
             let frame = ServerFrame::Error {
                 code: ErrorCode::RateLimited,
@@ -410,7 +429,8 @@ impl Room {
         }
         // A message from this member ends its "typing", so the next keystroke relays at once.
         m.typing_ms = None;
-        let attachment = Attachment { id: socket, name: Some(m.display.clone()), bucket: Some(m.bucket), typing_ms: None };
+        let attachment =
+            Attachment { id: socket, name: Some(m.display.clone()), bucket: Some(m.bucket), typing_ms: None };
         let author = m.display.clone();
         out.push(Effect::Save(socket, attachment));
         // Timestamps never go backwards within a room, whatever the clock does.
@@ -418,7 +438,11 @@ impl Room {
         match store.append(member, client_id, &author, text, ts) {
             Ok(Appended::Stored(msg)) => {
                 self.latest = Some((msg.seq, msg.ts));
-                Self::reply(out, socket, ServerFrame::Ack { client_id: msg.client_id.clone(), seq: msg.seq, ts: msg.ts });
+                Self::reply(
+                    out,
+                    socket,
+                    ServerFrame::Ack { client_id: msg.client_id.clone(), seq: msg.seq, ts: msg.ts },
+                );
                 out.push(Effect::Send { to: self.joined_sockets(None), text: ServerFrame::Message(msg).to_json() });
             }
             Ok(Appended::Duplicate { seq, ts }) => {
@@ -429,12 +453,16 @@ impl Room {
     }
 
     fn on_typing(&mut self, socket: SocketId, member: &str, now_ms: u64, out: &mut Vec<Effect>) {
-        let m = self.members.get_mut(member).expect("a joined socket's member is in `members` until its last socket closes");
+        let m = self
+            .members
+            .get_mut(member)
+            .expect("a joined socket's member is in `members` until its last socket closes");
         if m.typing_ms.is_some_and(|t| now_ms < t.saturating_add(TYPING_RELAY_INTERVAL_MS)) {
             return;
         }
         m.typing_ms = Some(now_ms);
-        let attachment = Attachment { id: socket, name: Some(m.display.clone()), bucket: Some(m.bucket), typing_ms: m.typing_ms };
+        let attachment =
+            Attachment { id: socket, name: Some(m.display.clone()), bucket: Some(m.bucket), typing_ms: m.typing_ms };
         let frame = ServerFrame::Typing { name: m.display.clone() };
         out.push(Effect::Save(socket, attachment));
         let to = self.joined_sockets(Some(member));
@@ -477,14 +505,21 @@ impl Room {
     }
 
     /// `GET /api/rooms/{room}/messages`: the same page as the `history` frame.
-    pub fn history(&self, store: &mut impl RoomStore, before: Option<Seq>, limit: u32) -> Result<HistoryPage, ProtocolError> {
+    pub fn history(
+        &self,
+        store: &mut impl RoomStore,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<HistoryPage, ProtocolError> {
         let limit = limit.clamp(1, confab_shared::limits::HISTORY_PAGE_MAX);
-        Self::page(store, before.unwrap_or(Seq::MAX), limit).map_err(|()| ProtocolError::new(ErrorCode::Internal, "storage failed"))
+        Self::page(store, before.unwrap_or(Seq::MAX), limit)
+            .map_err(|()| ProtocolError::new(ErrorCode::Internal, "storage failed"))
     }
 
     /// `GET /api/rooms/{room}`.
     pub fn info(&mut self, store: &mut impl RoomStore) -> Result<RoomInfo, ProtocolError> {
-        let (latest_seq, _) = self.latest(store).map_err(|()| ProtocolError::new(ErrorCode::Internal, "storage failed"))?;
+        let (latest_seq, _) =
+            self.latest(store).map_err(|()| ProtocolError::new(ErrorCode::Internal, "storage failed"))?;
         Ok(RoomInfo { room: self.name.clone(), members_online: self.members.len() as u32, latest_seq })
     }
 

@@ -48,7 +48,10 @@ impl Harness {
             match e {
                 Effect::Send { to, text } => {
                     for s in to {
-                        self.inbox.entry(s).or_default().push(ServerFrame::parse(&text).expect("the room sends valid frames"));
+                        self.inbox
+                            .entry(s)
+                            .or_default()
+                            .push(ServerFrame::parse(&text).expect("the room sends valid frames"));
                     }
                 }
                 Effect::Save(s, a) => {
@@ -148,11 +151,17 @@ fn send_is_stored_acked_and_broadcast_in_seq_order_with_the_authenticated_author
     h.send(b, "c1", "hi alice");
     let fa = h.take(a);
     assert!(matches!(&fa[0], ServerFrame::Ack { client_id, seq: 1, .. } if client_id == "c1"));
-    let msgs: Vec<_> = fa.iter().filter_map(|f| if let ServerFrame::Message(m) = f { Some((m.seq, m.author.clone())) } else { None }).collect();
+    let msgs: Vec<_> = fa
+        .iter()
+        .filter_map(|f| if let ServerFrame::Message(m) = f { Some((m.seq, m.author.clone())) } else { None })
+        .collect();
     assert_eq!(msgs, vec![(1, "alice".into()), (2, "bob".into())]);
     let fb = h.take(b);
     assert!(fb.iter().any(|f| matches!(f, ServerFrame::Ack { seq: 2, .. })));
-    assert_eq!(h.store.all().map(|m| (m.seq, m.author.as_str(), m.text.as_str())).collect::<Vec<_>>(), vec![(1, "alice", "hello"), (2, "bob", "hi alice")]);
+    assert_eq!(
+        h.store.all().map(|m| (m.seq, m.author.as_str(), m.text.as_str())).collect::<Vec<_>>(),
+        vec![(1, "alice", "hello"), (2, "bob", "hi alice")]
+    );
 }
 
 #[test]
