@@ -1,0 +1,90 @@
+//! Thin wrappers over the browser APIs the app uses. Failures here (no storage in a private
+//! window, say) degrade to "nothing remembered", never to a panic.
+
+use serde::{de::DeserializeOwned, Serialize};
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+/// Reads a JSON value from local storage.
+pub fn load<T: DeserializeOwned>(key: &str) -> Option<T> {
+    let text = storage()?.get_item(key).ok()??;
+    serde_json::from_str(&text).ok()
+}
+
+/// Writes a JSON value to local storage (best effort).
+pub fn save<T: Serialize>(key: &str, value: &T) {
+    if let (Some(s), Ok(text)) = (storage(), serde_json::to_string(value)) {
+        let _ = s.set_item(key, &text);
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// `bytes` random bytes as lowercase hex, from the browser's CSPRNG.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    // getrandom's "js" backend is crypto.getRandomValues; it fails only without Web Crypto,
+    // where Math.random is the best there is (the key then still differs per browser).
+    if getrandom::getrandom(&mut buf).is_err() {
+        for b in &mut buf {
+            *b = (js_sys::Math::random() * 256.0) as u8;
+        }
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// This browser's secret for name claims: made once, kept in local storage.
+pub fn member_key() -> String {
+    if let Some(k) = load::<String>("confab.key") {
+        if confab_shared::MemberKey::parse(&k).is_ok() {
+            return k;
+        }
+    }
+    let k = random_hex(32);
+    save("confab.key", &k);
+    k
+}
+
+/// The current path, e.g. `/r/lobby`.
+pub fn path() -> String {
+    web_sys::window().and_then(|w| w.location().pathname().ok()).unwrap_or_else(|| "/".into())
+}
+
+/// Changes the address bar without reloading.
+pub fn push_path(path: &str) {
+    if let Some(h) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = h.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(path));
+    }
+}
+
+/// The page's origin, e.g. `http://127.0.0.1:8787`.
+pub fn origin() -> String {
+    web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
+}
+
+/// The room's WebSocket URL. `trunk serve` builds set `CONFAB_WS_ORIGIN` (trunk's proxy
+/// cannot carry the socket, see Trunk.toml); otherwise the socket is on the page's origin.
+pub fn socket_url(room: &str) -> String {
+    let base = match option_env!("CONFAB_WS_ORIGIN") {
+        Some(o) if !o.is_empty() => o.to_owned(),
+        _ => origin().replacen("http", "ws", 1),
+    };
+    format!("{base}/api/rooms/{room}/ws")
+}
+
+/// Sets the tab title.
+pub fn set_title(title: &str) {
+    if let Some(d) = web_sys::window().and_then(|w| w.document()) {
+        d.set_title(title);
+    }
+}
+
+/// Whether the tab is hidden (another tab in front, window minimised).
+pub fn hidden() -> bool {
+    web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden())
+}
