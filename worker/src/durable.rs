@@ -40,6 +40,9 @@ struct Live {
 
 impl DurableObject for ChatRoom {
     fn new(state: State, env: Env) -> Self {
+        // One line per (re)start: how often a room wakes from hibernation is worth seeing in
+        // `wrangler tail`, and the hibernation test reads it.
+        console_log!("room {} starting", state.id().name().unwrap_or_default());
         let config = RoomConfig {
             rate_burst: var_u32(env.var("RATE_BURST").ok().map(|v| v.to_string()), RoomConfig::default().rate_burst),
             rate_per_sec: var_u32(

@@ -1,0 +1,133 @@
+// End to end in headless Chromium against a real `wrangler dev`: two people in two browser
+// contexts join a room by clicking and typing, chat both ways, see each other typing and in
+// the member list, and a reload keeps the name and the history. Screenshots go to
+// target/e2e/. Run: `node e2e/chat.mjs` (scripts/test.sh does, after building).
+import { join } from 'node:path';
+import { startServer, launchBrowser, step, assert, outDir } from './lib.mjs';
+
+/** One person at one browser: the page object the steps talk to. */
+class Person {
+  constructor(page, name) { this.page = page; this.name = name; }
+  messages() { return this.page.getByTestId('message'); }
+  async open(url) { await this.page.goto(url); }
+  async join(room) {
+    const p = this.page;
+    await p.getByLabel('Your name').fill(this.name);
+    await p.getByLabel('Room').fill(room);
+    await p.getByRole('button', { name: 'Join room' }).click();
+    await this.online();
+  }
+  async online() {
+    await this.page.getByTestId('link-state').filter({ hasText: 'Online' }).waitFor({ timeout: 15_000 });
+  }
+  async say(text) {
+    const box = this.page.getByLabel('Message');
+    await box.click();
+    await box.pressSequentially(text, { delay: 5 });
+    await box.press('Enter');
+  }
+  async sees(text) {
+    await this.page.getByTestId('message').filter({ hasText: text }).first().waitFor({ timeout: 10_000 });
+  }
+}
+
+const server = await startServer();
+const browser = await launchBrowser();
+let exitCode = 0;
+try {
+  const room = `e2e-${Date.now()}`;
+  const ctxA = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
+  const ctxB = await browser.newContext({ viewport: { width: 375, height: 700 }, colorScheme: 'dark' });
+  const alice = new Person(await ctxA.newPage(), 'alice');
+  const bob = new Person(await ctxB.newPage(), 'bob');
+  const dialogs = [];
+  for (const p of [alice.page, bob.page]) p.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss(); });
+
+  await step('both join the room from the start page', async () => {
+    await alice.open(server.url);
+    await alice.join(room);
+    await bob.open(server.url);
+    await bob.join(room);
+    assert(new URL(alice.page.url()).pathname === `/r/${room}`, `alice is at ${alice.page.url()}`);
+  }, alice.page);
+
+  await step('each sees the other in the member list', async () => {
+    await alice.page.getByTestId('members').getByText('bob').waitFor({ timeout: 10_000 });
+    await alice.page.getByTestId('member-count').filter({ hasText: '2 members online' }).waitFor();
+    await bob.page.getByRole('button', { name: 'Members' }).click();
+    await bob.page.getByTestId('members').getByText('alice').waitFor({ timeout: 10_000 });
+    await bob.page.getByRole('button', { name: 'Members' }).click();
+  }, alice.page);
+
+  await step('typing is shown to the other, then cleared by the message', async () => {
+    const box = bob.page.getByLabel('Message');
+    await box.click();
+    await box.pressSequentially('hi alice', { delay: 20 });
+    await alice.page.getByTestId('typing').filter({ hasText: 'bob is typing…' }).waitFor({ timeout: 10_000 });
+    await box.press('Enter');
+    await alice.sees('hi alice');
+    await alice.page.getByTestId('typing').filter({ hasText: /^$/ }).waitFor({ timeout: 10_000 });
+  }, alice.page);
+
+  await step('they chat both ways, in order', async () => {
+    await alice.say('hello bob');
+    await bob.sees('hello bob');
+    await bob.say('how are you?');
+    await alice.sees('how are you?');
+    const texts = await alice.messages().locator('.text').allInnerTexts();
+    assert(JSON.stringify(texts) === JSON.stringify(['hi alice', 'hello bob', 'how are you?']), `alice sees ${texts}`);
+  }, alice.page);
+
+  await step('Shift+Enter adds a line, Enter sends both lines as one message', async () => {
+    const box = alice.page.getByLabel('Message');
+    await box.click();
+    await box.pressSequentially('line one');
+    await box.press('Shift+Enter');
+    await box.pressSequentially('line two');
+    await box.press('Enter');
+    await bob.sees('line two');
+    const last = await bob.messages().last().locator('.text').innerText();
+    assert(last === 'line one\nline two', `bob got ${JSON.stringify(last)}`);
+  }, bob.page);
+
+  await step('markup arrives as text and creates no element', async () => {
+    const evil = '<img src=x onerror=alert(1)>';
+    await bob.say(evil);
+    await alice.sees(evil);
+    const imgs = await alice.page.locator('[data-testid=messages] img').count();
+    assert(imgs === 0 && dialogs.length === 0, `${imgs} img elements, dialogs ${dialogs}`);
+  }, alice.page);
+
+  await step('links are clickable and open safely', async () => {
+    await alice.say('see https://example.com/docs for more');
+    await bob.sees('see https://example.com/docs');
+    const a = bob.page.locator('[data-testid=messages] a[href="https://example.com/docs"]');
+    assert((await a.getAttribute('rel'))?.includes('noopener'), 'link without rel=noopener');
+  }, bob.page);
+
+  await step('screenshots at 1280 px light and 375 px dark', async () => {
+    await alice.page.screenshot({ path: join(outDir, 'room-1280-light.png') });
+    await bob.page.screenshot({ path: join(outDir, 'room-375-dark.png') });
+  });
+
+  await step('a reload keeps the name and the history', async () => {
+    await alice.page.reload();
+    await alice.online();
+    await alice.sees('how are you?');
+    const n = await alice.messages().count();
+    assert(n === 7, `after reload alice sees ${n} messages`);
+  }, alice.page);
+
+  await step('leaving shows bob alice going', async () => {
+    await alice.page.getByRole('button', { name: 'Leave the room' }).click();
+    await alice.page.getByLabel('Your name').waitFor();
+    assert(await alice.page.getByLabel('Your name').inputValue() === 'alice', 'the name is remembered');
+    await bob.page.getByTestId('member-count').filter({ hasText: '1 member online' }).waitFor({ timeout: 10_000 });
+  }, bob.page);
+} catch {
+  exitCode = 1;
+} finally {
+  await browser.close().catch(() => {});
+  server.stop();
+}
+process.exit(exitCode);

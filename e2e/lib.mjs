@@ -1,0 +1,104 @@
+// Shared helpers for the browser tests: a `wrangler dev` of our own on a free loopback port
+// (stopped by its process-group PID, also on failure or Ctrl-C) and a headless Chromium.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const outDir = join(root, 'target', 'e2e');
+mkdirSync(outDir, { recursive: true });
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const started = [];
+function stopAll() {
+  for (const child of started.splice(0)) {
+    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+  }
+}
+process.on('exit', stopAll);
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { stopAll(); process.exit(130); });
+
+/** Starts `wrangler dev` with a fresh state dir; resolves to { url, stop }. */
+export async function startServer(vars = {}) {
+  const port = await freePort();
+  const inspector = await freePort();
+  const state = mkdtempSync(join(outDir, 'state-'));
+  const logPath = join(state, 'wrangler.log');
+  const log = openSync(logPath, 'a');
+  const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
+    '--persist-to', state, '--show-interactive-dev-session=false', '--log-level', 'warn'];
+  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
+  const child = spawn(join(root, 'node_modules/.bin/wrangler'), args, {
+    cwd: root,
+    detached: true, // own process group: wrangler and its workerd stop together
+    stdio: ['ignore', log, log],
+    env: { ...process.env, CONFAB_SKIP_WORKER_BUILD: '1', WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
+  });
+  started.push(child);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`wrangler exited: ${readFileSync(logPath, 'utf8')}`);
+    try {
+      const r = await fetch(`${url}/api/rooms/health-check`);
+      if (r.ok) break;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  if (Date.now() >= deadline) throw new Error(`wrangler did not start: ${readFileSync(logPath, 'utf8')}`);
+  return {
+    url,
+    stop() {
+      try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+      const i = started.indexOf(child);
+      if (i >= 0) started.splice(i, 1);
+    },
+  };
+}
+
+/** Headless Debian Chromium with the flags these machines need (see README). */
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+let failures = 0;
+const results = [];
+/** Runs one named step; a failure is recorded (with a screenshot of `page` if given). */
+export async function step(name, fn, page) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    results.push(`step ${name} ... ok (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    console.log(results.at(-1));
+  } catch (e) {
+    failures++;
+    console.log(`step ${name} ... FAILED\n    ${String(e?.stack || e).split('\n').slice(0, 6).join('\n    ')}`);
+    if (page) await page.screenshot({ path: join(outDir, `failed-${name}.png`) }).catch(() => {});
+    throw e;
+  }
+}
+export const failed = () => failures;
+
+export function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+/** gzip and brotli sizes of a file, via node's zlib at maximum level. */
+export { execFileSync };

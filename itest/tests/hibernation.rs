@@ -1,0 +1,112 @@
+//! A room that hibernates mid-conversation comes back right: its members, their name claims
+//! and their rate buckets survive, and keepalive `ping`s are answered by the runtime without
+//! waking it. Local workerd evicts an idle object after about 30 s; the room logs a line each
+//! time its constructor runs, which is how this test knows it really hibernated.
+//!
+//! Own server, because it needs a slow refill to tell a kept bucket from a fresh one:
+//! burst 100, 1 per second.
+
+use confab_itest::*;
+use confab_shared::{ErrorCode, ServerFrame};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+fn starts(s: &Server, room: &str) -> usize {
+    let log = std::fs::read_to_string(s.state_dir.parent().expect("state dir has a parent").join("wrangler.log"))
+        .unwrap_or_default();
+    log.matches(&format!("room {room} starting")).count()
+}
+
+async fn hibernation_keeps_members_claims_and_buckets(s: &Server) -> Outcome {
+    let room = unique_room("hibernate");
+    let (mut alice, _) = s.join(&room, "alice", &key("alice")).await?;
+    let (mut bob, _) = s.join(&room, "bob", &key("bob")).await?;
+    alice.expect("bob joined", |f| matches!(f, ServerFrame::MemberJoined { .. })).await?;
+    // Alice empties her bucket (100) as fast as the acks come.
+    for i in 0..100 {
+        alice.say(&format!("a{i}"), "spend").await?;
+    }
+    let mut acked = 0;
+    while acked < 100 {
+        match alice.next_frame().await? {
+            ServerFrame::Ack { .. } => acked += 1,
+            ServerFrame::Error { code, message, .. } => return Err(format!("{code:?} {message} after {acked}")),
+            _ => {}
+        }
+    }
+    let spent_at = Instant::now();
+    // The broadcasts of those 100 messages, to both.
+    alice.drain(Duration::from_millis(500)).await?;
+    bob.drain(Duration::from_millis(500)).await?;
+    let before = starts(s, &room);
+    ensure(before >= 1, "the room's start line is not in the log")?;
+
+    // Idle, apart from keepalives: the runtime answers them and the room may sleep.
+    let deadline = Instant::now() + Duration::from_secs(75);
+    let mut quiet_for = Duration::ZERO;
+    while quiet_for < Duration::from_secs(40) && Instant::now() < deadline {
+        for c in [&mut alice, &mut bob] {
+            c.send_text("ping").await?;
+            let t = c.next_text(FRAME_WAIT).await?;
+            ensure(t.as_deref() == Some("pong"), format!("ping got {t:?}"))?;
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        quiet_for += Duration::from_secs(5);
+    }
+    ensure(starts(s, &room) == before, "a ping woke the room (its constructor ran again)")?;
+
+    // The next message wakes it: the constructor runs again, rebuilding from attachments.
+    let idle = spent_at.elapsed().as_secs();
+    bob.say("b1", "still there?").await?;
+    alice.expect("bob's message after waking", |f| matches!(f, ServerFrame::Message(m) if m.author == "bob")).await?;
+    ensure(
+        starts(s, &room) == before + 1,
+        format!("the room did not hibernate (starts {before} → {})", starts(s, &room)),
+    )?;
+
+    let (_, body) = http(s.port, "GET", &format!("/api/rooms/{room}"), &[]).await?;
+    ensure(body.contains("\"members_online\":2"), format!("members after waking: {body}"))?;
+
+    // The claim on "alice" is in SQLite: still hers.
+    let mut thief = s.connect(&room).await?;
+    thief.send_json(json!({"type": "join", "data": {"name": "Alice", "key": key("mallory")}})).await?;
+    thief.expect("name_taken", |f| matches!(f, ServerFrame::Error { code: ErrorCode::NameTaken, .. })).await?;
+
+    // Alice's bucket refilled at 1/s while idle: about `idle` tokens, not a fresh 100.
+    for i in 0..100 {
+        alice.say(&format!("b{i}"), "again").await?;
+    }
+    let (mut ok, mut limited) = (0u64, 0u64);
+    while ok + limited < 100 {
+        match alice.next_frame().await? {
+            ServerFrame::Ack { .. } => ok += 1,
+            ServerFrame::Error { code: ErrorCode::RateLimited, .. } => limited += 1,
+            _ => {}
+        }
+    }
+    let window = idle.saturating_sub(2)..=idle + 10;
+    ensure(window.contains(&ok), format!("after {idle} s idle alice could send {ok} (expected {window:?})"))
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    let ok = rt.block_on(async {
+        // `--log-level log` so the room's start lines reach the log this test reads.
+        let s = match Server::start_with("hibernation", &[("RATE_BURST", "100"), ("RATE_PER_SEC", "1")], "log").await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("could not start wrangler dev: {e}");
+                return false;
+            }
+        };
+        run(
+            vec![(
+                "hibernation_keeps_members_claims_and_buckets",
+                Box::pin(hibernation_keeps_members_claims_and_buckets(&s)),
+            )],
+            Duration::from_secs(150),
+        )
+        .await
+    });
+    std::process::exit(if ok { 0 } else { 1 });
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `make dev`: install what is missing, build the page and the Worker, and serve both on
+# http://127.0.0.1:8787 with Durable Object state on disk (.wrangler/state), so history
+# survives a restart. Ctrl-C stops it.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$root"
+bash scripts/setup.sh
+step "building the page (trunk)"
+trunk build --release
+step "starting wrangler dev"
+echo "Open http://127.0.0.1:8787 — two windows, one room, and chat."
+exec wrangler dev --ip 127.0.0.1 --port 8787 --show-interactive-dev-session=false "$@"

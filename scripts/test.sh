@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `make test`: install what is missing, then every check and test, in the order that fails
+# fastest. Every server and browser the tests start is stopped by them, also on failure.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$root"
+bash scripts/setup.sh
+
+step "format"
+cargo fmt --all --check
+
+step "clippy (native)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "clippy (wasm32)"
+cargo clippy -p confab-shared -p confab-worker -p confab-frontend --target wasm32-unknown-unknown --locked -- -D warnings
+
+step "native tests: protocol, room rules, routes, view state"
+cargo test --workspace --exclude confab-itest --locked
+
+step "build the page (trunk, release)"
+trunk build --release
+step "build the Worker (worker-build, release)"
+bash scripts/build-worker.sh
+export CONFAB_SKIP_WORKER_BUILD=1
+
+step "integration: protocol v1 against wrangler dev"
+cargo test -p confab-itest --locked
+
+step "browser: two people chat in headless Chromium"
+node e2e/chat.mjs
+
+step "production bundle (wrangler deploy --dry-run)"
+bash scripts/size.sh
+echo
+echo "all checks passed"
