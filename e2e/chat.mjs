@@ -3,7 +3,7 @@
 // the member list, and a reload keeps the name and the history. Screenshots go to
 // target/e2e/. Run: `node e2e/chat.mjs` (scripts/test.sh does, after building).
 import { join } from 'node:path';
-import { startServer, launchBrowser, step, assert, outDir } from './lib.mjs';
+import { startServer, startProxy, launchBrowser, step, assert, outDir } from './lib.mjs';
 
 /** One person at one browser: the page object the steps talk to. */
 class Person {
@@ -21,7 +21,7 @@ class Person {
     await this.page.getByTestId('link-state').filter({ hasText: 'Online' }).waitFor({ timeout: 15_000 });
   }
   async say(text) {
-    const box = this.page.getByLabel('Message');
+    const box = this.page.getByLabel('Message', { exact: true });
     await box.click();
     await box.pressSequentially(text, { delay: 5 });
     await box.press('Enter');
@@ -32,6 +32,7 @@ class Person {
 }
 
 const server = await startServer();
+const proxy = await startProxy(new URL(server.url).port);
 const browser = await launchBrowser();
 let exitCode = 0;
 try {
@@ -46,7 +47,8 @@ try {
   await step('both join the room from the start page', async () => {
     await alice.open(server.url);
     await alice.join(room);
-    await bob.open(server.url);
+    // Bob's network runs through a proxy the test can cut.
+    await bob.open(proxy.url);
     await bob.join(room);
     assert(new URL(alice.page.url()).pathname === `/r/${room}`, `alice is at ${alice.page.url()}`);
   }, alice.page);
@@ -60,7 +62,7 @@ try {
   }, alice.page);
 
   await step('typing is shown to the other, then cleared by the message', async () => {
-    const box = bob.page.getByLabel('Message');
+    const box = bob.page.getByLabel('Message', { exact: true });
     await box.click();
     await box.pressSequentially('hi alice', { delay: 20 });
     await alice.page.getByTestId('typing').filter({ hasText: 'bob is typing…' }).waitFor({ timeout: 10_000 });
@@ -79,7 +81,7 @@ try {
   }, alice.page);
 
   await step('Shift+Enter adds a line, Enter sends both lines as one message', async () => {
-    const box = alice.page.getByLabel('Message');
+    const box = alice.page.getByLabel('Message', { exact: true });
     await box.click();
     await box.pressSequentially('line one');
     await box.press('Shift+Enter');
@@ -110,12 +112,41 @@ try {
     await bob.page.screenshot({ path: join(outDir, 'room-375-dark.png') });
   });
 
+  await step('bob goes offline, sends 5, comes back: all 5 arrive once, in order, for both', async () => {
+    proxy.cut();
+    await ctxB.setOffline(true);
+    await bob.page.getByTestId('link-state').filter({ hasText: /Reconnecting|Connecting/ }).waitFor({ timeout: 15_000 });
+    for (let i = 1; i <= 5; i++) await bob.say(`offline ${i}`);
+    assert(await bob.page.getByTestId('pending').count() === 5, 'the 5 wait in the outbox');
+    proxy.restore();
+    await ctxB.setOffline(false); // fires `online`: the page reconnects at once
+    await bob.online();
+    await alice.sees('offline 5');
+    await bob.page.getByTestId('pending').first().waitFor({ state: 'detached', timeout: 10_000 });
+    for (const who of [alice, bob]) {
+      const texts = (await who.messages().locator('.text').allInnerTexts()).filter((t) => t.startsWith('offline'));
+      assert(JSON.stringify(texts) === JSON.stringify([1, 2, 3, 4, 5].map((i) => `offline ${i}`)), `${who.name} sees ${texts}`);
+    }
+  }, bob.page);
+
+  await step('scrolled up, new messages show a pill instead of moving the view', async () => {
+    await alice.page.setViewportSize({ width: 1280, height: 420 });
+    const list = alice.page.getByTestId('messages');
+    await list.evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); });
+    await bob.say('are you still reading?');
+    await alice.page.getByTestId('new-pill').filter({ hasText: '1 new message' }).waitFor({ timeout: 10_000 });
+    assert(await list.evaluate((el) => el.scrollTop) < 50, 'the view stayed where alice was reading');
+    await alice.page.getByTestId('new-pill').click();
+    await alice.page.getByTestId('new-pill').waitFor({ state: 'detached', timeout: 5_000 });
+    await alice.page.setViewportSize({ width: 1280, height: 800 });
+  }, alice.page);
+
   await step('a reload keeps the name and the history', async () => {
     await alice.page.reload();
     await alice.online();
     await alice.sees('how are you?');
     const n = await alice.messages().count();
-    assert(n === 7, `after reload alice sees ${n} messages`);
+    assert(n === 12, `after reload alice sees ${n} messages`);
   }, alice.page);
 
   await step('leaving shows bob alice going', async () => {
@@ -128,6 +159,7 @@ try {
   exitCode = 1;
 } finally {
   await browser.close().catch(() => {});
+  proxy.close();
   server.stop();
 }
 process.exit(exitCode);

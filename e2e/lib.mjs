@@ -102,3 +102,29 @@ export function assert(cond, msg) {
 
 /** gzip and brotli sizes of a file, via node's zlib at maximum level. */
 export { execFileSync };
+
+/**
+ * A TCP proxy in front of the server, for one browser: `cut()` drops every connection
+ * without a close frame and refuses new ones (the network is gone), `restore()` lets them
+ * through again. The page is loaded through it, so its origin is the proxy's.
+ */
+export async function startProxy(targetPort) {
+  const net = await import('node:net');
+  const sockets = new Set();
+  let up = true;
+  const server = net.createServer((client) => {
+    if (!up) { client.destroy(); return; }
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    for (const s of [client, upstream]) { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => {}); }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  const port = await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    cut() { up = false; for (const s of sockets) s.destroy(); },
+    restore() { up = true; },
+    close() { up = false; for (const s of sockets) s.destroy(); server.close(); },
+  };
+}
