@@ -3,7 +3,8 @@
 // the member list, and a reload keeps the name and the history. Screenshots go to
 // target/e2e/. Run: `node e2e/chat.mjs` (scripts/test.sh does, after building).
 import { join } from 'node:path';
-import { startServer, startProxy, launchBrowser, step, assert, outDir } from './lib.mjs';
+import { startServer, startProxy, launchBrowser, seed, step, assert, outDir } from './lib.mjs';
+import { writeFileSync } from 'node:fs';
 
 /** One person at one browser: the page object the steps talk to. */
 class Person {
@@ -107,9 +108,15 @@ try {
     assert((await a.getAttribute('rel'))?.includes('noopener'), 'link without rel=noopener');
   }, bob.page);
 
-  await step('screenshots at 1280 px light and 375 px dark', async () => {
+  await step('screenshots at 1280 px and 375 px, light and dark', async () => {
     await alice.page.screenshot({ path: join(outDir, 'room-1280-light.png') });
     await bob.page.screenshot({ path: join(outDir, 'room-375-dark.png') });
+    await alice.page.emulateMedia({ colorScheme: 'dark' });
+    await bob.page.emulateMedia({ colorScheme: 'light' });
+    await alice.page.screenshot({ path: join(outDir, 'room-1280-dark.png') });
+    await bob.page.screenshot({ path: join(outDir, 'room-375-light.png') });
+    await alice.page.emulateMedia({ colorScheme: 'light' });
+    await bob.page.emulateMedia({ colorScheme: 'dark' });
   });
 
   await step('bob goes offline, sends 5, comes back: all 5 arrive once, in order, for both', async () => {
@@ -155,6 +162,55 @@ try {
     assert(await alice.page.getByLabel('Your name').inputValue() === 'alice', 'the name is remembered');
     await bob.page.getByTestId('member-count').filter({ hasText: '1 member online' }).waitFor({ timeout: 10_000 });
   }, bob.page);
+
+  await step('coming back, a "New" divider marks what arrived while away', async () => {
+    await bob.say('while you were away');
+    await alice.page.getByRole('button', { name: room }).click(); // from "Recent rooms"
+    await alice.online();
+    await alice.sees('while you were away');
+    const next = alice.page.getByTestId('unread-divider').locator('xpath=following-sibling::*[1]');
+    assert((await next.innerText()).includes('while you were away'), 'the divider is right before the new message');
+  }, alice.page);
+
+  await step('a private room gets an unguessable link', async () => {
+    await alice.page.getByRole('button', { name: 'Leave the room' }).click();
+    await alice.page.getByRole('button', { name: 'Create private room' }).click();
+    await alice.online();
+    const path = new URL(alice.page.url()).pathname;
+    assert(/^\/r\/[0-9a-f]{64}$/.test(path), `private room at ${path}`);
+  }, alice.page);
+
+  const big = `history-${Date.now()}`;
+  await step('a room with 120 messages opens on the last 50 (timed), scrolling up pages back in place', async () => {
+    await seed(server.url, big, 120);
+    // Navigation start to 50 messages on screen, measured by the page's own clock.
+    const timings = [];
+    for (let i = 0; i < 3; i++) {
+      await alice.page.goto(`${server.url}/r/${big}`);
+      const ms = await alice.page.waitForFunction(
+        () => document.querySelectorAll('[data-testid=message]').length >= 50 && performance.now(), null, { timeout: 15_000 });
+      timings.push(Math.round(await ms.jsonValue()));
+    }
+    timings.sort((a, b) => a - b);
+    writeFileSync(join(outDir, 'render-50.json'), JSON.stringify({ runs_ms: timings, median_ms: timings[1] }));
+    console.log(`    navigation to 50 messages rendered: median ${timings[1]} ms (runs ${timings.join(', ')})`);
+    assert(await alice.messages().count() === 50, 'the welcome has the last 50');
+
+    const list = alice.page.getByTestId('messages');
+    const anchor = alice.page.locator('[data-testid=message] .text', { hasText: /^seeded message 71$/ });
+    const before = await anchor.evaluate((el) => el.getBoundingClientRect().top);
+    await list.evaluate((el) => { el.scrollTop = 0; });
+    await alice.page.waitForFunction(() => document.querySelectorAll('[data-testid=message]').length === 100, null, { timeout: 10_000 });
+    await alice.page.waitForTimeout(100); // the anchor is restored on the next frame
+    const after = await anchor.evaluate((el) => el.getBoundingClientRect().top);
+    const height = await list.evaluate((el) => el.clientHeight);
+    assert(after > 0 && after < height, `the message at the top before paging stays on screen (${before} → ${after} px)`);
+    await list.evaluate((el) => { el.scrollTop = 0; });
+    await alice.page.waitForFunction(() => document.querySelectorAll('[data-testid=message]').length === 120, null, { timeout: 10_000 });
+    await alice.page.getByText('This is the start of the room.').waitFor();
+    const texts = await alice.messages().locator('.text').allInnerTexts();
+    assert(texts.every((t, i) => t === `seeded message ${i + 1}`), 'all 120, in order, once');
+  }, alice.page);
 } catch {
   exitCode = 1;
 } finally {

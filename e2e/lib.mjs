@@ -128,3 +128,36 @@ export async function startProxy(targetPort) {
     close() { up = false; for (const s of sockets) s.destroy(); server.close(); },
   };
 }
+
+/** Puts `n` messages into `room` over protocol v1 (20 per member, within the rate limit). */
+export async function seed(serverUrl, room, n) {
+  const wsUrl = `${serverUrl.replace('http', 'ws')}/api/rooms/${room}/ws`;
+  for (let sent = 0, member = 0; sent < n; member++) {
+    const ws = new WebSocket(wsUrl);
+    const batch = Math.min(20, n - sent);
+    await new Promise((resolve, reject) => {
+      let acked = 0;
+      const timer = setTimeout(() => reject(new Error(`seeding ${room} timed out`)), 20_000);
+      ws.onopen = () => {
+        const name = `seeder${member}`;
+        ws.send(JSON.stringify({ type: 'join', data: { name, key: `${name}`.padEnd(40, '_') } }));
+      };
+      ws.onmessage = (ev) => {
+        const f = JSON.parse(ev.data);
+        if (f.type === 'welcome') {
+          for (let i = 0; i < batch; i++) {
+            ws.send(JSON.stringify({ type: 'send', data: { client_id: `s${sent + i}`, text: `seeded message ${sent + i + 1}` } }));
+          }
+        } else if (f.type === 'ack' && ++acked === batch) {
+          clearTimeout(timer);
+          resolve();
+        } else if (f.type === 'error') {
+          reject(new Error(`seeding: ${ev.data}`));
+        }
+      };
+      ws.onerror = () => reject(new Error('seeding socket failed'));
+    });
+    ws.close();
+    sent += batch;
+  }
+}

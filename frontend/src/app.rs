@@ -6,7 +6,7 @@
 
 use crate::browser::{self, now_ms};
 use crate::connection::{self, Command, Link, Session};
-use crate::state::{same_group, typing_text, RoomView};
+use crate::state::{relative_time, same_group, typing_text, RoomView};
 use confab_shared::{ChatMessage, CreatedRoom, ErrorCode, MemberKey, RoomName, UserName};
 use futures::channel::mpsc::unbounded;
 use leptos::html;
@@ -285,7 +285,7 @@ fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send + Sy
                 </button>
             </header>
             <Refused view=view />
-            <MessageList view=view send=send />
+            <MessageList view=view now=now read_key=format!("confab.read.{room}") send=send />
             <aside id="members" class="members" aria-label="Members online">
                 <h2>"Online"</h2>
                 <ul data-testid="members">
@@ -371,8 +371,17 @@ fn Refused(view: RwSignal<RoomView>) -> impl IntoView {
 #[derive(Clone, PartialEq)]
 enum Row {
     Day(String),
-    Message { m: ChatMessage, grouped: bool, mine: bool },
-    Pending { client_id: String, text: String },
+    Message {
+        m: ChatMessage,
+        grouped: bool,
+        mine: bool,
+    },
+    Pending {
+        client_id: String,
+        text: String,
+    },
+    /// "New" marker before the first message from others the user had not read.
+    Unread,
 }
 
 impl Row {
@@ -381,14 +390,20 @@ impl Row {
             Row::Day(d) => format!("d{d}"),
             Row::Message { m, grouped, .. } => format!("m{}{}", m.seq, u8::from(*grouped)),
             Row::Pending { client_id, .. } => format!("p{client_id}"),
+            Row::Unread => "unread".to_owned(),
         }
     }
 }
 
-fn rows(v: &RoomView) -> Vec<Row> {
+fn rows(v: &RoomView, read_up_to: Option<u64>) -> Vec<Row> {
     let mut out = Vec::with_capacity(v.messages.len() + v.outbox.len() + 4);
     let mut prev: Option<&ChatMessage> = None;
+    let mut divider = read_up_to;
     for m in v.messages.values() {
+        if divider.is_some_and(|r| m.seq > r && v.me.as_deref() != Some(m.author.as_str())) {
+            out.push(Row::Unread);
+            divider = None;
+        }
         let day = day_label(m.ts);
         let new_day = prev.is_none_or(|p| day_label(p.ts) != day);
         if new_day {
@@ -423,7 +438,21 @@ fn full_time(ts: u64) -> String {
 
 /// The message list: history paging at the top, stick-to-bottom, a "new messages" pill.
 #[component]
-fn MessageList(view: RwSignal<RoomView>, send: impl Fn(Command) + Copy + Send + Sync + 'static) -> impl IntoView {
+fn MessageList(
+    view: RwSignal<RoomView>,
+    now: RwSignal<u64>,
+    read_key: String,
+    send: impl Fn(Command) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    // Where the user stopped reading last time: the "new" divider goes after it. It stays put
+    // for this visit; what is read now is saved for the next one.
+    let read_up_to = browser::load::<u64>(&read_key);
+    let read_key = StoredValue::new(read_key);
+    let mark_read = move |seq: u64| {
+        if seq > 0 && !browser::hidden() {
+            read_key.with_value(|k| browser::save(k, &seq));
+        }
+    };
     let list = NodeRef::<html::Div>::new();
     let at_bottom = RwSignal::new(true);
     let seen = RwSignal::new(0u64);
@@ -453,6 +482,7 @@ fn MessageList(view: RwSignal<RoomView>, send: impl Fn(Command) + Copy + Send + 
             } else if at_bottom.get_untracked() || mine_last {
                 el.set_scroll_top(el.scroll_height());
                 seen.set(ends.1.unwrap_or(0));
+                mark_read(ends.1.unwrap_or(0));
             }
         });
         ends
@@ -463,7 +493,9 @@ fn MessageList(view: RwSignal<RoomView>, send: impl Fn(Command) + Copy + Send + 
         let bottom = el.scroll_height() - el.scroll_top() - el.client_height() < 48;
         at_bottom.set(bottom);
         if bottom {
-            seen.set(view.with_untracked(|v| v.last_seq().unwrap_or(0)));
+            let last = view.with_untracked(|v| v.last_seq().unwrap_or(0));
+            seen.set(last);
+            mark_read(last);
         }
         if el.scroll_top() < 80
             && view.with_untracked(|v| v.has_more && !v.loading_older)
@@ -502,7 +534,11 @@ fn MessageList(view: RwSignal<RoomView>, send: impl Fn(Command) + Copy + Send + 
                         })
                     }}
                 </p>
-                <For each=move || view.with(rows) key=Row::key children=render_row />
+                <For
+                    each=move || view.with(|v| rows(v, read_up_to))
+                    key=Row::key
+                    children=move |row| render_row(row, now)
+                />
             </div>
             <Show when=move || { unread() > 0 }>
                 <button class="pill" data-testid="new-pill" on:click=move |_| to_bottom()>
@@ -516,8 +552,12 @@ fn MessageList(view: RwSignal<RoomView>, send: impl Fn(Command) + Copy + Send + 
     }
 }
 
-fn render_row(row: Row) -> AnyView {
+fn render_row(row: Row, now: RwSignal<u64>) -> AnyView {
     match row {
+        Row::Unread => view! {
+            <div class="day unread" role="separator" data-testid="unread-divider"><span>"New"</span></div>
+        }
+        .into_any(),
         Row::Day(d) => view! { <div class="day" role="separator"><span>{d}</span></div> }.into_any(),
         Row::Message { m, grouped, mine } => view! {
             <article class="msg" class:grouped=grouped class:mine=mine data-testid="message" data-seq=m.seq>
@@ -526,7 +566,9 @@ fn render_row(row: Row) -> AnyView {
                         view! {
                             <header>
                                 <span class="author">{m.author.clone()}</span>
-                                <time title=full_time(m.ts)>{clock(m.ts)}</time>
+                                <time title=full_time(m.ts)>
+                                    {move || relative_time(m.ts, now.get()).unwrap_or_else(|| clock(m.ts))}
+                                </time>
                             </header>
                         }
                     })}

@@ -173,6 +173,17 @@ pub fn same_group(prev: &ChatMessage, next: &ChatMessage) -> bool {
     prev.author == next.author && next.ts.saturating_sub(prev.ts) < 5 * 60 * 1000
 }
 
+/// A message's time as people say it: "now", "5 min ago", or `None` past the hour (show the
+/// clock time then; the day separators carry the date).
+pub fn relative_time(ts: u64, now_ms: u64) -> Option<String> {
+    let ago = now_ms.saturating_sub(ts) / 1000;
+    match ago {
+        0..45 => Some("now".to_owned()),
+        45..3600 => Some(format!("{} min ago", (ago + 30) / 60)),
+        _ => None,
+    }
+}
+
 /// Reconnect delay: full-jitter exponential backoff, 0.5 s base, 30 s cap. `random` is in
 /// `[0, 1)`; jitter spreads a room's clients out after an outage instead of stampeding.
 pub fn backoff_ms(attempt: u32, random: f64) -> u64 {
@@ -321,6 +332,15 @@ mod tests {
         assert!(same_group(&msg(1, "bob", "a"), &msg(2, "bob", "b")));
         assert!(!same_group(&msg(1, "bob", "a"), &msg(2, "eve", "b")));
         assert!(!same_group(&msg(1, "bob", "a"), &msg(1000, "bob", "b")));
+    }
+
+    #[test]
+    fn relative_times() {
+        assert_eq!(relative_time(1_000, 1_000).as_deref(), Some("now"));
+        assert_eq!(relative_time(2_000, 1_000).as_deref(), Some("now"), "a clock ahead of ours is 'now'");
+        assert_eq!(relative_time(0, 50_000).as_deref(), Some("1 min ago"));
+        assert_eq!(relative_time(0, 5 * 60_000).as_deref(), Some("5 min ago"));
+        assert_eq!(relative_time(0, 3_600_000), None);
     }
 
     #[test]
