@@ -1,5 +1,5 @@
 # Confab's task runner. Each target is one script in scripts/; read them to see what runs.
-.PHONY: dev ui test setup size
+.PHONY: dev ui test setup size bench
 
 ## Install what is missing, build, and serve the app on http://127.0.0.1:8787.
 dev:
@@ -20,3 +20,7 @@ setup:
 ## Production bundle sizes (after a build).
 size:
 	@bash scripts/size.sh
+
+## Benchmarks against a wrangler dev of their own (see docs/BENCHMARKS.md); minutes.
+bench:
+	@bash scripts/bench.sh

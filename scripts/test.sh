@@ -29,6 +29,9 @@ cargo test -p confab-itest --locked
 step "browser: two people chat in headless Chromium"
 node e2e/chat.mjs
 
+step "benchmark smoke run (the tool works; figures come from make bench)"
+cargo run --release --locked -p confab-bench -- --smoke
+
 step "production bundle (wrangler deploy --dry-run)"
 bash scripts/size.sh
 echo

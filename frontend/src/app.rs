@@ -360,7 +360,7 @@ fn Refused(view: RwSignal<RoomView>) -> impl IntoView {
             view! {
                 <div class="banner" role="alert" data-testid="refused">
                     {n.message}
-                    " Pick another name on the start page."
+                    " — pick another name on the start page."
                 </div>
             }
         })

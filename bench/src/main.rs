@@ -1,0 +1,487 @@
+//! Confab's benchmark: protocol v1 over real WebSockets against a `wrangler dev` it starts
+//! itself (rate limit raised through `--var`) or against `--url`.
+//!
+//! Every message carries its send time, so every receiver measures send-to-receive latency;
+//! every run counts lost, duplicated and out-of-order messages. Every wait is bounded.
+//!
+//! ```text
+//! cargo run --release -p confab-bench -- [--smoke] [--url http://127.0.0.1:8787] [--reps 3]
+//!                                        [--only fanout,throughput,storm,history]
+//! ```
+//! Prints a table per scenario and one JSON line per result (prefixed `json:`).
+//!
+//! # Layout
+//! - [`Member`]: one joined socket; its reader task records what arrives.
+//! - `fanout`, `throughput`, `storm`, `history`: the scenarios; each returns a JSON object.
+
+use confab_itest::{key, unique_room, Server};
+use confab_shared::ServerFrame;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Microseconds since the benchmark started: the timestamps in message texts.
+fn now_us(t0: Instant) -> u64 {
+    t0.elapsed().as_micros() as u64
+}
+
+/// What one member saw.
+#[derive(Default)]
+struct Seen {
+    /// Latencies of benchmark messages, µs.
+    latencies: Vec<u64>,
+    /// Distinct client ids received.
+    ids: HashSet<String>,
+    duplicates: u64,
+    out_of_order: u64,
+    last_seq: u64,
+    acks: u64,
+    errors: u64,
+}
+
+/// One joined socket: a sink to send on and a task that records everything that arrives.
+struct Member {
+    sink: SplitSink<Ws, Message>,
+    seen: Arc<Mutex<Seen>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+async fn connect_join(url: &str, name: &str) -> Result<(Ws, ServerFrame), String> {
+    let (mut ws, _) = tokio::time::timeout(Duration::from_secs(30), tokio_tungstenite::connect_async(url))
+        .await
+        .map_err(|_| "connect timed out".to_string())?
+        .map_err(|e| format!("connect: {e}"))?;
+    let join = json!({"type": "join", "data": {"name": name, "key": key(name)}});
+    ws.send(Message::text(join.to_string())).await.map_err(|e| e.to_string())?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                if let Ok(f @ ServerFrame::Welcome { .. }) = ServerFrame::parse(&t) {
+                    return Ok((ws, f));
+                }
+                if t.contains("\"error\"") {
+                    return Err(format!("join refused: {t}"));
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(_) => return Err("closed before welcome".into()),
+            Err(_) => return Err("no welcome within 30 s".into()),
+        }
+    }
+}
+
+impl Member {
+    async fn join(url: &str, name: &str, t0: Instant) -> Result<Self, String> {
+        let (ws, _) = connect_join(url, name).await?;
+        let (sink, stream) = ws.split();
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let reader = tokio::spawn(read_loop(stream, seen.clone(), t0));
+        Ok(Self { sink, seen, reader })
+    }
+
+    async fn send(&mut self, client_id: &str, t0: Instant) -> Result<(), String> {
+        let text = format!("bench|{}", now_us(t0));
+        let frame = json!({"type": "send", "data": {"client_id": client_id, "text": text}});
+        self.sink.send(Message::text(frame.to_string())).await.map_err(|e| e.to_string())
+    }
+
+    fn received(&self) -> usize {
+        self.seen.lock().expect("no panics while held").ids.len()
+    }
+
+    async fn close(mut self) {
+        let _ = self.sink.close().await;
+        self.reader.abort();
+    }
+}
+
+async fn read_loop(mut stream: SplitStream<Ws>, seen: Arc<Mutex<Seen>>, t0: Instant) {
+    while let Some(Ok(msg)) = stream.next().await {
+        let Message::Text(t) = msg else { continue };
+        let at = now_us(t0);
+        let Ok(frame) = ServerFrame::parse(&t) else { continue };
+        let mut s = seen.lock().expect("no panics while held");
+        match frame {
+            ServerFrame::Message(m) => {
+                if let Some(sent) = m.text.strip_prefix("bench|").and_then(|v| v.parse::<u64>().ok()) {
+                    s.latencies.push(at.saturating_sub(sent));
+                }
+                if m.seq <= s.last_seq {
+                    s.out_of_order += 1;
+                }
+                s.last_seq = s.last_seq.max(m.seq);
+                if !s.ids.insert(format!("{}/{}", m.author, m.client_id)) {
+                    s.duplicates += 1;
+                }
+            }
+            ServerFrame::Ack { .. } => s.acks += 1,
+            ServerFrame::Error { .. } => s.errors += 1,
+            _ => {}
+        }
+    }
+}
+
+/// Joins `n` members concurrently, at most 50 connecting at a time.
+async fn join_many(url: &str, prefix: &str, n: usize, t0: Instant) -> Result<Vec<Member>, String> {
+    let mut members = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(50) {
+        let joins = chunk.iter().map(|i| {
+            let url = url.to_owned();
+            let name = format!("{prefix}{i}");
+            tokio::spawn(async move { Member::join(&url, &name, t0).await })
+        });
+        for j in futures_util::future::join_all(joins).await {
+            members.push(j.map_err(|e| e.to_string())??);
+        }
+    }
+    Ok(members)
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+/// Latency summary (ms) and delivery counts over all members.
+fn summarize(members: &[Member], expected_each: usize) -> Value {
+    let mut all = Vec::new();
+    let (mut lost, mut dups, mut ooo, mut errors) = (0usize, 0u64, 0u64, 0u64);
+    for m in members {
+        let s = m.seen.lock().expect("no panics while held");
+        all.extend_from_slice(&s.latencies);
+        lost += expected_each.saturating_sub(s.ids.len());
+        dups += s.duplicates;
+        ooo += s.out_of_order;
+        errors += s.errors;
+    }
+    all.sort_unstable();
+    json!({
+        "p50_ms": percentile(&all, 0.50), "p90_ms": percentile(&all, 0.90),
+        "p99_ms": percentile(&all, 0.99), "max_ms": percentile(&all, 1.0),
+        "deliveries": all.len(), "lost": lost, "duplicated": dups, "out_of_order": ooo, "errors": errors,
+    })
+}
+
+async fn wait_until(deadline: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + deadline;
+    while Instant::now() < end {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    done()
+}
+
+/// N members in one room; `senders` of them send `rate` messages per second each for `secs`.
+async fn fanout(base: &str, n: usize, senders: usize, rate: u32, secs: u64) -> Result<Value, String> {
+    let t0 = Instant::now();
+    let room = unique_room(&format!("fanout{n}"));
+    let url = format!("{base}/api/rooms/{room}/ws");
+    let mut members = join_many(&url, "m", n, t0).await?;
+    let per_sender = (rate as u64 * secs) as usize;
+    let interval = Duration::from_micros(1_000_000 / rate as u64);
+    let mut ticker = tokio::time::interval(interval);
+    for i in 0..per_sender {
+        ticker.tick().await;
+        for (s, m) in members.iter_mut().take(senders).enumerate() {
+            m.send(&format!("s{s}-{i}"), t0).await?;
+        }
+    }
+    let expected = per_sender * senders;
+    wait_until(Duration::from_secs(15), || members.iter().all(|m| m.received() >= expected)).await;
+    let mut out = summarize(&members, expected);
+    out["scenario"] = json!("fanout");
+    out["members"] = json!(n);
+    out["senders"] = json!(senders);
+    out["rate_per_sender"] = json!(rate);
+    out["messages"] = json!(expected);
+    for m in members {
+        m.close().await;
+    }
+    Ok(out)
+}
+
+/// `n` members all sending as fast as acks allow (a window of `window` unacked each) for `secs`.
+async fn throughput(base: &str, n: usize, window: u64, secs: u64) -> Result<Value, String> {
+    let t0 = Instant::now();
+    let room = unique_room("throughput");
+    let url = format!("{base}/api/rooms/{room}/ws");
+    let members = join_many(&url, "t", n, t0).await?;
+    let sent_total = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    let mut kept = Vec::new();
+    for (s, mut m) in members.into_iter().enumerate() {
+        let seen = m.seen.clone();
+        let sent_total = sent_total.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0u64;
+            while start.elapsed() < Duration::from_secs(secs) {
+                let acked = seen.lock().expect("no panics while held").acks;
+                if i - acked < window {
+                    if m.send(&format!("s{s}-{i}"), t0).await.is_err() {
+                        break;
+                    }
+                    i += 1;
+                } else {
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                }
+            }
+            sent_total.fetch_add(i, Ordering::Relaxed);
+            m
+        }));
+    }
+    for t in tasks {
+        kept.push(t.await.map_err(|e| e.to_string())?);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let sent = sent_total.load(Ordering::Relaxed) as usize;
+    // Let the last acks and broadcasts land.
+    wait_until(Duration::from_secs(15), || kept.iter().all(|m| m.received() >= sent)).await;
+    let acks: u64 = kept.iter().map(|m| m.seen.lock().expect("no panics while held").acks).sum();
+    let mut out = summarize(&kept, sent);
+    let delivered = out["deliveries"].as_u64().unwrap_or(0);
+    out["scenario"] = json!("throughput");
+    out["members"] = json!(n);
+    out["stored_per_s"] = json!((acks as f64 / elapsed).round());
+    out["delivered_per_s"] = json!((delivered as f64 / elapsed).round());
+    out["messages"] = json!(sent);
+    for m in kept {
+        m.close().await;
+    }
+    Ok(out)
+}
+
+/// `n` clients connect and join at once: time until the last `welcome`.
+async fn storm(base: &str, n: usize) -> Result<Value, String> {
+    let room = unique_room("storm");
+    let url = format!("{base}/api/rooms/{room}/ws");
+    let start = Instant::now();
+    let joins = (0..n).map(|i| {
+        let url = url.clone();
+        tokio::spawn(async move {
+            let r = connect_join(&url, &format!("c{i}")).await;
+            (r, start.elapsed())
+        })
+    });
+    let mut times = Vec::new();
+    let mut sockets = Vec::new();
+    let mut failed = 0;
+    for j in futures_util::future::join_all(joins).await {
+        match j.map_err(|e| e.to_string())? {
+            (Ok((ws, _)), t) => {
+                times.push(t.as_micros() as u64);
+                sockets.push(ws);
+            }
+            (Err(_), _) => failed += 1,
+        }
+    }
+    times.sort_unstable();
+    for mut ws in sockets {
+        let _ = ws.close(None).await;
+    }
+    Ok(json!({"scenario": "storm", "clients": n, "failed": failed,
+        "all_welcomed_ms": percentile(&times, 1.0), "p50_welcome_ms": percentile(&times, 0.5)}))
+}
+
+/// Fills `room` with `n` messages from one member, pipelined.
+async fn fill(url: &str, n: usize) -> Result<(), String> {
+    let t0 = Instant::now();
+    let mut m = Member::join(url, "filler", t0).await?;
+    let mut i = 0;
+    while i < n {
+        let acked = m.seen.lock().expect("no panics while held").acks as usize;
+        if i - acked < 256 {
+            m.send(&format!("f{i}"), t0).await?;
+            i += 1;
+        } else {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let ok =
+        wait_until(Duration::from_secs(60), || m.seen.lock().expect("no panics while held").acks as usize >= n).await;
+    m.close().await;
+    if ok {
+        Ok(())
+    } else {
+        Err("filling timed out".into())
+    }
+}
+
+/// Time to `welcome` (median of 5 joins) and to page back 10 pages of 100, for a room of `n`.
+async fn history(base: &str, n: usize) -> Result<Value, String> {
+    let room = unique_room(&format!("history{n}"));
+    let url = format!("{base}/api/rooms/{room}/ws");
+    let fill_start = Instant::now();
+    fill(&url, n).await?;
+    let fill_s = fill_start.elapsed().as_secs_f64();
+    let mut welcome = Vec::new();
+    let mut paging = Vec::new();
+    for r in 0..5 {
+        let start = Instant::now();
+        let (mut ws, w) = connect_join(&url, &format!("reader{r}")).await?;
+        welcome.push(start.elapsed().as_micros() as u64);
+        let ServerFrame::Welcome { messages, .. } = w else { unreachable!("connect_join returns a welcome") };
+        let mut before = messages.first().map_or(0, |m| m.seq);
+        let start = Instant::now();
+        for _ in 0..10 {
+            let frame = json!({"type": "history", "data": {"before": before, "limit": 100}});
+            ws.send(Message::text(frame.to_string())).await.map_err(|e| e.to_string())?;
+            loop {
+                let next = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
+                let Ok(Some(Ok(Message::Text(t)))) = next else { return Err("no history page".into()) };
+                if let Ok(ServerFrame::History { messages, .. }) = ServerFrame::parse(&t) {
+                    before = messages.first().map_or(before, |m| m.seq);
+                    break;
+                }
+            }
+        }
+        paging.push(start.elapsed().as_micros() as u64);
+        let _ = ws.close(None).await;
+    }
+    welcome.sort_unstable();
+    paging.sort_unstable();
+    Ok(json!({"scenario": "history", "stored": n, "fill_per_s": (n as f64 / fill_s).round(),
+        "welcome_ms": percentile(&welcome, 0.5), "ten_pages_ms": percentile(&paging, 0.5)}))
+}
+
+/// Runs `f` `reps` times and keeps the run with the median of `key`.
+async fn median_of<F, Fut>(reps: usize, key: &str, mut f: F) -> Result<Value, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Value, String>>,
+{
+    let mut runs = Vec::new();
+    for _ in 0..reps {
+        runs.push(f().await?);
+    }
+    runs.sort_by(|a, b| a[key].as_f64().unwrap_or(f64::MAX).total_cmp(&b[key].as_f64().unwrap_or(f64::MAX)));
+    let mut mid = runs[runs.len() / 2].clone();
+    mid["reps"] = json!(reps);
+    Ok(mid)
+}
+
+fn print(v: &Value) {
+    let fields = [
+        "members",
+        "clients",
+        "stored",
+        "senders",
+        "messages",
+        "p50_ms",
+        "p90_ms",
+        "p99_ms",
+        "max_ms",
+        "stored_per_s",
+        "delivered_per_s",
+        "all_welcomed_ms",
+        "welcome_ms",
+        "ten_pages_ms",
+        "lost",
+        "duplicated",
+        "out_of_order",
+        "failed",
+    ];
+    let mut line = format!("{:<11}", v["scenario"].as_str().unwrap_or("?"));
+    for f in fields {
+        if let Some(x) = v.get(f) {
+            let shown = match x.as_f64() {
+                Some(n) if n.fract() != 0.0 => format!("{n:.2}"),
+                _ => x.to_string(),
+            };
+            line.push_str(&format!(" {f}={shown}"));
+        }
+    }
+    println!("{line}");
+    println!("json: {v}");
+}
+
+async fn run(base: &str, smoke: bool, reps: usize, only: &[String]) -> Result<bool, String> {
+    let want = |s: &str| only.is_empty() || only.iter().any(|o| o == s);
+    let mut clean = true;
+    let mut check = |v: &Value| {
+        print(v);
+        for k in ["lost", "duplicated", "out_of_order", "failed"] {
+            if v.get(k).and_then(Value::as_u64).unwrap_or(0) > 0 {
+                clean = false;
+            }
+        }
+    };
+    if want("fanout") {
+        let sizes: &[usize] = if smoke { &[2] } else { &[2, 10, 100, 500] };
+        for &n in sizes {
+            let secs = if smoke { 1 } else { 5 };
+            check(&median_of(reps, "p99_ms", || fanout(base, n, 1, 20, secs)).await?);
+            if !smoke && n >= 10 {
+                check(&median_of(reps, "p99_ms", || fanout(base, n, 10, 20, secs)).await?);
+            }
+        }
+    }
+    if want("throughput") {
+        let secs = if smoke { 1 } else { 5 };
+        check(&median_of(reps, "stored_per_s", || throughput(base, 10, 16, secs)).await?);
+    }
+    if want("storm") {
+        let n = if smoke { 10 } else { 500 };
+        check(&median_of(reps, "all_welcomed_ms", || storm(base, n)).await?);
+    }
+    if want("history") {
+        let sizes: &[usize] = if smoke { &[100] } else { &[100, 100_000] };
+        for &n in sizes {
+            // Filling 100,000 messages takes a while: measured once, joins repeated inside.
+            check(&median_of(1, "welcome_ms", || history(base, n)).await?);
+        }
+    }
+    Ok(clean)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let reps = flag("--reps").and_then(|r| r.parse().ok()).unwrap_or(if smoke { 1 } else { 3 });
+    let only: Vec<String> = flag("--only").map(|o| o.split(',').map(str::to_owned).collect()).unwrap_or_default();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime");
+    let result = rt.block_on(async {
+        // Own server unless --url: rate limit out of the way, state in a fresh directory.
+        let (server, base) = match flag("--url") {
+            Some(u) => (None, u.replacen("http", "ws", 1)),
+            None => {
+                let vars = [("RATE_BURST", "1000000"), ("RATE_PER_SEC", "1000000")];
+                let s = Server::start("bench", &vars).await?;
+                let base = format!("ws://127.0.0.1:{}", s.port);
+                (Some(s), base)
+            }
+        };
+        println!("confab-bench against {base} (reps {reps}{})", if smoke { ", smoke" } else { "" });
+        let r = tokio::time::timeout(Duration::from_secs(3600), run(&base, smoke, reps, &only)).await;
+        drop(server);
+        r.map_err(|_| "the benchmark did not finish within an hour".to_string())?
+    });
+    match result {
+        Ok(true) => {}
+        Ok(false) => {
+            eprintln!("messages were lost, duplicated or reordered, or clients failed");
+            std::process::exit(1);
+        }
+        Err(e) => {
+            eprintln!("benchmark failed: {e}");
+            std::process::exit(1);
+        }
+    }
+}
