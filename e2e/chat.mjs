@@ -43,7 +43,11 @@ try {
   const alice = new Person(await ctxA.newPage(), 'alice');
   const bob = new Person(await ctxB.newPage(), 'bob');
   const dialogs = [];
-  for (const p of [alice.page, bob.page]) p.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss(); });
+  const cspViolations = [];
+  for (const p of [alice.page, bob.page]) {
+    p.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss(); });
+    p.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
+  }
 
   await step('both join the room from the start page', async () => {
     await alice.open(server.url);
@@ -52,6 +56,7 @@ try {
     await bob.open(proxy.url);
     await bob.join(room);
     assert(new URL(alice.page.url()).pathname === `/r/${room}`, `alice is at ${alice.page.url()}`);
+    assert(cspViolations.length === 0, `CSP violations: ${cspViolations}`);
   }, alice.page);
 
   await step('each sees the other in the member list', async () => {

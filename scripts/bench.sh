@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$root"
 bash scripts/setup.sh
-trunk build --release
+bash scripts/build-page.sh
 bash scripts/build-worker.sh
 export CONFAB_SKIP_WORKER_BUILD=1
 step "room benchmarks"

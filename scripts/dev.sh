@@ -7,7 +7,7 @@ source "$(dirname "$0")/env.sh"
 cd "$root"
 bash scripts/setup.sh
 step "building the page (trunk)"
-trunk build --release
+bash scripts/build-page.sh
 step "starting wrangler dev"
 echo "Open http://127.0.0.1:8787 — two windows, one room, and chat."
 exec wrangler dev --ip 127.0.0.1 --port 8787 --show-interactive-dev-session=false "$@"

@@ -18,7 +18,7 @@ step "native tests: protocol, room rules, routes, view state"
 cargo test --workspace --exclude confab-itest --locked
 
 step "build the page (trunk, release)"
-trunk build --release
+bash scripts/build-page.sh
 step "build the Worker (worker-build, release)"
 bash scripts/build-worker.sh
 export CONFAB_SKIP_WORKER_BUILD=1

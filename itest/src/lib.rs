@@ -317,6 +317,16 @@ impl Client {
 
 /// One HTTP/1.1 request to 127.0.0.1:`port`; returns the status and the body.
 pub async fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Result<(u16, String), String> {
+    http_full(port, method, path, headers).await.map(|(status, _, body)| (status, body))
+}
+
+/// As [`http`], also returning the response headers (lowercased names, as `name: value` lines).
+pub async fn http_full(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<(u16, String, String), String> {
     let work = async {
         let mut s = TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
         let mut req =
@@ -332,7 +342,15 @@ pub async fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)])
         let (head, body) = text.split_once("\r\n\r\n").ok_or("no header end")?;
         let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("no status")?;
         let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-        Ok((status, if chunked { dechunk(body) } else { body.to_string() }))
+        let head_lines: Vec<String> = head
+            .lines()
+            .skip(1)
+            .map(|l| match l.split_once(':') {
+                Some((k, v)) => format!("{}: {}", k.trim().to_ascii_lowercase(), v.trim()),
+                None => l.to_owned(),
+            })
+            .collect();
+        Ok((status, head_lines.join("\n"), if chunked { dechunk(body) } else { body.to_string() }))
     };
     tokio::time::timeout(Duration::from_secs(10), work).await.map_err(|_| "HTTP request timed out".to_string())?
 }

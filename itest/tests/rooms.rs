@@ -60,6 +60,23 @@ async fn page_and_api_share_one_origin(s: &Server) -> Outcome {
     ensure(status == 404 && v["error"]["code"] == "not_found", format!("/api/nothing gave {status} {v}"))
 }
 
+async fn the_page_ships_a_strict_csp_and_no_inline_script(s: &Server) -> Outcome {
+    let (status, headers, body) = http_full(s.port, "GET", "/", &[]).await?;
+    ensure(status == 200, format!("GET / gave {status}"))?;
+    let csp = headers.lines().find_map(|l| l.strip_prefix("content-security-policy: ")).unwrap_or_default();
+    ensure(csp.contains("script-src 'self' 'wasm-unsafe-eval'"), format!("CSP: {csp:?}"))?;
+    ensure(!csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"), format!("CSP: {csp}"))?;
+    ensure(headers.contains("x-content-type-options: nosniff"), "no nosniff header")?;
+    let inline = body
+        .match_indices("<script")
+        .filter(|(i, _)| !body[*i..].split('>').next().unwrap_or("").contains("src="))
+        .count();
+    ensure(inline == 0, format!("{inline} inline scripts in index.html"))?;
+    // The API answers with JSON, not the page's headers' HTML.
+    let (_, headers, _) = http_full(s.port, "GET", "/api/rooms/lobby", &[]).await?;
+    ensure(headers.contains("content-type: application/json"), format!("API headers: {headers}"))
+}
+
 async fn http_errors_are_json_with_codes(s: &Server) -> Outcome {
     type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], u16, &'a str);
     let cases: &[Case] = &[
@@ -315,6 +332,10 @@ fn main() {
         let ok = run(
             vec![
                 ("page_and_api_share_one_origin", Box::pin(page_and_api_share_one_origin(s))),
+                (
+                    "the_page_ships_a_strict_csp_and_no_inline_script",
+                    Box::pin(the_page_ships_a_strict_csp_and_no_inline_script(s)),
+                ),
                 ("http_errors_are_json_with_codes", Box::pin(http_errors_are_json_with_codes(s))),
                 ("origin_is_checked_on_upgrade", Box::pin(origin_is_checked_on_upgrade(s))),
                 ("private_rooms_are_random_64_hex", Box::pin(private_rooms_are_random_64_hex(s))),
