@@ -1,0 +1,113 @@
+//! The hostile-frame corpus (shared/tests/data/hostile-frames.jsonl) over real WebSockets to
+//! a real `wrangler dev`: each frame is answered with its code, in order, on the socket it was
+//! sent on; the sockets that were not closed for size still serve; the room still serves
+//! everyone else; nothing hostile was stored.
+
+use confab_itest::*;
+use confab_shared::{ErrorCode, ServerFrame};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn corpus() -> Vec<Value> {
+    let text = include_str!("../../shared/tests/data/hostile-frames.jsonl");
+    text.lines().map(|l| serde_json::from_str(l).expect("the corpus is JSON lines")).collect()
+}
+
+async fn expect_code(c: &mut Client, row: &Value, i: usize) -> Outcome {
+    let want: ErrorCode = serde_json::from_value(row["expect"].clone()).map_err(|e| e.to_string())?;
+    loop {
+        match c.next_frame().await.map_err(|e| format!("row {i} {row}: {e}"))? {
+            ServerFrame::Error { code, .. } if code == want => return Ok(()),
+            // Other sockets of this test coming and going.
+            ServerFrame::MemberJoined { .. } | ServerFrame::MemberLeft { .. } => continue,
+            other => return Err(format!("row {i} ({}): wanted {want:?}, got {other:?}", row["kind"])),
+        }
+    }
+}
+
+async fn send_row(c: &mut Client, row: &Value) -> Outcome {
+    match (row["text"].as_str(), row["binary_len"].as_u64()) {
+        (Some(t), _) => c.send_text(t).await,
+        (None, Some(n)) => c.send_binary(vec![0xAB; n as usize]).await,
+        _ => Err(format!("row without a frame: {row}")),
+    }
+}
+
+async fn the_corpus_over_the_wire(s: &Server) -> Outcome {
+    let room = unique_room("hostile");
+    let (mut watcher, _) = s.join(&room, "watcher", &key("watcher")).await?;
+    let (mut joined, _) = s.join(&room, "target", &key("target")).await?;
+    watcher.drain(Duration::from_millis(300)).await?;
+    let mut fresh = s.connect(&room).await?;
+    let (mut tried, mut closed_for_size) = (0usize, 0usize);
+    for (i, row) in corpus().iter().enumerate() {
+        if let Some(n) = row["flood"].as_u64() {
+            let (mut c, _) = s.join(&room, &format!("flood{i}"), &key(&format!("flood{i}"))).await?;
+            watcher.drain(Duration::from_millis(100)).await?;
+            let started = std::time::Instant::now();
+            for j in 0..n {
+                c.say(&format!("f{j}"), "flood").await?;
+            }
+            let (mut limited, mut acked) = (0, 0);
+            while limited + acked < n {
+                match c.next_frame().await? {
+                    ServerFrame::Error { code: ErrorCode::RateLimited, .. } => limited += 1,
+                    ServerFrame::Ack { .. } => acked += 1,
+                    _ => {} // its own messages, broadcast back
+                }
+            }
+            ensure(limited >= n - 21, format!("row {i}: {limited} of {n} rate limited in {:?}", started.elapsed()))?;
+            tried += n as usize;
+            watcher.drain(Duration::from_millis(300)).await?;
+            continue;
+        }
+        if row["expect"] == "frame_too_large" {
+            // Refused, then closed with 1009: each on a socket of its own.
+            let (mut c, _) = s.join(&room, &format!("big{i}"), &key(&format!("big{i}"))).await?;
+            send_row(&mut c, row).await?;
+            expect_code(&mut c, row, i).await?;
+            let code = c.expect_close().await?;
+            ensure(code.is_none_or(|c| c == 1009), format!("row {i}: closed with {code:?}"))?;
+            closed_for_size += 1;
+        } else if row["state"] == "fresh" {
+            send_row(&mut fresh, row).await?;
+            expect_code(&mut fresh, row, i).await?;
+        } else {
+            send_row(&mut joined, row).await?;
+            expect_code(&mut joined, row, i).await?;
+        }
+        tried += 1;
+    }
+    // Nothing hostile reached the watcher but joins and leaves.
+    while let Some(t) = watcher.next_text(Duration::from_millis(500)).await? {
+        ensure(!t.contains("\"type\":\"message\""), format!("a hostile frame was broadcast: {t}"))?;
+    }
+    // Both long-lived sockets still serve.
+    fresh.send_json(json!({"type": "join", "data": {"name": "fresh", "key": key("fresh")}})).await?;
+    fresh.expect("welcome", |f| matches!(f, ServerFrame::Welcome { .. })).await?;
+    joined.say("alive", "still serving").await?;
+    joined.expect("ack", |f| matches!(f, ServerFrame::Ack { .. })).await?;
+    watcher.expect("the message", |f| matches!(f, ServerFrame::Message(m) if m.text == "still serving")).await?;
+    let (_, body) = http(s.port, "GET", &format!("/api/rooms/{room}/messages"), &[]).await?;
+    let stored: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+    let texts: Vec<&str> =
+        stored["messages"].as_array().into_iter().flatten().filter_map(|m| m["text"].as_str()).collect();
+    ensure(texts.iter().all(|t| *t == "flood" || *t == "still serving"), format!("stored: {texts:?}"))?;
+    println!("    {tried} hostile frames tried, {closed_for_size} sockets closed for size, none stored or broadcast");
+    ensure(tried >= 1000, format!("only {tried} frames"))
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    let ok = rt.block_on(async {
+        let s = match Server::start("hostile", &[]).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("could not start wrangler dev: {e}");
+                return false;
+            }
+        };
+        run(vec![("the_corpus_over_the_wire", Box::pin(the_corpus_over_the_wire(&s)))], Duration::from_secs(300)).await
+    });
+    std::process::exit(if ok { 0 } else { 1 });
+}

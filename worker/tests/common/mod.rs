@@ -1,0 +1,108 @@
+//! The test harness shared by the room's native tests: a `Room` driven the way the Durable
+//! Object glue drives it, with an in-memory store, attachments and per-socket inboxes.
+#![allow(dead_code)] // each test file uses its own subset
+
+use confab_shared::{ErrorCode, ServerFrame};
+use confab_worker::room::{Attachment, Effect, Input, Room, RoomConfig, SocketId};
+use confab_worker::store::MemoryStore;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+
+/// A room plus what the glue would hold: the store, each socket's attachment and inbox.
+pub struct Harness {
+    pub room: Room,
+    pub store: MemoryStore,
+    pub attachments: BTreeMap<SocketId, Attachment>,
+    pub inbox: HashMap<SocketId, Vec<ServerFrame>>,
+    pub closed: HashMap<SocketId, u16>,
+    pub now: u64,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        Self::with_config(RoomConfig::default())
+    }
+
+    pub fn with_config(config: RoomConfig) -> Self {
+        Self {
+            room: Room::new("lobby", config),
+            store: MemoryStore::default(),
+            attachments: BTreeMap::new(),
+            inbox: HashMap::new(),
+            closed: HashMap::new(),
+            now: 1_000_000,
+        }
+    }
+
+    pub fn open(&mut self) -> SocketId {
+        let a = self.room.open();
+        let id = a.id;
+        self.attachments.insert(id, a);
+        id
+    }
+
+    pub fn apply(&mut self, effects: Vec<Effect>) {
+        for e in effects {
+            match e {
+                Effect::Send { to, text } => {
+                    for s in to {
+                        self.inbox
+                            .entry(s)
+                            .or_default()
+                            .push(ServerFrame::parse(&text).expect("the room sends valid frames"));
+                    }
+                }
+                Effect::Save(s, a) => {
+                    assert_eq!(a.id, s);
+                    self.attachments.insert(s, a);
+                }
+                Effect::Close { socket, code, .. } => {
+                    self.closed.insert(socket, code);
+                }
+            }
+        }
+        self.room.check_invariants().unwrap();
+    }
+
+    pub fn text(&mut self, s: SocketId, v: serde_json::Value) {
+        self.raw(s, &v.to_string());
+    }
+
+    pub fn raw(&mut self, s: SocketId, text: &str) {
+        let effects = self.room.handle(&mut self.store, Input::Text(s, text), self.now);
+        self.apply(effects);
+    }
+
+    pub fn close(&mut self, s: SocketId) {
+        self.attachments.remove(&s);
+        let effects = self.room.handle(&mut self.store, Input::Closed(s), self.now);
+        self.apply(effects);
+    }
+
+    pub fn join(&mut self, name: &str, key: &str) -> SocketId {
+        let s = self.open();
+        self.text(s, json!({"type": "join", "data": {"name": name, "key": key}}));
+        s
+    }
+
+    pub fn send(&mut self, s: SocketId, client_id: &str, text: &str) {
+        self.text(s, json!({"type": "send", "data": {"client_id": client_id, "text": text}}));
+    }
+
+    pub fn take(&mut self, s: SocketId) -> Vec<ServerFrame> {
+        self.inbox.remove(&s).unwrap_or_default()
+    }
+
+    pub fn last_error(&mut self, s: SocketId) -> (ErrorCode, Option<u64>) {
+        match self.take(s).pop() {
+            Some(ServerFrame::Error { code, retry_after_ms, .. }) => (code, retry_after_ms),
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    /// Simulates hibernation: the room is dropped and rebuilt from the sockets' attachments.
+    pub fn hibernate(&mut self) {
+        self.room = Room::restore("lobby", RoomConfig::default(), self.attachments.values().cloned());
+        self.room.check_invariants().unwrap();
+    }
+}

@@ -1,0 +1,152 @@
+//! Property tests over the room state machine: any sequence of socket events — joins under
+//! contested names, sends with repeated client ids, hostile text, typing, history requests,
+//! closes, hibernation and time passing — never panics and never breaks an invariant:
+//! `seq` strictly increases, one stored copy per (member, client_id), every acked message is
+//! stored, and the members are exactly the names with an open joined socket.
+
+use confab_shared::ServerFrame;
+use confab_worker::room::{Input, SocketId};
+use proptest::prelude::*;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+mod common;
+use common::Harness;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Open,
+    Join { socket: usize, name: usize, key: usize, since: Option<u64> },
+    Send { socket: usize, client_id: usize, text: String },
+    Typing { socket: usize },
+    History { socket: usize, before: u64, limit: u32 },
+    Raw { socket: usize, text: String },
+    Binary { socket: usize, len: usize },
+    Close { socket: usize },
+    Hibernate,
+    Wait { ms: u64 },
+}
+
+const NAMES: [&str; 4] = ["alice", "Alice", "bob", "carol"];
+const KEYS: [&str; 2] = ["kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk", "jjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjj"];
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => Just(Op::Open),
+        3 => (0..8usize, 0..NAMES.len(), 0..KEYS.len(), prop::option::of(0u64..30))
+            .prop_map(|(socket, name, key, since)| Op::Join { socket, name, key, since }),
+        6 => (0..8usize, 0..6usize, prop_oneof!["[a-z ]{0,20}", "\\PC{0,10}", Just(String::new())])
+            .prop_map(|(socket, client_id, text)| Op::Send { socket, client_id, text }),
+        1 => (0..8usize).prop_map(|socket| Op::Typing { socket }),
+        1 => (0..8usize, 0u64..40, 0u32..120).prop_map(|(socket, before, limit)| Op::History { socket, before, limit }),
+        1 => (0..8usize, any::<String>()).prop_map(|(socket, text)| Op::Raw { socket, text }),
+        1 => (0..8usize, 0usize..20_000).prop_map(|(socket, len)| Op::Binary { socket, len }),
+        2 => (0..8usize).prop_map(|socket| Op::Close { socket }),
+        1 => Just(Op::Hibernate),
+        2 => (0u64..5_000).prop_map(|ms| Op::Wait { ms }),
+    ]
+}
+
+fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let mut h = Harness::new();
+    let mut sockets: Vec<SocketId> = Vec::new();
+    let mut open: BTreeSet<SocketId> = BTreeSet::new();
+    let mut joined: BTreeMap<SocketId, String> = BTreeMap::new(); // socket -> canonical name
+    let mut acked: HashSet<u64> = HashSet::new();
+    let pick = |sockets: &Vec<SocketId>, i: usize| sockets.get(i % sockets.len().max(1)).copied();
+
+    for op in ops {
+        match op {
+            Op::Open => {
+                let s = h.open();
+                sockets.push(s);
+                open.insert(s);
+            }
+            Op::Join { socket, name, key, since } => {
+                let Some(s) = pick(&sockets, socket).filter(|s| open.contains(s)) else { continue };
+                let mut data = json!({"name": NAMES[name], "key": KEYS[key]});
+                if let Some(since) = since {
+                    data["since"] = json!(since);
+                }
+                h.text(s, json!({"type": "join", "data": data}));
+                if h.inbox.get(&s).is_some_and(|f| f.iter().any(|f| matches!(f, ServerFrame::Welcome { .. }))) {
+                    joined.insert(s, NAMES[name].to_lowercase());
+                }
+            }
+            Op::Send { socket, client_id, text } => {
+                let Some(s) = pick(&sockets, socket).filter(|s| open.contains(s)) else { continue };
+                h.send(s, &format!("c{client_id}"), &text);
+            }
+            Op::Typing { socket } => {
+                let Some(s) = pick(&sockets, socket).filter(|s| open.contains(s)) else { continue };
+                h.text(s, json!({"type": "typing", "data": {}}));
+            }
+            Op::History { socket, before, limit } => {
+                let Some(s) = pick(&sockets, socket).filter(|s| open.contains(s)) else { continue };
+                h.text(s, json!({"type": "history", "data": {"before": before, "limit": limit}}));
+            }
+            Op::Raw { socket, text } => {
+                let Some(s) = pick(&sockets, socket).filter(|s| open.contains(s)) else { continue };
+                h.raw(s, &text);
+            }
+            Op::Binary { socket, len } => {
+                let Some(s) = pick(&sockets, socket).filter(|s| open.contains(s)) else { continue };
+                let effects = h.room.handle(&mut h.store, Input::Binary(s, len), h.now);
+                h.apply(effects);
+            }
+            Op::Close { socket } => {
+                let Some(s) = pick(&sockets, socket).filter(|s| open.contains(s)) else { continue };
+                h.close(s);
+                open.remove(&s);
+                joined.remove(&s);
+            }
+            Op::Hibernate => h.hibernate(),
+            Op::Wait { ms } => h.now += ms,
+        }
+        // Sockets the room closed (frame too large) are gone, as the runtime would report.
+        for s in h.closed.keys().copied().collect::<Vec<_>>() {
+            if open.remove(&s) {
+                h.close(s);
+                joined.remove(&s);
+            }
+        }
+        for frames in h.inbox.values() {
+            for f in frames {
+                if let ServerFrame::Ack { seq, .. } = f {
+                    acked.insert(*seq);
+                }
+            }
+        }
+        h.inbox.clear();
+
+        // Invariants.
+        let stored: Vec<_> = h.store.all().cloned().collect();
+        prop_assert!(stored.windows(2).all(|w| w[0].seq < w[1].seq), "seq strictly increases");
+        prop_assert!(stored.windows(2).all(|w| w[0].ts <= w[1].ts), "time never goes backwards");
+        let mut ids = HashSet::new();
+        for m in &stored {
+            prop_assert!(ids.insert((m.author.to_lowercase(), m.client_id.clone())), "one copy per client_id: {m:?}");
+        }
+        let seqs: HashSet<u64> = stored.iter().map(|m| m.seq).collect();
+        prop_assert!(acked.iter().all(|s| seqs.contains(s)), "every acked message is stored");
+        let mut members = h.room.member_names();
+        members.iter_mut().for_each(|n| *n = n.to_lowercase());
+        members.sort();
+        let expected: BTreeSet<String> = joined.values().cloned().collect();
+        prop_assert_eq!(
+            members,
+            expected.into_iter().collect::<Vec<_>>(),
+            "members are the names with an open joined socket"
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_sequence_of_events_breaks_the_room(ops in prop::collection::vec(op(), 1..120)) {
+        run(ops)?;
+    }
+}
