@@ -56,10 +56,11 @@ struct Member {
 }
 
 async fn connect_join(url: &str, name: &str) -> Result<(Ws, ServerFrame), String> {
-    let (mut ws, _) = tokio::time::timeout(Duration::from_secs(30), tokio_tungstenite::connect_async(url))
-        .await
-        .map_err(|_| "connect timed out".to_string())?
-        .map_err(|e| format!("connect: {e}"))?;
+    let (mut ws, _) =
+        tokio::time::timeout(Duration::from_secs(30), tokio_tungstenite::connect_async_with_config(url, None, true))
+            .await
+            .map_err(|_| "connect timed out".to_string())?
+            .map_err(|e| format!("connect: {e}"))?;
     let join = json!({"type": "join", "data": {"name": name, "key": key(name)}});
     ws.send(Message::text(join.to_string())).await.map_err(|e| e.to_string())?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

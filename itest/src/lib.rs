@@ -212,7 +212,7 @@ impl Client {
         if let Some(o) = origin {
             req.headers_mut().insert("Origin", o.parse().map_err(|_| "bad origin header".to_string())?);
         }
-        let (ws, _) = tokio::time::timeout(FRAME_WAIT, tokio_tungstenite::connect_async(req))
+        let (ws, _) = tokio::time::timeout(FRAME_WAIT, tokio_tungstenite::connect_async_with_config(req, None, true))
             .await
             .map_err(|_| format!("connecting to {url} timed out"))?
             .map_err(|e| format!("connecting to {url}: {e}"))?;

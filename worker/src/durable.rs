@@ -167,16 +167,34 @@ fn socket_id(state: &State, ws: &WebSocket) -> Option<SocketId> {
     state.get_tags(ws).iter().find_map(|t| t.strip_prefix(TAG_PREFIX)?.parse().ok())
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// A WebSocket seen only for its `send`, so it can take a string that is already a JS
+    /// value: workers-rs's `send_with_str` copies and decodes the Rust string on every call,
+    /// while a broadcast converts it once and hands the same JS string to every socket.
+    #[wasm_bindgen(extends = js_sys::Object)]
+    type RawSocket;
+    #[wasm_bindgen(method, js_name = send, catch)]
+    fn send(this: &RawSocket, data: &wasm_bindgen::JsValue) -> std::result::Result<(), wasm_bindgen::JsValue>;
+}
+
+fn raw(ws: &WebSocket) -> &RawSocket {
+    use wasm_bindgen::JsCast;
+    let sys: &web_sys::WebSocket = ws.as_ref();
+    sys.unchecked_ref::<RawSocket>()
+}
+
 /// Carries out the room's effects in order. A send that fails means the socket is closing;
 /// its close event will tell the room, so the failure is only logged.
 fn apply(live: &mut Live, effects: Vec<Effect>) {
     for effect in effects {
         match effect {
             Effect::Send { to, text } => {
+                let js = wasm_bindgen::JsValue::from_str(&text);
                 for id in to {
                     if let Some(ws) = live.sockets.get(&id) {
-                        if let Err(e) = ws.send_with_str(&text) {
-                            console_warn!("send to socket {id} failed: {e}");
+                        if let Err(e) = raw(ws).send(&js) {
+                            console_warn!("send to socket {id} failed: {e:?}");
                         }
                     }
                 }
