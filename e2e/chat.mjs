@@ -141,6 +141,22 @@ try {
     }
   }, bob.page);
 
+  await step('an unsent message survives a page reload and is delivered once', async () => {
+    proxy.cutSockets();
+    await bob.page.getByTestId('link-state').filter({ hasText: /Reconnecting|Connecting/ }).waitFor({ timeout: 15_000 });
+    await bob.say('kept across a reload');
+    await bob.page.reload(); // the page loads; its socket still cannot connect
+    await bob.page.getByTestId('pending').filter({ hasText: 'kept across a reload' }).waitFor({ timeout: 10_000 });
+    proxy.restore();
+    await bob.page.getByRole('button', { name: 'Retry now' }).click();
+    await bob.online();
+    await alice.sees('kept across a reload');
+    await bob.sees('kept across a reload');
+    await bob.page.getByTestId('pending').first().waitFor({ state: 'detached', timeout: 10_000 });
+    const n = await alice.messages().filter({ hasText: 'kept across a reload' }).count();
+    assert(n === 1, `alice sees it ${n} times`);
+  }, bob.page);
+
   await step('scrolled up, new messages show a pill instead of moving the view', async () => {
     await alice.page.setViewportSize({ width: 1280, height: 420 });
     const list = alice.page.getByTestId('messages');
@@ -158,7 +174,7 @@ try {
     await alice.online();
     await alice.sees('how are you?');
     const n = await alice.messages().count();
-    assert(n === 12, `after reload alice sees ${n} messages`);
+    assert(n === 13, `after reload alice sees ${n} messages`);
   }, alice.page);
 
   await step('leaving shows bob alice going', async () => {

@@ -1,6 +1,6 @@
 // Shared helpers for the browser tests: a `wrangler dev` of our own on a free loopback port
 // (stopped by its process-group PID, also on failure or Ctrl-C) and a headless Chromium.
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, dirname } from 'node:path';
@@ -100,8 +100,7 @@ export function assert(cond, msg) {
   if (!cond) throw new Error(msg);
 }
 
-/** gzip and brotli sizes of a file, via node's zlib at maximum level. */
-export { execFileSync };
+
 
 /**
  * A TCP proxy in front of the server, for one browser: `cut()` drops every connection
@@ -111,20 +110,36 @@ export { execFileSync };
 export async function startProxy(targetPort) {
   const net = await import('node:net');
   const sockets = new Set();
+  const webSockets = new Set();
   let up = true;
+  let socketsUp = true;
   const server = net.createServer((client) => {
     if (!up) { client.destroy(); return; }
-    const upstream = net.connect(targetPort, '127.0.0.1');
-    for (const s of [client, upstream]) { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => {}); }
-    client.pipe(upstream).pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
+    client.on('error', () => {});
+    client.once('data', (first) => {
+      const isWebSocket = /^upgrade:\s*websocket/im.test(first.toString('latin1'));
+      if (!up || (isWebSocket && !socketsUp)) { client.destroy(); return; }
+      const upstream = net.connect(targetPort, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        if (isWebSocket) webSockets.add(s);
+        s.on('close', () => { sockets.delete(s); webSockets.delete(s); });
+        s.on('error', () => {});
+      }
+      upstream.write(first);
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
   });
   const port = await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
   return {
     url: `http://127.0.0.1:${port}`,
+    /** The network is gone: every connection dropped, new ones refused. */
     cut() { up = false; for (const s of sockets) s.destroy(); },
-    restore() { up = true; },
+    /** Only WebSockets fail (pages still load): a flaky network or a blocking proxy. */
+    cutSockets() { socketsUp = false; for (const s of webSockets) s.destroy(); },
+    restore() { up = true; socketsUp = true; },
     close() { up = false; for (const s of sockets) s.destroy(); server.close(); },
   };
 }

@@ -5,7 +5,8 @@
 //! `<img onerror=…>` arrives as the characters the author typed.
 
 use crate::browser::{self, now_ms};
-use crate::connection::{self, Command, Link, Session};
+use crate::connection::{self, Command, Session};
+use crate::engine::Link;
 use crate::state::{relative_time, same_group, typing_text, RoomView};
 use confab_shared::{ChatMessage, CreatedRoom, ErrorCode, MemberKey, RoomName, UserName};
 use futures::channel::mpsc::unbounded;
@@ -627,10 +628,9 @@ fn Composer(
         }
         match confab_shared::MessageText::parse(&text) {
             Ok(_) => {
-                view.update(|v| v.queue(browser::random_hex(16), text, now_ms()));
                 draft.set(String::new());
                 local_error.set(None);
-                send(Command::Flush);
+                send(Command::Send(browser::random_hex(16), text));
             }
             Err(e) => local_error.set(Some(e.message)),
         }

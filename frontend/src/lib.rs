@@ -3,12 +3,15 @@
 //! # Layout
 //! - [`state`]: what the page knows about a room, built only by applying server frames; pure,
 //!   idempotent, tested natively.
-//! - `connection.rs` (wasm only): the delivery engine. Owns the gloo-net socket: join with
-//!   resume, heartbeat, reconnect with jittered backoff, and the outbox resent until acked.
+//! - [`engine`]: the delivery engine, sans I/O: join with resume, heartbeat, reconnect with
+//!   jittered backoff, the outbox resent until acked. Tested natively; the integration tests
+//!   drive it against a real server too.
+//! - `connection.rs` (wasm only): the engine's driver in the page, over a gloo-net socket.
 //! - `app.rs` (wasm only): the components: start page, room header, message list, members,
 //!   typing line, composer.
 //! - `browser.rs` (wasm only): small wrappers over local storage, time, randomness, location.
 
+pub mod engine;
 pub mod state;
 
 #[cfg(target_arch = "wasm32")]

@@ -80,9 +80,13 @@ impl Server {
     }
 
     async fn spawn(&mut self) -> Result<(), String> {
+        self.spawn_on(None).await
+    }
+
+    async fn spawn_on(&mut self, port: Option<u16>) -> Result<(), String> {
         let root = root();
         let bin = root.join("node_modules/.bin");
-        self.port = free_port();
+        self.port = port.unwrap_or_else(free_port);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -161,6 +165,32 @@ impl Server {
     pub async fn restart(&mut self) -> Result<(), String> {
         self.stop();
         self.spawn().await
+    }
+
+    /// Starts the server again on the same port and state directory, after [`Server::crash`]
+    /// or [`Server::stop`]: clients reconnect to the address they knew.
+    pub async fn start_again_same_port(&mut self) -> Result<(), String> {
+        self.stop();
+        let port = self.port;
+        self.spawn_on(Some(port)).await
+    }
+
+    /// Kills workerd (the runtime, not wrangler) with SIGKILL, by its PID, then stops the rest
+    /// of the server: a crash in the middle of whatever it was doing. Returns workerd's PID.
+    pub fn crash(&mut self) -> Result<u32, String> {
+        let group = self.pid().ok_or("the server is not running")?;
+        let out = Command::new("pgrep")
+            .args(["-g", &group.to_string(), "workerd"])
+            .output()
+            .map_err(|e| format!("pgrep: {e}"))?;
+        let pids: Vec<u32> =
+            String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|p| p.parse().ok()).collect();
+        let workerd = *pids.first().ok_or("no workerd in the server's process group")?;
+        for pid in &pids {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+        self.stop();
+        Ok(workerd)
     }
 
     /// The WebSocket URL of `room`.
@@ -406,5 +436,144 @@ pub fn ensure(cond: bool, msg: impl Into<String>) -> Outcome {
         Ok(())
     } else {
         Err(msg.into())
+    }
+}
+
+/// Milliseconds since the Unix epoch (the engine's clock).
+pub fn epoch_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A member driven by the page's own delivery engine ([`confab_frontend::engine::Engine`]):
+/// the same resume, heartbeat, backoff and outbox rules, over tokio-tungstenite.
+pub mod engine_client {
+    use super::*;
+    use confab_frontend::engine::{Engine, Out};
+    use confab_frontend::state::RoomView;
+    use confab_shared::{MemberKey, UserName};
+
+    /// One message to send `at_ms` after the start.
+    pub struct Planned {
+        /// Delay from the start.
+        pub at_ms: u64,
+        /// Its client id.
+        pub client_id: String,
+        /// Its text.
+        pub text: String,
+    }
+
+    /// How a run ended.
+    pub struct Report {
+        /// The view at the end.
+        pub view: RoomView,
+        /// Sockets opened (1 + reconnects).
+        pub connects: u32,
+    }
+
+    /// Runs a member until it has sent its whole plan, every message is acknowledged and it
+    /// holds `expect_total` messages; fails at `deadline_ms` (epoch).
+    pub async fn run(
+        url: String,
+        name: &str,
+        plan: Vec<Planned>,
+        expect_total: usize,
+        deadline_ms: u64,
+        seed: u64,
+    ) -> Result<Report, String> {
+        let name_v = UserName::parse(name).map_err(|e| e.message)?;
+        let key_v = MemberKey::parse(&key(name)).map_err(|e| e.message)?;
+        let mut engine = Engine::new(name_v, key_v);
+        let mut view = RoomView::default();
+        let mut rng = seed | 1;
+        let mut random = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % 1_000_000) as f64 / 1_000_000.0
+        };
+        let mut ws: Option<WebSocketStream<MaybeTlsStream<TcpStream>>> = None;
+        let mut todo = engine.start();
+        let start = epoch_ms();
+        let mut next = 0;
+        let mut connects = 0;
+        loop {
+            while !todo.is_empty() {
+                let mut more = Vec::new();
+                for out in std::mem::take(&mut todo) {
+                    match out {
+                        Out::Open => {
+                            ws = None;
+                            let attempt = tokio::time::timeout(
+                                Duration::from_secs(5),
+                                tokio_tungstenite::connect_async_with_config(url.as_str(), None, true),
+                            )
+                            .await;
+                            match attempt {
+                                Ok(Ok((s, _))) => {
+                                    connects += 1;
+                                    ws = Some(s);
+                                    more.extend(engine.on_open(&view, epoch_ms()));
+                                }
+                                _ => more.extend(engine.on_closed(epoch_ms(), random())),
+                            }
+                        }
+                        Out::Send(t) => {
+                            if let Some(s) = ws.as_mut() {
+                                if s.send(Message::text(t)).await.is_err() {
+                                    ws = None;
+                                    more.extend(engine.on_closed(epoch_ms(), random()));
+                                }
+                            }
+                        }
+                        Out::Close => ws = None,
+                    }
+                }
+                todo = more;
+            }
+            let now = epoch_ms();
+            if next == plan.len() && view.outbox.is_empty() && view.messages.len() >= expect_total {
+                return Ok(Report { view, connects });
+            }
+            if now > deadline_ms {
+                return Err(format!(
+                    "{name}: sent {next}/{}, {} unacked, holds {}/{expect_total} messages, link {:?}",
+                    plan.len(),
+                    view.outbox.len(),
+                    view.messages.len(),
+                    engine.link()
+                ));
+            }
+            let plan_due = plan.get(next).map(|p| start + p.at_ms);
+            let wake = [engine.next_wake(), plan_due, Some(now + 1_000)].into_iter().flatten().min().unwrap_or(now);
+            let sleep = tokio::time::sleep(Duration::from_millis(wake.saturating_sub(now)));
+            let incoming = async {
+                match ws.as_mut() {
+                    Some(s) => s.next().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                msg = incoming => {
+                    let now = epoch_ms();
+                    match msg {
+                        Some(Ok(Message::Text(t))) => todo = engine.on_text(&mut view, &t, now),
+                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                            ws = None;
+                            todo = engine.on_closed(now, random());
+                        }
+                        Some(Ok(_)) => {}
+                    }
+                }
+                _ = sleep => {
+                    let now = epoch_ms();
+                    todo = engine.on_tick(&mut view, now, random());
+                    while plan.get(next).is_some_and(|p| start + p.at_ms <= now) {
+                        let p = &plan[next];
+                        todo.extend(engine.send(&mut view, p.client_id.clone(), p.text.clone(), now));
+                        next += 1;
+                    }
+                }
+            }
+        }
     }
 }

@@ -9,6 +9,14 @@
 //! - [`limits`]: every limit, and [`Limits`] as sent in `welcome`.
 //! - [`error`]: [`ErrorCode`], the stable codes of refusals, and the HTTP error body.
 
+// A panic in the Worker re-creates the room's object and drops every socket in it, so code
+// that handles network input must not have a way to panic: no `unwrap`, no `panic!`, no
+// unchecked indexing. The remaining `expect`s state an invariant the code itself upholds.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, clippy::todo, clippy::unimplemented)
+)]
+
 pub mod error;
 pub mod frames;
 pub mod limits;

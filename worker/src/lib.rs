@@ -9,6 +9,14 @@
 //! - `http.rs` (wasm only): the Worker's `fetch`: routes `/api/*`, checks room names, the
 //!   upgrade and the `Origin`, and forwards to the room's object.
 
+// A panic in the Worker re-creates the room's object and drops every socket in it, so code
+// that handles network input must not have a way to panic: no `unwrap`, no `panic!`, no
+// unchecked indexing. The remaining `expect`s state an invariant the code itself upholds.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, clippy::todo, clippy::unimplemented)
+)]
+
 pub mod room;
 pub mod routes;
 pub mod store;

@@ -105,7 +105,8 @@ impl RoomStore for MemoryStore {
     ) -> Result<Appended, StoreError> {
         self.check()?;
         if let Some(&seq) = self.by_client.get(&(member.to_owned(), client_id.to_owned())) {
-            return Ok(Appended::Duplicate { seq, ts: self.messages[&seq].ts });
+            let ts = self.messages.get(&seq).map(|m| m.ts).ok_or_else(|| StoreError("index points nowhere".into()))?;
+            return Ok(Appended::Duplicate { seq, ts });
         }
         let seq = self.messages.keys().next_back().map_or(1, |s| s + 1);
         let m = ChatMessage { seq, client_id: client_id.into(), author: author.into(), text: text.into(), ts };

@@ -1,0 +1,197 @@
+//! Faults against a real `wrangler dev`, with clients that reconnect using the page's own
+//! delivery engine (resume with `since`, outbox resent until acked, jittered backoff):
+//! - workerd killed by PID in the middle of a conversation, then started again: every client
+//!   ends with every message exactly once, in `seq` order, and storage holds each once;
+//! - a client that never reads does not hold up anyone else;
+//! - duplicate and out-of-order resends of the same `client_id` after a reconnect are
+//!   acknowledged with their first `seq` and stored once.
+
+use confab_itest::engine_client::{self, Planned};
+use confab_itest::*;
+use confab_shared::ServerFrame;
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+/// Every stored message, paging back through the REST history.
+async fn stored(s: &Server, room: &str) -> Result<Vec<Value>, String> {
+    let mut all = Vec::new();
+    let mut before: Option<u64> = None;
+    loop {
+        let path = match before {
+            Some(b) => format!("/api/rooms/{room}/messages?limit=100&before={b}"),
+            None => format!("/api/rooms/{room}/messages?limit=100"),
+        };
+        let (status, body) = http(s.port, "GET", &path, &[]).await?;
+        ensure(status == 200, format!("{path}: {status} {body}"))?;
+        let page: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+        let messages = page["messages"].as_array().cloned().unwrap_or_default();
+        before = messages.first().and_then(|m| m["seq"].as_u64());
+        let mut batch = messages;
+        batch.append(&mut all);
+        all = batch;
+        if page["has_more"] != true {
+            return Ok(all);
+        }
+    }
+}
+
+async fn a_crash_mid_conversation_loses_nothing(s: &mut Server) -> Outcome {
+    const CLIENTS: usize = 10;
+    const EACH: usize = 50;
+    let room = unique_room("crash");
+    let url = s.ws_url(&room);
+    let deadline = epoch_ms() + 120_000;
+    let mut tasks = Vec::new();
+    for c in 0..CLIENTS {
+        // 4 per second: steady, and under the default rate limit (5 per second).
+        let plan = (0..EACH)
+            .map(|i| Planned {
+                at_ms: 250 * i as u64 + 20 * c as u64,
+                client_id: format!("m{i}"),
+                text: format!("c{c} #{i}"),
+            })
+            .collect();
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            engine_client::run(url, &format!("client{c}"), plan, CLIENTS * EACH, deadline, 7 + c as u64).await
+        }));
+    }
+    // A third of the way in, workerd dies mid-stream; it is back a second later.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let workerd = s.crash()?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    s.start_again_same_port().await?;
+    println!("    killed workerd (pid {workerd}) 4 s in; restarted on port {}", s.port);
+
+    let mut reconnects = 0;
+    for (c, t) in tasks.into_iter().enumerate() {
+        let report = t.await.map_err(|e| e.to_string())??;
+        reconnects += report.connects - 1;
+        let v = &report.view;
+        let ids: BTreeSet<(String, String)> =
+            v.messages.values().map(|m| (m.author.clone(), m.client_id.clone())).collect();
+        ensure(
+            v.messages.len() == CLIENTS * EACH && ids.len() == CLIENTS * EACH,
+            format!("client{c} holds {} messages, {} distinct", v.messages.len(), ids.len()),
+        )?;
+        // Each author's messages in the order they were sent.
+        let mut by_author: HashMap<&str, Vec<usize>> = HashMap::new();
+        for m in v.messages.values() {
+            let i: usize = m.client_id[1..].parse().map_err(|_| format!("odd client id {}", m.client_id))?;
+            by_author.entry(m.author.as_str()).or_default().push(i);
+        }
+        ensure(
+            by_author.values().all(|seq| seq.windows(2).all(|w| w[0] < w[1])),
+            format!("client{c}: some author's messages are out of order"),
+        )?;
+    }
+    let all = stored(s, &room).await?;
+    let distinct: BTreeSet<(String, String)> = all
+        .iter()
+        .map(|m| (m["author"].as_str().unwrap_or("").to_owned(), m["client_id"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    ensure(
+        all.len() == CLIENTS * EACH && distinct.len() == all.len(),
+        format!("stored {} ({} distinct)", all.len(), distinct.len()),
+    )?;
+    let seqs: Vec<u64> = all.iter().filter_map(|m| m["seq"].as_u64()).collect();
+    ensure(seqs.windows(2).all(|w| w[0] < w[1]), "stored seqs increase")?;
+    println!(
+        "    {CLIENTS} clients × {EACH} messages: all {} delivered to all, once, in order; {reconnects} reconnects",
+        all.len()
+    );
+    Ok(())
+}
+
+async fn a_client_that_never_reads_holds_up_nobody(s: &Server) -> Outcome {
+    let room = unique_room("slow");
+    // Joins and then never reads another frame.
+    let (stuck, _) = s.join(&room, "stuck", &key("stuck")).await?;
+    let (mut reader, _) = s.join(&room, "reader", &key("reader")).await?;
+    reader.drain(Duration::from_millis(200)).await?;
+    let mut n = 0;
+    for w in 0..10 {
+        let (mut writer, _) = s.join(&room, &format!("writer{w}"), &key(&format!("writer{w}"))).await?;
+        for i in 0..20 {
+            writer.say(&format!("w{i}"), &"x".repeat(2000)).await?;
+            n += 1;
+        }
+        writer.close().await;
+    }
+    let mut got = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while got < n && std::time::Instant::now() < deadline {
+        if let ServerFrame::Message(_) = reader.next_frame().await? {
+            got += 1;
+        }
+    }
+    ensure(got == n, format!("the reader got {got} of {n} while another member never read"))?;
+    // The stuck member goes away without a close frame: it leaves.
+    stuck.cut();
+    reader.expect("stuck left", |f| matches!(f, ServerFrame::MemberLeft { name } if name == "stuck")).await?;
+    Ok(())
+}
+
+async fn resends_after_reconnect_are_stored_once(s: &Server) -> Outcome {
+    let room = unique_room("resend");
+    let (mut a, _) = s.join(&room, "alice", &key("alice")).await?;
+    let mut first = HashMap::new();
+    for id in ["c1", "c2", "c3"] {
+        a.say(id, id).await?;
+        let want = id.to_owned();
+        if let ServerFrame::Ack { seq, .. } =
+            a.expect("ack", move |f| matches!(f, ServerFrame::Ack { client_id, .. } if *client_id == want)).await?
+        {
+            first.insert(id, seq);
+        }
+    }
+    a.cut();
+    let (mut again, _) = s.join(&room, "alice", &key("alice")).await?;
+    for id in ["c3", "c1", "c2", "c1", "c3"] {
+        again.say(id, id).await?;
+        let want = id.to_owned();
+        let f =
+            again.expect("ack", move |f| matches!(f, ServerFrame::Ack { client_id, .. } if *client_id == want)).await?;
+        ensure(
+            matches!(f, ServerFrame::Ack { seq, .. } if Some(&seq) == first.get(id)),
+            format!("{id} re-acked as {f:?}"),
+        )?;
+    }
+    let all = stored(s, &room).await?;
+    ensure(all.len() == 3, format!("stored {} messages", all.len()))
+}
+
+fn main() {
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime");
+    let ok = rt.block_on(async {
+        let mut server = match Server::start("faults", &[]).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("could not start wrangler dev: {e}");
+                return false;
+            }
+        };
+        let s = &server;
+        let ok = run(
+            vec![
+                ("a_client_that_never_reads_holds_up_nobody", Box::pin(a_client_that_never_reads_holds_up_nobody(s))),
+                ("resends_after_reconnect_are_stored_once", Box::pin(resends_after_reconnect_are_stored_once(s))),
+            ],
+            Duration::from_secs(60),
+        )
+        .await;
+        let crashed = run(
+            vec![(
+                "a_crash_mid_conversation_loses_nothing",
+                Box::pin(a_crash_mid_conversation_loses_nothing(&mut server)),
+            )],
+            Duration::from_secs(150),
+        )
+        .await;
+        server.stop();
+        ok && crashed
+    });
+    std::process::exit(if ok { 0 } else { 1 });
+}
