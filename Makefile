@@ -1,5 +1,5 @@
 # Confab's task runner. Each target is one script in scripts/; read them to see what runs.
-.PHONY: dev ui test setup size bench
+.PHONY: dev ui test setup size bench fuzz
 
 ## Install what is missing, build, and serve the app on http://127.0.0.1:8787.
 dev:
@@ -24,3 +24,7 @@ size:
 ## Benchmarks against a wrangler dev of their own (see docs/BENCHMARKS.md); minutes.
 bench:
 	@bash scripts/bench.sh
+
+## Fuzz frame parsing + the room for FUZZ_SECONDS (default 600); see docs/FUZZING.md.
+fuzz:
+	@bash scripts/fuzz.sh

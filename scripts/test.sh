@@ -13,9 +13,15 @@ step "clippy (native)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "clippy (wasm32)"
 cargo clippy -p confab-shared -p confab-worker -p confab-frontend --target wasm32-unknown-unknown --locked -- -D warnings
+# The page's component tests are wasm-only (the other crates' tests use proptest, native only).
+cargo clippy -p confab-frontend --target wasm32-unknown-unknown --tests --locked -- -D warnings
 
 step "native tests: protocol, room rules, routes, view state"
 cargo test --workspace --exclude confab-itest --locked
+
+step "component tests in headless Chromium (wasm-bindgen-test)"
+CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_WEBDRIVER_JSON="$root/frontend/webdriver.json" \
+  cargo test -p confab-frontend --target wasm32-unknown-unknown --lib --locked
 
 step "build the page (trunk, release)"
 bash scripts/build-page.sh

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! cargo run --release -p confab-bench -- [--smoke] [--url http://127.0.0.1:8787] [--reps 3]
-//!                                        [--only fanout,throughput,storm,history]
+//!                                        [--only fanout,throughput,storm,history] [--storm 100,500]
 //! ```
 //! Prints a table per scenario and one JSON line per result (prefixed `json:`).
 //!
@@ -411,7 +411,7 @@ fn print(v: &Value) {
     println!("json: {v}");
 }
 
-async fn run(base: &str, smoke: bool, reps: usize, only: &[String]) -> Result<bool, String> {
+async fn run(base: &str, smoke: bool, reps: usize, only: &[String], storm_sizes: &[usize]) -> Result<bool, String> {
     let want = |s: &str| only.is_empty() || only.iter().any(|o| o == s);
     let mut clean = true;
     let mut check = |v: &Value| {
@@ -437,8 +437,9 @@ async fn run(base: &str, smoke: bool, reps: usize, only: &[String]) -> Result<bo
         check(&median_of(reps, "stored_per_s", || throughput(base, 10, 16, secs)).await?);
     }
     if want("storm") {
-        let n = if smoke { 10 } else { 500 };
-        check(&median_of(reps, "all_welcomed_ms", || storm(base, n)).await?);
+        for &n in storm_sizes {
+            check(&median_of(reps, "all_welcomed_ms", || storm(base, n)).await?);
+        }
     }
     if want("history") {
         let sizes: &[usize] = if smoke { &[100] } else { &[100, 100_000] };
@@ -456,6 +457,10 @@ fn main() {
     let smoke = args.iter().any(|a| a == "--smoke");
     let reps = flag("--reps").and_then(|r| r.parse().ok()).unwrap_or(if smoke { 1 } else { 3 });
     let only: Vec<String> = flag("--only").map(|o| o.split(',').map(str::to_owned).collect()).unwrap_or_default();
+    // `--storm 100,250,500`: connect-storm sizes (default 500; 10 for --smoke).
+    let storm_sizes: Vec<usize> = flag("--storm")
+        .map(|o| o.split(',').filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_else(|| vec![if smoke { 10 } else { 500 }]);
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime");
     let result = rt.block_on(async {
@@ -470,7 +475,7 @@ fn main() {
             }
         };
         println!("confab-bench against {base} (reps {reps}{})", if smoke { ", smoke" } else { "" });
-        let r = tokio::time::timeout(Duration::from_secs(3600), run(&base, smoke, reps, &only)).await;
+        let r = tokio::time::timeout(Duration::from_secs(3600), run(&base, smoke, reps, &only, &storm_sizes)).await;
         drop(server);
         r.map_err(|_| "the benchmark did not finish within an hour".to_string())?
     });

@@ -687,3 +687,106 @@ fn Composer(
         </form>
     }
 }
+
+/// Component tests in headless Chromium (`wasm-bindgen-test`): the components render what
+/// the view holds, as text, with the structure screen readers and the e2e tests rely on.
+#[cfg(test)]
+mod browser_tests {
+    use super::*;
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_test::*;
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    /// Mounts `f` into a fresh element and returns it (the mount handle is kept alive).
+    fn mount<V: IntoView + 'static>(f: impl FnOnce() -> V + 'static) -> web_sys::HtmlElement {
+        let document = web_sys::window().and_then(|w| w.document()).expect("a document");
+        let host: web_sys::HtmlElement = document.create_element("div").expect("a div").unchecked_into();
+        document.body().expect("a body").append_child(&host).expect("attached");
+        std::mem::forget(leptos::mount::mount_to(host.clone(), f));
+        host
+    }
+
+    fn msg(seq: u64, author: &str, text: &str, ts: u64) -> ChatMessage {
+        ChatMessage { seq, client_id: format!("c{seq}"), author: author.into(), text: text.into(), ts }
+    }
+
+    fn view_with(messages: Vec<ChatMessage>) -> RwSignal<RoomView> {
+        let mut v = RoomView::default();
+        v.apply(
+            confab_shared::ServerFrame::Welcome {
+                you: "alice".into(),
+                room: "lobby".into(),
+                members: vec!["alice".into(), "bob".into()],
+                latest_seq: messages.last().map_or(0, |m| m.seq),
+                messages,
+                has_more: false,
+                limits: confab_shared::Limits::default(),
+            },
+            0,
+        );
+        RwSignal::new(v)
+    }
+
+    #[wasm_bindgen_test]
+    fn markup_in_a_message_is_text() {
+        let evil = "<img src=x onerror=alert(1)><script>alert(2)</script>";
+        let now = RwSignal::new(0u64);
+        let host =
+            mount(move || render_row(Row::Message { m: msg(1, "bob", evil, 0), grouped: false, mine: false }, now));
+        assert_eq!(host.query_selector_all("img, script").expect("a query").length(), 0);
+        let text = host.query_selector(".text").expect("a query").expect("a .text").text_content();
+        assert_eq!(text.as_deref(), Some(evil));
+    }
+
+    #[wasm_bindgen_test]
+    fn only_http_links_become_links_and_open_safely() {
+        let now = RwSignal::new(0u64);
+        let text = "see https://example.com/a?b=1 and javascript:alert(1) or http://x.test";
+        let host =
+            mount(move || render_row(Row::Message { m: msg(1, "bob", text, 0), grouped: false, mine: false }, now));
+        let links = host.query_selector_all("a").expect("a query");
+        assert_eq!(links.length(), 2);
+        for i in 0..links.length() {
+            let a: web_sys::Element = links.item(i).expect("a link").unchecked_into();
+            let href = a.get_attribute("href").unwrap_or_default();
+            assert!(href.starts_with("http"), "{href}");
+            assert!(a.get_attribute("rel").unwrap_or_default().contains("noopener"));
+            assert_eq!(a.get_attribute("target").as_deref(), Some("_blank"));
+        }
+        assert_eq!(host.query_selector(".text").ok().flatten().and_then(|e| e.text_content()).as_deref(), Some(text));
+    }
+
+    #[wasm_bindgen_test]
+    fn the_list_groups_by_author_marks_mine_and_is_a_polite_log() {
+        let day = 1_764_201_600_000; // one day, a minute apart
+        let view = view_with(vec![
+            msg(1, "bob", "one", day),
+            msg(2, "bob", "two", day + 60_000),
+            msg(3, "alice", "three", day + 120_000),
+            msg(4, "bob", "four", day + 86_400_000),
+        ]);
+        let now = RwSignal::new(day + 86_400_000);
+        let host =
+            mount(move || view! { <MessageList view=view now=now read_key="test.read".to_owned() send=|_| {} /> });
+        let log = host.query_selector("[role=log]").expect("a query").expect("a log");
+        assert_eq!(log.get_attribute("aria-live").as_deref(), Some("polite"));
+        assert_eq!(host.query_selector_all("[data-testid=message]").expect("a query").length(), 4);
+        assert_eq!(host.query_selector_all(".msg.grouped").expect("a query").length(), 1, "bob's second message");
+        assert_eq!(host.query_selector_all(".msg.mine").expect("a query").length(), 1);
+        assert_eq!(host.query_selector_all(".day").expect("a query").length(), 2, "two days, two separators");
+        let author = host.query_selector(".msg .author").ok().flatten().and_then(|e| e.text_content());
+        assert_eq!(author.as_deref(), Some("bob"));
+    }
+
+    #[wasm_bindgen_test]
+    fn pending_messages_show_as_sending() {
+        let view = view_with(vec![]);
+        view.update(|v| v.queue("p1".into(), "on its way".into(), 0));
+        let now = RwSignal::new(0u64);
+        let host =
+            mount(move || view! { <MessageList view=view now=now read_key="test.read2".to_owned() send=|_| {} /> });
+        let pending = host.query_selector("[data-testid=pending]").expect("a query").expect("a pending row");
+        assert!(pending.text_content().unwrap_or_default().contains("sending…"));
+    }
+}

@@ -1,0 +1,93 @@
+//! Frame parsing plus the room: the input is a script of socket events. Each chunk (split on
+//! 0xFF) is one event; its first byte picks the socket and the kind of event, the rest is the
+//! frame text. After every event the room's invariants must hold and nothing may panic.
+#![no_main]
+
+use confab_shared::ClientFrame;
+use confab_worker::room::{Attachment, Effect, Input, Room, RoomConfig, SocketId};
+use confab_worker::store::MemoryStore;
+use libfuzzer_sys::fuzz_target;
+use std::collections::BTreeMap;
+
+const JOIN: &str = r#"{"type":"join","data":{"name":"NAME","key":"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"}}"#;
+
+fuzz_target!(|data: &[u8]| {
+    // The parser alone, on the whole input.
+    let _ = ClientFrame::parse(&String::from_utf8_lossy(data));
+
+    let config = RoomConfig { rate_burst: 5, rate_per_sec: 2 };
+    let mut room = Room::new("fuzz", config);
+    let mut store = MemoryStore::default();
+    let mut sockets: Vec<SocketId> = Vec::new();
+    let mut attachments: BTreeMap<SocketId, Attachment> = BTreeMap::new();
+    let mut now = 1_000_000u64;
+    let mut last_seq = 0;
+
+    for chunk in data.split(|b| *b == 0xFF).take(256) {
+        let Some((&op, rest)) = chunk.split_first() else { continue };
+        let text = String::from_utf8_lossy(rest);
+        let pick = |sockets: &Vec<SocketId>| sockets.get(usize::from(op >> 3) % sockets.len().max(1)).copied();
+        let effects = match op & 0b111 {
+            0 => {
+                let a = room.open();
+                sockets.push(a.id);
+                attachments.insert(a.id, a);
+                continue;
+            }
+            1 => match pick(&sockets) {
+                // A join with a fuzzed name.
+                Some(s) => room.handle(&mut store, Input::Text(s, &JOIN.replace("NAME", &text.replace('"', ""))), now),
+                None => continue,
+            },
+            2 | 3 => match pick(&sockets) {
+                Some(s) => room.handle(&mut store, Input::Text(s, &text), now),
+                None => continue,
+            },
+            4 => match pick(&sockets) {
+                Some(s) => room.handle(&mut store, Input::Binary(s, rest.len() * 100), now),
+                None => continue,
+            },
+            5 => match pick(&sockets) {
+                Some(s) => {
+                    sockets.retain(|x| *x != s);
+                    attachments.remove(&s);
+                    room.handle(&mut store, Input::Closed(s), now)
+                }
+                None => continue,
+            },
+            6 => {
+                room = Room::restore("fuzz", config, attachments.values().cloned());
+                Vec::new()
+            }
+            _ => {
+                now += u64::from(rest.first().copied().unwrap_or(1)) * 37;
+                continue;
+            }
+        };
+        for e in effects {
+            match e {
+                Effect::Save(s, a) => {
+                    assert_eq!(s, a.id);
+                    if sockets.contains(&s) {
+                        attachments.insert(s, a);
+                    }
+                }
+                Effect::Close { socket, .. } => {
+                    if sockets.contains(&socket) {
+                        sockets.retain(|x| *x != socket);
+                        attachments.remove(&socket);
+                        let more = room.handle(&mut store, Input::Closed(socket), now);
+                        assert!(more.iter().all(|e| matches!(e, Effect::Send { .. })));
+                    }
+                }
+                Effect::Send { text, .. } => {
+                    assert!(confab_shared::ServerFrame::parse(&text).is_ok(), "the room sent an unreadable frame");
+                }
+            }
+        }
+        room.check_invariants().expect("room invariants");
+        let newest = store.all().map(|m| m.seq).max().unwrap_or(0);
+        assert!(newest >= last_seq, "seq went backwards");
+        last_seq = newest;
+    }
+});
