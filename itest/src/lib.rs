@@ -577,3 +577,27 @@ pub mod engine_client {
         }
     }
 }
+
+/// The `main` of every integration-test file: starts a `wrangler dev` (`label`, `vars`,
+/// wrangler's `log_level`), runs `body` against it, stops it — also when `body` fails — and
+/// exits non-zero unless `body` returned true.
+pub fn harness<F>(label: &str, vars: &[(&str, &str)], log_level: &str, body: F) -> !
+where
+    F: for<'a> FnOnce(&'a mut Server) -> Pin<Box<dyn Future<Output = bool> + 'a>>,
+{
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime");
+    let ok = rt.block_on(async {
+        let mut server = match Server::start_with(label, vars, log_level).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("could not start wrangler dev: {e}");
+                return false;
+            }
+        };
+        let ok = body(&mut server).await;
+        server.stop();
+        ok
+    });
+    std::process::exit(if ok { 0 } else { 1 });
+}

@@ -163,35 +163,31 @@ async fn resends_after_reconnect_are_stored_once(s: &Server) -> Outcome {
 }
 
 fn main() {
-    let rt =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime");
-    let ok = rt.block_on(async {
-        let mut server = match Server::start("faults", &[]).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("could not start wrangler dev: {e}");
-                return false;
-            }
-        };
-        let s = &server;
-        let ok = run(
-            vec![
-                ("a_client_that_never_reads_holds_up_nobody", Box::pin(a_client_that_never_reads_holds_up_nobody(s))),
-                ("resends_after_reconnect_are_stored_once", Box::pin(resends_after_reconnect_are_stored_once(s))),
-            ],
-            Duration::from_secs(60),
-        )
-        .await;
-        let crashed = run(
-            vec![(
-                "a_crash_mid_conversation_loses_nothing",
-                Box::pin(a_crash_mid_conversation_loses_nothing(&mut server)),
-            )],
-            Duration::from_secs(150),
-        )
-        .await;
-        server.stop();
-        ok && crashed
-    });
-    std::process::exit(if ok { 0 } else { 1 });
+    harness("faults", &[], "warn", |server| {
+        Box::pin(async move {
+            let ok = run(
+                vec![
+                    (
+                        "a_client_that_never_reads_holds_up_nobody",
+                        Box::pin(a_client_that_never_reads_holds_up_nobody(server)),
+                    ),
+                    (
+                        "resends_after_reconnect_are_stored_once",
+                        Box::pin(resends_after_reconnect_are_stored_once(server)),
+                    ),
+                ],
+                Duration::from_secs(60),
+            )
+            .await;
+            let crashed = run(
+                vec![(
+                    "a_crash_mid_conversation_loses_nothing",
+                    Box::pin(a_crash_mid_conversation_loses_nothing(server)),
+                )],
+                Duration::from_secs(150),
+            )
+            .await;
+            ok && crashed
+        })
+    })
 }

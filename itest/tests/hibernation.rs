@@ -89,24 +89,17 @@ async fn hibernation_keeps_members_claims_and_buckets(s: &Server) -> Outcome {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-    let ok = rt.block_on(async {
-        // `--log-level log` so the room's start lines reach the log this test reads.
-        let s = match Server::start_with("hibernation", &[("RATE_BURST", "100"), ("RATE_PER_SEC", "1")], "log").await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("could not start wrangler dev: {e}");
-                return false;
-            }
-        };
-        run(
-            vec![(
-                "hibernation_keeps_members_claims_and_buckets",
-                Box::pin(hibernation_keeps_members_claims_and_buckets(&s)),
-            )],
-            Duration::from_secs(150),
-        )
-        .await
-    });
-    std::process::exit(if ok { 0 } else { 1 });
+    harness("hibernation", &[("RATE_BURST", "100"), ("RATE_PER_SEC", "1")], "log", |server| {
+        Box::pin(async move {
+            // `log` level above, so the room's start lines reach the log this test reads.
+            run(
+                vec![(
+                    "hibernation_keeps_members_claims_and_buckets",
+                    Box::pin(hibernation_keeps_members_claims_and_buckets(server)),
+                )],
+                Duration::from_secs(150),
+            )
+            .await
+        })
+    })
 }

@@ -98,16 +98,13 @@ async fn the_corpus_over_the_wire(s: &Server) -> Outcome {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-    let ok = rt.block_on(async {
-        let s = match Server::start("hostile", &[]).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("could not start wrangler dev: {e}");
-                return false;
-            }
-        };
-        run(vec![("the_corpus_over_the_wire", Box::pin(the_corpus_over_the_wire(&s)))], Duration::from_secs(300)).await
-    });
-    std::process::exit(if ok { 0 } else { 1 });
+    harness("hostile", &[], "warn", |server| {
+        Box::pin(async move {
+            run(
+                vec![("the_corpus_over_the_wire", Box::pin(the_corpus_over_the_wire(server)))],
+                Duration::from_secs(300),
+            )
+            .await
+        })
+    })
 }

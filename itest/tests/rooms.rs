@@ -319,57 +319,58 @@ async fn history_survives_a_restart(s: &mut Server) -> Outcome {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-    let ok = rt.block_on(async {
-        let mut server = match Server::start("rooms", &[]).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("could not start wrangler dev: {e}");
-                return false;
-            }
-        };
-        let s = &server;
-        let ok = run(
-            vec![
-                ("page_and_api_share_one_origin", Box::pin(page_and_api_share_one_origin(s))),
-                (
-                    "the_page_ships_a_strict_csp_and_no_inline_script",
-                    Box::pin(the_page_ships_a_strict_csp_and_no_inline_script(s)),
-                ),
-                ("http_errors_are_json_with_codes", Box::pin(http_errors_are_json_with_codes(s))),
-                ("origin_is_checked_on_upgrade", Box::pin(origin_is_checked_on_upgrade(s))),
-                ("private_rooms_are_random_64_hex", Box::pin(private_rooms_are_random_64_hex(s))),
-                ("welcome_to_an_empty_room", Box::pin(welcome_to_an_empty_room(s))),
-                (
-                    "messages_are_stored_then_broadcast_to_everyone",
-                    Box::pin(messages_are_stored_then_broadcast_to_everyone(s)),
-                ),
-                (
-                    "history_on_join_is_the_last_50_and_pages_back",
-                    Box::pin(history_on_join_is_the_last_50_and_pages_back(s)),
-                ),
-                ("resume_sends_what_came_after_since", Box::pin(resume_sends_what_came_after_since(s))),
-                ("a_resend_is_acked_again_never_stored_twice", Box::pin(a_resend_is_acked_again_never_stored_twice(s))),
-                ("names_belong_to_their_first_key", Box::pin(names_belong_to_their_first_key(s))),
-                ("presence_counts_members_not_tabs", Box::pin(presence_counts_members_not_tabs(s))),
-                (
-                    "typing_is_relayed_to_others_at_most_every_2s",
-                    Box::pin(typing_is_relayed_to_others_at_most_every_2s(s)),
-                ),
-                ("bad_frames_get_codes_and_the_socket_lives", Box::pin(bad_frames_get_codes_and_the_socket_lives(s))),
-                ("floods_are_rate_limited_with_a_retry_time", Box::pin(floods_are_rate_limited_with_a_retry_time(s))),
-                ("ping_is_answered_pong", Box::pin(ping_is_answered_pong(s))),
-            ],
-            Duration::from_secs(60),
-        )
-        .await;
-        let restarted = run(
-            vec![("history_survives_a_restart", Box::pin(history_survives_a_restart(&mut server)))],
-            Duration::from_secs(120),
-        )
-        .await;
-        server.stop();
-        ok && restarted
-    });
-    std::process::exit(if ok { 0 } else { 1 });
+    harness("rooms", &[], "warn", |server| {
+        Box::pin(async move {
+            let s = &*server;
+            let ok = run(
+                vec![
+                    ("page_and_api_share_one_origin", Box::pin(page_and_api_share_one_origin(s))),
+                    (
+                        "the_page_ships_a_strict_csp_and_no_inline_script",
+                        Box::pin(the_page_ships_a_strict_csp_and_no_inline_script(s)),
+                    ),
+                    ("http_errors_are_json_with_codes", Box::pin(http_errors_are_json_with_codes(s))),
+                    ("origin_is_checked_on_upgrade", Box::pin(origin_is_checked_on_upgrade(s))),
+                    ("private_rooms_are_random_64_hex", Box::pin(private_rooms_are_random_64_hex(s))),
+                    ("welcome_to_an_empty_room", Box::pin(welcome_to_an_empty_room(s))),
+                    (
+                        "messages_are_stored_then_broadcast_to_everyone",
+                        Box::pin(messages_are_stored_then_broadcast_to_everyone(s)),
+                    ),
+                    (
+                        "history_on_join_is_the_last_50_and_pages_back",
+                        Box::pin(history_on_join_is_the_last_50_and_pages_back(s)),
+                    ),
+                    ("resume_sends_what_came_after_since", Box::pin(resume_sends_what_came_after_since(s))),
+                    (
+                        "a_resend_is_acked_again_never_stored_twice",
+                        Box::pin(a_resend_is_acked_again_never_stored_twice(s)),
+                    ),
+                    ("names_belong_to_their_first_key", Box::pin(names_belong_to_their_first_key(s))),
+                    ("presence_counts_members_not_tabs", Box::pin(presence_counts_members_not_tabs(s))),
+                    (
+                        "typing_is_relayed_to_others_at_most_every_2s",
+                        Box::pin(typing_is_relayed_to_others_at_most_every_2s(s)),
+                    ),
+                    (
+                        "bad_frames_get_codes_and_the_socket_lives",
+                        Box::pin(bad_frames_get_codes_and_the_socket_lives(s)),
+                    ),
+                    (
+                        "floods_are_rate_limited_with_a_retry_time",
+                        Box::pin(floods_are_rate_limited_with_a_retry_time(s)),
+                    ),
+                    ("ping_is_answered_pong", Box::pin(ping_is_answered_pong(s))),
+                ],
+                Duration::from_secs(60),
+            )
+            .await;
+            let restarted = run(
+                vec![("history_survives_a_restart", Box::pin(history_survives_a_restart(server)))],
+                Duration::from_secs(120),
+            )
+            .await;
+            ok && restarted
+        })
+    })
 }
