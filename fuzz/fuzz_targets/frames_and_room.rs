@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
         let pick = |sockets: &Vec<SocketId>| sockets.get(usize::from(op >> 3) % sockets.len().max(1)).copied();
         let effects = match op & 0b111 {
             0 => {
-                let a = room.open();
+                let a = room.open(now);
                 sockets.push(a.id);
                 attachments.insert(a.id, a);
                 continue;

@@ -3,8 +3,8 @@
 //! waking it. Local workerd evicts an idle object after about 30 s; the room logs a line each
 //! time its constructor runs, which is how this test knows it really hibernated.
 //!
-//! Own server, because it needs a slow refill to tell a kept bucket from a fresh one:
-//! burst 100, 1 per second.
+//! Own server, because it needs a slow refill to tell a kept bucket from a fresh one
+//! (burst 100, 1 per second), and no liveness sweep (its alarm would wake the room).
 
 use confab_itest::*;
 use confab_shared::{ErrorCode, ServerFrame};
@@ -89,7 +89,7 @@ async fn hibernation_keeps_members_claims_and_buckets(s: &Server) -> Outcome {
 }
 
 fn main() {
-    harness("hibernation", &[("RATE_BURST", "100"), ("RATE_PER_SEC", "1")], "log", |server| {
+    harness("hibernation", &[("RATE_BURST", "100"), ("RATE_PER_SEC", "1"), ("SWEEP_MS", "600000")], "log", |server| {
         Box::pin(async move {
             // `log` level above, so the room's start lines reach the log this test reads.
             run(

@@ -18,6 +18,7 @@ use confab_shared::{ChatMessage, ErrorCode, HttpError, ProtocolError, Seq, PING,
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use wasm_bindgen::JsCast;
 use worker::*;
 
 const TAG_PREFIX: &str = "s:";
@@ -29,13 +30,26 @@ const MAX_SAFE: Seq = (1 << 53) - 1;
 pub struct ChatRoom {
     state: State,
     config: RoomConfig,
+    liveness: Liveness,
     live: RefCell<Option<Live>>,
+}
+
+/// How the room finds half-open sockets (see [`Room::stale_sockets`]): an alarm every
+/// `sweep_ms` while sockets are open closes those silent for longer than `idle_ms`.
+#[derive(Debug, Clone, Copy)]
+struct Liveness {
+    idle_ms: u64,
+    sweep_ms: u64,
 }
 
 /// What exists only while the object is in memory; rebuilt on wake.
 struct Live {
     room: Room,
     sockets: HashMap<SocketId, WebSocket>,
+    /// When each socket last sent a frame that reached the room (pings do not: the runtime
+    /// answers them and records the time itself). Lost on hibernation, which is fine: the
+    /// runtime's ping timestamps and each socket's `opened_ms` remain.
+    last_seen: HashMap<SocketId, u64>,
 }
 
 impl DurableObject for ChatRoom {
@@ -57,13 +71,19 @@ impl DurableObject for ChatRoom {
         if let Err(e) = SqlStore::migrate(&state.storage().sql()) {
             console_error!("schema setup failed: {e}");
         }
-        Self { state, config, live: RefCell::new(None) }
+        let liveness = Liveness {
+            idle_ms: var_u32(env.var("IDLE_LIMIT_MS").ok().map(|v| v.to_string()), 60_000).into(),
+            sweep_ms: var_u32(env.var("SWEEP_MS").ok().map(|v| v.to_string()), 30_000).into(),
+        };
+        Self { state, config, liveness, live: RefCell::new(None) }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         let path = req.path();
         if path.ends_with("/ws") {
-            return self.accept(req);
+            let response = self.accept(req)?;
+            self.ensure_sweep().await;
+            return Ok(response);
         }
         let mut store = SqlStore::new(&self.state);
         let mut live = self.live();
@@ -76,6 +96,36 @@ impl DurableObject for ChatRoom {
         } else {
             json_or_error(live.room.info(&mut store))
         }
+    }
+
+    /// The liveness sweep: closes sockets that went silent (their peer vanished without a
+    /// close), so presence converges, and comes back while any socket is open.
+    async fn alarm(&self) -> Result<Response> {
+        let now = Date::now().as_millis();
+        let open = {
+            let mut live = self.live();
+            let live = live.as_mut().expect("live() fills it");
+            let state: &RawState = self.state.as_raw().unchecked_ref();
+            let Live { room, sockets, last_seen } = &mut *live;
+            let stale = room.stale_sockets(now, self.liveness.idle_ms, |id| {
+                let pinged = sockets.get(&id).and_then(|ws| state.auto_response_ms(ws.as_ref()));
+                last_seen.get(&id).copied().max(pinged)
+            });
+            for id in stale {
+                if let Some(ws) = live.sockets.remove(&id) {
+                    let _ = ws.close(Some(1001), Some("no heartbeat"));
+                }
+                live.last_seen.remove(&id);
+                let mut store = SqlStore::new(&self.state);
+                let effects = live.room.handle(&mut store, Input::Closed(id), now);
+                apply(live, effects);
+            }
+            live.sockets.len()
+        };
+        if open > 0 {
+            self.schedule_sweep().await;
+        }
+        Response::ok("swept")
     }
 
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
@@ -122,7 +172,8 @@ impl ChatRoom {
                 }
             }
             let name = self.state.id().name().unwrap_or_default();
-            *live = Some(Live { room: Room::restore(name, self.config, attachments), sockets });
+            *live =
+                Some(Live { room: Room::restore(name, self.config, attachments), sockets, last_seen: HashMap::new() });
         }
         live
     }
@@ -135,7 +186,7 @@ impl ChatRoom {
         let pair = WebSocketPair::new()?;
         let mut live = self.live();
         let live = live.as_mut().expect("live() fills it");
-        let attachment = live.room.open();
+        let attachment = live.room.open(Date::now().as_millis());
         let id = attachment.id;
         self.state.accept_websocket_with_tags(&pair.server, &[&format!("{TAG_PREFIX}{id}")]);
         pair.server.serialize_attachment(&attachment)?;
@@ -147,8 +198,28 @@ impl ChatRoom {
         let mut store = SqlStore::new(&self.state);
         let mut live = self.live();
         let live = live.as_mut().expect("live() fills it");
-        let effects = live.room.handle(&mut store, *input, Date::now().as_millis());
+        let now = Date::now().as_millis();
+        if let Input::Text(id, _) | Input::Binary(id, _) = input {
+            live.last_seen.insert(*id, now);
+        }
+        let effects = live.room.handle(&mut store, *input, now);
         apply(live, effects);
+    }
+
+    /// Makes sure a liveness sweep is scheduled (one alarm per room, not one per socket).
+    async fn ensure_sweep(&self) {
+        match self.state.storage().get_alarm().await {
+            Ok(Some(_)) => {}
+            Ok(None) => self.schedule_sweep().await,
+            Err(e) => console_error!("reading the alarm failed: {e}"),
+        }
+    }
+
+    async fn schedule_sweep(&self) {
+        let delay = i64::try_from(self.liveness.sweep_ms).unwrap_or(i64::MAX);
+        if let Err(e) = self.state.storage().set_alarm(delay).await {
+            console_error!("setting the sweep alarm failed: {e}");
+        }
     }
 
     fn closed(&self, ws: &WebSocket) {
@@ -156,6 +227,7 @@ impl ChatRoom {
             let mut live = self.live();
             let live = live.as_mut().expect("live() fills it");
             live.sockets.remove(&id);
+            live.last_seen.remove(&id);
             let mut store = SqlStore::new(&self.state);
             let effects = live.room.handle(&mut store, Input::Closed(id), Date::now().as_millis());
             apply(live, effects);
@@ -178,8 +250,26 @@ extern "C" {
     fn send(this: &RawSocket, data: &wasm_bindgen::JsValue) -> std::result::Result<(), wasm_bindgen::JsValue>;
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// The runtime's `DurableObjectState`, for the one method workers-rs does not wrap.
+    #[wasm_bindgen(extends = js_sys::Object)]
+    type RawState;
+    /// When the runtime last answered this socket's `ping` by auto-response (null if never).
+    #[wasm_bindgen(method, catch, js_name = getWebSocketAutoResponseTimestamp)]
+    fn auto_response_timestamp(
+        this: &RawState,
+        ws: &web_sys::WebSocket,
+    ) -> std::result::Result<Option<js_sys::Date>, wasm_bindgen::JsValue>;
+}
+
+impl RawState {
+    fn auto_response_ms(&self, ws: &web_sys::WebSocket) -> Option<u64> {
+        self.auto_response_timestamp(ws).ok().flatten().map(|d| d.get_time() as u64)
+    }
+}
+
 fn raw(ws: &WebSocket) -> &RawSocket {
-    use wasm_bindgen::JsCast;
     let sys: &web_sys::WebSocket = ws.as_ref();
     sys.unchecked_ref::<RawSocket>()
 }

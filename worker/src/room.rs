@@ -92,6 +92,9 @@ pub struct Attachment {
     /// When the member's typing was last relayed from this socket.
     #[serde(default)]
     pub typing_ms: Option<u64>,
+    /// When the socket was accepted: its liveness until it first pings.
+    #[serde(default)]
+    pub opened_ms: u64,
 }
 
 /// A socket event, as the glue reports it.
@@ -132,6 +135,8 @@ pub enum Effect {
 struct Conn {
     /// Canonical name of the member, once joined.
     member: Option<String>,
+    /// When the socket was accepted.
+    opened_ms: u64,
 }
 
 #[derive(Debug)]
@@ -212,7 +217,7 @@ impl Room {
                 m.typing_ms = m.typing_ms.max(a.typing_ms);
                 canonical
             });
-            room.conns.insert(a.id, Conn { member });
+            room.conns.insert(a.id, Conn { member, opened_ms: a.opened_ms });
         }
         room
     }
@@ -223,11 +228,35 @@ impl Room {
     }
 
     /// Registers a new socket; the glue stores the attachment and tags the socket with the id.
-    pub fn open(&mut self) -> Attachment {
+    pub fn open(&mut self, now_ms: u64) -> Attachment {
         let id = self.next_socket;
         self.next_socket += 1;
-        self.conns.insert(id, Conn::default());
-        Attachment { id, name: None, bucket: None, typing_ms: None }
+        self.conns.insert(id, Conn { member: None, opened_ms: now_ms });
+        Attachment { id, name: None, bucket: None, typing_ms: None, opened_ms: now_ms }
+    }
+
+    /// Sockets that have shown no sign of life for longer than `idle_limit_ms`: no frame and
+    /// no keepalive `ping` (`last_activity` reports the newest of those the glue knows of).
+    /// A peer that vanished without closing (a laptop lid shut, a network gone) leaves a
+    /// half-open socket the runtime never reports; the glue closes these, so presence
+    /// converges. Clients ping every 20 s; the limit allows for missed pings.
+    pub fn stale_sockets(
+        &self,
+        now_ms: u64,
+        idle_limit_ms: u64,
+        last_activity: impl Fn(SocketId) -> Option<u64>,
+    ) -> Vec<SocketId> {
+        let mut stale: Vec<SocketId> = self
+            .conns
+            .iter()
+            .filter(|(id, c)| {
+                let seen = last_activity(**id).unwrap_or(0).max(c.opened_ms);
+                now_ms.saturating_sub(seen) > idle_limit_ms
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        stale.sort_unstable();
+        stale
     }
 
     /// Whether a socket is known (open) to the room.
@@ -375,8 +404,13 @@ impl Room {
             typing_ms: None,
         });
         m.sockets.insert(socket);
-        let attachment =
-            Attachment { id: socket, name: Some(m.display.clone()), bucket: Some(m.bucket), typing_ms: m.typing_ms };
+        let attachment = Attachment {
+            id: socket,
+            name: Some(m.display.clone()),
+            bucket: Some(m.bucket),
+            typing_ms: m.typing_ms,
+            opened_ms: self.conns.get(&socket).map_or(0, |c| c.opened_ms),
+        };
         let you = m.display.clone();
         if let Some(c) = self.conns.get_mut(&socket) {
             c.member = Some(canonical.clone());
@@ -429,8 +463,13 @@ impl Room {
         }
         // A message from this member ends its "typing", so the next keystroke relays at once.
         m.typing_ms = None;
-        let attachment =
-            Attachment { id: socket, name: Some(m.display.clone()), bucket: Some(m.bucket), typing_ms: None };
+        let attachment = Attachment {
+            id: socket,
+            name: Some(m.display.clone()),
+            bucket: Some(m.bucket),
+            typing_ms: None,
+            opened_ms: self.conns.get(&socket).map_or(0, |c| c.opened_ms),
+        };
         let author = m.display.clone();
         out.push(Effect::Save(socket, attachment));
         // Timestamps never go backwards within a room, whatever the clock does.
@@ -461,8 +500,13 @@ impl Room {
             return;
         }
         m.typing_ms = Some(now_ms);
-        let attachment =
-            Attachment { id: socket, name: Some(m.display.clone()), bucket: Some(m.bucket), typing_ms: m.typing_ms };
+        let attachment = Attachment {
+            id: socket,
+            name: Some(m.display.clone()),
+            bucket: Some(m.bucket),
+            typing_ms: m.typing_ms,
+            opened_ms: self.conns.get(&socket).map_or(0, |c| c.opened_ms),
+        };
         let frame = ServerFrame::Typing { name: m.display.clone() };
         out.push(Effect::Save(socket, attachment));
         let to = self.joined_sockets(Some(member));
@@ -532,7 +576,7 @@ impl Room {
             }
             for s in &m.sockets {
                 match self.conns.get(s) {
-                    Some(Conn { member: Some(c) }) if c == canonical => {}
+                    Some(Conn { member: Some(c), .. }) if c == canonical => {}
                     other => return Err(format!("socket {s} of {canonical} is {other:?}")),
                 }
             }

@@ -346,3 +346,26 @@ fn room_info_counts_members_and_seq() {
     let info = h.room.info(&mut h.store).unwrap();
     assert_eq!((info.room.as_str(), info.members_online, info.latest_seq), ("lobby", 2, 1));
 }
+
+#[test]
+fn silent_sockets_are_found_stale_and_their_members_leave_when_closed() {
+    let mut h = Harness::new();
+    let alive = h.join("alice", KEY_A);
+    h.now += 10_000;
+    let ghost = h.join("bob", KEY_B);
+    h.take(alive);
+    // Alice pings (the runtime records it); bob's peer vanished without closing.
+    let pinged_at = h.now + 40_000;
+    h.now += 55_000;
+    let last = |s| (s == alive).then_some(pinged_at);
+    assert_eq!(h.room.stale_sockets(h.now, 60_000, last), Vec::<u64>::new(), "bob opened 55 s ago: 5 s left");
+    h.now += 10_000;
+    assert_eq!(h.room.stale_sockets(h.now, 60_000, last), vec![ghost]);
+    // The glue closes it; the room reports the departure like any other close.
+    h.close(ghost);
+    assert!(h.take(alive).iter().any(|f| matches!(f, ServerFrame::MemberLeft { name } if name == "bob")));
+    // Liveness survives hibernation: opened_ms is in the attachment.
+    h.hibernate();
+    assert_eq!(h.room.stale_sockets(h.now, 60_000, |_| None), vec![alive]);
+    assert!(h.room.stale_sockets(h.now, 60_000, |_| Some(h.now)).is_empty());
+}

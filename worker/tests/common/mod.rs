@@ -35,7 +35,7 @@ impl Harness {
     }
 
     pub fn open(&mut self) -> SocketId {
-        let a = self.room.open();
+        let a = self.room.open(self.now);
         let id = a.id;
         self.attachments.insert(id, a);
         id
