@@ -146,9 +146,12 @@ try {
     await bob.page.getByTestId('link-state').filter({ hasText: /Reconnecting|Connecting/ }).waitFor({ timeout: 15_000 });
     await bob.say('kept across a reload');
     await bob.page.reload(); // the page loads; its socket still cannot connect
-    await bob.page.getByTestId('pending').filter({ hasText: 'kept across a reload' }).waitFor({ timeout: 10_000 });
+    const pending = bob.page.getByTestId('pending').filter({ hasText: 'kept across a reload' });
+    await pending.waitFor({ timeout: 10_000 });
+    // After 10 s unsent, the page says so and offers to retry.
+    await pending.getByText('not sent yet').waitFor({ timeout: 15_000 });
     proxy.restore();
-    await bob.page.getByRole('button', { name: 'Retry now' }).click();
+    await pending.getByRole('button', { name: 'Retry now' }).click();
     await bob.online();
     await alice.sees('kept across a reload');
     await bob.sees('kept across a reload');
@@ -199,6 +202,8 @@ try {
     await alice.online();
     const path = new URL(alice.page.url()).pathname;
     assert(/^\/r\/[0-9a-f]{64}$/.test(path), `private room at ${path}`);
+    const link = await alice.page.getByTestId('share-link').inputValue();
+    assert(link === alice.page.url(), `share link ${link} for ${alice.page.url()}`);
   }, alice.page);
 
   const big = `history-${Date.now()}`;

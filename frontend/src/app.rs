@@ -13,6 +13,7 @@ use futures::channel::mpsc::unbounded;
 use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
 
 const NAME_KEY: &str = "confab.name";
 const RECENT_KEY: &str = "confab.recent";
@@ -288,6 +289,19 @@ fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send + Sy
             <Refused view=view />
             <MessageList view=view now=now read_key=format!("confab.read.{room}") send=send />
             <aside id="members" class="members" aria-label="Members online">
+                <h2>"Invite"</h2>
+                <input
+                    class="share"
+                    readonly
+                    aria-label="Link to this room"
+                    data-testid="share-link"
+                    value=share.clone()
+                    on:focus=move |ev| {
+                        if let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
+                            input.select();
+                        }
+                    }
+                />
                 <h2>"Online"</h2>
                 <ul data-testid="members">
                     {move || {
@@ -378,6 +392,7 @@ enum Row {
         mine: bool,
     },
     Pending {
+        created_ms: u64,
         client_id: String,
         text: String,
     },
@@ -415,7 +430,7 @@ fn rows(v: &RoomView, read_up_to: Option<u64>) -> Vec<Row> {
         prev = Some(m);
     }
     for p in &v.outbox {
-        out.push(Row::Pending { client_id: p.client_id.clone(), text: p.text.clone() });
+        out.push(Row::Pending { client_id: p.client_id.clone(), text: p.text.clone(), created_ms: p.created_ms });
     }
     out
 }
@@ -538,7 +553,7 @@ fn MessageList(
                 <For
                     each=move || view.with(|v| rows(v, read_up_to))
                     key=Row::key
-                    children=move |row| render_row(row, now)
+                    children=move |row| render_row(row, now, move || send(Command::RetryNow))
                 />
             </div>
             <Show when=move || { unread() > 0 }>
@@ -553,7 +568,10 @@ fn MessageList(
     }
 }
 
-fn render_row(row: Row, now: RwSignal<u64>) -> AnyView {
+/// How long a message may stay unsent before the page says so and offers to retry.
+const SLOW_SEND_MS: u64 = 10_000;
+
+fn render_row(row: Row, now: RwSignal<u64>, retry: impl Fn() + Copy + Send + Sync + 'static) -> AnyView {
     match row {
         Row::Unread => view! {
             <div class="day unread" role="separator" data-testid="unread-divider"><span>"New"</span></div>
@@ -577,10 +595,26 @@ fn render_row(row: Row, now: RwSignal<u64>) -> AnyView {
             </article>
         }
         .into_any(),
-        Row::Pending { client_id, text } => view! {
+        Row::Pending { client_id, text, created_ms } => view! {
             <article class="msg mine pending" data-testid="pending" data-client-id=client_id>
                 <p class="text">{text}</p>
-                <span class="status">"sending…"</span>
+                <span class="status">
+                    {move || {
+                        if now.get().saturating_sub(created_ms) < SLOW_SEND_MS {
+                            view! { "sending…" }.into_any()
+                        } else {
+                            // Still in the outbox and sent by itself once the connection is back;
+                            // the button only skips the reconnect wait.
+                            view! {
+                                "not sent yet — it goes out when the connection is back · "
+                                <button class="link" on:click=move |_| retry()>
+                                    "Retry now"
+                                </button>
+                            }
+                            .into_any()
+                        }
+                    }}
+                </span>
             </article>
         }
         .into_any(),
@@ -693,7 +727,6 @@ fn Composer(
 #[cfg(test)]
 mod browser_tests {
     use super::*;
-    use wasm_bindgen::JsCast;
     use wasm_bindgen_test::*;
 
     wasm_bindgen_test_configure!(run_in_browser);
@@ -732,8 +765,9 @@ mod browser_tests {
     fn markup_in_a_message_is_text() {
         let evil = "<img src=x onerror=alert(1)><script>alert(2)</script>";
         let now = RwSignal::new(0u64);
-        let host =
-            mount(move || render_row(Row::Message { m: msg(1, "bob", evil, 0), grouped: false, mine: false }, now));
+        let host = mount(move || {
+            render_row(Row::Message { m: msg(1, "bob", evil, 0), grouped: false, mine: false }, now, || {})
+        });
         assert_eq!(host.query_selector_all("img, script").expect("a query").length(), 0);
         let text = host.query_selector(".text").expect("a query").expect("a .text").text_content();
         assert_eq!(text.as_deref(), Some(evil));
@@ -743,8 +777,9 @@ mod browser_tests {
     fn only_http_links_become_links_and_open_safely() {
         let now = RwSignal::new(0u64);
         let text = "see https://example.com/a?b=1 and javascript:alert(1) or http://x.test";
-        let host =
-            mount(move || render_row(Row::Message { m: msg(1, "bob", text, 0), grouped: false, mine: false }, now));
+        let host = mount(move || {
+            render_row(Row::Message { m: msg(1, "bob", text, 0), grouped: false, mine: false }, now, || {})
+        });
         let links = host.query_selector_all("a").expect("a query");
         assert_eq!(links.length(), 2);
         for i in 0..links.length() {
