@@ -116,6 +116,13 @@ impl RoomView {
                 self.typing.remove(&name);
                 self.members.remove(&name);
             }
+            ServerFrame::Presence { joined, left } => {
+                self.members.extend(joined);
+                for name in left {
+                    self.typing.remove(&name);
+                    self.members.remove(&name);
+                }
+            }
             ServerFrame::Typing { name } => {
                 if self.me.as_deref() != Some(name.as_str()) {
                     self.typing.insert(name, now_ms + TYPING_DISPLAY_MS);
@@ -267,6 +274,16 @@ mod tests {
         assert_eq!(v.outbox.len(), 1);
         v.apply(ServerFrame::Message(msg(3, "alice", "c2")), 0);
         assert!(v.outbox.is_empty());
+    }
+
+    #[test]
+    fn batched_presence_adds_then_removes() {
+        let mut v = RoomView::default();
+        v.apply(welcome(vec![], false), 0);
+        v.apply(ServerFrame::Typing { name: "bob".into() }, 0);
+        v.apply(ServerFrame::Presence { joined: vec!["carol".into(), "dave".into()], left: vec!["bob".into()] }, 0);
+        assert_eq!(v.members.iter().map(String::as_str).collect::<Vec<_>>(), ["alice", "carol", "dave"]);
+        assert!(v.typing_names(1).is_empty());
     }
 
     #[test]

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     // The parser alone, on the whole input.
     let _ = ClientFrame::parse(&String::from_utf8_lossy(data));
 
-    let config = RoomConfig { rate_burst: 5, rate_per_sec: 2 };
+    let config = RoomConfig { rate_burst: 5, rate_per_sec: 2, presence_immediate: 2 };
     let mut room = Room::new("fuzz", config);
     let mut store = MemoryStore::default();
     let mut sockets: Vec<SocketId> = Vec::new();
@@ -55,6 +55,7 @@ fuzz_target!(|data: &[u8]| {
                 }
                 None => continue,
             },
+            6 if rest.first().is_some_and(|b| b % 2 == 0) => room.handle(&mut store, Input::Tick, now),
             6 => {
                 room = Room::restore("fuzz", config, attachments.values().cloned());
                 Vec::new()
@@ -80,6 +81,7 @@ fuzz_target!(|data: &[u8]| {
                         assert!(more.iter().all(|e| matches!(e, Effect::Send { .. })));
                     }
                 }
+                Effect::WakeAt(at) => assert!(at >= now, "a wake-up in the past"),
                 Effect::Send { text, .. } => {
                     assert!(confab_shared::ServerFrame::parse(&text).is_ok(), "the room sent an unreadable frame");
                 }

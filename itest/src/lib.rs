@@ -601,3 +601,21 @@ where
     });
     std::process::exit(if ok { 0 } else { 1 });
 }
+
+/// Whether `f` says `name` joined: `member_joined`, or a batched `presence` frame.
+pub fn says_joined(f: &ServerFrame, name: &str) -> bool {
+    match f {
+        ServerFrame::MemberJoined { name: n } => n == name,
+        ServerFrame::Presence { joined, .. } => joined.iter().any(|n| n == name),
+        _ => false,
+    }
+}
+
+/// Whether `f` says `name` left: `member_left`, or a batched `presence` frame.
+pub fn says_left(f: &ServerFrame, name: &str) -> bool {
+    match f {
+        ServerFrame::MemberLeft { name: n } => n == name,
+        ServerFrame::Presence { left, .. } => left.iter().any(|n| n == name),
+        _ => false,
+    }
+}

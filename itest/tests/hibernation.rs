@@ -21,7 +21,7 @@ async fn hibernation_keeps_members_claims_and_buckets(s: &Server) -> Outcome {
     let room = unique_room("hibernate");
     let (mut alice, _) = s.join(&room, "alice", &key("alice")).await?;
     let (mut bob, _) = s.join(&room, "bob", &key("bob")).await?;
-    alice.expect("bob joined", |f| matches!(f, ServerFrame::MemberJoined { .. })).await?;
+    alice.expect("bob joined", |f| says_joined(f, "bob")).await?;
     // Alice empties her bucket (100) as fast as the acks come.
     for i in 0..100 {
         alice.say(&format!("a{i}"), "spend").await?;

@@ -19,7 +19,9 @@ async fn expect_code(c: &mut Client, row: &Value, i: usize) -> Outcome {
         match c.next_frame().await.map_err(|e| format!("row {i} {row}: {e}"))? {
             ServerFrame::Error { code, .. } if code == want => return Ok(()),
             // Other sockets of this test coming and going.
-            ServerFrame::MemberJoined { .. } | ServerFrame::MemberLeft { .. } => continue,
+            ServerFrame::MemberJoined { .. } | ServerFrame::MemberLeft { .. } | ServerFrame::Presence { .. } => {
+                continue
+            }
             other => return Err(format!("row {i} ({}): wanted {want:?}, got {other:?}", row["kind"])),
         }
     }

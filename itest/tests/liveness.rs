@@ -21,8 +21,10 @@ async fn a_vanished_peer_leaves_and_pinging_members_stay(s: &Server) -> Outcome 
         }
         let until = Instant::now() + Duration::from_millis(700);
         while let Some(t) = watcher.next_text(until.saturating_duration_since(Instant::now())).await? {
-            if let Ok(ServerFrame::MemberLeft { name }) = ServerFrame::parse(&t) {
-                left.push(name);
+            match ServerFrame::parse(&t) {
+                Ok(ServerFrame::MemberLeft { name }) => left.push(name),
+                Ok(ServerFrame::Presence { left: names, .. }) => left.extend(names),
+                _ => {}
             }
         }
         pinger.drain(Duration::from_millis(10)).await?;

@@ -132,7 +132,7 @@ async fn messages_are_stored_then_broadcast_to_everyone(s: &Server) -> Outcome {
     let room = unique_room("broadcast");
     let (mut a, _) = s.join(&room, "alice", &key("alice")).await?;
     let (mut b, _) = s.join(&room, "bob", &key("bob")).await?;
-    a.expect("bob joining", |f| matches!(f, ServerFrame::MemberJoined { name } if name == "bob")).await?;
+    a.expect("bob joining", |f| says_joined(f, "bob")).await?;
     let seq = say_acked(&mut a, "a1", "hello <b>bob</b>").await?;
     for c in [&mut a, &mut b] {
         let f = c.expect("the message", |f| matches!(f, ServerFrame::Message(_))).await?;
@@ -209,7 +209,7 @@ async fn presence_counts_members_not_tabs(s: &Server) -> Outcome {
     let room = unique_room("presence");
     let (mut watcher, _) = s.join(&room, "watcher", &key("watcher")).await?;
     let (tab1, _) = s.join(&room, "bob", &key("bob")).await?;
-    watcher.expect("bob joined", |f| matches!(f, ServerFrame::MemberJoined { name } if name == "bob")).await?;
+    watcher.expect("bob joined", |f| says_joined(f, "bob")).await?;
     let (tab2, w) = s.join(&room, "bob", &key("bob")).await?;
     let ServerFrame::Welcome { members, .. } = w else { unreachable!() };
     ensure(members.len() == 2, format!("members {members:?}"))?;
@@ -217,7 +217,7 @@ async fn presence_counts_members_not_tabs(s: &Server) -> Outcome {
     watcher.expect_silence(Duration::from_millis(700)).await?;
     // A tab that vanishes without a close frame still leaves.
     tab2.cut();
-    watcher.expect("bob left", |f| matches!(f, ServerFrame::MemberLeft { name } if name == "bob")).await?;
+    watcher.expect("bob left", |f| says_left(f, "bob")).await?;
     let (_, body) = http(s.port, "GET", &format!("/api/rooms/{room}"), &[]).await?;
     ensure(body.contains("\"members_online\":1"), format!("info after leave: {body}"))
 }
@@ -226,7 +226,7 @@ async fn typing_is_relayed_to_others_at_most_every_2s(s: &Server) -> Outcome {
     let room = unique_room("typing");
     let (mut a, _) = s.join(&room, "alice", &key("alice")).await?;
     let (mut b, _) = s.join(&room, "bob", &key("bob")).await?;
-    a.expect("bob joined", |f| matches!(f, ServerFrame::MemberJoined { .. })).await?;
+    a.expect("bob joined", |f| says_joined(f, "bob")).await?;
     for _ in 0..3 {
         b.send_json(json!({"type": "typing", "data": {}})).await?;
     }

@@ -177,6 +177,15 @@ pub enum ServerFrame {
         /// Who.
         name: String,
     },
+    /// Several members came or went at once (a burst of joins or leaves, batched so a crowd
+    /// arriving does not cost one frame per member per member). Apply like the frames above,
+    /// `joined` then `left`.
+    Presence {
+        /// Names whose first socket joined.
+        joined: Vec<String>,
+        /// Names whose last socket left.
+        left: Vec<String>,
+    },
     /// Someone is typing: show it for 5 s unless renewed; a `message` from them ends it.
     Typing {
         /// Who.
@@ -289,6 +298,11 @@ mod tests {
         assert_eq!(
             serde_json::to_value(ServerFrame::MemberJoined { name: "bob".into() }).unwrap(),
             json!({"type": "member_joined", "data": {"name": "bob"}})
+        );
+        assert_eq!(
+            serde_json::to_value(ServerFrame::Presence { joined: vec!["bob".into()], left: vec!["eve".into()] })
+                .unwrap(),
+            json!({"type": "presence", "data": {"joined": ["bob"], "left": ["eve"]}})
         );
         let welcome = ServerFrame::Welcome {
             you: "alice".into(),

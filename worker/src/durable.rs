@@ -50,6 +50,10 @@ struct Live {
     /// answers them and records the time itself). Lost on hibernation, which is fine: the
     /// runtime's ping timestamps and each socket's `opened_ms` remain.
     last_seen: HashMap<SocketId, u64>,
+    /// The earliest [`Effect::WakeAt`] the room asked for since the caller last looked.
+    wake_request: Option<u64>,
+    /// When the next liveness sweep is due (0 after a wake: the first alarm sweeps).
+    next_sweep_ms: u64,
 }
 
 impl DurableObject for ChatRoom {
@@ -63,6 +67,7 @@ impl DurableObject for ChatRoom {
                 env.var("RATE_PER_SEC").ok().map(|v| v.to_string()),
                 RoomConfig::default().rate_per_sec,
             ),
+            ..RoomConfig::default()
         };
         match WebSocketRequestResponsePair::new(PING, PONG) {
             Ok(pair) => state.set_websocket_auto_response(&pair),
@@ -98,55 +103,66 @@ impl DurableObject for ChatRoom {
         }
     }
 
-    /// The liveness sweep: closes sockets that went silent (their peer vanished without a
-    /// close), so presence converges, and comes back while any socket is open.
+    /// The room's alarm, for two jobs: sending presence changes the room held back while busy
+    /// (due within 100 ms), and the liveness sweep (every `SWEEP_MS` while sockets are open),
+    /// which closes sockets that went silent because their peer vanished without a close.
     async fn alarm(&self) -> Result<Response> {
         let now = Date::now().as_millis();
-        let open = {
+        let next = {
             let mut live = self.live();
             let live = live.as_mut().expect("live() fills it");
-            let state: &RawState = self.state.as_raw().unchecked_ref();
-            let Live { room, sockets, last_seen } = &mut *live;
-            let stale = room.stale_sockets(now, self.liveness.idle_ms, |id| {
-                let pinged = sockets.get(&id).and_then(|ws| state.auto_response_ms(ws.as_ref()));
-                last_seen.get(&id).copied().max(pinged)
-            });
-            for id in stale {
-                if let Some(ws) = live.sockets.remove(&id) {
-                    let _ = ws.close(Some(1001), Some("no heartbeat"));
+            let mut store = SqlStore::new(&self.state);
+            let effects = live.room.handle(&mut store, Input::Tick, now);
+            apply(live, effects);
+            if now >= live.next_sweep_ms {
+                live.next_sweep_ms = now + self.liveness.sweep_ms;
+                let state: &RawState = self.state.as_raw().unchecked_ref();
+                let Live { room, sockets, last_seen, .. } = &mut *live;
+                let stale = room.stale_sockets(now, self.liveness.idle_ms, |id| {
+                    let pinged = sockets.get(&id).and_then(|ws| state.auto_response_ms(ws.as_ref()));
+                    last_seen.get(&id).copied().max(pinged)
+                });
+                for id in stale {
+                    if let Some(ws) = live.sockets.remove(&id) {
+                        let _ = ws.close(Some(1001), Some("no heartbeat"));
+                    }
+                    live.last_seen.remove(&id);
+                    let effects = live.room.handle(&mut store, Input::Closed(id), now);
+                    apply(live, effects);
                 }
-                live.last_seen.remove(&id);
-                let mut store = SqlStore::new(&self.state);
-                let effects = live.room.handle(&mut store, Input::Closed(id), now);
-                apply(live, effects);
             }
-            live.sockets.len()
+            live.wake_request = None; // covered by next_wake() below
+            let sweep = (!live.sockets.is_empty()).then_some(live.next_sweep_ms);
+            [live.room.next_wake(), sweep].into_iter().flatten().min()
         };
-        if open > 0 {
-            self.schedule_sweep().await;
+        if let Some(at) = next {
+            self.set_alarm_at(at, now).await;
         }
-        Response::ok("swept")
+        Response::ok("done")
     }
 
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
         let Some(id) = socket_id(&self.state, &ws) else { return Ok(()) };
-        match message {
+        let wake = match message {
             WebSocketIncomingMessage::String(text) => self.handle(&Input::Text(id, &text)),
             WebSocketIncomingMessage::Binary(bytes) => self.handle(&Input::Binary(id, bytes.len())),
-        }
+        };
+        self.wake_at(wake).await;
         Ok(())
     }
 
     async fn websocket_close(&self, ws: WebSocket, _code: usize, _reason: String, _was_clean: bool) -> Result<()> {
         // Complete the closing handshake; the socket may already be gone, which is fine.
         let _ = ws.close(Some(1000), Some("closed"));
-        self.closed(&ws);
+        let wake = self.closed(&ws);
+        self.wake_at(wake).await;
         Ok(())
     }
 
     async fn websocket_error(&self, ws: WebSocket, error: Error) -> Result<()> {
         console_warn!("socket error: {error}");
-        self.closed(&ws);
+        let wake = self.closed(&ws);
+        self.wake_at(wake).await;
         Ok(())
     }
 }
@@ -172,8 +188,13 @@ impl ChatRoom {
                 }
             }
             let name = self.state.id().name().unwrap_or_default();
-            *live =
-                Some(Live { room: Room::restore(name, self.config, attachments), sockets, last_seen: HashMap::new() });
+            *live = Some(Live {
+                room: Room::restore(name, self.config, attachments),
+                sockets,
+                last_seen: HashMap::new(),
+                wake_request: None,
+                next_sweep_ms: 0,
+            });
         }
         live
     }
@@ -194,7 +215,9 @@ impl ChatRoom {
         Response::from_websocket(pair.client)
     }
 
-    fn handle(&self, input: &Input<'_>) {
+    /// Feeds one socket event to the room and carries out its effects; returns the wake-up
+    /// the room asked for, to be set as an alarm once the borrow is over.
+    fn handle(&self, input: &Input<'_>) -> Option<u64> {
         let mut store = SqlStore::new(&self.state);
         let mut live = self.live();
         let live = live.as_mut().expect("live() fills it");
@@ -204,6 +227,24 @@ impl ChatRoom {
         }
         let effects = live.room.handle(&mut store, *input, now);
         apply(live, effects);
+        live.wake_request.take()
+    }
+
+    /// Brings the alarm forward to `at` if the room needs it sooner than it is set.
+    async fn wake_at(&self, at: Option<u64>) {
+        let Some(at) = at else { return };
+        match self.state.storage().get_alarm().await {
+            Ok(Some(set)) if u64::try_from(set).is_ok_and(|set| set <= at) => {}
+            _ => self.set_alarm_at(at, Date::now().as_millis()).await,
+        }
+    }
+
+    async fn set_alarm_at(&self, at: u64, now: u64) {
+        // workers-rs 0.8.7 takes an offset from now.
+        let delay = i64::try_from(at.saturating_sub(now)).unwrap_or(i64::MAX);
+        if let Err(e) = self.state.storage().set_alarm(delay).await {
+            console_error!("setting the alarm failed: {e}");
+        }
     }
 
     /// Makes sure a liveness sweep is scheduled (one alarm per room, not one per socket).
@@ -216,22 +257,20 @@ impl ChatRoom {
     }
 
     async fn schedule_sweep(&self) {
-        let delay = i64::try_from(self.liveness.sweep_ms).unwrap_or(i64::MAX);
-        if let Err(e) = self.state.storage().set_alarm(delay).await {
-            console_error!("setting the sweep alarm failed: {e}");
-        }
+        let now = Date::now().as_millis();
+        self.set_alarm_at(now + self.liveness.sweep_ms, now).await;
     }
 
-    fn closed(&self, ws: &WebSocket) {
-        if let Some(id) = socket_id(&self.state, ws) {
-            let mut live = self.live();
-            let live = live.as_mut().expect("live() fills it");
-            live.sockets.remove(&id);
-            live.last_seen.remove(&id);
-            let mut store = SqlStore::new(&self.state);
-            let effects = live.room.handle(&mut store, Input::Closed(id), Date::now().as_millis());
-            apply(live, effects);
-        }
+    fn closed(&self, ws: &WebSocket) -> Option<u64> {
+        let id = socket_id(&self.state, ws)?;
+        let mut live = self.live();
+        let live = live.as_mut().expect("live() fills it");
+        live.sockets.remove(&id);
+        live.last_seen.remove(&id);
+        let mut store = SqlStore::new(&self.state);
+        let effects = live.room.handle(&mut store, Input::Closed(id), Date::now().as_millis());
+        apply(live, effects);
+        live.wake_request.take()
     }
 }
 
@@ -304,6 +343,7 @@ fn apply(live: &mut Live, effects: Vec<Effect>) {
                     let _ = ws.close(Some(code), Some(reason));
                 }
             }
+            Effect::WakeAt(at) => live.wake_request = Some(live.wake_request.map_or(at, |w| w.min(at))),
         }
     }
 }

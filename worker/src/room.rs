@@ -31,12 +31,15 @@ pub struct RoomConfig {
     pub rate_burst: u32,
     /// Refill per second.
     pub rate_per_sec: u32,
+    /// Presence changes announced at once per [`PRESENCE_WINDOW_MS`] before batching starts
+    /// ([`PRESENCE_IMMEDIATE`] by default).
+    pub presence_immediate: usize,
 }
 
 impl Default for RoomConfig {
     fn default() -> Self {
         let l = Limits::default();
-        Self { rate_burst: l.rate_burst, rate_per_sec: l.rate_per_sec }
+        Self { rate_burst: l.rate_burst, rate_per_sec: l.rate_per_sec, presence_immediate: PRESENCE_IMMEDIATE }
     }
 }
 
@@ -106,6 +109,8 @@ pub enum Input<'a> {
     Binary(SocketId, usize),
     /// The socket closed or failed.
     Closed(SocketId),
+    /// Time passed (the glue's alarm fired): send what was held back for batching.
+    Tick,
 }
 
 /// What the glue must do, in order.
@@ -129,6 +134,30 @@ pub enum Effect {
         /// Close reason.
         reason: &'static str,
     },
+    /// Call back with [`Input::Tick`] at this time (ms since the epoch); the glue sets an alarm.
+    WakeAt(u64),
+}
+
+/// Presence announcements sent at once within [`PRESENCE_WINDOW_MS`]; past that, joins and
+/// leaves are batched into one `presence` frame every [`PRESENCE_BATCH_MS`]. A room of people
+/// coming and going one by one sees `member_joined`/`member_left` as they happen; a crowd
+/// arriving at once (a link shared in a big channel, everyone reconnecting after an outage)
+/// costs one frame per batch per member instead of one per arrival per member.
+pub const PRESENCE_IMMEDIATE: usize = 8;
+/// See [`PRESENCE_IMMEDIATE`].
+pub const PRESENCE_WINDOW_MS: u64 = 1_000;
+/// See [`PRESENCE_IMMEDIATE`].
+pub const PRESENCE_BATCH_MS: u64 = 100;
+
+/// Presence changes held back while the room is busy.
+#[derive(Debug, Default)]
+struct PresenceBatch {
+    /// When recent announcements went out at once (within the last window).
+    recent: std::collections::VecDeque<u64>,
+    joined: Vec<String>,
+    left: Vec<String>,
+    /// When the held-back changes go out.
+    flush_at: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -162,6 +191,9 @@ pub struct Room {
     next_socket: SocketId,
     /// `(seq, ts)` of the newest message, read from storage once.
     latest: Option<(Seq, u64)>,
+    /// Memory only: if the object is evicted before a batch goes out (it is due within
+    /// 100 ms; eviction needs seconds of silence), members who rejoin get a fresh `welcome`.
+    presence: PresenceBatch,
 }
 
 /// The hash of a member key that the room stores. Keys are random 32+ character secrets, so
@@ -195,6 +227,7 @@ impl Room {
             departed: HashMap::new(),
             next_socket: 1,
             latest: None,
+            presence: PresenceBatch::default(),
         };
         for a in sockets {
             room.next_socket = room.next_socket.max(a.id + 1);
@@ -305,7 +338,8 @@ impl Room {
                     );
                 }
             }
-            Input::Closed(socket) => self.on_close(socket, &mut out),
+            Input::Closed(socket) => self.on_close(socket, now_ms, &mut out),
+            Input::Tick => self.on_tick(now_ms, &mut out),
         }
         out
     }
@@ -427,10 +461,7 @@ impl Room {
         };
         Self::reply(out, socket, welcome);
         if is_new_member {
-            let to = self.joined_sockets(Some(&canonical));
-            if !to.is_empty() {
-                out.push(Effect::Send { to, text: ServerFrame::MemberJoined { name: you }.to_json() });
-            }
+            self.announce(Some(you), None, Some(&canonical), now_ms, out);
         }
     }
 
@@ -515,7 +546,81 @@ impl Room {
         }
     }
 
-    fn on_close(&mut self, socket: SocketId, out: &mut Vec<Effect>) {
+    /// Tells the others that `joined` arrived or `left` went: at once while the room is quiet,
+    /// batched while it is busy (see [`PRESENCE_IMMEDIATE`]).
+    fn announce(
+        &mut self,
+        joined: Option<String>,
+        left: Option<String>,
+        except: Option<&str>,
+        now_ms: u64,
+        out: &mut Vec<Effect>,
+    ) {
+        let p = &mut self.presence;
+        while p.recent.front().is_some_and(|t| now_ms.saturating_sub(*t) >= PRESENCE_WINDOW_MS) {
+            p.recent.pop_front();
+        }
+        if p.flush_at.is_none() && p.recent.len() < self.config.presence_immediate {
+            p.recent.push_back(now_ms);
+            let frame = match (joined, left) {
+                (Some(name), _) => ServerFrame::MemberJoined { name },
+                (None, Some(name)) => ServerFrame::MemberLeft { name },
+                (None, None) => return,
+            };
+            let to = self.joined_sockets(except);
+            if !to.is_empty() {
+                out.push(Effect::Send { to, text: frame.to_json() });
+            }
+            return;
+        }
+        // A name ends up in one list only, as of the latest change. Someone who came and went
+        // within one batch is still announced as gone: members who joined meanwhile saw them
+        // in their `welcome`. (Announcing a departure to someone who never saw the arrival,
+        // or an arrival to someone who knew, changes nothing for them.)
+        let same = |a: &String, b: &String| a.to_lowercase() == b.to_lowercase();
+        if let Some(name) = joined {
+            p.left.retain(|n| !same(n, &name));
+            if !p.joined.iter().any(|n| same(n, &name)) {
+                p.joined.push(name);
+            }
+        }
+        if let Some(name) = left {
+            p.joined.retain(|n| !same(n, &name));
+            if !p.left.iter().any(|n| same(n, &name)) {
+                p.left.push(name);
+            }
+        }
+        if p.flush_at.is_none() {
+            let at = now_ms + PRESENCE_BATCH_MS;
+            p.flush_at = Some(at);
+            out.push(Effect::WakeAt(at));
+        }
+    }
+
+    /// Sends the held-back presence changes, if they are due.
+    fn on_tick(&mut self, now_ms: u64, out: &mut Vec<Effect>) {
+        let Some(at) = self.presence.flush_at else { return };
+        if now_ms < at {
+            return out.push(Effect::WakeAt(at));
+        }
+        self.presence.flush_at = None;
+        let joined = std::mem::take(&mut self.presence.joined);
+        let left = std::mem::take(&mut self.presence.left);
+        if joined.is_empty() && left.is_empty() {
+            return;
+        }
+        let to = self.joined_sockets(None);
+        if !to.is_empty() {
+            out.push(Effect::Send { to, text: ServerFrame::Presence { joined, left }.to_json() });
+        }
+    }
+
+    /// When the room next needs an [`Input::Tick`], if it does.
+    pub fn next_wake(&self) -> Option<u64> {
+        self.presence.flush_at
+    }
+
+    fn on_close(&mut self, socket: SocketId, now_ms: u64, out: &mut Vec<Effect>) {
         let Some(conn) = self.conns.remove(&socket) else { return };
         let Some(canonical) = conn.member else { return };
         let Some(m) = self.members.get_mut(&canonical) else { return };
@@ -523,10 +628,7 @@ impl Room {
         if m.sockets.is_empty() {
             let m = self.members.remove(&canonical).expect("looked up just above");
             self.departed.insert(canonical, m.bucket);
-            let to = self.joined_sockets(None);
-            if !to.is_empty() {
-                out.push(Effect::Send { to, text: ServerFrame::MemberLeft { name: m.display }.to_json() });
-            }
+            self.announce(None, Some(m.display), None, now_ms, out);
         }
     }
 

@@ -25,6 +25,7 @@ enum Op {
     Close { socket: usize },
     Hibernate,
     Wait { ms: u64 },
+    Tick,
 }
 
 const NAMES: [&str; 4] = ["alice", "Alice", "bob", "carol"];
@@ -33,7 +34,7 @@ const KEYS: [&str; 2] = ["kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk", "jjjjjjjjjj
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => Just(Op::Open),
-        3 => (0..8usize, 0..NAMES.len(), 0..KEYS.len(), prop::option::of(0u64..30))
+        5 => (0..8usize, 0..NAMES.len(), 0..KEYS.len(), prop::option::of(0u64..30))
             .prop_map(|(socket, name, key, since)| Op::Join { socket, name, key, since }),
         6 => (0..8usize, 0..6usize, prop_oneof!["[a-z ]{0,20}", "\\PC{0,10}", Just(String::new())])
             .prop_map(|(socket, client_id, text)| Op::Send { socket, client_id, text }),
@@ -41,18 +42,22 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..8usize, 0u64..40, 0u32..120).prop_map(|(socket, before, limit)| Op::History { socket, before, limit }),
         1 => (0..8usize, any::<String>()).prop_map(|(socket, text)| Op::Raw { socket, text }),
         1 => (0..8usize, 0usize..20_000).prop_map(|(socket, len)| Op::Binary { socket, len }),
-        2 => (0..8usize).prop_map(|socket| Op::Close { socket }),
+        4 => (0..8usize).prop_map(|socket| Op::Close { socket }),
         1 => Just(Op::Hibernate),
-        2 => (0u64..5_000).prop_map(|ms| Op::Wait { ms }),
+        1 => (0u64..5_000).prop_map(|ms| Op::Wait { ms }),
+        2 => (0u64..150).prop_map(|ms| Op::Wait { ms }),
+        1 => Just(Op::Tick),
     ]
 }
 
-fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let mut h = Harness::new();
+fn run(ops: Vec<Op>, presence_immediate: usize) -> Result<(), TestCaseError> {
+    let mut h = Harness::with_config(confab_worker::room::RoomConfig { presence_immediate, ..Default::default() });
     let mut sockets: Vec<SocketId> = Vec::new();
     let mut open: BTreeSet<SocketId> = BTreeSet::new();
     let mut joined: BTreeMap<SocketId, String> = BTreeMap::new(); // socket -> canonical name
     let mut acked: HashSet<u64> = HashSet::new();
+    // What each joined socket believes the member list is, from welcome and presence frames.
+    let mut views: BTreeMap<SocketId, BTreeSet<String>> = BTreeMap::new();
     let pick = |sockets: &Vec<SocketId>, i: usize| sockets.get(i % sockets.len().max(1)).copied();
 
     for op in ops {
@@ -102,6 +107,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Hibernate => h.hibernate(),
             Op::Wait { ms } => h.now += ms,
+            Op::Tick => h.tick(),
         }
         // Sockets the room closed (frame too large) are gone, as the runtime would report.
         for s in h.closed.keys().copied().collect::<Vec<_>>() {
@@ -110,14 +116,32 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 joined.remove(&s);
             }
         }
-        for frames in h.inbox.values() {
+        for (s, frames) in &h.inbox {
             for f in frames {
-                if let ServerFrame::Ack { seq, .. } = f {
-                    acked.insert(*seq);
+                let view = views.entry(*s).or_default();
+                match f {
+                    ServerFrame::Ack { seq, .. } => {
+                        acked.insert(*seq);
+                    }
+                    ServerFrame::Welcome { members, .. } => *view = members.iter().map(|m| m.to_lowercase()).collect(),
+                    ServerFrame::MemberJoined { name } => {
+                        view.insert(name.to_lowercase());
+                    }
+                    ServerFrame::MemberLeft { name } => {
+                        view.remove(&name.to_lowercase());
+                    }
+                    ServerFrame::Presence { joined, left } => {
+                        view.extend(joined.iter().map(|n| n.to_lowercase()));
+                        for n in left {
+                            view.remove(&n.to_lowercase());
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
         h.inbox.clear();
+        views.retain(|s, _| joined.contains_key(s));
 
         // Invariants.
         let stored: Vec<_> = h.store.all().cloned().collect();
@@ -134,10 +158,17 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         members.sort();
         let expected: BTreeSet<String> = joined.values().cloned().collect();
         prop_assert_eq!(
-            members,
-            expected.into_iter().collect::<Vec<_>>(),
+            &members,
+            &expected.into_iter().collect::<Vec<_>>(),
             "members are the names with an open joined socket"
         );
+        // Once no presence batch is pending, every member's view agrees with the room.
+        if h.room.next_wake().is_none() {
+            for (s, view) in &views {
+                let view: Vec<String> = view.iter().cloned().collect();
+                prop_assert_eq!(&view, &members, "socket {}'s member list", s);
+            }
+        }
     }
     Ok(())
 }
@@ -146,7 +177,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn no_sequence_of_events_breaks_the_room(ops in prop::collection::vec(op(), 1..120)) {
-        run(ops)?;
+    fn no_sequence_of_events_breaks_the_room(ops in prop::collection::vec(op(), 1..250), immediate in 0usize..4) {
+        // A small `presence_immediate` makes presence batching the rule rather than the exception.
+        run(ops, immediate)?;
     }
 }

@@ -226,7 +226,7 @@ fn hibernation_keeps_members_claims_buckets_and_typing() {
 
 #[test]
 fn welcome_has_the_last_50_and_resume_sends_what_was_missed() {
-    let mut h = Harness::with_config(RoomConfig { rate_burst: 1000, rate_per_sec: 1000 });
+    let mut h = Harness::with_config(RoomConfig { rate_burst: 1000, rate_per_sec: 1000, ..RoomConfig::default() });
     let a = h.join("alice", KEY_A);
     for i in 0..260 {
         h.send(a, &format!("c{i}"), &format!("m{i}"));
@@ -252,7 +252,7 @@ fn welcome_has_the_last_50_and_resume_sends_what_was_missed() {
 
 #[test]
 fn history_pages_back_without_gaps() {
-    let mut h = Harness::with_config(RoomConfig { rate_burst: 1000, rate_per_sec: 1000 });
+    let mut h = Harness::with_config(RoomConfig { rate_burst: 1000, rate_per_sec: 1000, ..RoomConfig::default() });
     let a = h.join("alice", KEY_A);
     for i in 0..120 {
         h.send(a, &format!("c{i}"), "x");
@@ -368,4 +368,40 @@ fn silent_sockets_are_found_stale_and_their_members_leave_when_closed() {
     h.hibernate();
     assert_eq!(h.room.stale_sockets(h.now, 60_000, |_| None), vec![alive]);
     assert!(h.room.stale_sockets(h.now, 60_000, |_| Some(h.now)).is_empty());
+}
+
+#[test]
+fn a_crowd_arriving_at_once_is_announced_in_batches() {
+    use confab_worker::room::{PRESENCE_BATCH_MS, PRESENCE_IMMEDIATE, PRESENCE_WINDOW_MS};
+    let mut h = Harness::new();
+    let watcher = h.join("watcher", KEY_A);
+    h.take(watcher);
+    // A crowd of 30 joins within a few milliseconds.
+    let mut crowd = Vec::new();
+    for i in 0..30 {
+        crowd.push(h.join(&format!("guest{i}"), &format!("{:k<40}", i)));
+    }
+    let frames = h.take(watcher);
+    let one_by_one = frames.iter().filter(|f| matches!(f, ServerFrame::MemberJoined { .. })).count();
+    assert_eq!(one_by_one, PRESENCE_IMMEDIATE - 1, "the watcher's own join used one of the window's announcements");
+    assert!(!frames.iter().any(|f| matches!(f, ServerFrame::Presence { .. })), "the rest waits for the tick");
+    let at = h.wake.expect("the room asked to be woken");
+    assert_eq!(at, h.now + PRESENCE_BATCH_MS);
+    // Two of the crowd leave again before the batch goes out: announced as gone (guests who
+    // joined after them saw them in their welcome), not as arrived.
+    h.close(crowd[20]);
+    h.close(crowd[29]);
+    h.tick();
+    let frames = h.take(watcher);
+    let [ServerFrame::Presence { joined, left }] = frames.as_slice() else { panic!("one presence frame: {frames:?}") };
+    assert_eq!(joined.len(), 30 - (PRESENCE_IMMEDIATE - 1) - 2);
+    assert_eq!(left, &["guest20".to_owned(), "guest29".to_owned()]);
+    assert!(!joined.contains(&"guest20".to_owned()));
+    // Every member's view, built from welcome + frames, now matches the room.
+    assert_eq!(h.room.member_names().len(), 1 + 28);
+    // Once the window has passed, single changes go out at once again.
+    h.now += PRESENCE_WINDOW_MS;
+    h.close(crowd[0]);
+    assert!(h.take(watcher).iter().any(|f| matches!(f, ServerFrame::MemberLeft { name } if name == "guest0")));
+    assert_eq!(h.wake, None);
 }

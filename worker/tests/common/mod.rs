@@ -16,6 +16,9 @@ pub struct Harness {
     pub inbox: HashMap<SocketId, Vec<ServerFrame>>,
     pub closed: HashMap<SocketId, u16>,
     pub now: u64,
+    /// The earliest wake-up the room asked for and has not had.
+    pub wake: Option<u64>,
+    pub config: RoomConfig,
 }
 
 impl Harness {
@@ -31,6 +34,8 @@ impl Harness {
             inbox: HashMap::new(),
             closed: HashMap::new(),
             now: 1_000_000,
+            wake: None,
+            config,
         }
     }
 
@@ -59,6 +64,10 @@ impl Harness {
                 Effect::Close { socket, code, .. } => {
                     self.closed.insert(socket, code);
                 }
+                Effect::WakeAt(at) => {
+                    assert!(at >= self.now, "a wake-up in the past");
+                    self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
+                }
             }
         }
         self.room.check_invariants().unwrap();
@@ -70,6 +79,15 @@ impl Harness {
 
     pub fn raw(&mut self, s: SocketId, text: &str) {
         let effects = self.room.handle(&mut self.store, Input::Text(s, text), self.now);
+        self.apply(effects);
+    }
+
+    /// Moves the clock to the wake-up the room asked for, if any, and delivers the tick.
+    pub fn tick(&mut self) {
+        if let Some(at) = self.wake.take() {
+            self.now = self.now.max(at);
+        }
+        let effects = self.room.handle(&mut self.store, Input::Tick, self.now);
         self.apply(effects);
     }
 
@@ -101,8 +119,13 @@ impl Harness {
     }
 
     /// Simulates hibernation: the room is dropped and rebuilt from the sockets' attachments.
+    /// Hibernation needs seconds of silence, so any wake-up the room asked for has happened
+    /// by then: deliver it first.
     pub fn hibernate(&mut self) {
-        self.room = Room::restore("lobby", RoomConfig::default(), self.attachments.values().cloned());
+        if self.wake.is_some() {
+            self.tick();
+        }
+        self.room = Room::restore("lobby", self.config, self.attachments.values().cloned());
         self.room.check_invariants().unwrap();
     }
 }
