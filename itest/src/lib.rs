@@ -480,10 +480,22 @@ pub mod engine_client {
         deadline_ms: u64,
         seed: u64,
     ) -> Result<Report, String> {
+        run_from(RoomView::default(), url, name, plan, expect_total, deadline_ms, seed).await
+    }
+
+    /// As [`run`], starting from a view kept from an earlier run (a page coming back).
+    pub async fn run_from(
+        mut view: RoomView,
+        url: String,
+        name: &str,
+        plan: Vec<Planned>,
+        expect_total: usize,
+        deadline_ms: u64,
+        seed: u64,
+    ) -> Result<Report, String> {
         let name_v = UserName::parse(name).map_err(|e| e.message)?;
         let key_v = MemberKey::parse(&key(name)).map_err(|e| e.message)?;
         let mut engine = Engine::new(name_v, key_v);
-        let mut view = RoomView::default();
         let mut rng = seed | 1;
         let mut random = move || {
             rng ^= rng << 13;
@@ -529,6 +541,14 @@ pub mod engine_client {
                     }
                 }
                 todo = more;
+            }
+            // A resume after a long outage can leave a gap (the room sends at most the newest
+            // 200 after `since`, with `has_more`): page back, as the page does on scrolling up.
+            if view.has_more && !view.loading_older {
+                todo = engine.load_older(&mut view);
+                if !todo.is_empty() {
+                    continue;
+                }
             }
             let now = epoch_ms();
             if next == plan.len() && view.outbox.is_empty() && view.messages.len() >= expect_total {

@@ -104,6 +104,38 @@ async fn a_crash_mid_conversation_loses_nothing(s: &mut Server) -> Outcome {
     Ok(())
 }
 
+async fn a_resume_after_a_long_gap_pages_back_to_everything(s: &Server) -> Outcome {
+    let room = unique_room("gap");
+    let url = s.ws_url(&room);
+    let (mut first, _) = s.join(&room, "writer", &key("writer")).await?;
+    first.say("w0", "before the gap").await?;
+    first.expect("ack", |f| matches!(f, ServerFrame::Ack { .. })).await?;
+    first.close().await;
+    let deadline = epoch_ms() + 60_000;
+    let before = engine_client::run(url.clone(), "reader", Vec::new(), 1, deadline, 1).await?.view;
+    // While the reader is away, 240 messages: more than a resume sends at once (200).
+    for w in 0..12 {
+        let (mut c, _) = s.join(&room, &format!("w{w}"), &key(&format!("w{w}"))).await?;
+        for i in 0..20 {
+            c.say(&format!("m{i}"), &format!("w{w} #{i}")).await?;
+        }
+        let mut acks = 0;
+        while acks < 20 {
+            if let ServerFrame::Ack { .. } = c.next_frame().await? {
+                acks += 1;
+            }
+        }
+        c.close().await;
+    }
+    let after = engine_client::run_from(before, url, "reader", Vec::new(), 241, deadline, 2).await?.view;
+    let seqs: Vec<u64> = after.messages.keys().copied().collect();
+    ensure(
+        seqs.len() == 241 && seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        format!("{} messages after resuming", seqs.len()),
+    )?;
+    ensure(!after.has_more, "paged back to the start of the room")
+}
+
 async fn a_client_that_never_reads_holds_up_nobody(s: &Server) -> Outcome {
     let room = unique_room("slow");
     // Joins and then never reads another frame.
@@ -174,6 +206,10 @@ fn main() {
                     (
                         "resends_after_reconnect_are_stored_once",
                         Box::pin(resends_after_reconnect_are_stored_once(server)),
+                    ),
+                    (
+                        "a_resume_after_a_long_gap_pages_back_to_everything",
+                        Box::pin(a_resume_after_a_long_gap_pages_back_to_everything(server)),
                     ),
                 ],
                 Duration::from_secs(60),
