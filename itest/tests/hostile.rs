@@ -58,7 +58,8 @@ async fn the_corpus_over_the_wire(s: &Server) -> Outcome {
                     _ => {} // its own messages, broadcast back
                 }
             }
-            ensure(limited >= n - 21, format!("row {i}: {limited} of {n} rate limited in {:?}", started.elapsed()))?;
+            // The burst (20), plus what refills while the frames are in flight on a loaded machine.
+            ensure(limited >= n - 25, format!("row {i}: {limited} of {n} rate limited in {:?}", started.elapsed()))?;
             tried += n as usize;
             watcher.drain(Duration::from_millis(300)).await?;
             continue;

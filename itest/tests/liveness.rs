@@ -31,7 +31,8 @@ async fn a_vanished_peer_leaves_and_pinging_members_stay(s: &Server) -> Outcome 
     }
     let took = started.elapsed();
     ensure(left == ["ghost"], format!("left after {took:?}: {left:?}"))?;
-    ensure(took < Duration::from_secs(6), format!("the ghost took {took:?} to leave (limit 3 s, sweep 1 s)"))?;
+    // 3 s limit + 1 s sweep, with room for a loaded CI machine.
+    ensure(took < Duration::from_secs(10), format!("the ghost took {took:?} to leave (limit 3 s, sweep 1 s)"))?;
     let code = ghost.expect_close().await?;
     ensure(code.is_none_or(|c| c == 1001), format!("the ghost's socket closed with {code:?}"))?;
     let (_, body) = http(s.port, "GET", &format!("/api/rooms/{room}"), &[]).await?;

@@ -288,7 +288,8 @@ async fn floods_are_rate_limited_with_a_retry_time(s: &Server) -> Outcome {
             _ => {}
         }
     }
-    ensure((20..=22).contains(&acks) && limited >= 8, format!("{acks} acked, {limited} limited"))?;
+    // The burst of 20, plus at most a few refilled (5/s) while 30 frames are in flight.
+    ensure((20..=24).contains(&acks) && limited >= 6, format!("{acks} acked, {limited} limited"))?;
     ensure(retry > 0 && retry <= 1000, format!("retry_after_ms {retry}"))?;
     // Reconnecting does not refill the bucket.
     c.close().await;
