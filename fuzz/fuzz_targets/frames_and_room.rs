@@ -78,7 +78,7 @@ fuzz_target!(|data: &[u8]| {
                         sockets.retain(|x| *x != socket);
                         attachments.remove(&socket);
                         let more = room.handle(&mut store, Input::Closed(socket), now);
-                        assert!(more.iter().all(|e| matches!(e, Effect::Send { .. })));
+                        assert!(more.iter().all(|e| matches!(e, Effect::Send { .. } | Effect::WakeAt(_))));
                     }
                 }
                 Effect::WakeAt(at) => assert!(at >= now, "a wake-up in the past"),
