@@ -176,6 +176,19 @@ struct Member {
     typing_ms: Option<u64>,
 }
 
+impl Member {
+    /// What `socket`, one of this member's, keeps for hibernation.
+    fn attachment(&self, socket: SocketId, opened_ms: u64) -> Attachment {
+        Attachment {
+            id: socket,
+            name: Some(self.display.clone()),
+            bucket: Some(self.bucket),
+            typing_ms: self.typing_ms,
+            opened_ms,
+        }
+    }
+}
+
 /// One chat room's live state.
 #[derive(Debug)]
 pub struct Room {
@@ -438,13 +451,7 @@ impl Room {
             typing_ms: None,
         });
         m.sockets.insert(socket);
-        let attachment = Attachment {
-            id: socket,
-            name: Some(m.display.clone()),
-            bucket: Some(m.bucket),
-            typing_ms: m.typing_ms,
-            opened_ms: self.conns.get(&socket).map_or(0, |c| c.opened_ms),
-        };
+        let attachment = m.attachment(socket, self.conns.get(&socket).map_or(0, |c| c.opened_ms));
         let you = m.display.clone();
         if let Some(c) = self.conns.get_mut(&socket) {
             c.member = Some(canonical.clone());
@@ -494,13 +501,7 @@ impl Room {
         }
         // A message from this member ends its "typing", so the next keystroke relays at once.
         m.typing_ms = None;
-        let attachment = Attachment {
-            id: socket,
-            name: Some(m.display.clone()),
-            bucket: Some(m.bucket),
-            typing_ms: None,
-            opened_ms: self.conns.get(&socket).map_or(0, |c| c.opened_ms),
-        };
+        let attachment = m.attachment(socket, self.conns.get(&socket).map_or(0, |c| c.opened_ms));
         let author = m.display.clone();
         out.push(Effect::Save(socket, attachment));
         // Timestamps never go backwards within a room, whatever the clock does.
@@ -531,13 +532,7 @@ impl Room {
             return;
         }
         m.typing_ms = Some(now_ms);
-        let attachment = Attachment {
-            id: socket,
-            name: Some(m.display.clone()),
-            bucket: Some(m.bucket),
-            typing_ms: m.typing_ms,
-            opened_ms: self.conns.get(&socket).map_or(0, |c| c.opened_ms),
-        };
+        let attachment = m.attachment(socket, self.conns.get(&socket).map_or(0, |c| c.opened_ms));
         let frame = ServerFrame::Typing { name: m.display.clone() };
         out.push(Effect::Save(socket, attachment));
         let to = self.joined_sockets(Some(member));
