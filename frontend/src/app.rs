@@ -215,13 +215,12 @@ fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send + Sy
     on_cleanup(move || commands.with_value(|tx| tx.close_channel()));
 
     // The outbox survives a reload: written whenever it changes.
-    Effect::new(move |prev: Option<usize>| {
-        let (len, ids) = view.with(|v| (v.outbox.len(), v.outbox.iter().map(|p| p.client_id.len()).sum::<usize>()));
-        let fingerprint = len * 1_000_003 + ids;
-        if prev != Some(fingerprint) {
+    Effect::new(move |prev: Option<Vec<String>>| {
+        let ids: Vec<String> = view.with(|v| v.outbox.iter().map(|p| p.client_id.clone()).collect());
+        if prev.as_ref() != Some(&ids) {
             view.with_untracked(|v| browser::save(&outbox_key, &v.outbox));
         }
-        fingerprint
+        ids
     });
 
     // Reconnect at once when the network or the tab comes back.
