@@ -78,7 +78,6 @@ export function launchBrowser() {
   });
 }
 
-let failures = 0;
 const results = [];
 /** Runs one named step; a failure is recorded (with a screenshot of `page` if given). */
 export async function step(name, fn, page) {
@@ -88,13 +87,11 @@ export async function step(name, fn, page) {
     results.push(`step ${name} ... ok (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     console.log(results.at(-1));
   } catch (e) {
-    failures++;
     console.log(`step ${name} ... FAILED\n    ${String(e?.stack || e).split('\n').slice(0, 6).join('\n    ')}`);
     if (page) await page.screenshot({ path: join(outDir, `failed-${name}.png`) }).catch(() => {});
     throw e;
   }
 }
-export const failed = () => failures;
 
 export function assert(cond, msg) {
   if (!cond) throw new Error(msg);

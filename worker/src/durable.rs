@@ -32,6 +32,9 @@ pub struct ChatRoom {
     config: RoomConfig,
     liveness: Liveness,
     live: RefCell<Option<Live>>,
+    /// The alarm time this instance last set (or read), so a join or a message does not read
+    /// storage to learn it; `None` on a new instance until it asks once.
+    alarm_at: std::cell::Cell<Option<u64>>,
 }
 
 /// How the room finds half-open sockets (see [`Room::stale_sockets`]): an alarm every
@@ -80,7 +83,7 @@ impl DurableObject for ChatRoom {
             idle_ms: var_u32(env.var("IDLE_LIMIT_MS").ok().map(|v| v.to_string()), 60_000).into(),
             sweep_ms: var_u32(env.var("SWEEP_MS").ok().map(|v| v.to_string()), 30_000).into(),
         };
-        Self { state, config, liveness, live: RefCell::new(None) }
+        Self { state, config, liveness, live: RefCell::new(None), alarm_at: std::cell::Cell::new(None) }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
@@ -108,6 +111,8 @@ impl DurableObject for ChatRoom {
     /// which closes sockets that went silent because their peer vanished without a close.
     async fn alarm(&self) -> Result<Response> {
         let now = Date::now().as_millis();
+        self.alarm_at.set(None); // this one has fired
+
         let next = {
             let mut live = self.live();
             let live = live.as_mut().expect("live() fills it");
@@ -230,29 +235,45 @@ impl ChatRoom {
         live.wake_request.take()
     }
 
+    /// When the alarm is set for, asking storage only if this instance does not know yet.
+    async fn known_alarm(&self) -> Option<u64> {
+        if let Some(at) = self.alarm_at.get() {
+            return Some(at);
+        }
+        match self.state.storage().get_alarm().await {
+            Ok(set) => {
+                let at = set.and_then(|t| u64::try_from(t).ok());
+                self.alarm_at.set(at);
+                at
+            }
+            Err(e) => {
+                console_error!("reading the alarm failed: {e}");
+                None
+            }
+        }
+    }
+
     /// Brings the alarm forward to `at` if the room needs it sooner than it is set.
     async fn wake_at(&self, at: Option<u64>) {
         let Some(at) = at else { return };
-        match self.state.storage().get_alarm().await {
-            Ok(Some(set)) if u64::try_from(set).is_ok_and(|set| set <= at) => {}
-            _ => self.set_alarm_at(at, Date::now().as_millis()).await,
+        if self.known_alarm().await.is_none_or(|set| set > at) {
+            self.set_alarm_at(at, Date::now().as_millis()).await;
         }
     }
 
     async fn set_alarm_at(&self, at: u64, now: u64) {
         // workers-rs 0.8.7 takes an offset from now.
         let delay = i64::try_from(at.saturating_sub(now)).unwrap_or(i64::MAX);
-        if let Err(e) = self.state.storage().set_alarm(delay).await {
-            console_error!("setting the alarm failed: {e}");
+        match self.state.storage().set_alarm(delay).await {
+            Ok(()) => self.alarm_at.set(Some(at)),
+            Err(e) => console_error!("setting the alarm failed: {e}"),
         }
     }
 
     /// Makes sure a liveness sweep is scheduled (one alarm per room, not one per socket).
     async fn ensure_sweep(&self) {
-        match self.state.storage().get_alarm().await {
-            Ok(Some(_)) => {}
-            Ok(None) => self.schedule_sweep().await,
-            Err(e) => console_error!("reading the alarm failed: {e}"),
+        if self.known_alarm().await.is_none() {
+            self.schedule_sweep().await;
         }
     }
 
