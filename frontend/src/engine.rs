@@ -283,6 +283,7 @@ mod tests {
 
     fn welcome(messages: Vec<ChatMessage>) -> String {
         ServerFrame::Welcome {
+            reset: false,
             you: "alice".into(),
             room: "lobby".into(),
             members: vec!["alice".into()],
@@ -410,8 +411,12 @@ mod tests {
         e.on_open(&v, 0);
         e.on_text(&mut v, &welcome(vec![]), 0);
         e.send(&mut v, "c1".into(), "one".into(), 0);
-        let limited =
-            ServerFrame::Error { code: ErrorCode::RateLimited, message: "slow".into(), retry_after_ms: Some(300) };
+        let limited = ServerFrame::Error {
+            client_id: None,
+            code: ErrorCode::RateLimited,
+            message: "slow".into(),
+            retry_after_ms: Some(300),
+        };
         e.on_text(&mut v, &limited.to_json(), 10);
         assert!(e.send(&mut v, "c2".into(), "two".into(), 20).is_empty(), "held back while limited");
         assert_eq!(e.next_wake(), Some(310));
@@ -425,7 +430,12 @@ mod tests {
         let mut v = RoomView::default();
         e.start();
         e.on_open(&v, 0);
-        let taken = ServerFrame::Error { code: ErrorCode::NameTaken, message: "taken".into(), retry_after_ms: None };
+        let taken = ServerFrame::Error {
+            client_id: None,
+            code: ErrorCode::NameTaken,
+            message: "taken".into(),
+            retry_after_ms: None,
+        };
         assert_eq!(e.on_text(&mut v, &taken.to_json(), 1), [Out::Close]);
         assert!(e.on_closed(2, 0.5).is_empty());
         assert_eq!(e.link(), Link::Refused);

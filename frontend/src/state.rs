@@ -135,7 +135,7 @@ impl RoomView {
                 self.has_more = has_more;
                 self.loading_older = false;
             }
-            ServerFrame::Error { code, message, retry_after_ms } => {
+            ServerFrame::Error { code, message, retry_after_ms, .. } => {
                 let notice = Notice { code, message, retry_at_ms: retry_after_ms.map(|d| now_ms + d) };
                 if self.me.is_none() && matches!(code, ErrorCode::NameTaken | ErrorCode::InvalidName) {
                     self.fatal = Some(notice);
@@ -208,6 +208,7 @@ mod tests {
 
     fn welcome(messages: Vec<ChatMessage>, has_more: bool) -> ServerFrame {
         ServerFrame::Welcome {
+            reset: false,
             you: "alice".into(),
             room: "lobby".into(),
             members: vec!["alice".into(), "bob".into()],
@@ -316,13 +317,23 @@ mod tests {
     #[test]
     fn refusals_before_join_are_fatal_after_join_a_notice() {
         let mut v = RoomView::default();
-        let taken = ServerFrame::Error { code: ErrorCode::NameTaken, message: "no".into(), retry_after_ms: None };
+        let taken = ServerFrame::Error {
+            client_id: None,
+            code: ErrorCode::NameTaken,
+            message: "no".into(),
+            retry_after_ms: None,
+        };
         v.apply(taken, 0);
         assert_eq!(v.fatal.as_ref().map(|n| n.code), Some(ErrorCode::NameTaken));
         v.apply(welcome(vec![], false), 0);
         assert!(v.fatal.is_none());
         v.apply(
-            ServerFrame::Error { code: ErrorCode::RateLimited, message: "slow".into(), retry_after_ms: Some(300) },
+            ServerFrame::Error {
+                client_id: None,
+                code: ErrorCode::RateLimited,
+                message: "slow".into(),
+                retry_after_ms: Some(300),
+            },
             1_000,
         );
         assert_eq!(v.notice.as_ref().and_then(|n| n.retry_at_ms), Some(1_300));

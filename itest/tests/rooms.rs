@@ -120,7 +120,7 @@ async fn private_rooms_are_random_64_hex(s: &Server) -> Outcome {
 async fn welcome_to_an_empty_room(s: &Server) -> Outcome {
     let room = unique_room("empty");
     let (_c, w) = s.join(&room, "  Alice ", &key("alice")).await?;
-    let ServerFrame::Welcome { you, room: r, members, messages, has_more, latest_seq, limits } = w else {
+    let ServerFrame::Welcome { you, room: r, members, messages, has_more, latest_seq, limits, .. } = w else {
         unreachable!()
     };
     ensure(you == "Alice" && r == room && members == ["Alice"], format!("welcome: {you} {r} {members:?}"))?;

@@ -36,6 +36,12 @@ pub enum ErrorCode {
     ForbiddenOrigin,
     /// HTTP: nothing is served at that path or with that method.
     NotFound,
+    /// HTTP 429: this room, or this client address in it, has as many sockets as it may.
+    TooManyConnections,
+    /// A code this build does not know (sent by a newer room). Clients treat it like
+    /// `internal`: show the message, keep what is unsent, retry later. Never sent by the room.
+    #[serde(other)]
+    Unknown,
 }
 
 impl ErrorCode {
@@ -56,6 +62,8 @@ impl ErrorCode {
             Self::UpgradeRequired => "upgrade_required",
             Self::ForbiddenOrigin => "forbidden_origin",
             Self::NotFound => "not_found",
+            Self::TooManyConnections => "too_many_connections",
+            Self::Unknown => "unknown",
         }
     }
 }

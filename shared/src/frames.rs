@@ -153,6 +153,11 @@ pub enum ServerFrame {
         has_more: bool,
         /// The room's newest `seq` (0 for an empty room).
         latest_seq: Seq,
+        /// The `since` of the `join` is above `latest_seq`: the room's history is not the one
+        /// the client holds (its storage was reset or recreated). `messages` are then those of
+        /// a fresh join, and the client must drop every message and `seq` it kept.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reset: bool,
         /// Limits in force in this room.
         limits: Limits,
     },
@@ -207,6 +212,9 @@ pub enum ServerFrame {
         /// For `rate_limited`: wait this long before sending again.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
+        /// The refused `send`'s `client_id`, so the client knows which message it concerns.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
     },
 }
 
@@ -218,7 +226,12 @@ impl ServerFrame {
 
     /// An `error` frame for a refusal.
     pub fn error(e: ProtocolError) -> Self {
-        Self::Error { code: e.code, message: e.message, retry_after_ms: None }
+        Self::Error { code: e.code, message: e.message, retry_after_ms: None, client_id: None }
+    }
+
+    /// An `error` frame refusing the `send` with `client_id`.
+    pub fn refused_send(client_id: &str, e: ProtocolError, retry_after_ms: Option<u64>) -> Self {
+        Self::Error { code: e.code, message: e.message, retry_after_ms, client_id: Some(client_id.to_owned()) }
     }
 
     /// Parses a frame from the room (used by clients).
@@ -284,6 +297,7 @@ mod tests {
         );
         assert_eq!(
             serde_json::to_value(ServerFrame::Error {
+                client_id: None,
                 code: ErrorCode::RateLimited,
                 message: "slow down".into(),
                 retry_after_ms: Some(200)
@@ -305,6 +319,7 @@ mod tests {
             json!({"type": "presence", "data": {"joined": ["bob"], "left": ["eve"]}})
         );
         let welcome = ServerFrame::Welcome {
+            reset: false,
             you: "alice".into(),
             room: "lobby".into(),
             members: vec!["alice".into()],
@@ -353,6 +368,23 @@ mod tests {
         assert_eq!(ClientFrame::parse(&big).unwrap_err().code, ErrorCode::FrameTooLarge);
         let long = format!(r#"{{"type":"send","data":{{"client_id":"c","text":"{}"}}}}"#, "x".repeat(4001));
         assert_eq!(ClientFrame::parse(&long).unwrap_err().code, ErrorCode::TextTooLong);
+    }
+
+    #[test]
+    fn newer_rooms_error_codes_and_refusals_parse() {
+        // A code this build does not know is `unknown`, not a frame dropped on the floor.
+        let f = ServerFrame::parse(r#"{"type":"error","data":{"code":"shiny_new_code","message":"m"}}"#).unwrap();
+        assert!(matches!(f, ServerFrame::Error { code: ErrorCode::Unknown, .. }), "{f:?}");
+        let refused = ServerFrame::refused_send("c9", ProtocolError::new(ErrorCode::RateLimited, "slow"), Some(250));
+        assert_eq!(
+            serde_json::to_value(&refused).unwrap(),
+            json!({"type": "error", "data": {"code": "rate_limited", "message": "slow", "retry_after_ms": 250, "client_id": "c9"}})
+        );
+        // `reset` appears only when set, and older welcomes without it parse.
+        let w = r#"{"type":"welcome","data":{"you":"a","room":"r","members":[],"messages":[],"has_more":false,
+            "latest_seq":0,"limits":{"name_max_chars":32,"text_max_chars":4000,"frame_max_bytes":16384,
+            "history_page_max":100,"rate_burst":20,"rate_per_sec":5}}}"#;
+        assert!(matches!(ServerFrame::parse(w).unwrap(), ServerFrame::Welcome { reset: false, .. }));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //!   is the only way in from untrusted input.
 //! - [`limits`]: every limit, and [`Limits`] as sent in `welcome`.
 //! - [`error`]: [`ErrorCode`], the stable codes of refusals, and the HTTP error body.
+//! - [`close`]: the WebSocket close codes the room uses and what each asks of a client.
 
 // A panic in the Worker re-creates the room's object and drops every socket in it, so code
 // that handles network input must not have a way to panic: no `unwrap`, no `panic!`, no
@@ -17,6 +18,7 @@
     deny(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, clippy::todo, clippy::unimplemented)
 )]
 
+pub mod close;
 pub mod error;
 pub mod frames;
 pub mod limits;

@@ -32,6 +32,32 @@ pub const KEY_MAX_LEN: usize = 128;
 /// Longest `client_id` of a message.
 pub const CLIENT_ID_MAX_LEN: usize = 64;
 
+/// A socket that has not joined this long after opening is closed with
+/// [`crate::close::JOIN_TIMEOUT`].
+pub const JOIN_DEADLINE_MS: u64 = 10_000;
+/// Refused joins (`name_taken`, `invalid_name`, …) one socket may make; the next closes it
+/// with [`crate::close::POLICY`], so guessing keys or names costs a new connection each time.
+pub const REFUSED_JOINS_MAX: u32 = 5;
+/// Every frame a socket sends (any kind, `ping` aside) costs from its own budget: a token
+/// bucket of this many frames...
+pub const SOCKET_BURST: u32 = 60;
+/// ...refilled at this many frames per second. Past it frames are refused with
+/// `rate_limited`; far past it (another burst's worth of refused frames) the socket is closed
+/// with [`crate::close::POLICY`].
+pub const SOCKET_PER_SEC: u32 = 20;
+/// What a `history` frame costs from the socket's budget: it reads and sends up to 100
+/// messages, so it is priced like several frames.
+pub const HISTORY_COST: u32 = 10;
+/// Default room-wide budget: messages the whole room stores in a burst (`ROOM_RATE_BURST`),...
+pub const DEFAULT_ROOM_RATE_BURST: u32 = 200;
+/// ...and per second (`ROOM_RATE_PER_SEC`). Minting names cannot multiply past this.
+pub const DEFAULT_ROOM_RATE_PER_SEC: u32 = 100;
+/// Default cap on open sockets in one room (`MAX_SOCKETS`).
+pub const DEFAULT_MAX_SOCKETS: u32 = 10_000;
+/// Default cap on open sockets in one room from one client address (`MAX_SOCKETS_PER_IP`,
+/// read from `CF-Connecting-IP`).
+pub const DEFAULT_MAX_SOCKETS_PER_IP: u32 = 64;
+
 /// Default token-bucket size per member per room (override with the `RATE_BURST` var).
 pub const DEFAULT_RATE_BURST: u32 = 20;
 /// Default refill rate in messages per second (override with `RATE_PER_SEC`).

@@ -465,6 +465,7 @@ impl Room {
             has_more,
             latest_seq,
             limits: Limits::with_rate(self.config.rate_burst, self.config.rate_per_sec),
+            reset: false,
         };
         Self::reply(out, socket, welcome);
         if is_new_member {
@@ -492,11 +493,11 @@ impl Room {
             .get_mut(member)
             .expect("a joined socket's member is in `members` until its last socket closes");
         if let Err(wait) = m.bucket.take(&config, now_ms) {
-            let frame = ServerFrame::Error {
-                code: ErrorCode::RateLimited,
-                message: "you are sending too fast".into(),
-                retry_after_ms: Some(wait),
-            };
+            let frame = ServerFrame::refused_send(
+                client_id,
+                ProtocolError::new(ErrorCode::RateLimited, "you are sending too fast"),
+                Some(wait),
+            );
             return Self::reply(out, socket, frame);
         }
         // A message from this member ends its "typing", so the next keystroke relays at once.
