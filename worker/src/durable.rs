@@ -10,53 +10,60 @@
 //! tag and its member state in its attachment; on wake the room is rebuilt from those, lazily,
 //! on the first event. `ping` is answered `pong` by the runtime's auto-response, which does
 //! not wake the object at all.
+//!
+//! Requests arrive from the Worker (`http.rs`) already routed, as a canonical internal
+//! request: `GET /ws` (an upgrade, Origin already checked), `GET /info`, `GET /messages?…`.
+//! Nothing else is served, so the room name can never be mistaken for a route.
 
 use crate::room::{Attachment, Effect, Input, Room, RoomConfig, SocketId};
 use crate::routes::{history_query, var_u32};
-use crate::store::{Appended, RoomStore, StoreError};
+use crate::store::{Appended, RoomStore, StoreError, CLAIM_IDLE_MS};
+use confab_shared::limits::FRAME_MAX_BYTES;
 use confab_shared::{ChatMessage, ErrorCode, HttpError, ProtocolError, Seq, PING, PONG};
 use serde::Deserialize;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
 use worker::*;
 
 const TAG_PREFIX: &str = "s:";
 /// SQLite stores integers as i64 and the JS bridge as f64: keep bounds inside 2^53.
 const MAX_SAFE: Seq = (1 << 53) - 1;
+/// `WebSocket.readyState` of an open socket.
+const OPEN: u16 = 1;
 
 /// One chat room. Its name is the Durable Object's name (`idFromName(room)`).
-#[durable_object]
+///
+/// `#[durable_object(alarm)]` exports the constructor, `fetch` and `alarm`; the socket events
+/// are exported by hand below, so a frame's size is read before it is copied into wasm memory.
+#[durable_object(alarm)]
 pub struct ChatRoom {
     state: State,
     config: RoomConfig,
-    liveness: Liveness,
+    /// How often the liveness sweep runs while sockets are open (`SWEEP_MS`).
+    sweep_ms: u64,
     live: RefCell<Option<Live>>,
     /// The alarm time this instance last set (or read), so a join or a message does not read
     /// storage to learn it; `None` on a new instance until it asks once.
-    alarm_at: std::cell::Cell<Option<u64>>,
-}
-
-/// How the room finds half-open sockets (see [`Room::stale_sockets`]): an alarm every
-/// `sweep_ms` while sockets are open closes those silent for longer than `idle_ms`.
-#[derive(Debug, Clone, Copy)]
-struct Liveness {
-    idle_ms: u64,
-    sweep_ms: u64,
+    alarm_at: Cell<Option<u64>>,
+    /// Whether the tables exist. Reads of a room that was never written find nothing and
+    /// create nothing; the first write creates the schema.
+    schema: Cell<bool>,
 }
 
 /// What exists only while the object is in memory; rebuilt on wake.
 struct Live {
     room: Room,
     sockets: HashMap<SocketId, WebSocket>,
-    /// When each socket last sent a frame that reached the room (pings do not: the runtime
-    /// answers them and records the time itself). Lost on hibernation, which is fine: the
-    /// runtime's ping timestamps and each socket's `opened_ms` remain.
-    last_seen: HashMap<SocketId, u64>,
     /// The earliest [`Effect::WakeAt`] the room asked for since the caller last looked.
     wake_request: Option<u64>,
     /// When the next liveness sweep is due (0 after a wake: the first alarm sweeps).
     next_sweep_ms: u64,
+}
+
+fn env_u32(env: &Env, name: &str, default: u32) -> u32 {
+    var_u32(env.var(name).ok().map(|v| v.to_string()), default)
 }
 
 impl DurableObject for ChatRoom {
@@ -64,115 +71,169 @@ impl DurableObject for ChatRoom {
         // One line per (re)start: how often a room wakes from hibernation is worth seeing in
         // `wrangler tail`, and the hibernation test reads it.
         console_log!("room {} starting", state.id().name().unwrap_or_default());
+        let d = RoomConfig::default();
         let config = RoomConfig {
-            rate_burst: var_u32(env.var("RATE_BURST").ok().map(|v| v.to_string()), RoomConfig::default().rate_burst),
-            rate_per_sec: var_u32(
-                env.var("RATE_PER_SEC").ok().map(|v| v.to_string()),
-                RoomConfig::default().rate_per_sec,
-            ),
-            ..RoomConfig::default()
+            rate_burst: env_u32(&env, "RATE_BURST", d.rate_burst),
+            rate_per_sec: env_u32(&env, "RATE_PER_SEC", d.rate_per_sec),
+            room_rate_burst: env_u32(&env, "ROOM_RATE_BURST", d.room_rate_burst),
+            room_rate_per_sec: env_u32(&env, "ROOM_RATE_PER_SEC", d.room_rate_per_sec),
+            socket_burst: env_u32(&env, "SOCKET_RATE_BURST", d.socket_burst),
+            socket_per_sec: env_u32(&env, "SOCKET_RATE_PER_SEC", d.socket_per_sec),
+            max_sockets: env_u32(&env, "MAX_SOCKETS", d.max_sockets),
+            max_sockets_per_ip: env_u32(&env, "MAX_SOCKETS_PER_IP", d.max_sockets_per_ip),
+            idle_limit_ms: env_u32(&env, "IDLE_LIMIT_MS", 60_000).into(),
+            ..d
         };
         match WebSocketRequestResponsePair::new(PING, PONG) {
             Ok(pair) => state.set_websocket_auto_response(&pair),
             Err(e) => console_error!("could not set the ping auto-response: {e:?}"),
         }
-        if let Err(e) = SqlStore::migrate(&state.storage().sql()) {
-            console_error!("schema setup failed: {e}");
+        let schema = SqlStore::exists(&state.storage().sql());
+        Self {
+            state,
+            config,
+            sweep_ms: env_u32(&env, "SWEEP_MS", 30_000).into(),
+            live: RefCell::new(None),
+            alarm_at: Cell::new(None),
+            schema: Cell::new(schema),
         }
-        let liveness = Liveness {
-            idle_ms: var_u32(env.var("IDLE_LIMIT_MS").ok().map(|v| v.to_string()), 60_000).into(),
-            sweep_ms: var_u32(env.var("SWEEP_MS").ok().map(|v| v.to_string()), 30_000).into(),
-        };
-        Self { state, config, liveness, live: RefCell::new(None), alarm_at: std::cell::Cell::new(None) }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let path = req.path();
-        if path.ends_with("/ws") {
-            let response = self.accept(req)?;
-            self.ensure_sweep().await;
-            return Ok(response);
-        }
-        let mut store = SqlStore::new(&self.state);
-        let mut live = self.live();
-        let live = live.as_mut().expect("live() fills it");
-        if path.ends_with("/messages") {
-            let query = req.url()?.query().map(str::to_owned);
-            let page = history_query(query.as_deref())
-                .and_then(|(before, limit)| live.room.history(&mut store, before, limit));
-            json_or_error(page)
-        } else {
-            json_or_error(live.room.info(&mut store))
+        let url = req.url()?;
+        match url.path() {
+            "/ws" => {
+                let response = self.accept(&req)?;
+                self.after_event(None).await;
+                Ok(response)
+            }
+            "/info" => {
+                let mut store = self.store();
+                let mut live = self.live();
+                let live = live.as_mut().expect("live() fills it");
+                json_or_error(live.room.info(&mut store))
+            }
+            "/messages" => {
+                let page = history_query(url.query()).and_then(|(before, limit)| {
+                    let mut store = self.store();
+                    let live = self.live();
+                    let live = live.as_ref().expect("live() fills it");
+                    live.room.history(&mut store, before, limit)
+                });
+                json_or_error(page)
+            }
+            other => error_response(ProtocolError::new(ErrorCode::NotFound, format!("nothing at {other}")), 404),
         }
     }
 
-    /// The room's alarm, for two jobs: sending presence changes the room held back while busy
-    /// (due within 100 ms), and the liveness sweep (every `SWEEP_MS` while sockets are open),
-    /// which closes sockets that went silent because their peer vanished without a close.
+    /// The room's alarm, for three jobs: sending presence changes the room held back while
+    /// busy (due within 100 ms), closing sockets that did not join in time, and the liveness
+    /// sweep (every `SWEEP_MS` while sockets are open), which closes sockets that went silent
+    /// because their peer vanished without a close.
     async fn alarm(&self) -> Result<Response> {
         let now = Date::now().as_millis();
         self.alarm_at.set(None); // this one has fired
-
-        let next = {
+        {
             let mut live = self.live();
             let live = live.as_mut().expect("live() fills it");
-            let mut store = SqlStore::new(&self.state);
+            let mut store = self.store();
             let effects = live.room.handle(&mut store, Input::Tick, now);
             apply(live, effects);
             if now >= live.next_sweep_ms {
-                live.next_sweep_ms = now + self.liveness.sweep_ms;
+                live.next_sweep_ms = now + self.sweep_ms;
                 let state: &RawState = self.state.as_raw().unchecked_ref();
-                let Live { room, sockets, last_seen, .. } = &mut *live;
-                let stale = room.stale_sockets(now, self.liveness.idle_ms, |id| {
-                    let pinged = sockets.get(&id).and_then(|ws| state.auto_response_ms(ws.as_ref()));
-                    last_seen.get(&id).copied().max(pinged)
-                });
-                for id in stale {
-                    if let Some(ws) = live.sockets.remove(&id) {
-                        let _ = ws.close(Some(1001), Some("no heartbeat"));
-                    }
-                    live.last_seen.remove(&id);
-                    let effects = live.room.handle(&mut store, Input::Closed(id), now);
-                    apply(live, effects);
-                }
+                let sockets = &live.sockets;
+                let effects =
+                    live.room.sweep(now, |id| sockets.get(&id).and_then(|ws| state.auto_response_ms(ws.as_ref())));
+                apply(live, effects);
             }
-            live.wake_request = None; // covered by next_wake() below
-            let sweep = (!live.sockets.is_empty()).then_some(live.next_sweep_ms);
-            [live.room.next_wake(), sweep].into_iter().flatten().min()
-        };
-        if let Some(at) = next {
-            self.set_alarm_at(at, now).await;
+            live.wake_request = None; // covered by next_wake() in after_event
         }
+        self.alarm_at.set(None);
+        self.after_event(None).await;
         Response::ok("done")
-    }
-
-    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
-        let Some(id) = socket_id(&self.state, &ws) else { return Ok(()) };
-        let wake = match message {
-            WebSocketIncomingMessage::String(text) => self.handle(&Input::Text(id, &text)),
-            WebSocketIncomingMessage::Binary(bytes) => self.handle(&Input::Binary(id, bytes.len())),
-        };
-        self.wake_at(wake).await;
-        Ok(())
-    }
-
-    async fn websocket_close(&self, ws: WebSocket, _code: usize, _reason: String, _was_clean: bool) -> Result<()> {
-        // Complete the closing handshake; the socket may already be gone, which is fine.
-        let _ = ws.close(Some(1000), Some("closed"));
-        let wake = self.closed(&ws);
-        self.wake_at(wake).await;
-        Ok(())
-    }
-
-    async fn websocket_error(&self, ws: WebSocket, error: Error) -> Result<()> {
-        console_warn!("socket error: {error}");
-        let wake = self.closed(&ws);
-        self.wake_at(wake).await;
-        Ok(())
     }
 }
 
+/// The socket events, exported by hand (see [`ChatRoom`]): the runtime calls these names.
+#[wasm_bindgen]
 impl ChatRoom {
+    /// A message arrived. Its size is read from the JS value first: a frame over the limit
+    /// (the runtime accepts up to 32 MiB) is refused without ever being copied into wasm
+    /// memory, which only grows.
+    #[wasm_bindgen(js_name = webSocketMessage)]
+    pub async fn web_socket_message(
+        &self,
+        ws: web_sys::WebSocket,
+        message: JsValue,
+    ) -> std::result::Result<JsValue, JsValue> {
+        let ws = WebSocket::from(ws);
+        let Some(id) = socket_id(&self.state, &ws) else { return Ok(JsValue::NULL) };
+        let input_len = match message.dyn_ref::<js_sys::JsString>() {
+            // UTF-16 units: a frame of more units than the byte limit has more bytes too.
+            Some(text) => (text.length() as usize, true),
+            None => (js_sys::Uint8Array::new(&message).length() as usize, false),
+        };
+        let wake = match input_len {
+            (len, _) if len > FRAME_MAX_BYTES => {
+                console_warn!("refused a frame of {len} units; wasm memory {} bytes", wasm_memory_bytes());
+                self.handle(&Input::TooLarge(id, len))
+            }
+            (_, true) => {
+                let text = message.as_string().unwrap_or_default();
+                self.handle(&Input::Text(id, &text))
+            }
+            (len, false) => self.handle(&Input::Binary(id, len)),
+        };
+        self.after_event(wake).await;
+        Ok(JsValue::NULL)
+    }
+
+    /// The peer closed the socket.
+    #[wasm_bindgen(js_name = webSocketClose)]
+    pub async fn web_socket_close(
+        &self,
+        ws: web_sys::WebSocket,
+        _code: u16,
+        _reason: String,
+        _was_clean: bool,
+    ) -> std::result::Result<JsValue, JsValue> {
+        let ws = WebSocket::from(ws);
+        // Complete the closing handshake; the socket may already be gone, which is fine.
+        let _ = ws.close(Some(1000), Some("closed"));
+        let wake = self.closed(&ws);
+        self.after_event(wake).await;
+        Ok(JsValue::NULL)
+    }
+
+    /// The socket failed.
+    #[wasm_bindgen(js_name = webSocketError)]
+    pub async fn web_socket_error(
+        &self,
+        ws: web_sys::WebSocket,
+        error: JsValue,
+    ) -> std::result::Result<JsValue, JsValue> {
+        console_warn!("socket error: {error:?}");
+        let wake = self.closed(&WebSocket::from(ws));
+        self.after_event(wake).await;
+        Ok(JsValue::NULL)
+    }
+}
+
+/// Bytes of wasm linear memory (it never shrinks: a large copy would show here for good).
+fn wasm_memory_bytes() -> u32 {
+    wasm_bindgen::memory()
+        .unchecked_into::<js_sys::WebAssembly::Memory>()
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length()
+}
+
+impl ChatRoom {
+    fn store(&self) -> SqlStore<'_> {
+        SqlStore { sql: self.state.storage().sql(), schema: &self.schema }
+    }
+
     /// The live state, rebuilt from the open sockets if the object just woke up.
     fn live(&self) -> std::cell::RefMut<'_, Option<Live>> {
         let mut live = self.live.borrow_mut();
@@ -180,7 +241,14 @@ impl ChatRoom {
             let mut sockets = HashMap::new();
             let mut attachments = Vec::new();
             for ws in self.state.get_websockets() {
+                // A socket the room closed, or one its peer is closing, may still be listed
+                // (CLOSING): it is not a member any more.
+                let sys: &web_sys::WebSocket = ws.as_ref();
+                if sys.ready_state() != OPEN {
+                    continue;
+                }
                 match ws.deserialize_attachment::<Attachment>() {
+                    Ok(Some(a)) if a.closed => {}
                     Ok(Some(a)) => {
                         sockets.insert(a.id, ws);
                         attachments.push(a);
@@ -196,7 +264,6 @@ impl ChatRoom {
             *live = Some(Live {
                 room: Room::restore(name, self.config, attachments),
                 sockets,
-                last_seen: HashMap::new(),
                 wake_request: None,
                 next_sweep_ms: 0,
             });
@@ -204,33 +271,34 @@ impl ChatRoom {
         live
     }
 
-    fn accept(&self, req: Request) -> Result<Response> {
+    fn accept(&self, req: &Request) -> Result<Response> {
         // The Worker checked the upgrade header; this is a second line of defence.
         if !req.headers().get("Upgrade")?.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
             return error_response(ProtocolError::new(ErrorCode::UpgradeRequired, "expected a WebSocket upgrade"), 426);
         }
-        let pair = WebSocketPair::new()?;
+        let ip = req.headers().get("CF-Connecting-IP")?;
         let mut live = self.live();
         let live = live.as_mut().expect("live() fills it");
-        let attachment = live.room.open(Date::now().as_millis());
+        let (attachment, effects) = match live.room.open(Date::now().as_millis(), ip.as_deref()) {
+            Ok(opened) => opened,
+            Err(e) => return error_response(e, 429),
+        };
+        let pair = WebSocketPair::new()?;
         let id = attachment.id;
         self.state.accept_websocket_with_tags(&pair.server, &[&format!("{TAG_PREFIX}{id}")]);
         pair.server.serialize_attachment(&attachment)?;
         live.sockets.insert(id, pair.server);
+        apply(live, effects);
         Response::from_websocket(pair.client)
     }
 
     /// Feeds one socket event to the room and carries out its effects; returns the wake-up
     /// the room asked for, to be set as an alarm once the borrow is over.
     fn handle(&self, input: &Input<'_>) -> Option<u64> {
-        let mut store = SqlStore::new(&self.state);
+        let mut store = self.store();
         let mut live = self.live();
         let live = live.as_mut().expect("live() fills it");
-        let now = Date::now().as_millis();
-        if let Input::Text(id, _) | Input::Binary(id, _) = input {
-            live.last_seen.insert(*id, now);
-        }
-        let effects = live.room.handle(&mut store, *input, now);
+        let effects = live.room.handle(&mut store, *input, Date::now().as_millis());
         apply(live, effects);
         live.wake_request.take()
     }
@@ -253,11 +321,20 @@ impl ChatRoom {
         }
     }
 
-    /// Brings the alarm forward to `at` if the room needs it sooner than it is set.
-    async fn wake_at(&self, at: Option<u64>) {
-        let Some(at) = at else { return };
+    /// After an event: makes sure the alarm is set for the earliest of what the room asked
+    /// for (`wake`, or its standing `next_wake`) and, while sockets are open, the next sweep.
+    async fn after_event(&self, wake: Option<u64>) {
+        let now = Date::now().as_millis();
+        let wanted = {
+            let live = self.live.borrow();
+            let Some(live) = live.as_ref() else { return };
+            let sweep =
+                (live.room.socket_count() > 0).then(|| live.next_sweep_ms.max(now + 1).min(now + self.sweep_ms));
+            [wake, live.room.next_wake(), sweep].into_iter().flatten().min()
+        };
+        let Some(at) = wanted else { return };
         if self.known_alarm().await.is_none_or(|set| set > at) {
-            self.set_alarm_at(at, Date::now().as_millis()).await;
+            self.set_alarm_at(at, now).await;
         }
     }
 
@@ -270,25 +347,12 @@ impl ChatRoom {
         }
     }
 
-    /// Makes sure a liveness sweep is scheduled (one alarm per room, not one per socket).
-    async fn ensure_sweep(&self) {
-        if self.known_alarm().await.is_none() {
-            self.schedule_sweep().await;
-        }
-    }
-
-    async fn schedule_sweep(&self) {
-        let now = Date::now().as_millis();
-        self.set_alarm_at(now + self.liveness.sweep_ms, now).await;
-    }
-
     fn closed(&self, ws: &WebSocket) -> Option<u64> {
         let id = socket_id(&self.state, ws)?;
         let mut live = self.live();
         let live = live.as_mut().expect("live() fills it");
         live.sockets.remove(&id);
-        live.last_seen.remove(&id);
-        let mut store = SqlStore::new(&self.state);
+        let mut store = self.store();
         let effects = live.room.handle(&mut store, Input::Closed(id), Date::now().as_millis());
         apply(live, effects);
         live.wake_request.take()
@@ -360,7 +424,12 @@ fn apply(live: &mut Live, effects: Vec<Effect>) {
                 }
             }
             Effect::Close { socket, code, reason } => {
-                if let Some(ws) = live.sockets.get(&socket) {
+                // The room has forgotten the socket; mark it so that, if its peer never
+                // answers the close, it does not come back as a member after hibernation.
+                if let Some(ws) = live.sockets.remove(&socket) {
+                    if let Err(e) = ws.serialize_attachment(Attachment::tombstone(socket)) {
+                        console_error!("tombstone write failed: {e}");
+                    }
                     let _ = ws.close(Some(code), Some(reason));
                 }
             }
@@ -384,9 +453,11 @@ pub fn error_response(e: ProtocolError, status: u16) -> Result<Response> {
     Ok(Response::from_json(&HttpError::from(e))?.with_status(status))
 }
 
-/// [`RoomStore`] on the Durable Object's SQLite.
-pub struct SqlStore {
+/// [`RoomStore`] on the Durable Object's SQLite. The schema is made by the first write, so
+/// reading a room that does not exist (any `GET` of a made-up name) writes nothing.
+pub struct SqlStore<'a> {
     sql: SqlStorage,
+    schema: &'a Cell<bool>,
 }
 
 #[derive(Deserialize)]
@@ -418,18 +489,28 @@ fn int(v: u64) -> SqlStorageValue {
     SqlStorageValue::Integer(v.min(MAX_SAFE) as i64)
 }
 
-impl SqlStore {
-    fn new(state: &State) -> Self {
-        Self { sql: state.storage().sql() }
+impl SqlStore<'_> {
+    /// Whether the room's tables exist (a read of the catalogue; it writes nothing).
+    fn exists(sql: &SqlStorage) -> bool {
+        #[derive(Deserialize)]
+        struct Count {
+            n: f64,
+        }
+        sql.exec("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'messages'", None)
+            .and_then(|c| c.to_array::<Count>())
+            .is_ok_and(|rows| rows.first().is_some_and(|r| r.n > 0.0))
     }
 
-    /// Creates the tables. Idempotent; runs in the constructor, which the runtime finishes
-    /// before delivering any event.
-    fn migrate(sql: &SqlStorage) -> Result<()> {
+    /// Creates the tables before the first write. Idempotent.
+    fn migrate(&self) -> std::result::Result<(), StoreError> {
+        if self.schema.get() {
+            return Ok(());
+        }
         // `seq` is SQLite's rowid: assigned in order, never reused as rows are never deleted.
         // `(member, client_id)` is unique, which makes a resent message a no-op.
-        sql.exec(
-            "CREATE TABLE IF NOT EXISTS messages (
+        self.sql
+            .exec(
+                "CREATE TABLE IF NOT EXISTS messages (
                 seq INTEGER PRIMARY KEY,
                 member TEXT NOT NULL,
                 client_id TEXT NOT NULL,
@@ -438,16 +519,22 @@ impl SqlStore {
                 ts INTEGER NOT NULL,
                 UNIQUE (member, client_id)
             )",
-            None,
-        )?;
-        sql.exec(
-            "CREATE TABLE IF NOT EXISTS claims (
+                None,
+            )
+            .map_err(store_err)?;
+        // `claimed_ms` is when the owner last joined with the name (a claim lapses after
+        // CLAIM_IDLE_MS unused).
+        self.sql
+            .exec(
+                "CREATE TABLE IF NOT EXISTS claims (
                 name TEXT PRIMARY KEY,
                 key_hash TEXT NOT NULL,
                 claimed_ms INTEGER NOT NULL
             )",
-            None,
-        )?;
+                None,
+            )
+            .map_err(store_err)?;
+        self.schema.set(true);
         Ok(())
     }
 
@@ -456,6 +543,9 @@ impl SqlStore {
         query: &str,
         bindings: Vec<SqlStorageValue>,
     ) -> std::result::Result<Vec<ChatMessage>, StoreError> {
+        if !self.schema.get() {
+            return Ok(Vec::new());
+        }
         let rows: Vec<MessageRow> = self.sql.exec(query, bindings).and_then(|c| c.to_array()).map_err(store_err)?;
         let mut messages: Vec<ChatMessage> = rows.into_iter().map(Into::into).collect();
         messages.reverse();
@@ -463,8 +553,11 @@ impl SqlStore {
     }
 }
 
-impl RoomStore for SqlStore {
+impl RoomStore for SqlStore<'_> {
     fn latest(&mut self) -> std::result::Result<Option<(Seq, u64)>, StoreError> {
+        if !self.schema.get() {
+            return Ok(None);
+        }
         let rows: Vec<SeqTs> = self
             .sql
             .exec("SELECT seq, ts FROM messages ORDER BY seq DESC LIMIT 1", None)
@@ -478,10 +571,19 @@ impl RoomStore for SqlStore {
         struct Owner {
             key_hash: String,
         }
+        self.migrate()?;
+        // Take the name if it is free, ours, or lapsed; either way renew it if it is ours now.
         self.sql
             .exec(
-                "INSERT INTO claims (name, key_hash, claimed_ms) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
-                vec![canonical_name.into(), key_hash.into(), int(now_ms)],
+                "INSERT INTO claims (name, key_hash, claimed_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET key_hash = ?2, claimed_ms = max(claimed_ms, ?3)
+                 WHERE claims.key_hash = ?2 OR claims.claimed_ms <= ?4",
+                vec![
+                    canonical_name.into(),
+                    key_hash.into(),
+                    int(now_ms),
+                    SqlStorageValue::Integer(now_ms.saturating_sub(CLAIM_IDLE_MS).min(MAX_SAFE) as i64),
+                ],
             )
             .map_err(store_err)?;
         let owners: Vec<Owner> = self
@@ -492,6 +594,21 @@ impl RoomStore for SqlStore {
         Ok(owners.first().is_some_and(|o| o.key_hash == key_hash))
     }
 
+    fn find(&mut self, member: &str, client_id: &str) -> std::result::Result<Option<(Seq, u64)>, StoreError> {
+        if !self.schema.get() {
+            return Ok(None);
+        }
+        let rows: Vec<SeqTs> = self
+            .sql
+            .exec(
+                "SELECT seq, ts FROM messages WHERE member = ? AND client_id = ?",
+                vec![member.into(), client_id.into()],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(store_err)?;
+        Ok(rows.first().map(|r| (r.seq as Seq, r.ts as u64)))
+    }
+
     fn append(
         &mut self,
         member: &str,
@@ -500,6 +617,7 @@ impl RoomStore for SqlStore {
         text: &str,
         ts: u64,
     ) -> std::result::Result<Appended, StoreError> {
+        self.migrate()?;
         // One statement in the common case: the unique index rejects a resend atomically.
         let inserted: Vec<SeqTs> = self
             .sql

@@ -10,6 +10,17 @@ use worker::*;
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let method = req.method().to_string();
+    // Every upgrade is Origin-checked, whatever the path: the check must not depend on the
+    // route being the one that upgrades.
+    let upgrade = req.headers().get("Upgrade")?.is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    if upgrade {
+        let own = req.url()?.origin().ascii_serialization();
+        let allowed = env.var("ALLOWED_ORIGINS").map(|v| v.to_string()).unwrap_or_default();
+        if !origin_allowed(req.headers().get("Origin")?.as_deref(), &own, &allowed) {
+            let e = ProtocolError::new(ErrorCode::ForbiddenOrigin, "this origin may not open a socket here");
+            return error_response(e, 403);
+        }
+    }
     let route = match route(&method, &req.path()) {
         Ok(r) => r,
         Err(e) => {
@@ -17,27 +28,37 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             return error_response(e, status);
         }
     };
-    let room = match route {
-        Route::CreateRoom => return create_room(),
-        Route::Socket(room) => {
-            if !req.headers().get("Upgrade")?.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
-                let e = ProtocolError::new(ErrorCode::UpgradeRequired, "this endpoint speaks WebSocket only");
-                return error_response(e, 426);
-            }
-            let url = req.url()?;
-            let own = url.origin().ascii_serialization();
-            let allowed = env.var("ALLOWED_ORIGINS").map(|v| v.to_string()).unwrap_or_default();
-            let origin = req.headers().get("Origin")?;
-            if !origin_allowed(origin.as_deref(), &own, &allowed) {
-                let e = ProtocolError::new(ErrorCode::ForbiddenOrigin, "this origin may not open a socket here");
-                return error_response(e, 403);
-            }
-            room
-        }
-        Route::RoomInfo(room) | Route::Messages(room) => room,
+    if matches!(route, Route::Socket(_)) && !upgrade {
+        let e = ProtocolError::new(ErrorCode::UpgradeRequired, "this endpoint speaks WebSocket only");
+        return error_response(e, 426);
+    }
+    let (Some(room), Some(path)) = (route.room(), route.internal_path()) else {
+        return create_room();
     };
+    // The room's object gets a canonical request built from the route, never the public one:
+    // it serves `/ws`, `/info` and `/messages` and nothing else.
+    let query = match &route {
+        Route::Messages(_) => req.url()?.query().map(|q| format!("?{q}")).unwrap_or_default(),
+        _ => String::new(),
+    };
+    let headers = Headers::new();
+    for name in ["Upgrade", "Connection", "CF-Connecting-IP"] {
+        if let Some(v) = req.headers().get(name)? {
+            headers.set(name, &v)?;
+        }
+    }
+    if matches!(route, Route::Socket(_)) {
+        for (name, value) in req.headers().entries() {
+            if name.starts_with("sec-websocket-") {
+                headers.set(&name, &value)?;
+            }
+        }
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    let internal = Request::new_with_init(&format!("https://room{path}{query}"), &init)?;
     let stub = env.durable_object("ROOMS")?.id_from_name(room.as_str())?.get_stub()?;
-    stub.fetch_with_request(req).await
+    stub.fetch_with_request(internal).await
 }
 
 /// A private room: 32 random bytes as hex. Nothing records it; whoever has the id can join.

@@ -15,13 +15,38 @@ pub enum Route {
     Messages(RoomName),
 }
 
+impl Route {
+    /// The room the route is about, if any.
+    pub fn room(&self) -> Option<&RoomName> {
+        match self {
+            Route::CreateRoom => None,
+            Route::RoomInfo(r) | Route::Socket(r) | Route::Messages(r) => Some(r),
+        }
+    }
+
+    /// The path of the canonical request the Worker sends the room's object for this route:
+    /// the object serves exactly these (`/ws`, `/info`, `/messages`) and nothing else, so a
+    /// room's name can never be read as a route.
+    pub fn internal_path(&self) -> Option<&'static str> {
+        match self {
+            Route::CreateRoom => None,
+            Route::RoomInfo(_) => Some("/info"),
+            Route::Socket(_) => Some("/ws"),
+            Route::Messages(_) => Some("/messages"),
+        }
+    }
+}
+
 /// Matches a method and path to a [`Route`], or says why not (bad room name, or nothing there).
+/// The route is decided here once; the room's object never looks at the public path.
 pub fn route(method: &str, path: &str) -> Result<Route, ProtocolError> {
     let not_found = || ProtocolError::new(ErrorCode::NotFound, format!("nothing at {method} {path}"));
-    let rest = path.strip_prefix("/api/rooms").ok_or_else(not_found)?;
-    let segments: Vec<&str> = rest.split('/').skip(1).collect();
+    let segments: Vec<&str> = match path {
+        "/api/rooms" | "/api/rooms/" => Vec::new(),
+        _ => path.strip_prefix("/api/rooms/").ok_or_else(not_found)?.split('/').collect(),
+    };
     match (method, segments.as_slice()) {
-        ("POST", []) | ("POST", [""]) => Ok(Route::CreateRoom),
+        ("POST", []) => Ok(Route::CreateRoom),
         ("GET", [room]) => Ok(Route::RoomInfo(RoomName::parse(room)?)),
         ("GET", [room, "ws"]) => Ok(Route::Socket(RoomName::parse(room)?)),
         ("GET", [room, "messages"]) => Ok(Route::Messages(RoomName::parse(room)?)),
@@ -76,11 +101,19 @@ mod tests {
         assert_eq!(route("GET", "/api/rooms/lobby/messages"), Ok(Route::Messages(RoomName::parse("lobby").unwrap())));
         assert_eq!(route("GET", "/api/rooms/Bad%20Room/ws").unwrap_err().code, ErrorCode::InvalidRoom);
         assert_eq!(route("GET", "/api/rooms//ws").unwrap_err().code, ErrorCode::InvalidRoom);
+        // Rooms named like routes are rooms: the route is decided by position, once.
+        assert_eq!(route("GET", "/api/rooms/ws"), Ok(Route::RoomInfo(RoomName::parse("ws").unwrap())));
+        assert_eq!(route("GET", "/api/rooms/messages"), Ok(Route::RoomInfo(RoomName::parse("messages").unwrap())));
+        assert_eq!(route("GET", "/api/rooms/ws/ws"), Ok(Route::Socket(RoomName::parse("ws").unwrap())));
+        assert_eq!(Route::RoomInfo(RoomName::parse("ws").unwrap()).internal_path(), Some("/info"));
         for (m, p) in [
             ("GET", "/api/rooms"),
             ("DELETE", "/api/rooms/lobby"),
             ("GET", "/api/other"),
             ("GET", "/api/rooms/lobby/ws/x"),
+            ("GET", "/api/roomsX/lobby/ws"),
+            ("POST", "/api/roomsanything"),
+            ("GET", "/api/roomslobby"),
         ] {
             assert_eq!(route(m, p).unwrap_err().code, ErrorCode::NotFound, "{m} {p}");
         }

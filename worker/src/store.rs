@@ -31,12 +31,22 @@ pub enum Appended {
     },
 }
 
-/// The room's storage. Every method is one short transaction.
+/// A claim on a name lapses when its owner has not joined with it for this long: another key
+/// may then take it. Claims cost nothing to make, so without this every common name could be
+/// squatted forever.
+pub const CLAIM_IDLE_MS: u64 = 90 * 24 * 60 * 60 * 1000;
+
+/// The room's storage. Every method is one short transaction (two statements at most, which
+/// Durable Object write coalescing commits together). Reads never write: looking at a room
+/// that was never written to creates nothing.
 pub trait RoomStore {
     /// The newest message's `(seq, ts)`, if any.
     fn latest(&mut self) -> Result<Option<(Seq, u64)>, StoreError>;
-    /// Claims `canonical_name` for `key_hash` if nobody has; `true` if `key_hash` owns it now.
+    /// Claims `canonical_name` for `key_hash` if nobody has, or if its claim lapsed (unused for
+    /// [`CLAIM_IDLE_MS`]); `true` if `key_hash` owns it now, and then the claim is renewed.
     fn claim(&mut self, canonical_name: &str, key_hash: &str, now_ms: u64) -> Result<bool, StoreError>;
+    /// Where the message `(member, client_id)` is stored, if it is: `(seq, ts)`.
+    fn find(&mut self, member: &str, client_id: &str) -> Result<Option<(Seq, u64)>, StoreError>;
     /// Stores a message unless `(member, client_id)` is already stored. `seq` is assigned here.
     fn append(
         &mut self,
@@ -57,7 +67,7 @@ pub trait RoomStore {
 pub struct MemoryStore {
     messages: BTreeMap<Seq, ChatMessage>,
     by_client: HashMap<(String, String), Seq>,
-    claims: HashMap<String, String>,
+    claims: HashMap<String, (String, u64)>,
     /// When set, every call fails: lets tests check how the room answers a platform failure.
     pub fail: bool,
 }
@@ -89,10 +99,21 @@ impl RoomStore for MemoryStore {
         Ok(self.messages.values().next_back().map(|m| (m.seq, m.ts)))
     }
 
-    fn claim(&mut self, canonical_name: &str, key_hash: &str, _now_ms: u64) -> Result<bool, StoreError> {
+    fn claim(&mut self, canonical_name: &str, key_hash: &str, now_ms: u64) -> Result<bool, StoreError> {
         self.check()?;
-        let owner = self.claims.entry(canonical_name.to_owned()).or_insert_with(|| key_hash.to_owned());
-        Ok(owner == key_hash)
+        let claim = self.claims.entry(canonical_name.to_owned()).or_insert_with(|| (key_hash.to_owned(), now_ms));
+        if claim.0 == key_hash || now_ms.saturating_sub(claim.1) >= CLAIM_IDLE_MS {
+            *claim = (key_hash.to_owned(), now_ms.max(claim.1));
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn find(&mut self, member: &str, client_id: &str) -> Result<Option<(Seq, u64)>, StoreError> {
+        self.check()?;
+        let Some(&seq) = self.by_client.get(&(member.to_owned(), client_id.to_owned())) else { return Ok(None) };
+        let ts = self.messages.get(&seq).map(|m| m.ts).ok_or_else(|| StoreError("index points nowhere".into()))?;
+        Ok(Some((seq, ts)))
     }
 
     fn append(

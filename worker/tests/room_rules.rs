@@ -10,6 +10,7 @@ use common::Harness;
 
 const KEY_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const KEY_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const KEY_C: &str = "cccccccccccccccccccccccccccccccccccccccc";
 
 fn welcome(frames: &[ServerFrame]) -> (Vec<String>, Vec<u64>, bool, u64) {
     frames
@@ -226,7 +227,7 @@ fn hibernation_keeps_members_claims_buckets_and_typing() {
 
 #[test]
 fn welcome_has_the_last_50_and_resume_sends_what_was_missed() {
-    let mut h = Harness::with_config(RoomConfig { rate_burst: 1000, rate_per_sec: 1000, ..RoomConfig::default() });
+    let mut h = Harness::with_config(common::unlimited());
     let a = h.join("alice", KEY_A);
     for i in 0..260 {
         h.send(a, &format!("c{i}"), &format!("m{i}"));
@@ -252,7 +253,7 @@ fn welcome_has_the_last_50_and_resume_sends_what_was_missed() {
 
 #[test]
 fn history_pages_back_without_gaps() {
-    let mut h = Harness::with_config(RoomConfig { rate_burst: 1000, rate_per_sec: 1000, ..RoomConfig::default() });
+    let mut h = Harness::with_config(common::unlimited());
     let a = h.join("alice", KEY_A);
     for i in 0..120 {
         h.send(a, &format!("c{i}"), "x");
@@ -348,26 +349,238 @@ fn room_info_counts_members_and_seq() {
 }
 
 #[test]
-fn silent_sockets_are_found_stale_and_their_members_leave_when_closed() {
+fn silent_sockets_are_swept_and_any_frame_counts_across_hibernation() {
     let mut h = Harness::new();
-    let alive = h.join("alice", KEY_A);
+    let pinger = h.join("alice", KEY_A);
+    let sender = h.join("bot", KEY_B);
     h.now += 10_000;
-    let ghost = h.join("bob", KEY_B);
-    h.take(alive);
-    // Alice pings (the runtime records it); bob's peer vanished without closing.
-    let pinged_at = h.now + 40_000;
-    h.now += 55_000;
-    let last = |s| (s == alive).then_some(pinged_at);
-    assert_eq!(h.room.stale_sockets(h.now, 60_000, last), Vec::<u64>::new(), "bob opened 55 s ago: 5 s left");
-    h.now += 10_000;
-    assert_eq!(h.room.stale_sockets(h.now, 60_000, last), vec![ghost]);
-    // The glue closes it; the room reports the departure like any other close.
-    h.close(ghost);
-    assert!(h.take(alive).iter().any(|f| matches!(f, ServerFrame::MemberLeft { name } if name == "bob")));
-    // Liveness survives hibernation: opened_ms is in the attachment.
+    let ghost = h.join("bob", KEY_C);
+    h.take(pinger);
+    // alice only pings (the runtime records it); the bot only sends, every 20 s, and never
+    // pings; bob's peer vanished. The room hibernates between the bot's messages.
+    let mut pinged_at = h.now;
+    for i in 0..9 {
+        h.now += 20_000;
+        pinged_at = h.now - 1_000;
+        h.send(sender, &format!("b{i}"), "reading: 21.5 °C");
+        h.hibernate();
+        let effects = h.room.sweep(h.now, |s| (s == pinger).then_some(pinged_at));
+        h.apply(effects);
+    }
+    // 190 s later: bob is gone (once), the pinger and the silent-but-sending bot stay.
+    assert_eq!(h.closed.get(&ghost), Some(&confab_shared::close::GOING_AWAY));
+    assert!(!h.closed.contains_key(&sender), "a client that sends but never pings is alive");
+    assert!(!h.closed.contains_key(&pinger));
+    let left: Vec<_> =
+        h.take(pinger).into_iter().filter(|f| matches!(f, ServerFrame::MemberLeft { name } if name == "bob")).collect();
+    assert_eq!(left.len(), 1, "bob leaves once");
+    assert_eq!(h.room.member_names(), ["alice", "bot"]);
+    let _ = pinged_at;
+}
+
+#[test]
+fn a_socket_the_room_closed_never_comes_back_as_a_member() {
+    let mut h = Harness::new();
+    let watcher = h.join("alice", KEY_A);
+    let big = h.join("bob", KEY_B);
+    h.take(watcher);
+    // The room closes bob's socket (frame too large); his peer never answers the close, so the
+    // runtime keeps listing the socket with its attachment.
+    let effects = h.room.handle(&mut h.store, Input::TooLarge(big, 30 << 20), h.now);
+    h.apply(effects);
+    assert_eq!(h.closed.get(&big), Some(&confab_shared::close::TOO_BIG));
+    assert!(h.take(watcher).iter().any(|f| matches!(f, ServerFrame::MemberLeft { name } if name == "bob")));
+    assert_eq!(h.room.member_names(), ["alice"], "he left at once");
     h.hibernate();
-    assert_eq!(h.room.stale_sockets(h.now, 60_000, |_| None), vec![alive]);
-    assert!(h.room.stale_sockets(h.now, 60_000, |_| Some(h.now)).is_empty());
+    assert_eq!(h.room.member_names(), ["alice"], "not a ghost after a wake");
+    // The runtime's late close event finds nothing: no second member_left.
+    h.close(big);
+    assert!(h.take(watcher).is_empty());
+}
+
+#[test]
+fn sockets_that_do_not_join_in_time_are_closed() {
+    let mut h = Harness::new();
+    let idle = h.open();
+    let joins = h.open();
+    h.now += 5_000;
+    h.text(joins, json!({"type": "join", "data": {"name": "alice", "key": KEY_A}}));
+    assert_eq!(h.wake, Some(1_000_000 + confab_shared::limits::JOIN_DEADLINE_MS));
+    h.tick();
+    assert_eq!(h.closed.get(&idle), Some(&confab_shared::close::JOIN_TIMEOUT));
+    assert!(!h.closed.contains_key(&joins));
+    assert_eq!(h.room.next_wake(), None);
+    // The deadline survives hibernation (rebuilt from the attachment, not ticked first).
+    let late = h.open();
+    h.room = confab_worker::room::Room::restore("lobby", h.config, h.attachments.values().cloned());
+    assert_eq!(h.room.next_wake(), Some(h.now + confab_shared::limits::JOIN_DEADLINE_MS));
+    h.now += confab_shared::limits::JOIN_DEADLINE_MS;
+    let effects = h.room.handle(&mut h.store, Input::Tick, h.now);
+    h.apply(effects);
+    assert!(h.closed.contains_key(&late));
+}
+
+#[test]
+fn refused_joins_are_capped_then_the_socket_is_closed() {
+    let mut h = Harness::new();
+    h.join("alice", KEY_A);
+    let guesser = h.open();
+    for i in 0..confab_shared::limits::REFUSED_JOINS_MAX {
+        assert!(!h.closed.contains_key(&guesser), "try {i}");
+        h.text(guesser, json!({"type": "join", "data": {"name": "alice", "key": format!("{i:g<40}")}}));
+        assert_eq!(h.last_error(guesser).0, ErrorCode::NameTaken);
+    }
+    assert_eq!(h.closed.get(&guesser), Some(&confab_shared::close::POLICY));
+}
+
+#[test]
+fn every_frame_kind_costs_from_the_socket_budget_and_a_flood_is_closed() {
+    let config = RoomConfig { socket_burst: 10, socket_per_sec: 1, ..RoomConfig::default() };
+    let mut h = Harness::with_config(config);
+    let a = h.join("alice", KEY_A);
+    h.send(a, "c1", "one");
+    h.take(a);
+    // history costs HISTORY_COST: the join, the send and nine tokens are gone after one page.
+    h.text(a, json!({"type": "history", "data": {"before": 10, "limit": 100}}));
+    let (code, retry) = h.last_error(a);
+    assert_eq!(code, ErrorCode::RateLimited);
+    assert!(retry.is_some_and(|r| r > 0 && r <= 60_000), "{retry:?}");
+    // Eight tokens left: typing frames cost one each, relayed or not.
+    for _ in 0..8 {
+        h.text(a, json!({"type": "typing", "data": {}}));
+    }
+    assert!(h.take(a).is_empty());
+    // A refused send names its client_id.
+    h.send(a, "c2", "two");
+    match h.take(a).pop() {
+        Some(ServerFrame::Error { code: ErrorCode::RateLimited, client_id: Some(id), .. }) => assert_eq!(id, "c2"),
+        other => panic!("{other:?}"),
+    }
+    h.now += 1_000;
+    h.text(a, json!({"type": "typing", "data": {}}));
+    assert!(h.take(a).is_empty(), "one token back after a second");
+    // A flood far past the budget is closed.
+    for _ in 0..=config.socket_burst {
+        h.raw(a, "nonsense");
+    }
+    assert_eq!(h.closed.get(&a), Some(&confab_shared::close::POLICY));
+}
+
+#[test]
+fn the_room_wide_budget_bounds_minted_names() {
+    let config = RoomConfig { room_rate_burst: 30, room_rate_per_sec: 1, ..RoomConfig::default() };
+    let mut h = Harness::with_config(config);
+    let mut stored = 0;
+    let mut refused = 0;
+    for i in 0..10 {
+        let s = h.join(&format!("sock{i}"), &format!("{i:m<40}"));
+        for j in 0..10 {
+            h.send(s, &format!("c{j}"), "spam");
+        }
+        for f in h.take(s) {
+            match f {
+                ServerFrame::Ack { .. } => stored += 1,
+                ServerFrame::Error { code: ErrorCode::RateLimited, client_id: Some(_), .. } => refused += 1,
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(stored, 30, "ten names, one room budget");
+    assert_eq!(refused, 70);
+}
+
+#[test]
+fn a_resend_of_a_stored_message_costs_no_rate_token() {
+    let config = RoomConfig { rate_burst: 2, rate_per_sec: 1, ..RoomConfig::default() };
+    let mut h = Harness::with_config(config);
+    let a = h.join("alice", KEY_A);
+    h.send(a, "c1", "one");
+    h.send(a, "c2", "two");
+    h.take(a);
+    // Bucket empty; an outbox flushed after a reconnect resends both: acked, not refused.
+    h.send(a, "c1", "one");
+    h.send(a, "c2", "two");
+    let frames = h.take(a);
+    assert!(frames.iter().all(|f| matches!(f, ServerFrame::Ack { .. })), "{frames:?}");
+}
+
+#[test]
+fn sockets_are_capped_per_room_and_per_address() {
+    let config = RoomConfig { max_sockets: 4, max_sockets_per_ip: 2, ..RoomConfig::default() };
+    let mut h = Harness::with_config(config);
+    let join = |h: &mut Harness, s, n: &str| {
+        h.text(s, json!({"type": "join", "data": {"name": n, "key": KEY_A}}));
+        s
+    };
+    let s = h.open_from(Some("192.0.2.1"));
+    let a = join(&mut h, s, "a");
+    let s = h.open_from(Some("192.0.2.1"));
+    join(&mut h, s, "a");
+    let refused = h.room.open(h.now, Some("192.0.2.1")).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::TooManyConnections);
+    let s = h.open_from(Some("192.0.2.2"));
+    join(&mut h, s, "a");
+    let s = h.open_from(None);
+    join(&mut h, s, "a");
+    assert_eq!(h.room.open(h.now, Some("192.0.2.3")).unwrap_err().code, ErrorCode::TooManyConnections);
+    // A closed socket frees its place, also for its address; counts survive hibernation.
+    h.close(a);
+    h.hibernate();
+    h.open_from(Some("192.0.2.1"));
+    assert!(h.room.open(h.now, Some("192.0.2.1")).is_err());
+}
+
+#[test]
+fn departed_buckets_are_bounded() {
+    let mut h = Harness::new();
+    for i in 0..(confab_worker::room::DEPARTED_MAX + 50) {
+        let config = h.config;
+        let s = h.join(&format!("n{i}"), &format!("{i:q<40}"));
+        h.send(s, "c", "x");
+        h.close(s);
+        let _ = config;
+        h.inbox.clear();
+    }
+    assert!(h.room.departed_len() <= confab_worker::room::DEPARTED_MAX);
+    // Refilled buckets are forgotten.
+    h.now += 60_000;
+    let s = h.join("last", KEY_A);
+    h.send(s, "c", "x");
+    h.close(s);
+    assert!(h.room.departed_len() <= confab_worker::room::DEPARTED_MAX);
+}
+
+#[test]
+fn an_impossible_resume_is_a_reset() {
+    let mut h = Harness::new();
+    let a = h.join("alice", KEY_A);
+    h.send(a, "c1", "one");
+    let b = h.open();
+    h.text(b, json!({"type": "join", "data": {"name": "bob", "key": KEY_B, "since": 500}}));
+    match h.take(b).into_iter().find(|f| matches!(f, ServerFrame::Welcome { .. })) {
+        Some(ServerFrame::Welcome { reset, messages, latest_seq, .. }) => {
+            assert!(reset);
+            assert_eq!(latest_seq, 1);
+            assert_eq!(messages.len(), 1, "what a fresh join gets");
+        }
+        other => panic!("{other:?}"),
+    }
+    let c = h.open();
+    h.text(c, json!({"type": "join", "data": {"name": "carol", "key": KEY_C, "since": 1}}));
+    assert!(h.take(c).iter().any(|f| matches!(f, ServerFrame::Welcome { reset: false, .. })));
+}
+
+#[test]
+fn a_lapsed_claim_can_be_taken() {
+    let mut h = Harness::new();
+    let a = h.join("alice", KEY_A);
+    h.close(a);
+    h.now += confab_worker::store::CLAIM_IDLE_MS - 1;
+    let b = h.join("alice", KEY_B);
+    assert_eq!(h.last_error(b).0, ErrorCode::NameTaken);
+    h.now += 1;
+    let b = h.join("alice", KEY_B);
+    assert!(h.take(b).iter().any(|f| matches!(f, ServerFrame::Welcome { .. })));
 }
 
 #[test]

@@ -21,6 +21,19 @@ pub struct Harness {
     pub config: RoomConfig,
 }
 
+/// Limits high enough that a test can fill a room with hundreds of messages at once.
+pub fn unlimited() -> RoomConfig {
+    RoomConfig {
+        rate_burst: 1000,
+        rate_per_sec: 1000,
+        room_rate_burst: 1_000_000,
+        room_rate_per_sec: 1_000_000,
+        socket_burst: 1_000_000,
+        socket_per_sec: 1_000_000,
+        ..RoomConfig::default()
+    }
+}
+
 impl Harness {
     pub fn new() -> Self {
         Self::with_config(RoomConfig::default())
@@ -40,9 +53,15 @@ impl Harness {
     }
 
     pub fn open(&mut self) -> SocketId {
-        let a = self.room.open(self.now);
+        self.open_from(None)
+    }
+
+    /// Opens a socket from a client address (`CF-Connecting-IP`).
+    pub fn open_from(&mut self, ip: Option<&str>) -> SocketId {
+        let (a, effects) = self.room.open(self.now, ip).expect("the room accepts the socket");
         let id = a.id;
         self.attachments.insert(id, a);
+        self.apply(effects);
         id
     }
 
@@ -62,7 +81,10 @@ impl Harness {
                     self.attachments.insert(s, a);
                 }
                 Effect::Close { socket, code, .. } => {
+                    // As the glue does: a tombstone first. The runtime keeps listing the socket
+                    // (CLOSING) until the peer answers, so its attachment stays here too.
                     self.closed.insert(socket, code);
+                    self.attachments.insert(socket, Attachment::tombstone(socket));
                 }
                 Effect::WakeAt(at) => {
                     assert!(at >= self.now, "a wake-up in the past");
@@ -91,6 +113,7 @@ impl Harness {
         self.apply(effects);
     }
 
+    /// The runtime reports the socket closed (by its peer, or the peer answered our close).
     pub fn close(&mut self, s: SocketId) {
         self.attachments.remove(&s);
         let effects = self.room.handle(&mut self.store, Input::Closed(s), self.now);
@@ -118,13 +141,16 @@ impl Harness {
         }
     }
 
-    /// Simulates hibernation: the room is dropped and rebuilt from the sockets' attachments.
-    /// Hibernation needs seconds of silence, so any wake-up the room asked for has happened
-    /// by then: deliver it first.
+    /// Simulates hibernation: the room is dropped and rebuilt from the sockets' attachments
+    /// (tombstones of sockets the room closed included, as the runtime still lists those).
+    /// Hibernation needs seconds of silence, so every wake-up the room asked for (presence
+    /// within 100 ms, join deadlines within 10 s) has happened by then: deliver them first.
     pub fn hibernate(&mut self) {
-        if self.wake.is_some() {
+        while let Some(at) = self.room.next_wake() {
+            self.wake = Some(at);
             self.tick();
         }
+        self.wake = None;
         self.room = Room::restore("lobby", self.config, self.attachments.values().cloned());
         self.room.check_invariants().unwrap();
     }
