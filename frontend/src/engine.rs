@@ -1,25 +1,38 @@
 //! The delivery engine, sans I/O: what to send, when to reconnect, when a socket is dead.
 //!
 //! It owns no socket and no clock. A driver feeds it events (the socket opened, a text
-//! arrived, the socket closed, time passed, the user sent or typed) with the current time,
-//! and carries out the [`Out`]s it returns. The page's driver (`connection.rs`) uses gloo-net;
-//! the integration tests drive the very same engine with tokio-tungstenite against a real
-//! `wrangler dev` that they kill and restart; the unit tests below drive it with synthetic
-//! time.
+//! arrived, the socket closed with a code, time passed, the user sent or typed) with the
+//! current time, and carries out the [`Out`]s it returns. The page's driver (`connection.rs`)
+//! uses the browser's `WebSocket` events; the integration tests drive the very same engine
+//! with tokio-tungstenite against a real `wrangler dev` that they kill and restart; the unit
+//! tests below drive it with synthetic time.
 //!
 //! Rules:
 //! - Join first, with `since` = the newest `seq` held, so a reconnect resumes.
+//! - Opening is an event, never a wait: a socket that has not opened and been welcomed
+//!   within [`CONNECT_TIMEOUT_MS`] is given up and retried (Chromium alone would wait 240 s).
 //! - Heartbeat: `ping` every 20 s; nothing heard for 30 s means the socket is dead.
-//! - Reconnect with full-jitter backoff (0.5 s base, 30 s cap), forever, or at once on
-//!   [`Engine::retry_now`]. Backoff starts over once a socket was welcomed.
+//! - Reconnect after a delay drawn over the whole backoff window (0.25 s up to 0.5 s × 2ⁿ,
+//!   30 s cap), so a room's clients spread out instead of arriving in one tick. The attempt
+//!   count starts over only after a socket stayed up [`STABLE_MS`]: a room that welcomes and
+//!   then closes is not hammered. The close code matters: a deploy (1001/1012) is spread over
+//!   at least [`RESTART_SPREAD_MS`]; a policy close (1008) waits [`POLICY_WAIT_MS`] or for the
+//!   person, and automatic wake-ups ([`Engine::wake`]) do not cut that wait short.
 //! - Outbox: every message stays in [`RoomView::outbox`] until acknowledged and is sent again
 //!   on every new socket, in order. The room deduplicates by `client_id`: exactly once.
-//! - `rate_limited`: send the outbox again once the room says the bucket has refilled.
+//! - A refused send names its `client_id`. `rate_limited`: it and what followed it go again
+//!   once the bucket refills. `internal` (or a code this page does not know): it goes again
+//!   with backoff on the same socket. Anything else cannot succeed as written: the message is
+//!   marked failed and waits for the person to edit, retry or delete it.
+//! - A message unacknowledged for [`ACK_TIMEOUT_MS`] is sent again with a `ping`; if nothing
+//!   answers within [`PROBE_MS`] the socket is dead. [`Engine::retry_now`] does the same at once.
 
 use crate::state::{backoff_ms, RoomView};
 use confab_shared::limits::TYPING_RELAY_INTERVAL_MS;
-use confab_shared::{ClientFrame, ClientId, ErrorCode, MemberKey, MessageText, ServerFrame, UserName, PING, PONG};
-use std::collections::HashSet;
+use confab_shared::{
+    close, ClientFrame, ClientId, ErrorCode, MemberKey, MessageText, ServerFrame, UserName, PING, PONG,
+};
+use std::collections::HashMap;
 
 /// How often to ping an otherwise quiet socket.
 pub const PING_EVERY_MS: u64 = 20_000;
@@ -27,11 +40,27 @@ pub const PING_EVERY_MS: u64 = 20_000;
 pub const DEAD_AFTER_MS: u64 = 30_000;
 /// No reconnect comes sooner than this, even with a lucky jitter.
 pub const MIN_RETRY_MS: u64 = 250;
+/// A socket must open and be welcomed within this long, or it is given up and retried.
+pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
+/// A socket that stayed up this long resets the backoff: the next failure is a fresh one.
+pub const STABLE_MS: u64 = 30_000;
+/// A deploy (close 1001 or 1012) drops every socket of every room at once: reconnects are
+/// spread over at least this long.
+pub const RESTART_SPREAD_MS: u64 = 5_000;
+/// The room is full right now (close 1013): reconnects are spread over at least this long.
+pub const BUSY_SPREAD_MS: u64 = 10_000;
+/// After a policy close (1008), the shortest wait before trying again by itself.
+pub const POLICY_WAIT_MS: u64 = 60_000;
+/// A message sent but not acknowledged this long is sent again, and the socket probed.
+pub const ACK_TIMEOUT_MS: u64 = 10_000;
+/// A probe `ping` must be answered within this long, or the socket is dead.
+pub const PROBE_MS: u64 = 5_000;
 
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Out {
-    /// Open a new socket to the room (closing any old one first).
+    /// Open a new socket to the room (closing any old one first). Report its `open` event
+    /// with [`Engine::on_open`], never wait for it.
     Open,
     /// Send this text on the open socket.
     Send(String),
@@ -64,17 +93,28 @@ pub struct Engine {
     /// The current socket is open (join sent).
     open: bool,
     welcomed: bool,
+    /// Failed attempts since the last stable socket: sizes the backoff window.
     attempt: u32,
-    /// `client_id`s sent on the current socket.
-    sent: HashSet<String>,
+    /// When the current socket must be welcomed by, if the engine keeps that deadline.
+    connect_deadline_ms: Option<u64>,
+    /// When the current socket was welcomed.
+    welcomed_at_ms: Option<u64>,
+    /// `client_id`s sent on the current socket, with when.
+    sent: HashMap<String, u64>,
     heard_ms: u64,
     next_ping_ms: u64,
     resend_at_ms: Option<u64>,
+    /// Sends refused with `internal` in a row: sizes their backoff.
+    send_retries: u32,
+    /// A `ping` is out that must be answered by then.
+    probe_until_ms: Option<u64>,
     last_typing_ms: Option<u64>,
+    /// The room closed with 1008: only the person, or the long wait, reconnects.
+    held: bool,
 }
 
 impl Engine {
-    /// An engine for `name` with `key`; call [`Engine::start`] to connect.
+    /// An engine for `name` with `key`; call [`Engine::start_at`] to connect.
     pub fn new(name: UserName, key: MemberKey) -> Self {
         Self {
             name,
@@ -83,11 +123,16 @@ impl Engine {
             open: false,
             welcomed: false,
             attempt: 0,
-            sent: HashSet::new(),
+            connect_deadline_ms: None,
+            welcomed_at_ms: None,
+            sent: HashMap::new(),
             heard_ms: 0,
             next_ping_ms: u64::MAX,
             resend_at_ms: None,
+            send_retries: 0,
+            probe_until_ms: None,
             last_typing_ms: None,
+            held: false,
         }
     }
 
@@ -96,9 +141,26 @@ impl Engine {
         self.link
     }
 
-    /// Starts the first connection.
+    /// Starts the first connection, for a driver that times out connecting itself (the
+    /// engine keeps no deadline until the socket opens).
     pub fn start(&mut self) -> Vec<Out> {
         self.link = Link::Connecting;
+        self.connect_deadline_ms = None;
+        vec![Out::Open]
+    }
+
+    /// Starts the first connection at `now_ms`: it must be welcomed within
+    /// [`CONNECT_TIMEOUT_MS`] ([`Engine::next_wake`] includes that deadline).
+    pub fn start_at(&mut self, now_ms: u64) -> Vec<Out> {
+        self.connect(now_ms)
+    }
+
+    fn connect(&mut self, now_ms: u64) -> Vec<Out> {
+        self.link = Link::Connecting;
+        self.open = false;
+        self.welcomed = false;
+        self.probe_until_ms = None;
+        self.connect_deadline_ms = Some(now_ms.saturating_add(CONNECT_TIMEOUT_MS));
         vec![Out::Open]
     }
 
@@ -106,9 +168,11 @@ impl Engine {
     pub fn on_open(&mut self, view: &RoomView, now_ms: u64) -> Vec<Out> {
         self.open = true;
         self.welcomed = false;
+        self.welcomed_at_ms = None;
         self.sent.clear();
         self.heard_ms = now_ms;
-        self.next_ping_ms = now_ms + PING_EVERY_MS;
+        self.next_ping_ms = now_ms.saturating_add(PING_EVERY_MS);
+        self.connect_deadline_ms = Some(now_ms.saturating_add(CONNECT_TIMEOUT_MS));
         let join = ClientFrame::Join { name: self.name.clone(), key: self.key.clone(), since: view.last_seq() };
         vec![Out::Send(join.to_json())]
     }
@@ -116,106 +180,178 @@ impl Engine {
     /// A text message arrived on the socket.
     pub fn on_text(&mut self, view: &mut RoomView, text: &str, now_ms: u64) -> Vec<Out> {
         self.heard_ms = now_ms;
+        self.probe_until_ms = None;
         if text == PONG {
             return Vec::new();
         }
         let Ok(frame) = ServerFrame::parse(text) else {
-            // A newer room may send frames this page does not know: ignore them.
+            // A newer room may send frames this page does not know: counted, so the page can
+            // say it is out of date, and otherwise ignored.
+            view.unknown_frames = view.unknown_frames.saturating_add(1);
+            view.touch();
             return Vec::new();
         };
         let mut out = Vec::new();
         match &frame {
             ServerFrame::Welcome { .. } => {
                 self.welcomed = true;
-                self.attempt = 0;
+                self.welcomed_at_ms = Some(now_ms);
+                self.connect_deadline_ms = None;
                 self.link = Link::Online;
+                self.held = false;
+            }
+            ServerFrame::Ack { .. } => {
+                self.send_retries = 0;
             }
             ServerFrame::Error { code: ErrorCode::NameTaken | ErrorCode::InvalidName, .. } if !self.welcomed => {
                 view.apply(frame, now_ms);
                 self.link = Link::Refused;
                 self.open = false;
+                self.connect_deadline_ms = None;
                 return vec![Out::Close];
             }
-            ServerFrame::Error { code: ErrorCode::RateLimited, retry_after_ms, .. } => {
-                // Refused, not stored: everything unacked goes again once the bucket refills.
-                self.sent.clear();
-                self.resend_at_ms = Some(now_ms + retry_after_ms.unwrap_or(1_000));
+            ServerFrame::Error { code: ErrorCode::RateLimited, retry_after_ms, client_id, .. } => {
+                // Refused, not stored: it, and everything sent after it, goes again once the
+                // bucket refills. Without a client_id (an older room), everything unacked.
+                match client_id.as_deref().and_then(|id| view.outbox.iter().position(|p| p.client_id == id)) {
+                    Some(i) => {
+                        for p in &view.outbox[i..] {
+                            self.sent.remove(&p.client_id);
+                        }
+                    }
+                    None => self.sent.clear(),
+                }
+                self.resend_at_ms = Some(now_ms.saturating_add(retry_after_ms.unwrap_or(1_000)));
+            }
+            ServerFrame::Error { code, client_id: Some(id), message, .. } => {
+                self.sent.remove(id);
+                if retryable(*code) {
+                    let delay = 500u64.saturating_mul(1 << self.send_retries.min(6)).min(30_000);
+                    self.send_retries = self.send_retries.saturating_add(1);
+                    let at = now_ms.saturating_add(delay);
+                    self.resend_at_ms = Some(self.resend_at_ms.map_or(at, |t| t.min(at)));
+                } else {
+                    view.fail(id, message.clone());
+                }
             }
             _ => {}
         }
         view.apply(frame, now_ms);
-        self.flush(view, &mut out);
+        self.flush(view, now_ms, &mut out);
+        out.extend(self.page_back(view));
         out
     }
 
-    /// The socket closed or failed. `random` in `[0, 1)` jitters the reconnect.
+    /// The socket closed or failed, with no close code known. See [`Engine::on_close`].
     pub fn on_closed(&mut self, now_ms: u64, random: f64) -> Vec<Out> {
+        self.on_close(now_ms, None, random)
+    }
+
+    /// The socket closed with `code` (`None`: failed, or no close frame). `random` in
+    /// `[0, 1)` places the reconnect in its window.
+    pub fn on_close(&mut self, now_ms: u64, code: Option<u16>, random: f64) -> Vec<Out> {
         self.open = false;
+        self.connect_deadline_ms = None;
+        self.probe_until_ms = None;
         if self.link == Link::Refused {
             return Vec::new();
         }
-        if !self.welcomed {
-            self.attempt = self.attempt.saturating_add(1);
+        if self.welcomed_at_ms.is_some_and(|t| now_ms >= t.saturating_add(STABLE_MS)) {
+            self.attempt = 0;
         }
         self.welcomed = false;
-        let delay = backoff_ms(self.attempt, random).max(MIN_RETRY_MS);
-        self.link = Link::Waiting { retry_at_ms: now_ms + delay };
+        self.welcomed_at_ms = None;
+        let ceiling = backoff_ms(self.attempt, 1.0);
+        let (low, high) = match code {
+            Some(close::POLICY) => {
+                self.held = true;
+                (POLICY_WAIT_MS, 2 * POLICY_WAIT_MS)
+            }
+            Some(close::GOING_AWAY | close::RESTART) => (MIN_RETRY_MS, ceiling.max(RESTART_SPREAD_MS)),
+            Some(close::TRY_AGAIN_LATER) => (MIN_RETRY_MS, ceiling.max(BUSY_SPREAD_MS)),
+            _ => (MIN_RETRY_MS, ceiling.max(MIN_RETRY_MS)),
+        };
+        self.attempt = self.attempt.saturating_add(1);
+        let delay = low + ((high - low) as f64 * random.clamp(0.0, 1.0)) as u64;
+        self.link = Link::Waiting { retry_at_ms: now_ms.saturating_add(delay) };
         Vec::new()
     }
 
     /// Time passed: heartbeat, dead-socket detection, reconnects and resends that are due.
     pub fn on_tick(&mut self, view: &mut RoomView, now_ms: u64, random: f64) -> Vec<Out> {
         let mut out = Vec::new();
-        match self.link {
-            Link::Waiting { retry_at_ms } if now_ms >= retry_at_ms => {
-                self.link = Link::Connecting;
-                out.push(Out::Open);
+        if let Link::Waiting { retry_at_ms } = self.link {
+            if now_ms >= retry_at_ms {
+                return self.connect(now_ms);
             }
-            _ if self.open => {
-                if now_ms >= self.heard_ms + DEAD_AFTER_MS {
-                    // Half-open: the browser has not noticed, but nothing comes back.
-                    out.push(Out::Close);
-                    out.extend(self.on_closed(now_ms, random));
-                    return out;
-                }
-                if now_ms >= self.next_ping_ms {
-                    self.next_ping_ms = now_ms + PING_EVERY_MS;
-                    out.push(Out::Send(PING.to_owned()));
-                }
-                if self.resend_at_ms.is_some_and(|t| now_ms >= t) {
-                    self.resend_at_ms = None;
-                    self.flush(view, &mut out);
-                }
-            }
-            _ => {}
+            return out;
+        }
+        let dead = self.connect_deadline_ms.is_some_and(|t| now_ms >= t)
+            || (self.open && now_ms >= self.heard_ms.saturating_add(DEAD_AFTER_MS))
+            || self.probe_until_ms.is_some_and(|t| now_ms >= t);
+        if dead && self.link != Link::Refused {
+            // Never opened, never welcomed, or half-open: the browser has not noticed, but
+            // nothing comes back.
+            out.push(Out::Close);
+            out.extend(self.on_close(now_ms, None, random));
+            return out;
+        }
+        if !self.open {
+            return out;
+        }
+        if now_ms >= self.next_ping_ms {
+            self.next_ping_ms = now_ms.saturating_add(PING_EVERY_MS);
+            out.push(Out::Send(PING.to_owned()));
+        }
+        if self.welcomed && self.sent.values().any(|t| now_ms >= t.saturating_add(ACK_TIMEOUT_MS)) {
+            // Sent, no answer: go again (the room deduplicates) and make sure someone listens.
+            self.sent.retain(|_, t| now_ms < t.saturating_add(ACK_TIMEOUT_MS));
+            self.probe(now_ms, &mut out);
+            self.flush(view, now_ms, &mut out);
+        }
+        if self.resend_at_ms.is_some_and(|t| now_ms >= t) {
+            self.resend_at_ms = None;
+            self.flush(view, now_ms, &mut out);
         }
         out
     }
 
-    /// When the driver should call [`Engine::on_tick`] next (ms since the epoch).
+    /// When the driver should call [`Engine::on_tick`] next (ms since the epoch); `None`:
+    /// only an event can change anything, so set no timer at all.
     pub fn next_wake(&self) -> Option<u64> {
-        match self.link {
-            Link::Waiting { retry_at_ms } => Some(retry_at_ms),
-            _ if self.open => {
-                let t = self.next_ping_ms.min(self.heard_ms + DEAD_AFTER_MS);
-                Some(self.resend_at_ms.map_or(t, |r| r.min(t)))
+        let mut wake = match self.link {
+            Link::Waiting { retry_at_ms } => return Some(retry_at_ms),
+            Link::Refused => return None,
+            _ => self.connect_deadline_ms,
+        };
+        let mut at = |t: Option<u64>| {
+            if let Some(t) = t {
+                wake = Some(wake.map_or(t, |w| w.min(t)));
             }
-            _ => None,
+        };
+        if self.open {
+            at(Some(self.next_ping_ms));
+            at(Some(self.heard_ms.saturating_add(DEAD_AFTER_MS)));
+            at(self.resend_at_ms);
+            at(self.probe_until_ms);
+            if self.welcomed {
+                at(self.sent.values().min().map(|t| t.saturating_add(ACK_TIMEOUT_MS)));
+            }
         }
+        wake
     }
 
     /// The user wrote a message: into the outbox, and out on the socket if it is joined.
     pub fn send(&mut self, view: &mut RoomView, client_id: String, text: String, now_ms: u64) -> Vec<Out> {
         view.queue(client_id, text, now_ms);
-        let mut out = Vec::new();
-        self.flush(view, &mut out);
-        out
+        self.flush_outbox(view, now_ms)
     }
 
-    /// The outbox may have changed (restored, edited): send what has not gone out yet.
-    pub fn flush_outbox(&mut self, view: &mut RoomView) -> Vec<Out> {
+    /// The outbox may have changed (queued by the page, restored, edited, shared by another
+    /// tab): send what has not gone out on this socket yet.
+    pub fn flush_outbox(&mut self, view: &mut RoomView, now_ms: u64) -> Vec<Out> {
         let mut out = Vec::new();
-        self.flush(view, &mut out);
+        self.flush(view, now_ms, &mut out);
         out
     }
 
@@ -229,35 +365,82 @@ impl Engine {
         Vec::new()
     }
 
-    /// Asks for the page of messages before the oldest held, if there is one.
+    /// The user wants the page of messages before the oldest held. Remembered until that
+    /// page arrives: asked now if joined, else after the next `welcome`, and asked again if
+    /// the socket is lost with the request in flight.
     pub fn load_older(&mut self, view: &mut RoomView) -> Vec<Out> {
+        if view.has_more && !view.want_older {
+            view.want_older = true;
+            view.touch();
+        }
+        self.page_back(view)
+    }
+
+    fn page_back(&mut self, view: &mut RoomView) -> Vec<Out> {
         match view.oldest_seq() {
-            Some(before) if self.welcomed && view.has_more && !view.loading_older => {
+            Some(before) if self.welcomed && view.want_older && view.has_more && !view.loading_older => {
                 view.loading_older = true;
+                view.touch();
                 vec![Out::Send(ClientFrame::History { before, limit: 50 }.to_json())]
             }
             _ => Vec::new(),
         }
     }
 
-    /// Reconnect now (the user asked, the network or the tab came back).
-    pub fn retry_now(&mut self) -> Vec<Out> {
+    /// The person asked to retry, whatever the state: reconnect now if not joined (even a
+    /// refused or policy-closed one); if joined, send every unacknowledged message again and
+    /// probe the socket, so a half-open one is found within [`PROBE_MS`].
+    pub fn retry_now(&mut self, view: &mut RoomView, now_ms: u64) -> Vec<Out> {
+        self.held = false;
+        if view.outbox.iter().any(|p| p.failed.is_some()) {
+            for p in &mut view.outbox {
+                p.failed = None;
+            }
+            view.touch();
+        }
+        if self.link == Link::Online && self.open {
+            let mut out = Vec::new();
+            self.sent.clear();
+            self.resend_at_ms = None;
+            self.send_retries = 0;
+            self.probe(now_ms, &mut out);
+            self.flush(view, now_ms, &mut out);
+            return out;
+        }
+        let mut out = if self.open { vec![Out::Close] } else { Vec::new() };
+        out.extend(self.connect(now_ms));
+        out
+    }
+
+    /// The network or the tab came back: skip a backoff wait (not a policy wait, not a
+    /// refusal), or probe a socket that may have died while the machine slept.
+    pub fn wake(&mut self, now_ms: u64) -> Vec<Out> {
         match self.link {
-            Link::Waiting { .. } | Link::Refused => {
-                self.link = Link::Connecting;
-                vec![Out::Open]
+            Link::Waiting { .. } if !self.held => self.connect(now_ms),
+            Link::Online if self.open => {
+                let mut out = Vec::new();
+                self.probe(now_ms, &mut out);
+                out
             }
             _ => Vec::new(),
         }
     }
 
-    fn flush(&mut self, view: &mut RoomView, out: &mut Vec<Out>) {
+    fn probe(&mut self, now_ms: u64, out: &mut Vec<Out>) {
+        if self.probe_until_ms.is_none() {
+            self.probe_until_ms = Some(now_ms.saturating_add(PROBE_MS));
+            self.next_ping_ms = now_ms.saturating_add(PING_EVERY_MS);
+            out.push(Out::Send(PING.to_owned()));
+        }
+    }
+
+    fn flush(&mut self, view: &mut RoomView, now_ms: u64, out: &mut Vec<Out>) {
         if !self.welcomed || self.resend_at_ms.is_some() {
             return;
         }
         let mut invalid = Vec::new();
         for p in &view.outbox {
-            if self.sent.contains(&p.client_id) {
+            if self.sent.contains_key(&p.client_id) || p.failed.is_some() {
                 continue;
             }
             // Validated when typed; an outbox stored by an older page might not be.
@@ -266,10 +449,17 @@ impl Engine {
                 continue;
             };
             out.push(Out::Send(ClientFrame::Send { client_id, text }.to_json()));
-            self.sent.insert(p.client_id.clone());
+            self.sent.insert(p.client_id.clone(), now_ms);
         }
-        view.outbox.retain(|p| !invalid.contains(&p.client_id));
+        for id in invalid {
+            view.fail(&id, "this message cannot be sent as it is: edit or delete it".to_owned());
+        }
     }
+}
+
+/// Refusals of a `send` that may succeed if the same frame is sent again later.
+fn retryable(code: ErrorCode) -> bool {
+    matches!(code, ErrorCode::Internal | ErrorCode::Unknown | ErrorCode::TooManyConnections | ErrorCode::NotJoined)
 }
 
 #[cfg(test)]
@@ -282,6 +472,10 @@ mod tests {
     }
 
     fn welcome(messages: Vec<ChatMessage>) -> String {
+        welcome_more(messages, false)
+    }
+
+    fn welcome_more(messages: Vec<ChatMessage>, has_more: bool) -> String {
         ServerFrame::Welcome {
             reset: false,
             you: "alice".into(),
@@ -289,7 +483,7 @@ mod tests {
             members: vec!["alice".into()],
             latest_seq: messages.last().map_or(0, |m| m.seq),
             messages,
-            has_more: false,
+            has_more,
             limits: Limits::default(),
         }
         .to_json()
@@ -299,6 +493,11 @@ mod tests {
         ChatMessage { seq, client_id: client_id.into(), author: author.into(), text: "t".into(), ts: seq }
     }
 
+    fn error(code: ErrorCode, client_id: Option<&str>, retry_after_ms: Option<u64>) -> String {
+        ServerFrame::Error { client_id: client_id.map(Into::into), code, message: "no".into(), retry_after_ms }
+            .to_json()
+    }
+
     fn sent(out: &[Out]) -> Vec<ClientFrame> {
         out.iter()
             .filter_map(|o| match o {
@@ -306,6 +505,31 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    fn sent_ids(out: &[Out]) -> Vec<String> {
+        sent(out)
+            .into_iter()
+            .filter_map(|f| match f {
+                ClientFrame::Send { client_id, .. } => Some(client_id.as_str().to_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// An engine joined at `now`, with a view.
+    fn online(now: u64) -> (Engine, RoomView) {
+        let mut e = engine();
+        let mut v = RoomView::default();
+        e.start_at(now);
+        e.on_open(&v, now);
+        e.on_text(&mut v, &welcome(vec![]), now);
+        (e, v)
+    }
+
+    fn retry_at(e: &Engine) -> u64 {
+        let Link::Waiting { retry_at_ms } = e.link() else { panic!("waiting, not {:?}", e.link()) };
+        retry_at_ms
     }
 
     #[test]
@@ -331,28 +555,24 @@ mod tests {
         // Before welcome: only queued.
         assert!(e.send(&mut v, "c1".into(), "one".into(), 1).is_empty());
         let out = e.on_text(&mut v, &welcome(vec![]), 2);
-        assert!(matches!(&sent(&out)[..], [ClientFrame::Send { client_id, .. }] if client_id.as_str() == "c1"));
+        assert_eq!(sent_ids(&out), ["c1"]);
         // Sent once per socket, however often flushed.
         assert_eq!(sent(&e.send(&mut v, "c2".into(), "two".into(), 3)).len(), 1);
-        assert!(e.flush_outbox(&mut v).is_empty());
+        assert!(e.flush_outbox(&mut v, 3).is_empty());
         // c1 acked; the socket dies before c2's ack.
         e.on_text(&mut v, &ServerFrame::Ack { client_id: "c1".into(), seq: 1, ts: 3 }.to_json(), 4);
         e.on_closed(5, 0.0);
         assert!(matches!(e.link(), Link::Waiting { .. }));
         e.on_open(&v, 300);
         let out = e.on_text(&mut v, &welcome(vec![msg(1, "alice", "c1")]), 301);
-        let resent: Vec<_> = sent(&out);
-        assert!(
-            matches!(&resent[..], [ClientFrame::Send { client_id, .. }] if client_id.as_str() == "c2"),
-            "{resent:?}"
-        );
+        assert_eq!(sent_ids(&out), ["c2"]);
         // The broadcast of c2 clears it even if its ack is lost.
         e.on_text(&mut v, &ServerFrame::Message(msg(2, "alice", "c2")).to_json(), 302);
         assert!(v.outbox.is_empty());
     }
 
     #[test]
-    fn reconnects_with_growing_jittered_backoff_that_resets_after_a_welcome() {
+    fn reconnects_with_growing_backoff_drawn_over_the_whole_window() {
         let mut e = engine();
         let mut v = RoomView::default();
         e.start();
@@ -360,39 +580,129 @@ mod tests {
         let mut delays = Vec::new();
         for _ in 0..8 {
             e.on_closed(now, 0.999);
-            let Link::Waiting { retry_at_ms } = e.link() else { panic!("waiting") };
-            delays.push(retry_at_ms - now);
-            assert_eq!(e.next_wake(), Some(retry_at_ms));
-            assert!(e.on_tick(&mut v, retry_at_ms - 1, 0.5).is_empty());
-            assert_eq!(e.on_tick(&mut v, retry_at_ms, 0.5), [Out::Open]);
-            now = retry_at_ms;
+            let at = retry_at(&e);
+            delays.push(at - now);
+            assert_eq!(e.next_wake(), Some(at));
+            assert!(e.on_tick(&mut v, at - 1, 0.5).is_empty());
+            assert_eq!(e.on_tick(&mut v, at, 0.5), [Out::Open]);
+            now = at;
         }
         assert!(delays.windows(2).all(|w| w[0] <= w[1]), "{delays:?}");
         assert_eq!(*delays.last().unwrap(), 29_970, "capped at 30 s");
-        e.on_open(&v, now);
-        e.on_text(&mut v, &welcome(vec![]), now);
-        e.on_closed(now, 0.999);
-        let Link::Waiting { retry_at_ms } = e.link() else { panic!("waiting") };
-        assert!(retry_at_ms - now <= 1_000, "backoff starts over after a welcome");
+        // The low end of the window is the minimum, not a clamp that half the draws hit.
+        let mut e = engine();
+        e.start();
+        e.on_closed(0, 0.0);
+        assert_eq!(retry_at(&e), MIN_RETRY_MS);
+        let mut e = engine();
+        e.start();
+        e.on_closed(0, 0.2);
+        assert!(retry_at(&e) > MIN_RETRY_MS, "0.2 of the way through [250, 500], not clamped to 250");
     }
 
     #[test]
-    fn retry_now_skips_the_wait() {
+    fn a_room_of_clients_reconnecting_at_once_is_spread_out() {
+        // 1,000 clients welcomed long ago lose their socket in the same instant.
+        let delays: Vec<u64> = (0..1_000)
+            .map(|i| {
+                let (mut e, _) = online(0);
+                e.on_close(100_000, None, i as f64 / 1_000.0);
+                retry_at(&e) - 100_000
+            })
+            .collect();
+        let at_min = delays.iter().filter(|d| **d == MIN_RETRY_MS).count();
+        assert!(at_min <= 5, "{at_min} of 1000 at the same millisecond");
+        // A deploy (1001, 1012): spread over seconds.
+        for code in [close::GOING_AWAY, close::RESTART] {
+            let delays: Vec<u64> = (0..1_000)
+                .map(|i| {
+                    let (mut e, _) = online(0);
+                    e.on_close(100_000, Some(code), i as f64 / 1_000.0);
+                    retry_at(&e) - 100_000
+                })
+                .collect();
+            let in_first_second = delays.iter().filter(|d| **d < 1_000).count();
+            assert!(in_first_second < 200, "{in_first_second} of 1000 within 1 s after close {code}");
+            assert!(delays.iter().max().unwrap() >= &(RESTART_SPREAD_MS - 10));
+        }
+    }
+
+    #[test]
+    fn backoff_starts_over_only_after_a_socket_stayed_up() {
+        // A room that welcomes and closes at once: the window keeps growing.
         let mut e = engine();
+        let mut v = RoomView::default();
         e.start();
-        e.on_closed(0, 0.9);
-        assert_eq!(e.retry_now(), [Out::Open]);
+        let mut now = 0;
+        for _ in 0..6 {
+            e.on_open(&v, now);
+            e.on_text(&mut v, &welcome(vec![]), now);
+            e.on_close(now + 10, Some(close::INTERNAL), 0.999);
+            now = retry_at(&e);
+        }
+        e.on_open(&v, now);
+        e.on_text(&mut v, &welcome(vec![]), now);
+        e.on_close(now + 10, Some(close::INTERNAL), 0.999);
+        assert!(retry_at(&e) - (now + 10) > 10_000, "still backing off: {}", retry_at(&e) - (now + 10));
+        // A socket that stayed up 30 s: the next failure is a fresh one.
+        let now = retry_at(&e);
+        e.on_open(&v, now);
+        e.on_text(&mut v, &welcome(vec![]), now);
+        e.on_close(now + STABLE_MS, None, 0.999);
+        assert!(retry_at(&e) - (now + STABLE_MS) <= 500);
+    }
+
+    #[test]
+    fn a_policy_close_waits_long_and_only_the_person_cuts_it_short() {
+        let (mut e, mut v) = online(0);
+        e.on_close(1_000, Some(close::POLICY), 0.0);
+        assert!(retry_at(&e) >= 1_000 + POLICY_WAIT_MS);
+        assert!(e.wake(2_000).is_empty(), "the network coming back does not reconnect");
+        assert!(e.on_tick(&mut v, 2_000, 0.5).is_empty());
+        assert_eq!(e.retry_now(&mut v, 3_000), [Out::Open], "the person can");
+    }
+
+    #[test]
+    fn retry_now_acts_in_every_state() {
+        let mut e = engine();
+        let mut v = RoomView::default();
+        e.start_at(0);
+        // Connecting (a hanging handshake): a fresh socket now.
+        assert_eq!(e.retry_now(&mut v, 10), [Out::Open]);
+        e.on_closed(20, 0.9);
+        assert_eq!(e.retry_now(&mut v, 30), [Out::Open]);
         assert_eq!(e.link(), Link::Connecting);
-        assert!(e.retry_now().is_empty(), "already connecting");
+        // Online with an unacked message: sent again, and the socket probed.
+        e.on_open(&v, 40);
+        e.on_text(&mut v, &welcome(vec![]), 50);
+        e.send(&mut v, "c1".into(), "one".into(), 60);
+        let out = e.retry_now(&mut v, 70);
+        assert!(out.contains(&Out::Send(PING.into())), "{out:?}");
+        assert_eq!(sent_ids(&out), ["c1"]);
+        // Nothing answers the probe: the socket is dead.
+        assert_eq!(e.next_wake(), Some(70 + PROBE_MS));
+        assert_eq!(e.on_tick(&mut v, 70 + PROBE_MS, 0.5), [Out::Close]);
+        assert!(matches!(e.link(), Link::Waiting { .. }));
+    }
+
+    #[test]
+    fn a_socket_that_never_opens_or_is_never_welcomed_is_given_up() {
+        let mut e = engine();
+        let mut v = RoomView::default();
+        assert_eq!(e.start_at(1_000), [Out::Open]);
+        assert_eq!(e.next_wake(), Some(1_000 + CONNECT_TIMEOUT_MS), "a deadline, not a 240 s wait");
+        assert!(e.on_tick(&mut v, 1_000 + CONNECT_TIMEOUT_MS - 1, 0.5).is_empty());
+        assert_eq!(e.on_tick(&mut v, 1_000 + CONNECT_TIMEOUT_MS, 0.5), [Out::Close]);
+        let at = retry_at(&e);
+        assert_eq!(e.on_tick(&mut v, at, 0.5), [Out::Open]);
+        // Opened, join sent, no welcome.
+        e.on_open(&v, at + 100);
+        assert_eq!(e.on_tick(&mut v, at + 100 + CONNECT_TIMEOUT_MS, 0.5), [Out::Close]);
     }
 
     #[test]
     fn heartbeat_pings_and_a_silent_socket_is_dropped() {
-        let mut e = engine();
-        let mut v = RoomView::default();
-        e.start();
-        e.on_open(&v, 0);
-        e.on_text(&mut v, &welcome(vec![]), 0);
+        let (mut e, mut v) = online(0);
         assert_eq!(e.next_wake(), Some(PING_EVERY_MS));
         assert_eq!(e.on_tick(&mut v, PING_EVERY_MS, 0.5), [Out::Send(PING.into())]);
         e.on_text(&mut v, PONG, PING_EVERY_MS + 5);
@@ -405,19 +715,9 @@ mod tests {
 
     #[test]
     fn rate_limited_sends_go_again_after_the_retry_time() {
-        let mut e = engine();
-        let mut v = RoomView::default();
-        e.start();
-        e.on_open(&v, 0);
-        e.on_text(&mut v, &welcome(vec![]), 0);
+        let (mut e, mut v) = online(0);
         e.send(&mut v, "c1".into(), "one".into(), 0);
-        let limited = ServerFrame::Error {
-            client_id: None,
-            code: ErrorCode::RateLimited,
-            message: "slow".into(),
-            retry_after_ms: Some(300),
-        };
-        e.on_text(&mut v, &limited.to_json(), 10);
+        e.on_text(&mut v, &error(ErrorCode::RateLimited, None, Some(300)), 10);
         assert!(e.send(&mut v, "c2".into(), "two".into(), 20).is_empty(), "held back while limited");
         assert_eq!(e.next_wake(), Some(310));
         let again = sent(&e.on_tick(&mut v, 310, 0.5));
@@ -425,21 +725,89 @@ mod tests {
     }
 
     #[test]
-    fn a_taken_name_stops_reconnecting_until_asked() {
+    fn rate_limited_naming_a_message_resends_from_it_on() {
+        let (mut e, mut v) = online(0);
+        for id in ["c1", "c2", "c3"] {
+            e.send(&mut v, id.into(), "x".into(), 0);
+        }
+        e.on_text(&mut v, &error(ErrorCode::RateLimited, Some("c2"), Some(u64::MAX)), 10);
+        assert!(e.next_wake().is_some_and(|t| t <= PING_EVERY_MS), "the heartbeat goes on");
+        assert!(sent_ids(&e.on_tick(&mut v, 310, 0.5)).is_empty(), "u64::MAX does not wrap into a tight loop");
+        let mut e2 = e.clone();
+        e.on_text(&mut v, &error(ErrorCode::RateLimited, Some("c2"), Some(300)), 10);
+        assert_eq!(sent_ids(&e.on_tick(&mut v, 310, 0.5)), ["c2", "c3"]);
+        assert!(e2.on_tick(&mut v, 310, 0.5).is_empty());
+    }
+
+    #[test]
+    fn an_internal_error_resends_on_the_same_socket_with_backoff() {
+        let (mut e, mut v) = online(0);
+        e.send(&mut v, "c1".into(), "one".into(), 0);
+        e.on_text(&mut v, &error(ErrorCode::Internal, Some("c1"), None), 10);
+        assert_eq!(e.link(), Link::Online);
+        assert_eq!(e.next_wake(), Some(510));
+        assert_eq!(sent_ids(&e.on_tick(&mut v, 510, 0.5)), ["c1"]);
+        e.on_text(&mut v, &error(ErrorCode::Internal, Some("c1"), None), 520);
+        assert_eq!(e.next_wake(), Some(1_520), "twice as long the second time");
+        assert_eq!(sent_ids(&e.on_tick(&mut v, 1_520, 0.5)), ["c1"]);
+        // A code this page does not know is treated the same way.
+        let unknown = r#"{"type":"error","data":{"code":"storage_busy","message":"busy","client_id":"c1"}}"#;
+        e.on_text(&mut v, unknown, 1_600);
+        assert!(e.next_wake().is_some_and(|t| t <= 1_600 + 2_000));
+        assert_eq!(v.notice.as_ref().map(|n| n.code), Some(ErrorCode::Unknown));
+    }
+
+    #[test]
+    fn a_refusal_that_cannot_succeed_marks_the_message_and_stops_resending_it() {
+        let (mut e, mut v) = online(0);
+        e.send(&mut v, "c1".into(), "one".into(), 0);
+        e.on_text(&mut v, &error(ErrorCode::TextTooLong, Some("c1"), None), 10);
+        assert_eq!(v.outbox[0].failed.as_deref(), Some("no"));
+        e.on_closed(20, 0.0);
+        let at = retry_at(&e);
+        e.on_tick(&mut v, at, 0.5);
+        e.on_open(&v, at);
+        assert!(sent_ids(&e.on_text(&mut v, &welcome(vec![]), at)).is_empty(), "not resent");
+        assert_eq!(sent_ids(&e.retry_now(&mut v, at + 1)), ["c1"], "unless the person asks");
+        assert!(v.outbox[0].failed.is_none());
+    }
+
+    #[test]
+    fn an_unacknowledged_message_is_sent_again_and_the_socket_probed() {
+        let (mut e, mut v) = online(0);
+        e.send(&mut v, "c1".into(), "one".into(), 100);
+        assert_eq!(e.next_wake(), Some(100 + ACK_TIMEOUT_MS));
+        let out = e.on_tick(&mut v, 100 + ACK_TIMEOUT_MS, 0.5);
+        assert!(out.contains(&Out::Send(PING.into())));
+        assert_eq!(sent_ids(&out), ["c1"]);
+        e.on_text(&mut v, PONG, 100 + ACK_TIMEOUT_MS + 50);
+        assert_eq!(e.link(), Link::Online, "the socket answers: kept");
+    }
+
+    #[test]
+    fn wake_skips_a_backoff_wait_but_not_a_refusal() {
+        let (mut e, mut v) = online(0);
+        e.on_closed(10, 0.9);
+        assert_eq!(e.wake(20), [Out::Open]);
+        let mut e = engine();
+        e.start_at(0);
+        e.on_open(&v, 0);
+        e.on_text(&mut v, &error(ErrorCode::NameTaken, None, None), 1);
+        assert!(e.wake(2).is_empty(), "a tab coming to the front does not re-send a refused join");
+    }
+
+    #[test]
+    fn a_taken_name_stops_reconnecting_until_asked_and_needs_no_timer() {
         let mut e = engine();
         let mut v = RoomView::default();
-        e.start();
+        e.start_at(0);
         e.on_open(&v, 0);
-        let taken = ServerFrame::Error {
-            client_id: None,
-            code: ErrorCode::NameTaken,
-            message: "taken".into(),
-            retry_after_ms: None,
-        };
-        assert_eq!(e.on_text(&mut v, &taken.to_json(), 1), [Out::Close]);
+        assert_eq!(e.on_text(&mut v, &error(ErrorCode::NameTaken, None, None), 1), [Out::Close]);
         assert!(e.on_closed(2, 0.5).is_empty());
         assert_eq!(e.link(), Link::Refused);
+        // Nothing is due: the driver sets no timer (it must not turn this into a 0 ms one).
         assert_eq!(e.next_wake(), None);
+        assert!(e.on_tick(&mut v, 100_000, 0.5).is_empty());
         assert!(v.fatal.is_some());
     }
 
@@ -450,15 +818,51 @@ mod tests {
         e.start();
         e.on_open(&v, 0);
         assert!(e.typing(0).is_empty(), "not joined yet");
-        let mut w = ServerFrame::parse(&welcome((51..=100).map(|s| msg(s, "bob", "x")).collect())).unwrap();
-        if let ServerFrame::Welcome { has_more, .. } = &mut w {
-            *has_more = true;
-        }
-        e.on_text(&mut v, &w.to_json(), 0);
+        e.on_text(&mut v, &welcome_more((51..=100).map(|s| msg(s, "bob", "x")).collect(), true), 0);
         assert_eq!(e.typing(100).len(), 1);
         assert!(e.typing(1_000).is_empty());
         assert_eq!(e.typing(2_100).len(), 1);
         assert!(matches!(sent(&e.load_older(&mut v))[..], [ClientFrame::History { before: 51, limit: 50 }]));
         assert!(e.load_older(&mut v).is_empty(), "one page at a time");
+    }
+
+    #[test]
+    fn paging_asked_while_reconnecting_or_lost_in_flight_is_asked_again() {
+        let mut e = engine();
+        let mut v = RoomView::default();
+        e.start_at(0);
+        e.on_open(&v, 0);
+        e.on_text(&mut v, &welcome_more((51..=100).map(|s| msg(s, "bob", "x")).collect(), true), 0);
+        e.on_closed(10, 0.0);
+        // Scrolled to the top while reconnecting: remembered.
+        assert!(e.load_older(&mut v).is_empty());
+        let at = retry_at(&e);
+        e.on_tick(&mut v, at, 0.5);
+        e.on_open(&v, at);
+        let out = e.on_text(&mut v, &welcome(vec![]), at);
+        assert!(matches!(sent(&out)[..], [ClientFrame::History { before: 51, .. }]), "{out:?}");
+        // Lost in flight: asked again after the next welcome.
+        e.on_closed(at + 10, 0.0);
+        let at = retry_at(&e);
+        e.on_tick(&mut v, at, 0.5);
+        e.on_open(&v, at);
+        let out = e.on_text(&mut v, &welcome(vec![]), at);
+        assert!(matches!(sent(&out)[..], [ClientFrame::History { before: 51, .. }]), "{out:?}");
+        let page = ServerFrame::History { messages: (1..=50).map(|s| msg(s, "bob", "x")).collect(), has_more: false };
+        e.on_text(&mut v, &page.to_json(), at + 1);
+        assert!(!v.want_older && !v.loading_older && !v.has_more);
+    }
+
+    #[test]
+    fn a_frame_this_page_does_not_know_is_counted_not_dropped_silently() {
+        let (mut e, mut v) = online(0);
+        let r = v.revision;
+        assert!(e.on_text(&mut v, r#"{"type":"reaction","data":{"seq":1,"emoji":"+1"}}"#, 5).is_empty());
+        assert_eq!(v.unknown_frames, 1);
+        assert_ne!(v.revision, r);
+        // A pong changes nothing the page shows.
+        let r = v.revision;
+        e.on_text(&mut v, PONG, 6);
+        assert_eq!(v.revision, r);
     }
 }

@@ -1,17 +1,29 @@
 //! Confab's page: a Leptos client-side app, compiled to WebAssembly by trunk.
 //!
 //! # Layout
-//! - [`state`]: what the page knows about a room, built only by applying server frames; pure,
-//!   idempotent, tested natively.
-//! - [`engine`]: the delivery engine, sans I/O: join with resume, heartbeat, reconnect with
-//!   jittered backoff, the outbox resent until acked. Tested natively; the integration tests
-//!   drive it against a real server too.
-//! - `connection.rs` (wasm only): the engine's driver in the page, over a gloo-net socket.
-//! - `app.rs` (wasm only): the components: start page, room header, message list, members,
-//!   typing line, composer.
-//! - `browser.rs` (wasm only): small wrappers over local storage, time, randomness, location.
+//! Pure, tested natively (`cargo test -p confab-frontend`):
+//! - [`state`]: what the page knows about a room, built only by applying server frames;
+//!   idempotent, and it says when a frame changed nothing.
+//! - [`engine`]: the delivery engine, sans I/O: join with resume, heartbeat, connect deadline,
+//!   reconnect spread by close code, the outbox resent until acked, refused sends retried or
+//!   marked. The integration tests drive it against a real server too.
+//! - [`outbox`]: the saved outbox, one key per room and name, merged entry by entry so tabs
+//!   never overwrite each other (its storage calls are wasm-only).
+//! - [`rows`]: the message list as rows (days, groups, "New", pending), and links in text.
+//! - [`list`]: what the list does after a change: where the viewport goes, what is announced.
+//!
+//! Wasm only (component tests in headless Chromium):
+//! - `connection.rs`: the engine's driver in the page, over the browser's `WebSocket` events.
+//! - `app.rs`: the shell: start page or room, by path.
+//! - `ui/`: the components, one file per visible part: `home.rs` (start page), `room.rs`
+//!   (a room: session, header, link state, members, saved outbox, title),
+//!   `message_list.rs` (rows, scrolling, paging, announcements), `composer.rs`.
+//! - `browser.rs`: small wrappers over local storage, time, randomness, location.
 
 pub mod engine;
+pub mod list;
+pub mod outbox;
+pub mod rows;
 pub mod state;
 
 #[cfg(target_arch = "wasm32")]
@@ -20,6 +32,8 @@ mod app;
 mod browser;
 #[cfg(target_arch = "wasm32")]
 mod connection;
+#[cfg(target_arch = "wasm32")]
+mod ui;
 
 /// Mounts the app on `<body>`.
 #[cfg(target_arch = "wasm32")]

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A message the user sent that the room has not acknowledged yet. Kept (and persisted by the
-/// page) until its `ack` or its `message` arrives, and resent on every reconnect.
+/// page, see `outbox.rs`) until its `ack` or its `message` arrives, and resent on every
+/// reconnect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pending {
     /// The id the room deduplicates resends by.
@@ -17,6 +18,14 @@ pub struct Pending {
     pub text: String,
     /// When the user pressed Enter (ms since the epoch), for display.
     pub created_ms: u64,
+    /// The name it was written under: it is only ever sent as that name. Empty in outboxes
+    /// saved by older pages.
+    #[serde(default)]
+    pub author: String,
+    /// The room refused it in a way sending it again cannot fix (why, in the room's words):
+    /// it waits for the person to edit, retry or delete it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
 }
 
 /// A refusal from the room, shown inline near the composer.
@@ -45,6 +54,9 @@ pub struct RoomView {
     pub has_more: bool,
     /// A `history` request is in flight.
     pub loading_older: bool,
+    /// The person wants the older page (scrolled to the top, or asked): kept until it arrives,
+    /// across reconnects.
+    pub want_older: bool,
     /// Sent but not acknowledged, in the order they were typed.
     pub outbox: Vec<Pending>,
     /// The room's limits, from `welcome`.
@@ -53,6 +65,21 @@ pub struct RoomView {
     pub notice: Option<Notice>,
     /// The join was refused (e.g. `name_taken`): reconnecting will not help.
     pub fatal: Option<Notice>,
+    /// Bumped whenever the list starts afresh (first welcome, a resume gap, a reset room):
+    /// what was on screen is not where the reader was.
+    pub generation: u64,
+    /// Bumped when the room said its history was reset: read markers no longer mean anything.
+    pub resets: u64,
+    /// A resume left out this many messages (more were missed than the room sends at once);
+    /// they are older than those shown and load by paging back.
+    pub skipped: Option<u64>,
+    /// Messages this page queued (own sends): the list follows the person's own new message.
+    pub queued: u64,
+    /// Frames this page could not read (a newer room): the page suggests a reload.
+    pub unknown_frames: u32,
+    /// Bumped on every change, so a driver can tell a frame that changed nothing (and skip
+    /// re-rendering) from one that did.
+    pub revision: u64,
 }
 
 impl RoomView {
@@ -71,18 +98,72 @@ impl RoomView {
         self.messages.keys().next().copied()
     }
 
-    /// Adds a message the user typed to the outbox.
+    /// Notes a change made outside [`RoomView::apply`].
+    pub fn touch(&mut self) {
+        self.revision = self.revision.wrapping_add(1);
+    }
+
+    /// Adds a message the user typed to the outbox, under our name if known.
     pub fn queue(&mut self, client_id: String, text: String, now_ms: u64) {
+        let author = self.me.clone().unwrap_or_default();
+        self.push_pending(Pending { client_id, text, created_ms: now_ms, author, failed: None });
+    }
+
+    /// Adds a message the user typed to the outbox (once per `client_id`).
+    pub fn push_pending(&mut self, p: Pending) {
         self.notice = None;
-        if !self.outbox.iter().any(|p| p.client_id == client_id) {
-            self.outbox.push(Pending { client_id, text, created_ms: now_ms });
+        if !self.outbox.iter().any(|q| q.client_id == p.client_id) {
+            self.outbox.push(p);
+            self.queued += 1;
+        }
+        self.touch();
+    }
+
+    /// Marks an outbox message as refused for good (until the person acts).
+    pub fn fail(&mut self, client_id: &str, why: String) {
+        if let Some(p) = self.outbox.iter_mut().find(|p| p.client_id == client_id) {
+            p.failed = Some(why);
+            self.touch();
+        }
+    }
+
+    /// Takes a message out of the outbox (the person deleted it, or takes it back to edit).
+    pub fn cancel(&mut self, client_id: &str) -> Option<Pending> {
+        let i = self.outbox.iter().position(|p| p.client_id == client_id)?;
+        self.touch();
+        Some(self.outbox.remove(i))
+    }
+
+    /// Replaces the outbox with `saved` (another tab changed it), keeping the order in which
+    /// messages were typed and what this page knows about refusals.
+    pub fn replace_outbox(&mut self, saved: Vec<Pending>) {
+        let mut next = saved;
+        for p in &mut next {
+            if let Some(old) = self.outbox.iter().find(|o| o.client_id == p.client_id) {
+                p.failed = p.failed.take().or_else(|| old.failed.clone());
+            }
+        }
+        if next != self.outbox {
+            self.outbox = next;
+            self.touch();
         }
     }
 
     /// Applies one frame from the room. `now_ms` dates typing indicators and retry times.
-    pub fn apply(&mut self, frame: ServerFrame, now_ms: u64) {
+    /// Returns whether anything changed (and bumps [`RoomView::revision`] if so).
+    pub fn apply(&mut self, frame: ServerFrame, now_ms: u64) -> bool {
+        let changed = self.apply_inner(frame, now_ms);
+        if changed {
+            self.touch();
+        }
+        changed
+    }
+
+    fn apply_inner(&mut self, frame: ServerFrame, now_ms: u64) -> bool {
         match frame {
-            ServerFrame::Welcome { you, members, messages, has_more, limits, .. } => {
+            ServerFrame::Welcome { you, members, messages, has_more, limits, reset, .. } => {
+                // Our name first: a stored copy of a message still in our outbox is ours.
+                self.me = Some(you);
                 // A resume that left a gap (more than the room sends at once happened while we
                 // were away) starts the list afresh from what arrived; the rest stays pageable.
                 let gap = has_more
@@ -90,42 +171,63 @@ impl RoomView {
                         (Some(first), Some(last)) => first.seq > last + 1,
                         _ => false,
                     };
-                if self.messages.is_empty() || gap {
+                let gap_size = match (messages.first(), self.last_seq()) {
+                    (Some(first), Some(last)) if gap => Some(first.seq - last - 1),
+                    _ => None,
+                };
+                if reset {
+                    // The room's history is not the one we hold: nothing we kept means
+                    // anything there. Our outbox does: it is still unsent.
+                    self.resets += 1;
+                }
+                if self.messages.is_empty() || gap || reset {
                     self.messages.clear();
                     self.has_more = has_more;
+                    self.generation += 1;
+                    self.want_older = false;
+                    self.skipped = gap_size;
                 }
                 for m in messages {
                     self.add(m);
                 }
-                self.me = Some(you);
                 self.members = members.into_iter().collect();
                 self.limits = Some(limits);
                 self.loading_older = false;
                 self.fatal = None;
                 self.typing.clear();
+                true
             }
             ServerFrame::Message(m) => {
-                self.typing.remove(&m.author);
-                self.add(m);
+                let typing = self.typing.remove(&m.author).is_some();
+                self.add(m) || typing
             }
-            ServerFrame::Ack { client_id, .. } => self.outbox.retain(|p| p.client_id != client_id),
-            ServerFrame::MemberJoined { name } => {
-                self.members.insert(name);
+            ServerFrame::Ack { client_id, .. } => {
+                let n = self.outbox.len();
+                self.outbox.retain(|p| p.client_id != client_id);
+                n != self.outbox.len()
             }
+            ServerFrame::MemberJoined { name } => self.members.insert(name),
             ServerFrame::MemberLeft { name } => {
-                self.typing.remove(&name);
-                self.members.remove(&name);
+                let typing = self.typing.remove(&name).is_some();
+                self.members.remove(&name) || typing
             }
             ServerFrame::Presence { joined, left } => {
-                self.members.extend(joined);
-                for name in left {
-                    self.typing.remove(&name);
-                    self.members.remove(&name);
+                let mut changed = false;
+                for name in joined {
+                    changed |= self.members.insert(name);
                 }
+                for name in left {
+                    changed |= self.typing.remove(&name).is_some();
+                    changed |= self.members.remove(&name);
+                }
+                changed
             }
             ServerFrame::Typing { name } => {
                 if self.me.as_deref() != Some(name.as_str()) {
                     self.typing.insert(name, now_ms + TYPING_DISPLAY_MS);
+                    true
+                } else {
+                    false
                 }
             }
             ServerFrame::History { messages, has_more } => {
@@ -133,25 +235,39 @@ impl RoomView {
                     self.add(m);
                 }
                 self.has_more = has_more;
+                if !has_more {
+                    self.skipped = None;
+                }
                 self.loading_older = false;
+                self.want_older = false;
+                true
             }
             ServerFrame::Error { code, message, retry_after_ms, .. } => {
-                let notice = Notice { code, message, retry_at_ms: retry_after_ms.map(|d| now_ms + d) };
+                let notice = Notice { code, message, retry_at_ms: retry_after_ms.map(|d| now_ms.saturating_add(d)) };
                 if self.me.is_none() && matches!(code, ErrorCode::NameTaken | ErrorCode::InvalidName) {
                     self.fatal = Some(notice);
                 } else {
                     self.notice = Some(notice);
                 }
+                true
             }
         }
     }
 
-    fn add(&mut self, m: ChatMessage) {
+    /// Stores a message; whether it was new or different.
+    fn add(&mut self, m: ChatMessage) -> bool {
         // Our own message, seen stored: it leaves the outbox even if its ack was lost.
+        let mut changed = false;
         if self.me.as_deref() == Some(m.author.as_str()) {
+            let n = self.outbox.len();
             self.outbox.retain(|p| p.client_id != m.client_id);
+            changed = n != self.outbox.len();
         }
-        self.messages.insert(m.seq, m);
+        if self.messages.get(&m.seq) != Some(&m) {
+            self.messages.insert(m.seq, m);
+            changed = true;
+        }
+        changed
     }
 
     /// Names typing at `now_ms`, sorted.
@@ -238,6 +354,7 @@ mod tests {
         let once = v.clone();
         v.apply(ServerFrame::Message(msg(1, "bob", "b1")), 0);
         v.apply(welcome(vec![msg(1, "bob", "b1")], false), 0);
+        v.revision = once.revision;
         assert_eq!(v, once);
     }
 
@@ -378,5 +495,60 @@ mod tests {
         assert_eq!(backoff_ms(3, 0.5), 2_000);
         assert_eq!(backoff_ms(40, 0.999_999), 29_999);
         assert!(backoff_ms(u32::MAX, 1.0) <= 30_000);
+    }
+
+    #[test]
+    fn a_reset_room_starts_afresh_and_keeps_the_outbox() {
+        let mut v = RoomView::default();
+        v.apply(welcome((1..=60).map(|s| msg(s, "bob", "x")).collect(), false), 0);
+        v.queue("c1".into(), "unsent".into(), 0);
+        let generation = v.generation;
+        let mut w = welcome(vec![msg(1, "carol", "new1"), msg(2, "carol", "new2")], false);
+        if let ServerFrame::Welcome { reset, .. } = &mut w {
+            *reset = true;
+        }
+        v.apply(w, 0);
+        assert_eq!(v.messages.len(), 2, "old seqs dropped, not mixed with the new room's");
+        assert_eq!(v.messages[&1].author, "carol");
+        assert_eq!(v.last_seq(), Some(2), "the next resume is from the new history");
+        assert_eq!(v.outbox.len(), 1, "unsent messages are still unsent");
+        assert_eq!(v.resets, 1);
+        assert!(v.generation > generation);
+    }
+
+    #[test]
+    fn a_resume_gap_says_how_much_was_skipped() {
+        let mut v = RoomView::default();
+        v.apply(welcome(vec![msg(1, "bob", "b1")], false), 0);
+        let generation = v.generation;
+        v.apply(welcome((300..=500).map(|s| msg(s, "bob", "x")).collect(), true), 0);
+        assert_eq!(v.skipped, Some(298));
+        assert!(v.generation > generation, "the list starts afresh: the page lands anew");
+        v.apply(ServerFrame::History { messages: (2..=299).map(|s| msg(s, "bob", "x")).collect(), has_more: false }, 0);
+        assert_eq!(v.skipped, None);
+    }
+
+    #[test]
+    fn a_stored_copy_of_our_pending_message_in_the_first_welcome_clears_it() {
+        let mut v = RoomView::with_outbox(vec![Pending {
+            client_id: "c1".into(),
+            text: "hi".into(),
+            created_ms: 0,
+            author: "alice".into(),
+            failed: None,
+        }]);
+        v.apply(welcome(vec![msg(1, "alice", "c1")], false), 0);
+        assert!(v.outbox.is_empty(), "not shown twice after a reload");
+    }
+
+    #[test]
+    fn frames_that_change_nothing_say_so() {
+        let mut v = RoomView::default();
+        v.apply(welcome(vec![msg(1, "bob", "b1")], false), 0);
+        assert!(!v.apply(ServerFrame::Message(msg(1, "bob", "b1")), 0));
+        assert!(!v.apply(ServerFrame::MemberJoined { name: "bob".into() }, 0));
+        assert!(!v.apply(ServerFrame::Presence { joined: vec![], left: vec!["zed".into()] }, 0));
+        assert!(!v.apply(ServerFrame::Typing { name: "alice".into() }, 0));
+        assert!(v.apply(ServerFrame::Message(msg(2, "bob", "b2")), 0));
     }
 }

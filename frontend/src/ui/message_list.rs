@@ -1,0 +1,330 @@
+//! The message list: rows from `rows.rs`, the viewport moved as `list.rs` decides, history
+//! paging (on scrolling up, on a list too short to scroll, or by button), the "new messages"
+//! pill, and a visually hidden live region that announces only new messages from others.
+//! The list itself is not live: history pages and the list's own updates are not read out.
+
+use crate::browser;
+use crate::connection::Command;
+use crate::engine::Link;
+use crate::list::{self, Scroll, Shape};
+use crate::rows::{linkify, rows, Row, Token};
+use crate::ui::room::RoomCtx;
+use confab_shared::ChatMessage;
+use leptos::html;
+use leptos::prelude::*;
+
+/// How long a message may stay unsent before the page says so and offers to retry.
+pub const SLOW_SEND_MS: u64 = 10_000;
+
+fn date(ts: u64) -> js_sys::Date {
+    js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts as f64))
+}
+
+fn day_label(ts: u64) -> String {
+    String::from(date(ts).to_date_string())
+}
+
+fn clock(ts: u64) -> String {
+    let d = date(ts);
+    format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
+}
+
+fn full_time(ts: u64) -> String {
+    String::from(date(ts).to_string())
+}
+
+fn iso_time(ts: u64) -> String {
+    String::from(date(ts).to_iso_string())
+}
+
+/// The message list of a room. `read_key`: where the read marker is saved.
+#[component]
+pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
+    let view = ctx.view;
+    // Where the user stopped reading last time: the "new" divider goes after it. It stays put
+    // for this visit (unless the room's history is reset); what is read now is saved.
+    let read_up_to = RwSignal::new(browser::load::<u64>(&read_key));
+    let read_key = StoredValue::new(read_key);
+    let mark_read = move |seq: u64| {
+        if seq > 0 && !browser::hidden() {
+            read_key.with_value(|k| browser::save(k, &seq));
+        }
+    };
+    let list = NodeRef::<html::Div>::new();
+    let at_bottom = RwSignal::new(true);
+    let seen = RwSignal::new(0u64);
+    let announcement = RwSignal::new(String::new());
+    // Height and offset before an older page was requested: restored after it lands so the
+    // messages on screen stay put.
+    let anchor = StoredValue::new(None::<(i32, i32)>);
+    let shape = StoredValue::new(None::<Shape>);
+    let resets = StoredValue::new(view.with_untracked(|v| v.resets));
+
+    let request_older = move || {
+        let wanted = view.try_maybe_update(|v| {
+            let ask = v.has_more && !v.want_older && !v.loading_older;
+            if ask {
+                v.want_older = true;
+                v.touch();
+            }
+            (ask, ask)
+        });
+        if wanted == Some(true) {
+            if let Some(el) = list.get_untracked() {
+                anchor.set_value(Some((el.scroll_height(), el.scroll_top())));
+            }
+            ctx.send(Command::LoadOlder);
+        }
+    };
+    let to_bottom = move || {
+        if let Some(el) = list.get_untracked() {
+            el.set_scroll_top(el.scroll_height());
+        }
+    };
+
+    Effect::new(move |_| {
+        let now_shape = view.with(Shape::of);
+        let prev = shape.get_value();
+        if let Some(text) = view.with(|v| list::announcement(prev, v)) {
+            announcement.set(text);
+        }
+        // The room's history was reset: the old read marker means nothing in it.
+        let r = view.with(|v| v.resets);
+        if r != resets.get_value() {
+            resets.set_value(r);
+            read_up_to.set(None);
+            seen.set(0);
+            read_key.with_value(|k| browser::remove(k));
+        }
+        let decision = list::decide(prev, now_shape, at_bottom.get_untracked(), anchor.get_value().is_some());
+        shape.set_value(Some(now_shape));
+        request_animation_frame(move || {
+            let Some(el) = list.get_untracked() else { return };
+            match decision {
+                Scroll::Bottom => {
+                    anchor.set_value(None);
+                    el.set_scroll_top(el.scroll_height());
+                    at_bottom.set(true);
+                    let newest = now_shape.newest.unwrap_or(0);
+                    seen.set(newest);
+                    mark_read(newest);
+                }
+                Scroll::RestoreAnchor => {
+                    if let Some((h, top)) = anchor.get_value() {
+                        el.set_scroll_top(top + el.scroll_height() - h);
+                    }
+                    anchor.set_value(None);
+                }
+                Scroll::DropAnchor => anchor.set_value(None),
+                Scroll::Keep => {}
+            }
+            // A list too short to scroll never fires `scroll`: page back until it is not.
+            if el.scroll_height() <= el.client_height() + 1 {
+                request_older();
+            }
+        });
+    });
+
+    let on_scroll = move |_| {
+        let Some(el) = list.get_untracked() else { return };
+        let bottom = el.scroll_height() - el.scroll_top() - el.client_height() < 48;
+        if at_bottom.get_untracked() != bottom {
+            at_bottom.set(bottom);
+        }
+        if bottom {
+            let last = view.with_untracked(|v| v.last_seq().unwrap_or(0));
+            seen.set(last);
+            mark_read(last);
+        }
+        if el.scroll_top() < 80 {
+            request_older();
+        }
+    };
+    let unread = move || if at_bottom.get() { 0 } else { view.with(|v| v.count_after(seen.get())) };
+
+    view! {
+        <div class="messages-wrap">
+            <div
+                class="messages"
+                node_ref=list
+                on:scroll=on_scroll
+                role="region"
+                aria-label="Messages"
+                data-testid="messages"
+                tabindex="0"
+            >
+                <Show when=move || view.with(|v| v.skipped.is_some())>
+                    <p class="gap" role="status" data-testid="gap">
+                        {move || {
+                            let n = view.with(|v| v.skipped.unwrap_or(0));
+                            format!(
+                                "While you were away, {n} more message{} arrived than are shown here. ",
+                                if n == 1 { "" } else { "s" },
+                            )
+                        }}
+                        <button class="link" on:click=move |_| request_older()>
+                            "Load older messages"
+                        </button>
+                    </p>
+                </Show>
+                <p class="history-state" data-testid="history-state">
+                    {move || {
+                        view.with(|v| {
+                            if v.loading_older || v.want_older {
+                                view! { "Loading older messages…" }.into_any()
+                            } else if v.has_more {
+                                view! {
+                                    <button class="link" data-testid="load-older" on:click=move |_| request_older()>
+                                        "Load older messages"
+                                    </button>
+                                }
+                                    .into_any()
+                            } else if v.me.is_some() {
+                                view! { "This is the start of the room." }.into_any()
+                            } else {
+                                view! { "" }.into_any()
+                            }
+                        })
+                    }}
+                </p>
+                <For
+                    each=move || view.with(|v| rows(v, read_up_to.get(), day_label))
+                    key=Row::key
+                    children=move |row| render_row(row, ctx)
+                />
+            </div>
+            <div class="visually-hidden" aria-live="polite" data-testid="announcer">
+                {move || announcement.get()}
+            </div>
+            <Show when=move || { unread() > 0 }>
+                <button
+                    class="pill"
+                    data-testid="new-pill"
+                    on:click=move |_| {
+                        to_bottom();
+                        ctx.focus_composer();
+                    }
+                >
+                    {move || {
+                        let n = unread();
+                        if n == 1 { "1 new message ↓".to_owned() } else { format!("{n} new messages ↓") }
+                    }}
+                </button>
+            </Show>
+        </div>
+    }
+}
+
+/// One row. Message times are the clock time (stable: nothing changes in the accessible
+/// text as minutes pass), with the full date in `title` and `datetime`.
+pub fn render_row(row: Row, ctx: RoomCtx) -> AnyView {
+    match row {
+        Row::Unread => view! {
+            <div class="day unread" role="separator" data-testid="unread-divider"><span>"New"</span></div>
+        }
+        .into_any(),
+        Row::Day(d) => view! { <div class="day" role="separator"><span>{d}</span></div> }.into_any(),
+        Row::Message { m, grouped, mine } => render_message(m, grouped, mine),
+        Row::Pending(p) => {
+            let now = ctx.now;
+            let link = ctx.link;
+            let id = p.client_id.clone();
+            let (edit_id, delete_id) = (id.clone(), id.clone());
+            let created_ms = p.created_ms;
+            let failed = p.failed.clone();
+            let status = move || {
+                if let Some(why) = failed.clone() {
+                    return format!("not sent: {why}");
+                }
+                if now.get().saturating_sub(created_ms) < SLOW_SEND_MS {
+                    return "sending…".to_owned();
+                }
+                match link.get() {
+                    Link::Online => "not sent yet — trying again".to_owned(),
+                    Link::Refused => "not sent — this name could not join the room".to_owned(),
+                    _ => "not sent yet — it goes out when the connection is back".to_owned(),
+                }
+            };
+            let slow = move || p.failed.is_some() || now.get().saturating_sub(created_ms) >= SLOW_SEND_MS;
+            view! {
+                <article class="msg mine pending" data-testid="pending" data-client-id=id>
+                    <p class="text" dir="auto">{p.text.clone()}</p>
+                    <span class="status">
+                        <span data-testid="pending-status">{status}</span>
+                        <Show when=slow>
+                            " · "
+                            <button class="link" on:click=move |_| ctx.send(Command::RetryNow)>
+                                "Retry now"
+                            </button>
+                        </Show>
+                        " · "
+                        <button
+                            class="link"
+                            data-testid="edit-pending"
+                            on:click=move |_| {
+                                if let Some(p) = ctx.cancel(&edit_id) {
+                                    ctx.draft.set(p.text);
+                                    ctx.focus_composer();
+                                }
+                            }
+                        >
+                            "Edit"
+                        </button>
+                        " · "
+                        <button
+                            class="link"
+                            data-testid="delete-pending"
+                            on:click=move |_| {
+                                ctx.cancel(&delete_id);
+                            }
+                        >
+                            "Delete"
+                        </button>
+                    </span>
+                </article>
+            }
+            .into_any()
+        }
+    }
+}
+
+fn render_message(m: ChatMessage, grouped: bool, mine: bool) -> AnyView {
+    let author = m.author.clone();
+    view! {
+        <article class="msg" class:grouped=grouped class:mine=mine data-testid="message" data-seq=m.seq>
+            {if grouped {
+                view! { <span class="visually-hidden">{author}</span> }.into_any()
+            } else {
+                view! {
+                    <header>
+                        <span class="author" dir="auto">
+                            {author}
+                        </span>
+                        <time datetime=iso_time(m.ts) title=full_time(m.ts)>
+                            {clock(m.ts)}
+                        </time>
+                    </header>
+                }
+                    .into_any()
+            }}
+            <p class="text" dir="auto">
+                {linkify(&m.text)
+                    .into_iter()
+                    .map(|t| match t {
+                        Token::Text(s) => s.into_any(),
+                        Token::Link(url) => {
+                            let label = url.clone();
+                            view! {
+                                <a href=url target="_blank" rel="noopener noreferrer">
+                                    {label}
+                                </a>
+                            }
+                                .into_any()
+                        }
+                    })
+                    .collect_view()}
+            </p>
+        </article>
+    }
+    .into_any()
+}

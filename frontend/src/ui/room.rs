@@ -1,0 +1,378 @@
+//! One open room: the connection task (and those delivering other names' unsent messages),
+//! the saved outbox kept in step with other tabs, the header with the link state, the member
+//! panel, the unread count in the title, and a clock that ticks only while something on
+//! screen depends on it.
+
+use crate::browser::{self, now_ms};
+use crate::connection::{self, Command, Session};
+use crate::engine::Link;
+use crate::outbox;
+use crate::state::{typing_text, Pending, RoomView};
+use crate::ui::composer::Composer;
+use crate::ui::message_list::MessageList;
+use confab_shared::{MemberKey, UserName};
+use futures::channel::mpsc::{unbounded, UnboundedSender};
+use leptos::html;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+
+/// What the room's parts share: the view, the link, the commands, the saved outbox.
+#[derive(Clone, Copy)]
+pub struct RoomCtx {
+    /// The room as the page knows it.
+    pub view: RwSignal<RoomView>,
+    /// The connection's state.
+    pub link: RwSignal<Link>,
+    /// The time, while something on screen needs it (see [`RoomPage`]).
+    pub now: RwSignal<u64>,
+    /// The composer's text (a pending message taken back to edit lands here).
+    pub draft: RwSignal<String>,
+    /// The composer, to focus.
+    pub composer: NodeRef<html::Textarea>,
+    commands: StoredValue<UnboundedSender<Command>>,
+    outbox_key: StoredValue<String>,
+    name: StoredValue<String>,
+}
+
+impl RoomCtx {
+    /// Tells the connection.
+    pub fn send(&self, c: Command) {
+        let _ = self.commands.with_value(|tx| tx.unbounded_send(c));
+    }
+
+    /// The person wrote a message: into the outbox, saved, and on screen at once, whatever
+    /// the connection is doing; then the connection is told.
+    pub fn queue(&self, text: String) {
+        let p = Pending {
+            client_id: browser::random_hex(16),
+            text,
+            created_ms: now_ms(),
+            author: self.name.get_value(),
+            failed: None,
+        };
+        self.outbox_key.with_value(|k| outbox::update(k, std::slice::from_ref(&p), &[]));
+        self.view.update(|v| v.push_pending(p));
+        self.send(Command::Flush);
+    }
+
+    /// Takes a pending message out of the outbox (deleted, or back into the composer).
+    pub fn cancel(&self, client_id: &str) -> Option<Pending> {
+        let p = self.view.try_update(|v| v.cancel(client_id)).flatten()?;
+        self.outbox_key.with_value(|k| outbox::update(k, &[], std::slice::from_ref(&p.client_id)));
+        Some(p)
+    }
+
+    /// A context over `view` with no connection behind it (component tests).
+    #[cfg(test)]
+    pub fn detached(view: RwSignal<RoomView>, now: u64) -> (Self, futures::channel::mpsc::UnboundedReceiver<Command>) {
+        let (tx, rx) = unbounded();
+        let ctx = Self {
+            view,
+            link: RwSignal::new(Link::Online),
+            now: RwSignal::new(now),
+            draft: RwSignal::new(String::new()),
+            composer: NodeRef::new(),
+            commands: StoredValue::new(tx),
+            outbox_key: StoredValue::new("test.outbox".to_owned()),
+            name: StoredValue::new("alice".to_owned()),
+        };
+        (ctx, rx)
+    }
+
+    /// Focuses the composer.
+    pub fn focus_composer(&self) {
+        if let Some(el) = self.composer.get_untracked() {
+            let _ = el.focus();
+        }
+    }
+}
+
+/// One open room: owns the connection task for as long as it is on screen.
+#[component]
+pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+    let canonical = name.canonical();
+    let outbox_key = outbox::key(&room, &canonical);
+    let view = RwSignal::new(RoomView::with_outbox(outbox::load_for(&room, name.as_str(), &canonical)));
+    let link = RwSignal::new(Link::Connecting);
+    let (tx, rx) = unbounded::<Command>();
+    let key = MemberKey::parse(&browser::member_key()).expect("member_key() returns a valid key");
+    spawn_local(connection::run(
+        Session {
+            room: room.clone(),
+            name: name.clone(),
+            key: key.clone(),
+            view,
+            link,
+            outbox_key: outbox_key.clone(),
+            drain: false,
+        },
+        rx,
+    ));
+    // Messages another tab queued here under another name are delivered under that name.
+    let mut drains = Vec::new();
+    for (k, author, entries) in outbox::others(&room, &outbox_key) {
+        let Ok(author) = UserName::parse(&author) else { continue };
+        let (dtx, drx) = unbounded::<Command>();
+        let session = Session {
+            room: room.clone(),
+            name: author,
+            key: key.clone(),
+            view: RwSignal::new(RoomView::with_outbox(entries)),
+            link: RwSignal::new(Link::Connecting),
+            outbox_key: k,
+            drain: true,
+        };
+        spawn_local(connection::run(session, drx));
+        drains.push(dtx);
+    }
+    let drains = StoredValue::new(drains);
+    let ctx = RoomCtx {
+        view,
+        link,
+        now: RwSignal::new(now_ms()),
+        draft: RwSignal::new(String::new()),
+        composer: NodeRef::new(),
+        commands: StoredValue::new(tx),
+        outbox_key: StoredValue::new(outbox_key.clone()),
+        name: StoredValue::new(name.as_str().to_owned()),
+    };
+    on_cleanup(move || {
+        ctx.commands.with_value(|tx| tx.close_channel());
+        drains.with_value(|d| d.iter().for_each(|tx| tx.close_channel()));
+    });
+
+    // Another tab changed this name's saved outbox: take its version, and send what is new.
+    let storage = window_event_listener(leptos::ev::storage, move |e: web_sys::StorageEvent| {
+        if e.key().as_deref() == Some(outbox_key.as_str()) {
+            let saved = outbox::load(&outbox_key);
+            view.try_maybe_update(|v| {
+                let r = v.revision;
+                v.replace_outbox(saved);
+                (v.revision != r, ())
+            });
+            ctx.send(Command::Flush);
+        }
+    });
+    // Reconnect at once when the network or the tab comes back.
+    let online = window_event_listener(leptos::ev::online, move |_| ctx.send(Command::Wake));
+    let visible = window_event_listener(leptos::ev::visibilitychange, move |_| {
+        if !browser::hidden() {
+            ctx.send(Command::Wake)
+        }
+    });
+    on_cleanup(move || {
+        storage.remove();
+        online.remove();
+        visible.remove();
+    });
+
+    // The clock ticks once a second, and only while something shown depends on it: a
+    // countdown, a typing line, a pending message, a rate-limit notice. An idle tab (a
+    // refused one, say) sets no timer at all.
+    let now = ctx.now;
+    let needs_clock = Memo::new(move |_| {
+        let t = now.get();
+        matches!(link.get(), Link::Waiting { .. })
+            || view.with(|v| {
+                v.typing.values().any(|until| *until > t)
+                    || v.outbox.iter().any(|p| p.failed.is_none())
+                    || v.notice.as_ref().is_some_and(|n| n.retry_at_ms.is_some_and(|at| at > t))
+            })
+    });
+    let ticking = StoredValue::new(None::<IntervalHandle>);
+    Effect::new(move |_| {
+        let want = needs_clock.get();
+        let running = ticking.get_value();
+        match (want, running) {
+            (true, None) => {
+                now.set(now_ms());
+                let h = set_interval_with_handle(move || now.set(now_ms()), std::time::Duration::from_secs(1));
+                ticking.set_value(h.ok());
+            }
+            (false, Some(h)) => {
+                h.clear();
+                ticking.set_value(None);
+            }
+            _ => {}
+        }
+    });
+    on_cleanup(move || {
+        if let Some(h) = ticking.get_value() {
+            h.clear();
+        }
+    });
+
+    // Unread count in the tab title while the tab is hidden, counted from the saved read
+    // marker (a tab that loads hidden does not count the whole welcome).
+    let read_key = format!("confab.read.{room}");
+    let seen_seq = RwSignal::new(browser::load::<u64>(&read_key).unwrap_or(0));
+    let title_room = if room.len() == 64 { "private room".to_owned() } else { room.clone() };
+    Effect::new(move |prev_resets: Option<u64>| {
+        let resets = view.with(|v| v.resets);
+        if prev_resets.is_some_and(|r| r != resets) {
+            seen_seq.set(0);
+        }
+        let last = view.with(|v| v.last_seq().unwrap_or(0));
+        if !browser::hidden() {
+            seen_seq.set(last);
+        }
+        let unread = view.with(|v| v.count_after(seen_seq.get_untracked()));
+        browser::set_title(&if unread > 0 {
+            format!("({unread}) {title_room} · Confab")
+        } else {
+            format!("{title_room} · Confab")
+        });
+        resets
+    });
+
+    let show_members = RwSignal::new(false);
+    let display_room = if room.len() == 64 { format!("private · {}…", &room[..8]) } else { format!("#{room}") };
+    let share = format!("{}/r/{room}", browser::origin());
+
+    view! {
+        <div class="room" class:members-open=move || show_members.get()>
+            <header class="room-header">
+                <button class="link back" on:click=move |_| on_leave() aria-label="Leave the room">
+                    "←"
+                </button>
+                <h1 title=share.clone()>{display_room}</h1>
+                <span class="count" data-testid="member-count">
+                    {move || {
+                        let n = view.with(|v| v.members.len());
+                        if n == 1 { "1 member online".to_owned() } else { format!("{n} members online") }
+                    }}
+                </span>
+                <LinkState ctx=ctx />
+                <button
+                    class="secondary members-toggle"
+                    aria-expanded=move || show_members.get().to_string()
+                    aria-controls="members"
+                    on:click=move |_| show_members.update(|s| *s = !*s)
+                >
+                    "Members"
+                </button>
+            </header>
+            <Refused view=view on_leave=on_leave />
+            <Outdated view=view />
+            <MessageList ctx=ctx read_key=read_key />
+            <aside id="members" class="members" aria-label="Members online">
+                <h2>"Invite"</h2>
+                <input
+                    class="share"
+                    readonly
+                    aria-label="Link to this room"
+                    data-testid="share-link"
+                    value=share.clone()
+                    on:focus=move |ev| {
+                        if let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
+                            input.select();
+                        }
+                    }
+                />
+                <h2>"Online"</h2>
+                <ul data-testid="members">
+                    {move || {
+                        view.with(|v| {
+                            v.members
+                                .iter()
+                                .map(|m| {
+                                    let me = v.me.as_deref() == Some(m.as_str());
+                                    view! {
+                                        <li class:me=me dir="auto">
+                                            {m.clone()}
+                                            {me.then_some(" (you)")}
+                                        </li>
+                                    }
+                                })
+                                .collect_view()
+                        })
+                    }}
+                </ul>
+            </aside>
+            <footer class="composer-area">
+                <p class="typing" data-testid="typing" aria-live="polite">
+                    {move || view.with(|v| typing_text(&v.typing_names(now.get())))}
+                </p>
+                <Composer ctx=ctx />
+            </footer>
+        </div>
+    }
+}
+
+/// "Online", "Connecting…", "Reconnecting in 4 s · Retry now". The status screen readers
+/// hear changes only with the state; the countdown is for the eyes (`aria-hidden`), so it is
+/// not read out every second.
+#[component]
+pub fn LinkState(ctx: RoomCtx) -> impl IntoView {
+    let link = ctx.link;
+    let now = ctx.now;
+    let class = move || match link.get() {
+        Link::Online => "link-state online",
+        Link::Connecting => "link-state connecting",
+        Link::Waiting { .. } | Link::Refused => "link-state offline",
+    };
+    let status = move || match link.get() {
+        Link::Online => "Online",
+        Link::Connecting => "Connecting…",
+        Link::Waiting { .. } => "Reconnecting",
+        Link::Refused => "Not joined",
+    };
+    let countdown = move || match link.get() {
+        Link::Waiting { retry_at_ms } => {
+            Some(format!(" in {} s", retry_at_ms.saturating_sub(now.get()).div_ceil(1000)))
+        }
+        _ => None,
+    };
+    view! {
+        <span class=class data-testid="link-state">
+            <span class="dot" aria-hidden="true"></span>
+            <span role="status">{status}</span>
+            <span aria-hidden="true" data-testid="countdown">{countdown}</span>
+            <Show when=move || link.get() != Link::Online>
+                " · "
+                <button class="link" on:click=move |_| ctx.send(Command::RetryNow)>
+                    "Retry now"
+                </button>
+            </Show>
+        </span>
+    }
+}
+
+/// The join was refused (name taken): say so and offer a way out.
+#[component]
+fn Refused(view: RwSignal<RoomView>, on_leave: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+    move || {
+        view.with(|v| v.fatal.clone()).map(|n| {
+            view! {
+                <div class="banner" role="alert" data-testid="refused">
+                    {n.message}
+                    " — "
+                    <button class="link" on:click=move |_| on_leave()>
+                        "Choose another name"
+                    </button>
+                </div>
+            }
+        })
+    }
+}
+
+/// The room sent frames this page cannot read: a newer version is out.
+#[component]
+fn Outdated(view: RwSignal<RoomView>) -> impl IntoView {
+    let reload = |_| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.location().reload();
+        }
+    };
+    view! {
+        <Show when=move || view.with(|v| v.unknown_frames > 0)>
+            <p class="outdated" role="status" data-testid="outdated">
+                "This page is out of date and missed something the room sent. "
+                <button class="link" on:click=reload>
+                    "Reload"
+                </button>
+            </p>
+        </Show>
+    }
+}
