@@ -12,7 +12,10 @@ fi
 
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$root/node_modules/.bin/wasm-opt}"
-export ESBUILD_BIN="${ESBUILD_BIN:-$root/node_modules/@esbuild/linux-x64/bin/esbuild}"
+# wrangler's esbuild ships one native package per platform (npm installs only this one's).
+case "$(uname -m)" in x86_64 | amd64) arch=x64 ;; aarch64 | arm64) arch=arm64 ;; *) arch="$(uname -m)" ;; esac
+platform="$(uname -s | tr '[:upper:]' '[:lower:]')-$arch"
+export ESBUILD_BIN="${ESBUILD_BIN:-$root/node_modules/@esbuild/$platform/bin/esbuild}"
 for bin in "$WASM_BINDGEN_BIN" "$WASM_OPT_BIN" "$ESBUILD_BIN"; do
   # A missing *_BIN only warns inside worker-build, then it tries to download: fail here.
   [ -x "$bin" ] || { echo "build-worker: missing $bin; run scripts/setup.sh" >&2; exit 1; }

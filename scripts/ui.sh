@@ -4,7 +4,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$root"
-bash scripts/setup.sh
+CONFAB_NEED_BROWSER=0 bash scripts/setup.sh
 [ -f dist/index.html ] || trunk build
 wrangler dev --ip 127.0.0.1 --port 8787 --show-interactive-dev-session=false \
   --var "ALLOWED_ORIGINS:http://127.0.0.1:8080,http://localhost:8080" &

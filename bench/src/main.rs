@@ -468,7 +468,15 @@ fn main() {
         let (server, base) = match flag("--url") {
             Some(u) => (None, u.replacen("http", "ws", 1)),
             None => {
-                let vars = [("RATE_BURST", "1000000"), ("RATE_PER_SEC", "1000000")];
+                let vars = [
+                    ("RATE_BURST", "1000000"),
+                    ("RATE_PER_SEC", "1000000"),
+                    ("ROOM_RATE_BURST", "1000000"),
+                    ("ROOM_RATE_PER_SEC", "1000000"),
+                    ("SOCKET_RATE_BURST", "1000000"),
+                    ("SOCKET_RATE_PER_SEC", "1000000"),
+                    ("MAX_SOCKETS_PER_IP", "1000000"),
+                ];
                 let s = Server::start("bench", &vars).await?;
                 let base = format!("ws://127.0.0.1:{}", s.port);
                 (Some(s), base)

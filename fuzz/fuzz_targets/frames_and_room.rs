@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
         let pick = |sockets: &Vec<SocketId>| sockets.get(usize::from(op >> 3) % sockets.len().max(1)).copied();
         let effects = match op & 0b111 {
             0 => {
-                let a = room.open(now);
+                let Ok((a, _)) = room.open(now, None) else { continue };
                 sockets.push(a.id);
                 attachments.insert(a.id, a);
                 continue;
@@ -77,8 +77,10 @@ fuzz_target!(|data: &[u8]| {
                     if sockets.contains(&socket) {
                         sockets.retain(|x| *x != socket);
                         attachments.remove(&socket);
+                        // The room forgot the socket when it closed it: the runtime's late close
+                        // event changes nothing (no second member_left).
                         let more = room.handle(&mut store, Input::Closed(socket), now);
-                        assert!(more.iter().all(|e| matches!(e, Effect::Send { .. } | Effect::WakeAt(_))));
+                        assert!(more.is_empty(), "a socket the room closed left twice");
                     }
                 }
                 Effect::WakeAt(at) => assert!(at >= now, "a wake-up in the past"),

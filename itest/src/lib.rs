@@ -130,6 +130,11 @@ impl Server {
         Err(format!("wrangler did not answer within 60 s; log:\n{}", self.log_tail()))
     }
 
+    /// All of wrangler's log so far.
+    pub fn log_all(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// The end of wrangler's log, for error messages.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -238,9 +243,19 @@ pub struct Client {
 impl Client {
     /// Connects to `url`, sending `origin` as the `Origin` header if given.
     pub async fn connect(url: &str, origin: Option<&str>) -> Result<Self, String> {
+        match origin {
+            Some(o) => Self::connect_with(url, &[("Origin", o)]).await,
+            None => Self::connect_with(url, &[]).await,
+        }
+    }
+
+    /// Connects to `url` with extra request headers.
+    pub async fn connect_with(url: &str, headers: &[(&str, &str)]) -> Result<Self, String> {
         let mut req = url.into_client_request().map_err(|e| e.to_string())?;
-        if let Some(o) = origin {
-            req.headers_mut().insert("Origin", o.parse().map_err(|_| "bad origin header".to_string())?);
+        for (name, value) in headers {
+            let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("bad header name {name}"))?;
+            req.headers_mut().insert(name, value.parse().map_err(|_| format!("bad header value {value}"))?);
         }
         let (ws, _) = tokio::time::timeout(FRAME_WAIT, tokio_tungstenite::connect_async_with_config(req, None, true))
             .await
@@ -324,6 +339,20 @@ impl Client {
     /// Closes the socket with a normal close frame.
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
+    }
+
+    /// Whether the room has closed the socket: `Some(code)` once a close frame arrived.
+    /// Reads (and drops) whatever comes first, for at most `wait`.
+    pub async fn closed_within(&mut self, wait: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return None,
+                Ok(None) | Ok(Some(Err(_))) => return Some(1006),
+                Ok(Some(Ok(Message::Close(c)))) => return Some(c.map_or(1005, |c| c.code.into())),
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
     }
 
     /// Drops the TCP connection without a close frame (a crashed tab, a lost network).

@@ -138,26 +138,48 @@ async fn a_resume_after_a_long_gap_pages_back_to_everything(s: &Server) -> Outco
 
 async fn a_client_that_never_reads_holds_up_nobody(s: &Server) -> Outcome {
     let room = unique_room("slow");
-    // Joins and then never reads another frame.
+    // Joins and then never reads another frame. 32 MB of broadcasts are far more than loopback
+    // socket buffers hold (a few MB), so the room's sends to it really back up.
     let (stuck, _) = s.join(&room, "stuck", &key("stuck")).await?;
     let (mut reader, _) = s.join(&room, "reader", &key("reader")).await?;
     reader.drain(Duration::from_millis(200)).await?;
-    let mut n = 0;
-    for w in 0..10 {
+    // 4,000 four-byte characters: about 16 KB a message, just under the frame limit.
+    let text = "😀".repeat(4_000);
+    let (writers, each) = (8, 250);
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
         let (mut writer, _) = s.join(&room, &format!("writer{w}"), &key(&format!("writer{w}"))).await?;
-        for i in 0..20 {
-            writer.say(&format!("w{i}"), &"x".repeat(2000)).await?;
-            n += 1;
-        }
-        writer.close().await;
+        let text = text.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..each {
+                writer.say(&format!("w{i}"), &text).await?;
+                // One at a time: the next goes when this one is acked, as the page does.
+                loop {
+                    match writer.next_frame().await? {
+                        ServerFrame::Ack { .. } => break,
+                        ServerFrame::Error { code, message, .. } => return Err(format!("{code:?}: {message}")),
+                        _ => {}
+                    }
+                }
+            }
+            writer.close().await;
+            Ok::<(), String>(())
+        }));
     }
+    let n = writers * each;
     let mut got = 0;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
     while got < n && std::time::Instant::now() < deadline {
         if let ServerFrame::Message(_) = reader.next_frame().await? {
             got += 1;
         }
     }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    let mb = (n * text.len()) as f64 / 1e6;
+    println!("    {mb:.0} MB broadcast past a member that never reads, in {:.1} s", started.elapsed().as_secs_f64());
     ensure(got == n, format!("the reader got {got} of {n} while another member never read"))?;
     // The stuck member goes away without a close frame: it leaves.
     stuck.cut();
@@ -195,7 +217,16 @@ async fn resends_after_reconnect_are_stored_once(s: &Server) -> Outcome {
 }
 
 fn main() {
-    harness("faults", &[], "warn", |server| {
+    // Budgets raised: the slow-reader scenario pushes 32 MB through one room quickly.
+    let vars = [
+        ("RATE_BURST", "1000"),
+        ("RATE_PER_SEC", "1000"),
+        ("ROOM_RATE_BURST", "100000"),
+        ("ROOM_RATE_PER_SEC", "100000"),
+        ("SOCKET_RATE_BURST", "100000"),
+        ("SOCKET_RATE_PER_SEC", "100000"),
+    ];
+    harness("faults", &vars, "warn", |server| {
         Box::pin(async move {
             let ok = run(
                 vec![

@@ -4,7 +4,10 @@
 //! time its constructor runs, which is how this test knows it really hibernated.
 //!
 //! Own server, because it needs a slow refill to tell a kept bucket from a fresh one
-//! (burst 100, 1 per second), and no liveness sweep (its alarm would wake the room).
+//! (burst 100, 1 per second; the per-socket frame budget raised so only the member's bucket
+//! counts), and no liveness sweep: its alarm would wake the room every 30 s, and then a
+//! constructor line could no longer tell whether a `ping` woke it. Hibernation *with* the
+//! production sweep is `sweep.rs`.
 
 use confab_itest::*;
 use confab_shared::{ErrorCode, ServerFrame};
@@ -89,7 +92,8 @@ async fn hibernation_keeps_members_claims_and_buckets(s: &Server) -> Outcome {
 }
 
 fn main() {
-    harness("hibernation", &[("RATE_BURST", "100"), ("RATE_PER_SEC", "1"), ("SWEEP_MS", "600000")], "log", |server| {
+    let vars = [("RATE_BURST", "100"), ("RATE_PER_SEC", "1"), ("SOCKET_RATE_BURST", "1000"), ("SWEEP_MS", "600000")];
+    harness("hibernation", &vars, "log", |server| {
         Box::pin(async move {
             // `log` level above, so the room's start lines reach the log this test reads.
             run(

@@ -101,7 +101,9 @@ async fn the_corpus_over_the_wire(s: &Server) -> Outcome {
 }
 
 fn main() {
-    harness("hostile", &[], "warn", |server| {
+    // The corpus is over a thousand frames on a few sockets: the per-socket frame budget
+    // (which has scenarios of its own in edges.rs) is raised so each frame gets its own answer.
+    harness("hostile", &[("SOCKET_RATE_BURST", "100000"), ("SOCKET_RATE_PER_SEC", "100000")], "warn", |server| {
         Box::pin(async move {
             run(
                 vec![("the_corpus_over_the_wire", Box::pin(the_corpus_over_the_wire(server)))],

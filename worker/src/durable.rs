@@ -145,6 +145,10 @@ impl DurableObject for ChatRoom {
                 let sockets = &live.sockets;
                 let effects =
                     live.room.sweep(now, |id| sockets.get(&id).and_then(|ws| state.auto_response_ms(ws.as_ref())));
+                let closed = effects.iter().filter(|e| matches!(e, Effect::Close { .. })).count();
+                if closed > 0 {
+                    console_log!("sweep closed {closed} silent socket(s)");
+                }
                 apply(live, effects);
             }
             live.wake_request = None; // covered by next_wake() in after_event
@@ -535,6 +539,8 @@ impl SqlStore<'_> {
             )
             .map_err(store_err)?;
         self.schema.set(true);
+        // Said once per room: the tests check that reads alone never get here.
+        console_log!("room tables created");
         Ok(())
     }
 

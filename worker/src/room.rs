@@ -281,7 +281,7 @@ struct Conn {
     /// This socket's frame budget (memory only: after hibernation it starts full, which
     /// needs seconds of silence first, by which time it would have refilled anyway).
     budget: Bucket,
-    /// Frames refused in a row for an empty budget.
+    /// Frames refused for an empty budget since the budget was last at least half full.
     strikes: u32,
 }
 
@@ -595,7 +595,11 @@ impl Room {
         let Some(c) = self.conns.get_mut(&socket) else { return false };
         match c.budget.take_of(cost, burst, per_sec, now_ms) {
             Ok(()) => {
-                c.strikes = 0;
+                // Forgiven once the socket has let its budget refill to half: a steady flood
+                // that squeezes a frame through now and then keeps its strikes.
+                if c.budget.milli >= u64::from(burst) * 500 {
+                    c.strikes = 0;
+                }
                 true
             }
             Err(wait) => {
