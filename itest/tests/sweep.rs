@@ -73,7 +73,7 @@ async fn a_socket_the_room_closed_is_no_ghost_after_a_wake(s: &Server) -> Outcom
     }
     ensure(starts(s, &room) > first, "the room was never evicted, so this proved nothing")?;
     // A newcomer's welcome, the room's info and the watcher's frames agree: no ghost.
-    let (_, w) = s.join(&room, "newcomer", &key("newcomer")).await?;
+    let (_newcomer, w) = s.join(&room, "newcomer", &key("newcomer")).await?;
     let ServerFrame::Welcome { members, .. } = w else { return Err("no welcome".into()) };
     ensure(members == ["newcomer", "watcher"], format!("members after the wake: {members:?}"))?;
     let (_, body) = http(s.port, "GET", &format!("/api/rooms/{room}"), &[]).await?;
