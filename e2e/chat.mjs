@@ -8,13 +8,13 @@ import { writeFileSync } from 'node:fs';
 
 /** One person at one browser: the page object the steps talk to. */
 class Person {
-  constructor(page, name) { this.page = page; this.name = name; }
+  constructor(page, name, { touch = false } = {}) { this.page = page; this.name = name; this.touch = touch; }
   messages() { return this.page.getByTestId('message'); }
   async open(url) { await this.page.goto(url); }
   async join(room) {
     const p = this.page;
     await p.getByLabel('Your name').fill(this.name);
-    await p.getByLabel('Room').fill(room);
+    await p.getByLabel('Room', { exact: true }).fill(room);
     await p.getByRole('button', { name: 'Join room' }).click();
     await this.online();
   }
@@ -25,11 +25,64 @@ class Person {
     const box = this.page.getByLabel('Message', { exact: true });
     await box.click();
     await box.pressSequentially(text, { delay: 5 });
-    await box.press('Enter');
+    // On a touch screen Enter adds a line: the button sends.
+    if (this.touch) await this.page.getByTestId('send').click();
+    else await box.press('Enter');
   }
   async sees(text) {
     await this.page.getByTestId('message').filter({ hasText: text }).first().waitFor({ timeout: 10_000 });
   }
+  /** The newest message with `text`: its author as shown (or as the grouped row names it). */
+  async authorOf(text) {
+    return this.page.evaluate((t) => {
+      const rows = [...document.querySelectorAll('[data-testid=message]')];
+      const i = rows.findIndex((r) => r.querySelector('.text')?.textContent === t);
+      for (let j = i; j >= 0; j--) {
+        const a = rows[j].querySelector('.author');
+        if (a) return a.textContent;
+      }
+      return null;
+    }, text);
+  }
+  async focused() {
+    return this.page.evaluate(() => document.activeElement?.getAttribute('data-testid'));
+  }
+}
+
+/** Counts the page's timer and frame callbacks (installed before the page's own scripts). */
+function countWakeUps() {
+  window.__wakeUps = 0;
+  const wrap = (name) => {
+    const original = window[name].bind(window);
+    window[name] = (fn, ...rest) => original(typeof fn === 'function'
+      ? (...a) => { window.__wakeUps++; return fn(...a); } : fn, ...rest);
+  };
+  for (const name of ['setTimeout', 'setInterval', 'requestAnimationFrame']) wrap(name);
+}
+
+/** Two animation frames: whatever the page does after a render has been done. */
+function twoFrames(page) {
+  return page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+}
+
+/** WCAG contrast ratio of an element's text against the first opaque background behind it. */
+function contrastOf(el) {
+  const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  let opacity = 1;
+  for (let e = el; e; e = e.parentElement) opacity *= Number(getComputedStyle(e).opacity);
+  let bg = null;
+  for (let e = el; e && !bg; e = e.parentElement) {
+    const c = rgb(getComputedStyle(e).backgroundColor);
+    if (c.length === 3 || (c.length === 4 && c[3] === 1)) bg = c.slice(0, 3);
+  }
+  bg = bg || [255, 255, 255];
+  const fg = rgb(getComputedStyle(el).color).slice(0, 3).map((v, i) => v * opacity + bg[i] * (1 - opacity));
+  const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+  return (a + 0.05) / (b + 0.05);
 }
 
 const server = await startServer();
@@ -49,9 +102,10 @@ try {
     p.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
   }
 
-  await step('both join the room from the start page', async () => {
+  await step('both join the room from the start page; the composer has the focus', async () => {
     await alice.open(server.url);
     await alice.join(room);
+    assert(await alice.focused() === 'composer', `focus on ${await alice.focused()}`);
     // Bob's network runs through a proxy the test can cut.
     await bob.open(proxy.url);
     await bob.join(room);
@@ -74,7 +128,8 @@ try {
     await alice.page.getByTestId('typing').filter({ hasText: 'bob is typing…' }).waitFor({ timeout: 10_000 });
     await box.press('Enter');
     await alice.sees('hi alice');
-    await alice.page.getByTestId('typing').filter({ hasText: /^$/ }).waitFor({ timeout: 10_000 });
+    // Within a second of the message, long before the indicator would expire by itself (5 s).
+    await alice.page.getByTestId('typing').filter({ hasText: /^$/ }).waitFor({ timeout: 1_000 });
   }, alice.page);
 
   await step('they chat both ways, in order', async () => {
@@ -129,7 +184,9 @@ try {
     await ctxB.setOffline(true);
     await bob.page.getByTestId('link-state').filter({ hasText: /Reconnecting|Connecting/ }).waitFor({ timeout: 15_000 });
     for (let i = 1; i <= 5; i++) await bob.say(`offline ${i}`);
-    assert(await bob.page.getByTestId('pending').count() === 5, 'the 5 wait in the outbox');
+    await bob.page.waitForFunction(() => document.querySelectorAll('[data-testid=pending]').length === 5, null, { timeout: 5_000 });
+    const ratio = await bob.page.getByTestId('pending').first().locator('.text').evaluate(contrastOf);
+    assert(ratio >= 4.5, `pending text contrast ${ratio.toFixed(2)}:1 is below WCAG AA (4.5:1)`);
     proxy.restore();
     await ctxB.setOffline(false); // fires `online`: the page reconnects at once
     await bob.online();
@@ -169,6 +226,7 @@ try {
     assert(await list.evaluate((el) => el.scrollTop) < 50, 'the view stayed where alice was reading');
     await alice.page.getByTestId('new-pill').click();
     await alice.page.getByTestId('new-pill').waitFor({ state: 'detached', timeout: 5_000 });
+    assert(await alice.focused() === 'composer', `after the pill, focus on ${await alice.focused()}`);
     await alice.page.setViewportSize({ width: 1280, height: 800 });
   }, alice.page);
 
@@ -224,20 +282,210 @@ try {
 
     const list = alice.page.getByTestId('messages');
     const anchor = alice.page.locator('[data-testid=message] .text', { hasText: /^seeded message 71$/ });
-    const before = await anchor.evaluate((el) => el.getBoundingClientRect().top);
-    await list.evaluate((el) => { el.scrollTop = 0; });
+    // Scrolled to the top: the message there must stay where it is on screen when the page lands.
+    // Measured in the same task as the scroll, before the page can react to it.
+    const before = await list.evaluate((el) => {
+      el.scrollTop = 0;
+      const text = [...el.querySelectorAll('[data-testid=message] .text')].find((t) => t.textContent === 'seeded message 71');
+      return text.getBoundingClientRect().top;
+    });
     await alice.page.waitForFunction(() => document.querySelectorAll('[data-testid=message]').length === 100, null, { timeout: 10_000 });
-    await alice.page.waitForTimeout(100); // the anchor is restored on the next frame
+    await twoFrames(alice.page); // the anchor is restored on the next frame
     const after = await anchor.evaluate((el) => el.getBoundingClientRect().top);
-    const height = await list.evaluate((el) => el.clientHeight);
-    assert(after > 0 && after < height, `the message at the top before paging stays on screen (${before} → ${after} px)`);
+    assert(Math.abs(after - before) <= 4, `the message at the top stays put when older ones land (${before} → ${after} px)`);
     await list.evaluate((el) => { el.scrollTop = 0; });
     await alice.page.waitForFunction(() => document.querySelectorAll('[data-testid=message]').length === 120, null, { timeout: 10_000 });
     await alice.page.getByText('This is the start of the room.').waitFor();
     const texts = await alice.messages().locator('.text').allInnerTexts();
     assert(texts.every((t, i) => t === `seeded message ${i + 1}`), 'all 120, in order, once');
   }, alice.page);
-} catch {
+  await step('reading above your own last message: typing and arrivals do not pull the view down', async () => {
+    await alice.page.setViewportSize({ width: 1280, height: 420 });
+    await alice.say('reading back now');
+    await alice.sees('reading back now');
+    const list = alice.page.getByTestId('messages');
+    await list.evaluate((el) => { el.scrollTop = 40; el.dispatchEvent(new Event('scroll')); });
+    await twoFrames(alice.page);
+    // Bob arrives (presence) and types for a few seconds (typing frames every 2 s).
+    await bob.page.goto(`${proxy.url}/r/${big}`);
+    await bob.online();
+    await alice.page.getByTestId('member-count').filter({ hasText: '2 members online' }).waitFor({ timeout: 10_000 });
+    const box = bob.page.getByLabel('Message', { exact: true });
+    await box.pressSequentially('typing for a while', { delay: 150 });
+    await alice.page.getByTestId('typing').filter({ hasText: 'bob is typing' }).waitFor({ timeout: 5_000 });
+    await twoFrames(alice.page);
+    const top = await list.evaluate((el) => el.scrollTop);
+    assert(top === 40, `alice was reading at 40 px; the view moved to ${top}`);
+    await box.fill('');
+    await alice.page.setViewportSize({ width: 1280, height: 800 });
+  }, alice.page);
+
+  await step('scrolling to the top while reconnecting still pages back once the socket is back', async () => {
+    await bob.page.getByTestId('message').nth(49).waitFor({ timeout: 10_000 });
+    assert(await bob.messages().count() <= 51, 'bob starts from the welcome');
+    proxy.cutSockets();
+    await bob.page.getByTestId('link-state').filter({ hasText: /Reconnecting|Connecting/ }).waitFor({ timeout: 15_000 });
+    await bob.page.getByTestId('messages').evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); });
+    proxy.restore();
+    await bob.online();
+    await bob.page.waitForFunction(() => document.querySelectorAll('[data-testid=message]').length >= 100, null, { timeout: 15_000 });
+  }, bob.page);
+
+  await step('a hanging handshake: the message is pending and saved at once, and the page gives up and retries', async () => {
+    proxy.hangSockets();
+    await bob.page.getByTestId('link-state').filter({ hasNotText: 'Online' }).waitFor({ timeout: 10_000 });
+    // Skip any backoff wait: the next attempt starts now and hangs in its handshake.
+    await bob.page.getByTestId('link-state').getByRole('button', { name: 'Retry now' }).click();
+    await bob.page.getByTestId('link-state').filter({ hasText: 'Connecting…' }).waitFor({ timeout: 5_000 });
+    await bob.page.waitForTimeout(1_000);
+    const t0 = Date.now();
+    await bob.say('sent into a hanging handshake');
+    await bob.page.getByTestId('pending').filter({ hasText: 'sent into a hanging handshake' }).waitFor({ timeout: 1_000 });
+    const saved = await bob.page.evaluate(() => Object.keys(localStorage)
+      .filter((k) => k.startsWith('confab.outbox.')).map((k) => localStorage.getItem(k)).join(''));
+    assert(saved.includes('sent into a hanging handshake'), `not in local storage: ${saved}`);
+    // The page does not wait out Chromium's 240 s: it gives up on the handshake and retries.
+    await bob.page.getByTestId('link-state').filter({ hasText: 'Reconnecting' }).waitFor({ timeout: 15_000 });
+    console.log(`    gave up on the hanging handshake after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    proxy.restore();
+    await bob.page.getByTestId('link-state').getByRole('button', { name: 'Retry now' }).click();
+    await bob.online();
+    await bob.sees('sent into a hanging handshake');
+    await bob.page.getByTestId('pending').first().waitFor({ state: 'detached', timeout: 10_000 });
+  }, bob.page);
+
+  await step('a send refused with internal (or a code this page does not know) goes again on the same socket', async () => {
+    for (const [code, text] of [['internal', 'through an internal error'], ['storage_busy', 'through an unknown error']]) {
+      const sockets = proxy.upgrades();
+      proxy.refuseNextSend(code);
+      await bob.say(text);
+      if (code === 'storage_busy') {
+        // Shown while it is retried, in the room's words.
+        await bob.page.getByTestId('notice').filter({ hasText: 'the room could not store it' }).waitFor({ timeout: 2_000 });
+      }
+      await bob.page.getByTestId('message').filter({ hasText: text }).first().waitFor({ timeout: 5_000 });
+      await bob.page.getByTestId('pending').first().waitFor({ state: 'detached', timeout: 5_000 });
+      assert(proxy.upgrades() === sockets, `${code}: delivered by reconnecting, not by a retry`);
+    }
+  }, bob.page);
+
+  await step('a frame type this page does not know: a hint to reload, nothing silently dropped', async () => {
+    proxy.inject(JSON.stringify({ type: 'reaction', data: { seq: 1, emoji: '+1' } }));
+    await bob.page.getByTestId('outdated').waitFor({ timeout: 5_000 });
+    await bob.online();
+  }, bob.page);
+
+  await step('back after a long absence: the page lands at the bottom and says what was skipped', async () => {
+    proxy.cutSockets();
+    await bob.page.getByTestId('link-state').filter({ hasText: /Reconnecting|Connecting/ }).waitFor({ timeout: 15_000 });
+    await seed(server.url, big, 210, 'missed');
+    proxy.restore();
+    await bob.page.getByTestId('link-state').getByRole('button', { name: 'Retry now' }).click();
+    await bob.online();
+    await bob.page.getByTestId('gap').waitFor({ timeout: 10_000 });
+    await bob.sees('missed message 210');
+    await twoFrames(bob.page);
+    const gapText = await bob.page.getByTestId('gap').innerText();
+    assert(/\d+ more message/.test(gapText), `the gap notice says how many: ${gapText}`);
+    const fromBottom = await bob.page.getByTestId('messages').evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight);
+    assert(fromBottom < 48, `bob landed ${fromBottom} px above the newest message`);
+  }, bob.page);
+
+  await step('a tab whose name is taken sits idle (at most 1 wake-up a second)', async () => {
+    const ctxC = await browser.newContext({ viewport: { width: 800, height: 600 } });
+    await ctxC.addInitScript(countWakeUps);
+    const page = await ctxC.newPage();
+    const taken = new Person(page, 'alice'); // claimed in this room by alice's browser
+    await taken.open(server.url);
+    await page.getByLabel('Your name').fill('alice');
+    await page.getByLabel('Room').fill(big);
+    await page.getByRole('button', { name: 'Join room' }).click();
+    await page.getByTestId('refused').waitFor({ timeout: 10_000 });
+    await page.waitForTimeout(1_000);
+    const before = await page.evaluate(() => window.__wakeUps);
+    await page.waitForTimeout(5_000);
+    const wakeUps = (await page.evaluate(() => window.__wakeUps)) - before;
+    console.log(`    refused tab: ${wakeUps} timer/frame callbacks in 5 s`);
+    assert(wakeUps <= 5, `${wakeUps} wake-ups in 5 s`);
+    await ctxC.close();
+  });
+
+  const tabsRoom = `tabs-${Date.now()}`;
+  const proxyD = await startProxy(new URL(server.url).port);
+  const ctxD = await browser.newContext({ viewport: { width: 390, height: 760 }, hasTouch: true, isMobile: true });
+  await step('two tabs, two names, both offline, both closed: every message arrives once, under its own name', async () => {
+    const carol = new Person(await ctxD.newPage(), 'carol', { touch: true });
+    await carol.open(proxyD.url);
+    await carol.join(tabsRoom);
+    const dave = new Person(await ctxD.newPage(), 'dave', { touch: true });
+    await dave.open(proxyD.url);
+    assert(await dave.page.getByLabel('Your name').inputValue() === 'carol', 'the tabs share storage');
+    await dave.join(tabsRoom);
+    proxyD.cut();
+    await ctxD.setOffline(true);
+    for (const who of [carol, dave]) {
+      await who.page.getByTestId('link-state').filter({ hasText: /Reconnecting|Connecting/ }).waitFor({ timeout: 15_000 });
+    }
+    await carol.say('from carol 1');
+    await dave.say('from dave 1');
+    await carol.say('from carol 2');
+    await carol.page.getByTestId('pending').nth(1).waitFor({ timeout: 2_000 });
+    await dave.page.getByTestId('pending').first().waitFor({ timeout: 2_000 });
+    await carol.page.close();
+    await dave.page.close();
+    proxyD.restore();
+    await ctxD.setOffline(false);
+    const back = new Person(await ctxD.newPage(), 'dave', { touch: true });
+    await back.open(`${proxyD.url}/r/${tabsRoom}`);
+    await back.online();
+    await alice.page.goto(`${server.url}/r/${tabsRoom}`);
+    await alice.online();
+    for (const [text, author] of [['from carol 1', 'carol'], ['from dave 1', 'dave'], ['from carol 2', 'carol']]) {
+      await alice.sees(text);
+      const n = await alice.messages().filter({ hasText: text }).count();
+      assert(n === 1, `alice sees ${JSON.stringify(text)} ${n} times`);
+      const by = await alice.authorOf(text);
+      assert(by === author, `${JSON.stringify(text)} arrived as ${by}`);
+    }
+    await back.page.getByTestId('pending').first().waitFor({ state: 'detached', timeout: 10_000 });
+  }, alice.page);
+
+  await step('touch screens: Enter adds a line and the button sends; an IME commit never sends', async () => {
+    const page = ctxD.pages().at(-1);
+    assert(await page.evaluate(() => matchMedia('(pointer: coarse)').matches), 'the touch context has a coarse pointer');
+    const box = page.getByLabel('Message', { exact: true });
+    await box.click();
+    await box.pressSequentially('line a');
+    await box.press('Enter');
+    await box.pressSequentially('line b');
+    assert(await box.inputValue() === 'line a\nline b', `Enter on touch: ${JSON.stringify(await box.inputValue())}`);
+    assert(await page.getByTestId('pending').count() === 0, 'nothing sent by Enter');
+    await page.getByTestId('send').click();
+    await alice.sees('line b');
+    // A keyboard page: the Enter that commits an IME composition (keyCode 229) does not send.
+    const abox = alice.page.getByLabel('Message', { exact: true });
+    await abox.fill('にほんご');
+    await abox.evaluate((el) => {
+      for (const init of [{ isComposing: true }, { keyCode: 229 }]) {
+        const ev = new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true, ...init });
+        if (init.keyCode) Object.defineProperty(ev, 'keyCode', { get: () => 229 });
+        el.dispatchEvent(ev);
+      }
+    });
+    await twoFrames(alice.page);
+    assert(await abox.inputValue() === 'にほんご', 'the composition stays in the box');
+    assert(await alice.page.getByTestId('pending').count() === 0, 'nothing was sent');
+    await abox.fill('');
+  }, alice.page);
+  await ctxD.close();
+  proxyD.close();
+
+  await step('no Content-Security-Policy violation anywhere in the run', async () => {
+    assert(cspViolations.length === 0, `CSP violations: ${cspViolations}`);
+  });
+} catch (e) {
+  // A step prints its own failure; anything else (a context that would not open, say) says so here.
+  if (!e?.reported) console.log(`FAILED: ${String(e?.stack || e)}`);
   exitCode = 1;
 } finally {
   await browser.close().catch(() => {});

@@ -89,7 +89,7 @@ export async function step(name, fn, page) {
   } catch (e) {
     console.log(`step ${name} ... FAILED\n    ${String(e?.stack || e).split('\n').slice(0, 6).join('\n    ')}`);
     if (page) await page.screenshot({ path: join(outDir, `failed-${name}.png`) }).catch(() => {});
-    throw e;
+    throw Object.assign(e instanceof Error ? e : new Error(String(e)), { reported: true });
   }
 }
 
@@ -99,32 +99,105 @@ export function assert(cond, msg) {
 
 
 
+/** One server→client WebSocket text frame (unmasked), as the room would send it. */
+function serverFrame(text) {
+  const payload = Buffer.from(text, 'utf8');
+  const n = payload.length;
+  const head = n < 126 ? Buffer.from([0x81, n])
+    : n < 65536 ? Buffer.from([0x81, 126, n >> 8, n & 255])
+      : (() => { const h = Buffer.alloc(10); h[0] = 0x81; h[1] = 127; h.writeBigUInt64BE(BigInt(n), 2); return h; })();
+  return Buffer.concat([head, payload]);
+}
+
+/**
+ * Reads client→server WebSocket frames (masked) from `chunks` and calls `onFrame(raw, text)`
+ * for each whole one; `text` is the payload of a text frame, else null.
+ */
+function frameReader(onFrame) {
+  let buf = Buffer.alloc(0);
+  return (chunk) => {
+    buf = Buffer.concat([buf, chunk]);
+    for (;;) {
+      if (buf.length < 2) return;
+      const opcode = buf[0] & 0x0f;
+      let len = buf[1] & 0x7f;
+      let off = 2;
+      if (len === 126) { if (buf.length < 4) return; len = buf.readUInt16BE(2); off = 4; }
+      else if (len === 127) { if (buf.length < 10) return; len = Number(buf.readBigUInt64BE(2)); off = 10; }
+      const masked = (buf[1] & 0x80) !== 0;
+      const total = off + (masked ? 4 : 0) + len;
+      if (buf.length < total) return;
+      const raw = buf.subarray(0, total);
+      let text = null;
+      if (opcode === 1) {
+        const mask = masked ? buf.subarray(off, off + 4) : null;
+        const data = Buffer.from(buf.subarray(total - len, total));
+        if (mask) for (let i = 0; i < data.length; i++) data[i] ^= mask[i & 3];
+        text = data.toString('utf8');
+      }
+      buf = buf.subarray(total);
+      onFrame(Buffer.from(raw), text);
+    }
+  };
+}
+
 /**
  * A TCP proxy in front of the server, for one browser: `cut()` drops every connection
  * without a close frame and refuses new ones (the network is gone), `restore()` lets them
- * through again. The page is loaded through it, so its origin is the proxy's.
+ * through again. The page is loaded through it, so its origin is the proxy's. It can also
+ * play a broken network or a newer room: hang handshakes, refuse one `send` as the room
+ * would, or inject frames.
  */
 export async function startProxy(targetPort) {
   const net = await import('node:net');
   const sockets = new Set();
-  const webSockets = new Set();
+  const webSockets = new Set(); // client side of each joined WebSocket
+  const hung = new Set();
   let up = true;
   let socketsUp = true;
+  let hang = false;
+  let refuse = null; // { code, message }: the next `send` is answered with this error
+  let upgrades = 0;
   const server = net.createServer((client) => {
     if (!up) { client.destroy(); return; }
     client.on('error', () => {});
     client.once('data', (first) => {
       const isWebSocket = /^upgrade:\s*websocket/im.test(first.toString('latin1'));
       if (!up || (isWebSocket && !socketsUp)) { client.destroy(); return; }
+      if (isWebSocket && hang) {
+        // Accepted, never answered: the browser's socket stays CONNECTING (240 s in Chromium).
+        hung.add(client);
+        client.on('close', () => hung.delete(client));
+        return;
+      }
+      if (isWebSocket) {
+        upgrades++;
+        // No permessage-deflate, so the proxy can read the page's frames and add its own.
+        first = Buffer.from(first.toString('latin1').replace(/^sec-websocket-extensions:.*\r\n/gim, ''), 'latin1');
+      }
       const upstream = net.connect(targetPort, '127.0.0.1');
       for (const s of [client, upstream]) {
         sockets.add(s);
-        if (isWebSocket) webSockets.add(s);
         s.on('close', () => { sockets.delete(s); webSockets.delete(s); });
         s.on('error', () => {});
       }
+      if (isWebSocket) webSockets.add(client);
       upstream.write(first);
-      client.pipe(upstream).pipe(client);
+      if (isWebSocket) {
+        client.on('data', frameReader((raw, text) => {
+          if (refuse && text && text.includes('"type":"send"')) {
+            const { data } = JSON.parse(text);
+            const error = { type: 'error', data: { ...refuse, client_id: data.client_id } };
+            refuse = null;
+            client.write(serverFrame(JSON.stringify(error)));
+            return; // never reaches the room
+          }
+          upstream.write(raw);
+        }));
+      } else {
+        client.pipe(upstream);
+      }
+      upstream.pipe(client);
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -136,13 +209,24 @@ export async function startProxy(targetPort) {
     cut() { up = false; for (const s of sockets) s.destroy(); },
     /** Only WebSockets fail (pages still load): a flaky network or a blocking proxy. */
     cutSockets() { socketsUp = false; for (const s of webSockets) s.destroy(); },
-    restore() { up = true; socketsUp = true; },
-    close() { up = false; for (const s of sockets) s.destroy(); server.close(); },
+    /** Open sockets drop; new handshakes are accepted and never answered (a dead network). */
+    hangSockets() { hang = true; for (const s of webSockets) s.destroy(); },
+    restore() { up = true; socketsUp = true; hang = false; for (const s of hung) s.destroy(); },
+    /** The next `send` is refused with this error (naming its client_id) and never stored. */
+    refuseNextSend(code, message = 'the room could not store it') { refuse = { code, message }; },
+    /** Sends `text` to every open page socket, as if the room had. */
+    inject(text) { for (const s of webSockets) s.write(serverFrame(text)); },
+    /** WebSocket handshakes passed through so far. */
+    upgrades() { return upgrades; },
+    close() { up = false; for (const s of [...sockets, ...hung]) s.destroy(); server.close(); },
   };
 }
 
-/** Puts `n` messages into `room` over protocol v1 (20 per member, within the rate limit). */
-export async function seed(serverUrl, room, n) {
+/**
+ * Puts `n` messages into `room` over protocol v1 (20 per member, within the rate limit).
+ * `tag` keeps a second batch's client ids (and texts) apart from the first's.
+ */
+export async function seed(serverUrl, room, n, tag = '') {
   const wsUrl = `${serverUrl.replace('http', 'ws')}/api/rooms/${room}/ws`;
   for (let sent = 0, member = 0; sent < n; member++) {
     const ws = new WebSocket(wsUrl);
@@ -158,7 +242,7 @@ export async function seed(serverUrl, room, n) {
         const f = JSON.parse(ev.data);
         if (f.type === 'welcome') {
           for (let i = 0; i < batch; i++) {
-            ws.send(JSON.stringify({ type: 'send', data: { client_id: `s${sent + i}`, text: `seeded message ${sent + i + 1}` } }));
+            ws.send(JSON.stringify({ type: 'send', data: { client_id: `${tag}s${sent + i}`, text: `${tag || 'seeded'} message ${sent + i + 1}` } }));
           }
         } else if (f.type === 'ack' && ++acked === batch) {
           clearTimeout(timer);

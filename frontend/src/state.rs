@@ -37,6 +37,8 @@ pub struct Notice {
     pub message: String,
     /// For `rate_limited`: when sending works again (ms since the epoch).
     pub retry_at_ms: Option<u64>,
+    /// The refused message, if the refusal named one: the notice goes once it is stored.
+    pub client_id: Option<String>,
 }
 
 /// One room as the page shows it.
@@ -202,6 +204,9 @@ impl RoomView {
                 self.add(m) || typing
             }
             ServerFrame::Ack { client_id, .. } => {
+                if self.notice.as_ref().is_some_and(|n| n.client_id.as_ref() == Some(&client_id)) {
+                    self.notice = None;
+                }
                 let n = self.outbox.len();
                 self.outbox.retain(|p| p.client_id != client_id);
                 n != self.outbox.len()
@@ -242,8 +247,9 @@ impl RoomView {
                 self.want_older = false;
                 true
             }
-            ServerFrame::Error { code, message, retry_after_ms, .. } => {
-                let notice = Notice { code, message, retry_at_ms: retry_after_ms.map(|d| now_ms.saturating_add(d)) };
+            ServerFrame::Error { code, message, retry_after_ms, client_id } => {
+                let retry_at_ms = retry_after_ms.map(|d| now_ms.saturating_add(d));
+                let notice = Notice { code, message, retry_at_ms, client_id };
                 if self.me.is_none() && matches!(code, ErrorCode::NameTaken | ErrorCode::InvalidName) {
                     self.fatal = Some(notice);
                 } else {
@@ -454,6 +460,20 @@ mod tests {
             1_000,
         );
         assert_eq!(v.notice.as_ref().and_then(|n| n.retry_at_ms), Some(1_300));
+        // A refusal naming a message goes once that message is stored.
+        v.queue("c7".into(), "x".into(), 0);
+        v.apply(
+            ServerFrame::Error {
+                client_id: Some("c7".into()),
+                code: ErrorCode::Internal,
+                message: "later".into(),
+                retry_after_ms: None,
+            },
+            1_000,
+        );
+        assert!(v.notice.is_some());
+        v.apply(ServerFrame::Ack { client_id: "c7".into(), seq: 9, ts: 0 }, 1_100);
+        assert!(v.notice.is_none());
     }
 
     #[test]
