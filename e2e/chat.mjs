@@ -3,7 +3,7 @@
 // the member list, and a reload keeps the name and the history. Screenshots go to
 // target/e2e/. Run: `node e2e/chat.mjs` (scripts/test.sh does, after building).
 import { join } from 'node:path';
-import { startServer, startProxy, launchBrowser, seed, step, assert, outDir } from './lib.mjs';
+import { startServer, startProxy, launchBrowser, seed, step, assert, outDir, failures } from './lib.mjs';
 import { writeFileSync } from 'node:fs';
 
 /** One person at one browser: the page object the steps talk to. */
@@ -398,7 +398,7 @@ try {
     const taken = new Person(page, 'alice'); // claimed in this room by alice's browser
     await taken.open(server.url);
     await page.getByLabel('Your name').fill('alice');
-    await page.getByLabel('Room').fill(big);
+    await page.getByLabel('Room', { exact: true }).fill(big);
     await page.getByRole('button', { name: 'Join room' }).click();
     await page.getByTestId('refused').waitFor({ timeout: 10_000 });
     await page.waitForTimeout(1_000);
@@ -492,4 +492,5 @@ try {
   proxy.close();
   server.stop();
 }
-process.exit(exitCode);
+if (failures.length) console.log(`${failures.length} step(s) failed: ${failures.join('; ')}`);
+process.exit(failures.length ? 1 : exitCode);

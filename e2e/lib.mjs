@@ -79,6 +79,8 @@ export function launchBrowser() {
 }
 
 const results = [];
+/** Steps that failed, when E2E_KEEP_GOING=1 runs every step whatever happens before it. */
+export const failures = [];
 /** Runs one named step; a failure is recorded (with a screenshot of `page` if given). */
 export async function step(name, fn, page) {
   const t0 = Date.now();
@@ -89,6 +91,9 @@ export async function step(name, fn, page) {
   } catch (e) {
     console.log(`step ${name} ... FAILED\n    ${String(e?.stack || e).split('\n').slice(0, 6).join('\n    ')}`);
     if (page) await page.screenshot({ path: join(outDir, `failed-${name}.png`) }).catch(() => {});
+    failures.push(name);
+    // To see which steps a change breaks, not just the first.
+    if (process.env.E2E_KEEP_GOING === '1') return;
     throw Object.assign(e instanceof Error ? e : new Error(String(e)), { reported: true });
   }
 }
