@@ -6,6 +6,7 @@
 //!   golden tests that pin the JSON on the wire. `docs/PROTOCOL.md` is their prose twin.
 //! - [`values`]: validated values ([`RoomName`], [`UserName`], [`MessageText`], …); `parse`
 //!   is the only way in from untrusted input.
+//! - [`names`]: what a name may hold; its canonical form and (feature `claims`) claim key.
 //! - [`limits`]: every limit, and [`Limits`] as sent in `welcome`.
 //! - [`error`]: [`ErrorCode`], the stable codes of refusals, and the HTTP error body.
 //! - [`close`]: the WebSocket close codes the room uses and what each asks of a client.
@@ -22,6 +23,7 @@ pub mod close;
 pub mod error;
 pub mod frames;
 pub mod limits;
+pub mod names;
 pub mod values;
 
 pub use error::{ErrorCode, HttpError, ProtocolError};

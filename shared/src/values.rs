@@ -3,6 +3,7 @@
 
 use crate::error::{ErrorCode, ProtocolError};
 use crate::limits::*;
+use crate::names;
 use serde::{Serialize, Serializer};
 use std::fmt;
 
@@ -52,14 +53,19 @@ string_newtype!(
     RoomName
 );
 string_newtype!(
-    /// A member's display name: 1–32 characters after trimming, with no control or
-    /// invisible formatting characters (so two names that look alike are rare, and no name
-    /// can reorder the text around it).
+    /// A member's display name, as everyone sees it: trimmed, each inner run of white space
+    /// made one ASCII space, then 1–32 characters, none of them a control, format or
+    /// default-ignorable character (the one exception is U+FE0F right after an emoji, as in
+    /// `❤️`). So no name holds anything invisible or reorders the text around it. Two names
+    /// are one member when their [`canonical`](UserName::canonical) forms are equal, and one
+    /// claim when their look-alike `claim_key`s are (feature `claims`). The rules and their
+    /// reasons are in [`crate::names`].
     UserName
 );
 string_newtype!(
-    /// A message's text: 1–4000 characters, not only white space, no control characters
-    /// other than newline, carriage return and tab.
+    /// A message's text: 1–4000 characters, kept as typed, no control characters other than
+    /// newline, carriage return and tab, and not only white space or other characters that
+    /// show nothing (default-ignorables such as U+200B, U+2060, U+FE0F, and U+2800).
     MessageText
 );
 string_newtype!(
@@ -75,16 +81,6 @@ string_newtype!(
 
 fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-'
-}
-
-/// Characters that render as nothing or change the direction of the text around them.
-/// Unicode's `Cf` (format) class and the fillers that look blank, less the emoji variation
-/// selectors, which people do put in names.
-pub fn is_invisible(c: char) -> bool {
-    matches!(c as u32,
-        0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180F
-        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0x2800 | 0x3164
-        | 0xFEFF | 0xFFA0 | 0xFFF9..=0xFFFB | 0x1D173..=0x1D17A | 0xE0000..=0xE007F)
 }
 
 impl RoomName {
@@ -109,39 +105,60 @@ impl RoomName {
 }
 
 impl UserName {
-    /// Parses a display name, trimming white space at both ends.
+    /// Parses a display name: trims white space at both ends, refuses control, format and
+    /// default-ignorable characters (U+FE0F only right after an emoji is allowed), turns each
+    /// inner run of white space into one ASCII space, and counts what is left in characters.
     pub fn parse(s: &str) -> Result<Self, ProtocolError> {
         let t = s.trim();
-        let n = t.chars().count();
-        if n == 0 {
+        if t.is_empty() {
             return Err(ProtocolError::new(ErrorCode::InvalidName, "the name is empty"));
         }
-        if n > NAME_MAX_CHARS {
-            return Err(ProtocolError::new(
-                ErrorCode::InvalidName,
-                format!("a name has at most {NAME_MAX_CHARS} characters"),
-            ));
-        }
-        if t.chars().any(|c| c.is_control() || is_invisible(c)) {
+        // Before collapsing: line breaks are white space too, and refused inside a name.
+        if names::has_refused_char(t) {
             return Err(ProtocolError::new(
                 ErrorCode::InvalidName,
                 "a name cannot contain control or invisible characters",
             ));
         }
-        Ok(Self(t.to_owned()))
+        let display = names::collapse_white_space(t);
+        if display.chars().count() > NAME_MAX_CHARS {
+            return Err(ProtocolError::new(
+                ErrorCode::InvalidName,
+                format!("a name has at most {NAME_MAX_CHARS} characters"),
+            ));
+        }
+        Ok(Self(display))
     }
 
-    /// The form names are owned and compared by: lowercase, so "Alice" and "alice" are one
-    /// name and nobody can claim the other.
+    /// The form names are one member by: the display with U+FE0F dropped, NFKC-normalised
+    /// and fully case-folded (Unicode's compatibility caseless match), white space collapsed.
+    /// So `Alice`/`ALICE`, `José` in NFC/NFD, `ａｌｉｃｅ`/`alice`, `Straße`/`STRASSE` and
+    /// `❤️ bob`/`❤ bob` are each one name. It does not catch look-alikes from other scripts
+    /// (`аlice` with a Cyrillic а): the room claims names by `claim_key` (feature `claims`).
     pub fn canonical(&self) -> String {
-        self.0.to_lowercase()
+        names::canonical(&self.0)
+    }
+
+    /// The key a room claims a name by: the Unicode TS #39 confusable skeleton of
+    /// [`canonical`](Self::canonical). Names that look alike share it: `alice`, `Alice`,
+    /// `аlice` (Cyrillic а) and `ａｌｉｃｅ`; `emma` and `ernrna`; `José` in NFC and NFD.
+    /// Not meant for display (`m` becomes `rn`, `0` becomes `O`). Case is folded before the
+    /// skeleton, so capitals that look like other letters (`AIice` with a capital i, Cyrillic
+    /// `ВОВ`) are not caught. Only with the `claims` feature, because it carries the
+    /// confusables table.
+    #[cfg(feature = "claims")]
+    pub fn claim_key(&self) -> String {
+        names::claim_key(&self.0)
     }
 }
 
 impl MessageText {
-    /// Parses a message's text. It is kept as typed: only the checks, no trimming.
+    /// Parses a message's text. It is kept as typed: only the checks, no trimming. A text of
+    /// only white space, default-ignorable characters and U+2800 (blank braille) is
+    /// `empty_text`.
     pub fn parse(s: &str) -> Result<Self, ProtocolError> {
-        if s.trim().is_empty() {
+        // Invisible characters count as white space here only: the text is kept as typed.
+        if s.chars().all(names::is_blank) {
             return Err(ProtocolError::new(ErrorCode::EmptyText, "the message is empty"));
         }
         if s.chars().count() > TEXT_MAX_CHARS {
@@ -217,6 +234,105 @@ mod tests {
         assert_eq!(UserName::parse("Alice").unwrap().canonical(), UserName::parse("aLICE").unwrap().canonical());
     }
 
+    fn name(s: &str) -> UserName {
+        UserName::parse(s).unwrap_or_else(|e| panic!("{s:?} should parse: {}", e.message))
+    }
+
+    fn refused(s: &str) {
+        assert_eq!(UserName::parse(s).map(|n| n.into_string()).unwrap_err().code, ErrorCode::InvalidName, "{s:?}");
+    }
+
+    #[test]
+    fn canonical_is_nfkc_and_case_folded() {
+        for (a, b) in [
+            ("José", "Jose\u{301}"),    // NFC and NFD
+            ("ａｌｉｃｅ", "alice"),    // full-width (NFKC)
+            ("ＡＬＩＣＥ", "alice"),    // full-width capitals
+            ("Straße", "STRASSE"),      // full case folding, not lowercasing
+            ("ΟΔΟΣ", "οδοσ"),           // final sigma folds like sigma
+            ("❤\u{FE0F} bob", "❤ bob"), // the emoji selector is not part of the name
+            ("ﬁne", "fine"),            // ligature (NFKC)
+        ] {
+            assert_eq!(name(a).canonical(), name(b).canonical(), "{a:?} / {b:?}");
+        }
+        assert_eq!(name("José").canonical(), "jos\u{e9}");
+        assert_eq!(name("❤\u{FE0F} Bob").canonical(), "❤ bob");
+        assert_ne!(name("alice").canonical(), name("bob").canonical());
+        // Canonical does not do look-alikes; the claim key does.
+        assert_ne!(name("alice").canonical(), name("\u{430}lice").canonical());
+    }
+
+    #[test]
+    fn look_alike_names_share_one_claim_key() {
+        for (a, b) in [
+            ("alice", "\u{430}lice"), // Cyrillic а
+            ("José", "Jose\u{301}"),
+            ("a b", "a\u{A0}b"),
+            ("a b", "a  b"),
+            ("a b", "a\u{3000}\u{2003} b"),
+            ("Alice", "alice"),
+            ("ａｌｉｃｅ", "alice"),
+            ("❤\u{FE0F} bob", "❤ bob"),
+            ("emma", "ernrna"),
+            ("Paypal", "\u{420}\u{430}ypal"),
+        ] {
+            assert_eq!(name(a).claim_key(), name(b).claim_key(), "{a:?} / {b:?}");
+        }
+        for (a, b) in [("alice", "bob"), ("alice", "alice2"), ("ann", "anne"), ("a b", "ab")] {
+            assert_ne!(name(a).claim_key(), name(b).claim_key(), "{a:?} / {b:?}");
+        }
+    }
+
+    #[test]
+    fn invisible_characters_are_refused_in_names() {
+        for bad in [
+            "alice\u{FE0F}",  // the emoji selector after a letter is invisible
+            "alice\u{E0100}", // variation selectors supplement
+            "alice\u{FE00}",
+            "\u{2764}\u{FE0E}", // text-style selector
+            "\u{2764}\u{FE0F}\u{FE0F}",
+            "\u{FE0F}",
+            "al\u{2028}ice", // line separator (Zl)
+            "al\u{2029}ice", // paragraph separator (Zp)
+            "a\u{85}b",      // next line (Cc)
+            "a\tb",
+            "zero\u{200B}width",
+            "a\u{200D}b",
+            "a\u{2060}b",
+            "a\u{180E}b", // Mongolian vowel separator
+            "\u{3164}",   // Hangul filler
+            "\u{115F}a",
+            "a\u{AD}b",                   // soft hyphen
+            "a\u{34F}b",                  // combining grapheme joiner
+            "\u{600}1",                   // Arabic number sign (Cf, not default-ignorable)
+            "a\u{FFF9}b\u{FFFB}",         // interlinear annotation (Cf)
+            "a\u{E0041}",                 // tag character
+            "\u{1F469}\u{200D}\u{1F4BB}", // emoji ZWJ sequence
+        ] {
+            refused(bad);
+        }
+    }
+
+    #[test]
+    fn emoji_keep_their_presentation_selector() {
+        assert_eq!(name("❤\u{FE0F} bob").as_str(), "❤\u{FE0F} bob");
+        assert!(UserName::parse("❤️ bob").is_ok());
+        assert!(UserName::parse("1\u{FE0F}\u{20E3} fan").is_ok(), "keycap");
+        assert!(UserName::parse("\u{263A}\u{FE0F}").is_ok());
+        assert!(UserName::parse("\u{1F44B}\u{1F3FD} hi").is_ok(), "skin tone modifier");
+        assert!(UserName::parse("\u{1F1EB}\u{1F1F7} fan").is_ok(), "flag of France");
+    }
+
+    #[test]
+    fn white_space_is_collapsed_in_the_display() {
+        assert_eq!(name("a  b").as_str(), "a b");
+        assert_eq!(name("a\u{A0}b").as_str(), "a b");
+        assert_eq!(name(" \u{3000}a \u{2003}\u{205F} b\u{2028}").as_str(), "a b");
+        assert_eq!(name(&format!("a{}b", " ".repeat(60))).as_str(), "a b", "counted after collapsing");
+        assert_eq!(name("\u{2029}alice\n").as_str(), "alice", "line breaks at the ends are trimmed");
+        assert_eq!(name(&format!("a{}", " b".repeat(15))).as_str().chars().count(), 31);
+    }
+
     #[test]
     fn message_texts() {
         assert!(MessageText::parse("hi\nthere\t!").is_ok());
@@ -226,6 +342,23 @@ mod tests {
         assert_eq!(MessageText::parse(" \n\t ").unwrap_err().code, ErrorCode::EmptyText);
         assert_eq!(MessageText::parse(&"x".repeat(TEXT_MAX_CHARS + 1)).unwrap_err().code, ErrorCode::TextTooLong);
         assert_eq!(MessageText::parse("a\u{7}b").unwrap_err().code, ErrorCode::BadRequest);
+    }
+
+    #[test]
+    fn message_texts_of_only_invisible_characters_are_empty() {
+        for empty in [
+            "\u{200B}",
+            "\u{FE0F}",
+            " \u{2060} \n\u{2060}",
+            "\u{200B}\u{200C}\u{200D}",
+            "\u{2800}",
+            "\u{E0100}\u{3164}",
+        ] {
+            assert_eq!(MessageText::parse(empty).unwrap_err().code, ErrorCode::EmptyText, "{empty:?}");
+        }
+        // Kept as typed, invisible characters and all.
+        assert_eq!(MessageText::parse("a\u{200B}").unwrap().as_str(), "a\u{200B}");
+        assert_eq!(MessageText::parse("❤\u{FE0F}").unwrap().as_str(), "❤\u{FE0F}");
     }
 
     #[test]
