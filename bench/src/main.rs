@@ -6,13 +6,15 @@
 //!
 //! ```text
 //! cargo run --release -p confab-bench -- [--smoke] [--url http://127.0.0.1:8787] [--reps 3]
-//!                                        [--only fanout,throughput,storm,history] [--storm 100,500]
+//!                                        [--only fanout,throughput,storm,history,flood] [--storm 100,500]
 //! ```
 //! Prints a table per scenario and one JSON line per result (prefixed `json:`).
 //!
 //! # Layout
 //! - [`Member`]: one joined socket; its reader task records what arrives.
-//! - `fanout`, `throughput`, `storm`, `history`: the scenarios; each returns a JSON object.
+//! - `fanout`, `throughput`, `storm`, `history`, `flood`: the scenarios; each returns a JSON
+//!   object. `flood` runs on a second server with the production per-socket frame budget (the
+//!   main one raises every budget out of the way) and compares the two.
 
 use confab_itest::{key, unique_room, Server};
 use confab_shared::ServerFrame;
@@ -56,8 +58,19 @@ struct Member {
 }
 
 async fn connect_join(url: &str, name: &str) -> Result<(Ws, ServerFrame), String> {
+    connect_join_from(url, name, None).await
+}
+
+/// As [`connect_join`], saying the client's address in `CF-Connecting-IP` (as Cloudflare's
+/// edge does; `wrangler dev` on loopback sets none).
+async fn connect_join_from(url: &str, name: &str, ip: Option<&str>) -> Result<(Ws, ServerFrame), String> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = url.into_client_request().map_err(|e| e.to_string())?;
+    if let Some(ip) = ip {
+        req.headers_mut().insert("CF-Connecting-IP", ip.parse().map_err(|_| "bad address".to_string())?);
+    }
     let (mut ws, _) =
-        tokio::time::timeout(Duration::from_secs(30), tokio_tungstenite::connect_async_with_config(url, None, true))
+        tokio::time::timeout(Duration::from_secs(30), tokio_tungstenite::connect_async_with_config(req, None, true))
             .await
             .map_err(|_| "connect timed out".to_string())?
             .map_err(|e| format!("connect: {e}"))?;
@@ -360,6 +373,111 @@ async fn history(base: &str, n: usize) -> Result<Value, String> {
         "welcome_ms": percentile(&welcome, 0.5), "ten_pages_ms": percentile(&paging, 0.5)}))
 }
 
+/// Sends `history` pages of the newest 100 as fast as the socket takes them, reading every
+/// answer, until `stop`; with `reconnect`, opens a new socket (a new name each time) whenever
+/// the room closes it or refuses a new one, from one client address. Returns (pages served,
+/// frames refused, sockets closed by the room, sockets refused).
+async fn flooder(url: String, stop: Instant, reconnect: bool) -> Result<(u64, u64, u64, u64), String> {
+    let page = json!({"type": "history", "data": {"before": 9_007_199_254_740_991u64, "limit": 100}}).to_string();
+    let served = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let (mut closed, mut turned_away) = (0u64, 0u64);
+    while Instant::now() < stop {
+        let ws = match connect_join_from(&url, &format!("flooder{closed}"), Some("198.51.100.66")).await {
+            Ok((ws, _)) => ws,
+            Err(_) => {
+                turned_away += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (mut sink, mut stream) = ws.split();
+        let (s, r) = (served.clone(), refused.clone());
+        let reader = tokio::spawn(async move {
+            while let Some(Ok(msg)) = stream.next().await {
+                let Message::Text(t) = msg else { continue };
+                if t.starts_with(r#"{"type":"history""#) {
+                    s.fetch_add(1, Ordering::Relaxed);
+                } else if t.contains("rate_limited") {
+                    r.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        while Instant::now() < stop {
+            if sink.send(Message::text(page.clone())).await.is_err() {
+                break;
+            }
+            // Yield so the runtime also serves the members being measured.
+            tokio::task::yield_now().await;
+        }
+        let by_room = Instant::now() < stop;
+        let _ = sink.close().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+        if by_room {
+            closed += 1;
+        }
+        if !reconnect {
+            // One socket only: once the room has closed it, wait out the run.
+            tokio::time::sleep(stop.saturating_duration_since(Instant::now())).await;
+        }
+    }
+    Ok((served.load(Ordering::Relaxed), refused.load(Ordering::Relaxed), closed, turned_away))
+}
+
+/// Fan-out latency among 10 members (one sending 20 messages/s for `secs`) with `flooders`
+/// sockets flooding `history` for the full 100 messages of about 4 KB each at the same time.
+async fn flood(base: &str, flooders: usize, reconnect: bool, secs: u64, label: &str) -> Result<Value, String> {
+    let t0 = Instant::now();
+    let room = unique_room("flood");
+    let url = format!("{base}/api/rooms/{room}/ws");
+    // 100 heavy messages, from ten sockets so the per-socket budget does not slow the fill.
+    let mut fillers = join_many(&url, "fill", 10, t0).await?;
+    let text = "x".repeat(4_000);
+    for (f, m) in fillers.iter_mut().enumerate() {
+        for i in 0..10 {
+            let frame = json!({"type": "send", "data": {"client_id": format!("f{f}-{i}"), "text": text}});
+            m.sink.send(Message::text(frame.to_string())).await.map_err(|e| e.to_string())?;
+        }
+    }
+    wait_until(Duration::from_secs(30), || fillers.iter().all(|m| m.seen.lock().expect("no panics").acks >= 10)).await;
+    for m in fillers {
+        m.close().await;
+    }
+    let mut members = join_many(&url, "m", 10, t0).await?;
+    let stop = Instant::now() + Duration::from_secs(secs) + Duration::from_millis(500);
+    let floods: Vec<_> = (0..flooders).map(|_| tokio::spawn(flooder(url.clone(), stop, reconnect))).collect();
+    let per_sender = 20 * secs as usize;
+    let mut ticker = tokio::time::interval(Duration::from_millis(50));
+    for i in 0..per_sender {
+        ticker.tick().await;
+        members[0].send(&format!("s-{i}"), t0).await?;
+    }
+    wait_until(Duration::from_secs(15), || members.iter().all(|m| m.received() >= per_sender)).await;
+    let mut out = summarize(&members, per_sender);
+    let (mut served, mut refused, mut closed, mut turned_away) = (0, 0, 0, 0);
+    for f in floods {
+        let (s, r, c, t) = f.await.map_err(|e| e.to_string())??;
+        served += s;
+        refused += r;
+        closed += c;
+        turned_away += t;
+    }
+    out["scenario"] = json!("flood");
+    out["server"] = json!(label);
+    out["members"] = json!(10);
+    out["flooders"] = json!(flooders);
+    out["messages"] = json!(per_sender);
+    out["pages_served"] = json!(served);
+    out["pages_refused"] = json!(refused);
+    out["flooder_closed"] = json!(closed);
+    out["flooder_turned_away"] = json!(turned_away);
+    out["reconnecting"] = json!(reconnect);
+    for m in members {
+        m.close().await;
+    }
+    Ok(out)
+}
+
 /// Runs `f` `reps` times and keeps the run with the median of `key`.
 async fn median_of<F, Fut>(reps: usize, key: &str, mut f: F) -> Result<Value, String>
 where
@@ -392,6 +510,13 @@ fn print(v: &Value) {
         "all_welcomed_ms",
         "welcome_ms",
         "ten_pages_ms",
+        "server",
+        "flooders",
+        "pages_served",
+        "pages_refused",
+        "flooder_closed",
+        "flooder_turned_away",
+        "reconnecting",
         "lost",
         "duplicated",
         "out_of_order",
@@ -411,7 +536,14 @@ fn print(v: &Value) {
     println!("json: {v}");
 }
 
-async fn run(base: &str, smoke: bool, reps: usize, only: &[String], storm_sizes: &[usize]) -> Result<bool, String> {
+async fn run(
+    base: &str,
+    budget_base: Option<&str>,
+    smoke: bool,
+    reps: usize,
+    only: &[String],
+    storm_sizes: &[usize],
+) -> Result<bool, String> {
     let want = |s: &str| only.is_empty() || only.iter().any(|o| o == s);
     let mut clean = true;
     let mut check = |v: &Value| {
@@ -448,6 +580,18 @@ async fn run(base: &str, smoke: bool, reps: usize, only: &[String], storm_sizes:
             check(&median_of(1, "welcome_ms", || history(base, n)).await?);
         }
     }
+    if want("flood") && !smoke {
+        // Without a per-socket budget (this server raises it out of the way, as every room
+        // did before it existed), then with the production budget.
+        let secs = 5;
+        check(&median_of(reps, "p99_ms", || flood(base, 0, false, secs, "no budget")).await?);
+        check(&median_of(reps, "p99_ms", || flood(base, 1, false, secs, "no budget")).await?);
+        if let Some(b) = budget_base {
+            check(&median_of(reps, "p99_ms", || flood(b, 0, false, secs, "production budget")).await?);
+            check(&median_of(reps, "p99_ms", || flood(b, 1, false, secs, "production budget")).await?);
+            check(&median_of(reps, "p99_ms", || flood(b, 1, true, secs, "production budget")).await?);
+        }
+    }
     Ok(clean)
 }
 
@@ -476,15 +620,36 @@ fn main() {
                     ("SOCKET_RATE_BURST", "1000000"),
                     ("SOCKET_RATE_PER_SEC", "1000000"),
                     ("MAX_SOCKETS_PER_IP", "1000000"),
+                    ("CONNECT_RATE_BURST", "1000000"),
+                    ("CONNECT_RATE_PER_SEC", "1000000"),
                 ];
                 let s = Server::start("bench", &vars).await?;
                 let base = format!("ws://127.0.0.1:{}", s.port);
                 (Some(s), base)
             }
         };
+        // The flood scenario's second server: every budget raised but the per-socket one.
+        let budget_server = if server.is_some() && !smoke && (only.is_empty() || only.iter().any(|o| o == "flood")) {
+            let vars = [
+                ("RATE_BURST", "1000000"),
+                ("RATE_PER_SEC", "1000000"),
+                ("ROOM_RATE_BURST", "1000000"),
+                ("ROOM_RATE_PER_SEC", "1000000"),
+                ("MAX_SOCKETS_PER_IP", "1000000"),
+            ];
+            Some(Server::start("bench-budget", &vars).await?)
+        } else {
+            None
+        };
+        let budget_base = budget_server.as_ref().map(|s| format!("ws://127.0.0.1:{}", s.port));
         println!("confab-bench against {base} (reps {reps}{})", if smoke { ", smoke" } else { "" });
-        let r = tokio::time::timeout(Duration::from_secs(3600), run(&base, smoke, reps, &only, &storm_sizes)).await;
+        let r = tokio::time::timeout(
+            Duration::from_secs(3600),
+            run(&base, budget_base.as_deref(), smoke, reps, &only, &storm_sizes),
+        )
+        .await;
         drop(server);
+        drop(budget_server);
         r.map_err(|_| "the benchmark did not finish within an hour".to_string())?
     });
     match result {

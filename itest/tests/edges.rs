@@ -54,6 +54,26 @@ async fn an_impossible_resume_is_a_reset(s: &Server) -> Outcome {
     ensure(reset && latest_seq == 1 && messages.len() == 1, format!("reset {reset}, {} messages", messages.len()))
 }
 
+async fn look_alike_names_are_taken(s: &Server) -> Outcome {
+    let room = unique_room("lookalike");
+    let (_alice, _) = s.join(&room, "alice", &key("alice")).await?;
+    let (_jose, _) = s.join(&room, "Jos\u{e9}", &key("jose")).await?;
+    for name in ["\u{430}lice", "ａｌｉｃｅ", "Jose\u{301}"] {
+        let mut c = s.connect(&room).await?;
+        c.send_json(json!({"type": "join", "data": {"name": name, "key": key("mallory")}})).await?;
+        let f = c.expect("a refusal", |f| matches!(f, ServerFrame::Error { .. } | ServerFrame::Welcome { .. })).await?;
+        ensure(matches!(f, ServerFrame::Error { code: ErrorCode::NameTaken, .. }), format!("{name:?}: {f:?}"))?;
+    }
+    // Invisible characters are refused outright, and a message of nothing visible is empty.
+    let mut c = s.connect(&room).await?;
+    c.send_json(json!({"type": "join", "data": {"name": "alice\u{FE0F}", "key": key("mallory")}})).await?;
+    c.expect("invalid_name", |f| matches!(f, ServerFrame::Error { code: ErrorCode::InvalidName, .. })).await?;
+    let (mut bob, _) = s.join(&room, "bob", &key("bob")).await?;
+    bob.say("c1", "\u{200B}\u{2060} \u{FE0F}").await?;
+    bob.expect("empty_text", |f| matches!(f, ServerFrame::Error { code: ErrorCode::EmptyText, .. })).await?;
+    Ok(())
+}
+
 async fn refused_joins_are_capped(s: &Server) -> Outcome {
     let room = unique_room("guess");
     let (_owner, _) = s.join(&room, "alice", &key("alice")).await?;
@@ -127,6 +147,29 @@ async fn a_history_flood_is_refused_then_closed_and_others_carry_on(s: &Server) 
     ensure(closed.contains("1008") || closed.contains("Policy"), format!("the flooding socket: {closed}"))
 }
 
+async fn http_reads_are_budgeted_per_address(s: &Server) -> Outcome {
+    let room = unique_room("reads");
+    let path = format!("/api/rooms/{room}/messages?limit=100");
+    let ip = [("CF-Connecting-IP", "198.51.100.9")];
+    let mut ok = 0;
+    let refused = loop {
+        let (status, headers, body) = http_full(s.port, "GET", &path, &ip).await?;
+        match status {
+            200 => ok += 1,
+            429 => break (headers, body),
+            other => return Err(format!("status {other}: {body}")),
+        }
+        ensure(ok <= 20, "a hundred-message page over HTTP is never refused")?;
+    };
+    let (headers, body) = refused;
+    ensure(body.contains("rate_limited"), format!("429 body: {body}"))?;
+    ensure(headers.to_ascii_lowercase().contains("retry-after"), format!("429 headers: {headers}"))?;
+    // Six pages of 100 is the burst (60 frames' worth, 10 a page).
+    ensure(ok == 6, format!("{ok} pages before the first 429"))?;
+    let (status, _) = http(s.port, "GET", &path, &[("CF-Connecting-IP", "198.51.100.10")]).await?;
+    ensure(status == 200, format!("another address: {status}"))
+}
+
 async fn a_30_mib_frame_is_refused_without_being_copied(s: &Server) -> Outcome {
     let room = unique_room("huge");
     let (mut big, _) = s.join(&room, "big", &key("big")).await?;
@@ -192,6 +235,7 @@ fn main() {
                 vec![
                     ("the_route_is_decided_once", Box::pin(the_route_is_decided_once(server))),
                     ("an_impossible_resume_is_a_reset", Box::pin(an_impossible_resume_is_a_reset(server))),
+                    ("look_alike_names_are_taken", Box::pin(look_alike_names_are_taken(server))),
                     ("refused_joins_are_capped", Box::pin(refused_joins_are_capped(server))),
                     ("a_socket_that_never_joins_is_closed", Box::pin(a_socket_that_never_joins_is_closed(server))),
                     ("sockets_are_capped_per_address", Box::pin(sockets_are_capped_per_address(server))),
@@ -199,6 +243,7 @@ fn main() {
                         "a_history_flood_is_refused_then_closed_and_others_carry_on",
                         Box::pin(a_history_flood_is_refused_then_closed_and_others_carry_on(server)),
                     ),
+                    ("http_reads_are_budgeted_per_address", Box::pin(http_reads_are_budgeted_per_address(server))),
                     (
                         "a_30_mib_frame_is_refused_without_being_copied",
                         Box::pin(a_30_mib_frame_is_refused_without_being_copied(server)),

@@ -58,6 +58,12 @@ pub const DEFAULT_MAX_SOCKETS: u32 = 10_000;
 /// read from `CF-Connecting-IP`).
 pub const DEFAULT_MAX_SOCKETS_PER_IP: u32 = 64;
 
+/// Default burst of new sockets per client address per room (`CONNECT_RATE_BURST`): enough
+/// for a household or an office reconnecting after a deploy...
+pub const DEFAULT_CONNECT_BURST: u32 = 30;
+/// ...then this many per second (`CONNECT_RATE_PER_SEC`).
+pub const DEFAULT_CONNECT_PER_SEC: u32 = 2;
+
 /// Default token-bucket size per member per room (override with the `RATE_BURST` var).
 pub const DEFAULT_RATE_BURST: u32 = 20;
 /// Default refill rate in messages per second (override with `RATE_PER_SEC`).

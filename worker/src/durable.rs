@@ -81,6 +81,8 @@ impl DurableObject for ChatRoom {
             socket_per_sec: env_u32(&env, "SOCKET_RATE_PER_SEC", d.socket_per_sec),
             max_sockets: env_u32(&env, "MAX_SOCKETS", d.max_sockets),
             max_sockets_per_ip: env_u32(&env, "MAX_SOCKETS_PER_IP", d.max_sockets_per_ip),
+            connect_burst: env_u32(&env, "CONNECT_RATE_BURST", d.connect_burst),
+            connect_per_sec: env_u32(&env, "CONNECT_RATE_PER_SEC", d.connect_per_sec),
             idle_limit_ms: env_u32(&env, "IDLE_LIMIT_MS", 60_000).into(),
             ..d
         };
@@ -88,7 +90,13 @@ impl DurableObject for ChatRoom {
             Ok(pair) => state.set_websocket_auto_response(&pair),
             Err(e) => console_error!("could not set the ping auto-response: {e:?}"),
         }
-        let schema = SqlStore::exists(&state.storage().sql());
+        let sql = state.storage().sql();
+        let schema = SqlStore::exists(&sql);
+        if schema {
+            if let Err(e) = SqlStore::upgrade(&sql) {
+                console_error!("upgrading the room's storage failed: {e}");
+            }
+        }
         Self {
             state,
             config,
@@ -107,20 +115,26 @@ impl DurableObject for ChatRoom {
                 self.after_event(None).await;
                 Ok(response)
             }
-            "/info" => {
+            "/info" | "/messages" => {
+                let ip = req.headers().get("CF-Connecting-IP")?;
                 let mut store = self.store();
                 let mut live = self.live();
                 let live = live.as_mut().expect("live() fills it");
-                json_or_error(live.room.info(&mut store))
-            }
-            "/messages" => {
-                let page = history_query(url.query()).and_then(|(before, limit)| {
-                    let mut store = self.store();
-                    let live = self.live();
-                    let live = live.as_ref().expect("live() fills it");
-                    live.room.history(&mut store, before, limit)
-                });
-                json_or_error(page)
+                let cost = if url.path() == "/info" { 1 } else { confab_shared::limits::HISTORY_COST };
+                if let Err(wait) = live.room.admit_read(ip.as_deref(), cost, Date::now().as_millis()) {
+                    let e = ProtocolError::new(ErrorCode::RateLimited, "too many reads from your address; slow down");
+                    let mut response = error_response(e, 429)?;
+                    response.headers_mut().set("Retry-After", &wait.div_ceil(1000).to_string())?;
+                    return Ok(response);
+                }
+                if url.path() == "/info" {
+                    json_or_error(live.room.info(&mut store))
+                } else {
+                    json_or_error(
+                        history_query(url.query())
+                            .and_then(|(before, limit)| live.room.history(&mut store, before, limit)),
+                    )
+                }
             }
             other => error_response(ProtocolError::new(ErrorCode::NotFound, format!("nothing at {other}")), 404),
         }
@@ -505,6 +519,41 @@ impl SqlStore<'_> {
             .is_ok_and(|rows| rows.first().is_some_and(|r| r.n > 0.0))
     }
 
+    /// Brings a room written by an older build up to date, once: name claims keyed by the
+    /// lowercased name move to `UserName::claim_key` ([`crate::store::rekey_claims`]). The
+    /// `meta` table records that it was done. Runs in the constructor, only for rooms that
+    /// have tables (a room that was never written stays unwritten).
+    fn upgrade(sql: &SqlStorage) -> Result<()> {
+        #[derive(Deserialize)]
+        struct Claim {
+            name: String,
+            key_hash: String,
+            claimed_ms: f64,
+        }
+        #[derive(Deserialize)]
+        struct Version {
+            value: f64,
+        }
+        sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)", None)?;
+        let done: Vec<Version> = sql.exec("SELECT value FROM meta WHERE key = 'claims_keyed_by'", None)?.to_array()?;
+        if done.first().is_some_and(|v| v.value >= 2.0) {
+            return Ok(());
+        }
+        let rows: Vec<Claim> = sql.exec("SELECT name, key_hash, claimed_ms FROM claims", None)?.to_array()?;
+        let old = rows.into_iter().map(|c| (c.name, c.key_hash, c.claimed_ms as u64)).collect();
+        let new = crate::store::rekey_claims(old);
+        sql.exec("DELETE FROM claims", None)?;
+        for (name, key_hash, ms) in new {
+            sql.exec(
+                "INSERT INTO claims (name, key_hash, claimed_ms) VALUES (?, ?, ?)",
+                vec![name.into(), key_hash.into(), int(ms)],
+            )?;
+        }
+        sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('claims_keyed_by', 2)", None)?;
+        console_log!("room storage upgraded: claims re-keyed");
+        Ok(())
+    }
+
     /// Creates the tables before the first write. Idempotent.
     fn migrate(&self) -> std::result::Result<(), StoreError> {
         if self.schema.get() {
@@ -537,6 +586,11 @@ impl SqlStore<'_> {
             )",
                 None,
             )
+            .map_err(store_err)?;
+        // Claims here are keyed by `UserName::claim_key` from the start.
+        self.sql
+            .exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)", None)
+            .and_then(|_| self.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('claims_keyed_by', 2)", None))
             .map_err(store_err)?;
         self.schema.set(true);
         // Said once per room: the tests check that reads alone never get here.

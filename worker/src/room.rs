@@ -29,6 +29,8 @@ pub const CLOSE_TOO_BIG: u16 = close::TOO_BIG;
 
 /// Buckets of departed members kept at most (see [`Room`]'s `departed`).
 pub const DEPARTED_MAX: usize = 4_096;
+/// Client addresses whose HTTP read budget is kept at most (see [`Room::admit_read`]).
+pub const HTTP_READERS_MAX: usize = 1_024;
 
 /// Tunables read from the environment (`wrangler.toml` vars).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +54,10 @@ pub struct RoomConfig {
     pub max_sockets: u32,
     /// Open sockets the room accepts from one client address (`MAX_SOCKETS_PER_IP`).
     pub max_sockets_per_ip: u32,
+    /// New sockets one client address may open in a burst (`CONNECT_RATE_BURST`)...
+    pub connect_burst: u32,
+    /// ...and per second after it (`CONNECT_RATE_PER_SEC`).
+    pub connect_per_sec: u32,
     /// A socket with no frame and no `ping` for this long is taken for a vanished peer
     /// (`IDLE_LIMIT_MS`).
     pub idle_limit_ms: u64,
@@ -71,6 +77,8 @@ impl Default for RoomConfig {
             socket_per_sec: l::SOCKET_PER_SEC,
             max_sockets: l::DEFAULT_MAX_SOCKETS,
             max_sockets_per_ip: l::DEFAULT_MAX_SOCKETS_PER_IP,
+            connect_burst: l::DEFAULT_CONNECT_BURST,
+            connect_per_sec: l::DEFAULT_CONNECT_PER_SEC,
             idle_limit_ms: 60_000,
         }
     }
@@ -130,6 +138,33 @@ impl Bucket {
     /// Takes one message's worth from a member's bucket, or says how long until there is one.
     fn take(&mut self, config: &RoomConfig, now_ms: u64) -> Result<(), u64> {
         self.take_of(1, config.rate_burst, config.rate_per_sec, now_ms)
+    }
+}
+
+/// Token buckets per client address, bounded: past [`HTTP_READERS_MAX`] addresses, buckets
+/// that have refilled are forgotten (they change nothing), then the least recently used.
+/// Memory only: an evicted room forgets them, after seconds of quiet that refill them anyway.
+#[derive(Debug, Default)]
+struct AddressBudgets {
+    buckets: HashMap<String, Bucket>,
+}
+
+impl AddressBudgets {
+    fn take(&mut self, ip: &str, cost: u32, burst: u32, per_sec: u32, now_ms: u64) -> Result<(), u64> {
+        if !self.buckets.contains_key(ip) && self.buckets.len() >= HTTP_READERS_MAX {
+            self.buckets.retain(|_, b| !b.is_full_at(burst, per_sec, now_ms));
+            if self.buckets.len() >= HTTP_READERS_MAX {
+                if let Some(oldest) = self.buckets.iter().min_by_key(|(_, b)| b.at_ms).map(|(k, _)| k.clone()) {
+                    self.buckets.remove(&oldest);
+                }
+            }
+        }
+        let bucket = self.buckets.entry(ip.to_owned()).or_insert_with(|| Bucket::full_of(burst, now_ms));
+        bucket.take_of(cost, burst, per_sec, now_ms)
+    }
+
+    fn len(&self) -> usize {
+        self.buckets.len()
     }
 }
 
@@ -244,7 +279,7 @@ pub const PRESENCE_WINDOW_MS: u64 = 1_000;
 /// See [`PRESENCE_IMMEDIATE`].
 pub const PRESENCE_BATCH_MS: u64 = 100;
 
-/// Presence changes held back while the room is busy, by canonical name.
+/// Presence changes held back while the room is busy, by claim key.
 #[derive(Debug, Default)]
 struct PresenceBatch {
     /// When recent announcements went out at once (within the last window).
@@ -266,7 +301,7 @@ struct PresenceChange {
 
 #[derive(Debug)]
 struct Conn {
-    /// Canonical name of the member, once joined.
+    /// Claim key of the member (`UserName::claim_key`), once joined.
     member: Option<String>,
     /// When the socket was accepted.
     opened_ms: u64,
@@ -299,7 +334,7 @@ pub struct Room {
     name: String,
     config: RoomConfig,
     conns: HashMap<SocketId, Conn>,
-    /// By canonical name; one entry per name with at least one joined socket.
+    /// By claim key; one entry per name with at least one joined socket.
     members: BTreeMap<String, Member>,
     /// Buckets of members whose last socket closed, so leaving and rejoining does not reset a
     /// rate limit. Bounded: a bucket that has refilled is forgotten (it changes nothing), and
@@ -312,6 +347,11 @@ pub struct Room {
     join_deadlines: BTreeSet<(u64, SocketId)>,
     /// Open sockets per client address.
     per_ip: HashMap<String, u32>,
+    /// HTTP read budgets per client address.
+    http_reads: AddressBudgets,
+    /// New-socket budgets per client address: a client the room keeps closing cannot come
+    /// straight back for another socket's worth of budget.
+    connects: AddressBudgets,
     next_socket: SocketId,
     /// `(seq, ts)` of the newest message, read from storage once.
     latest: Option<(Seq, u64)>,
@@ -354,6 +394,8 @@ impl Room {
             room_bucket: Bucket::full_of(config.room_rate_burst, 0),
             join_deadlines: BTreeSet::new(),
             per_ip: HashMap::new(),
+            http_reads: AddressBudgets::default(),
+            connects: AddressBudgets::default(),
             next_socket: 1,
             latest: None,
             presence: PresenceBatch::default(),
@@ -364,7 +406,7 @@ impl Room {
                 continue;
             }
             let member = a.name.as_deref().and_then(|n| UserName::parse(n).ok()).map(|n| {
-                let canonical = n.canonical();
+                let canonical = n.claim_key();
                 let m = room.members.entry(canonical.clone()).or_insert_with(|| Member {
                     display: n.into_string(),
                     sockets: BTreeSet::new(),
@@ -425,6 +467,13 @@ impl Room {
                     "too many connections to this room from your address",
                 ));
             }
+            let (burst, per_sec) = (self.config.connect_burst, self.config.connect_per_sec);
+            if self.connects.take(ip, 1, burst, per_sec, now_ms).is_err() {
+                return Err(ProtocolError::new(
+                    ErrorCode::TooManyConnections,
+                    "too many new connections to this room from your address; wait a moment",
+                ));
+            }
             *self.per_ip.entry(ip.to_owned()).or_default() += 1;
         }
         let id = self.next_socket;
@@ -444,6 +493,21 @@ impl Room {
         self.join_deadlines.insert((deadline, id));
         let attachment = self.attachment(id).expect("inserted just above");
         Ok((attachment, vec![Effect::WakeAt(deadline)]))
+    }
+
+    /// Charges an HTTP read (`GET` info: 1, a messages page: [`HISTORY_COST`]) to the client
+    /// address's budget, the same as a socket's frame budget: reading history over HTTP is no
+    /// cheaper a way to make the room work. Requests without an address (none in production,
+    /// where the runtime always sets `CF-Connecting-IP`) are not counted. `Err` says how long
+    /// to wait.
+    pub fn admit_read(&mut self, ip: Option<&str>, cost: u32, now_ms: u64) -> Result<(), u64> {
+        let Some(ip) = ip else { return Ok(()) };
+        self.http_reads.take(ip, cost, self.config.socket_burst, self.config.socket_per_sec, now_ms)
+    }
+
+    /// Addresses whose HTTP read and connect budgets are held (each bounded).
+    pub fn address_budgets(&self) -> (usize, usize) {
+        (self.http_reads.len(), self.connects.len())
     }
 
     /// What `socket` keeps for hibernation: its own state and, once joined, its member's.
@@ -713,7 +777,7 @@ impl Room {
         now_ms: u64,
         out: &mut Vec<Effect>,
     ) {
-        let canonical = name.canonical();
+        let canonical = name.claim_key();
         match store.claim(&canonical, &key_hash(key), now_ms) {
             Ok(true) => {}
             Ok(false) => {

@@ -36,6 +36,22 @@ pub enum Appended {
 /// squatted forever.
 pub const CLAIM_IDLE_MS: u64 = 90 * 24 * 60 * 60 * 1000;
 
+/// Name claims as stored before they were keyed by `UserName::claim_key` (rooms written by
+/// builds that keyed them by the lowercased name), re-keyed: each `(name, key_hash, ms)`
+/// moves to its claim key. Where several old names now share one key (`alice` and a Cyrillic
+/// `аlice`), the claim made first keeps it: the impersonator's later claim is dropped. Rows
+/// whose name no longer parses keep their old key (nobody can join with it any more).
+pub fn rekey_claims(rows: Vec<(String, String, u64)>) -> Vec<(String, String, u64)> {
+    let mut by_key: BTreeMap<String, (String, u64)> = BTreeMap::new();
+    let mut rows = rows;
+    rows.sort_by_key(|(_, _, ms)| *ms);
+    for (name, hash, ms) in rows {
+        let key = confab_shared::UserName::parse(&name).map_or(name, |n| n.claim_key());
+        by_key.entry(key).or_insert((hash, ms));
+    }
+    by_key.into_iter().map(|(k, (h, ms))| (k, h, ms)).collect()
+}
+
 /// The room's storage. Every method is one short transaction (two statements at most, which
 /// Durable Object write coalescing commits together). Reads never write: looking at a room
 /// that was never written to creates nothing.
@@ -144,5 +160,27 @@ impl RoomStore for MemoryStore {
     fn after(&mut self, after: Seq, limit: u32) -> Result<Vec<ChatMessage>, StoreError> {
         self.check()?;
         Ok(Self::page(self.messages.range(after.saturating_add(1)..).map(|(_, m)| m.clone()), limit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_claims_move_to_their_claim_keys_and_the_first_keeps_a_shared_one() {
+        let old = vec![
+            ("\u{430}lice".to_owned(), "mallory".to_owned(), 20), // Cyrillic а, claimed later
+            ("alice".to_owned(), "alice".to_owned(), 10),
+            ("emma".to_owned(), "emma".to_owned(), 5),
+            ("bob".to_owned(), "bob".to_owned(), 30),
+        ];
+        let new = rekey_claims(old);
+        let key = |n: &str| confab_shared::UserName::parse(n).unwrap().claim_key();
+        assert_eq!(new.len(), 3);
+        assert!(new.contains(&(key("alice"), "alice".to_owned(), 10)), "{new:?}");
+        assert!(new.contains(&(key("emma"), "emma".to_owned(), 5)));
+        assert!(new.contains(&(key("bob"), "bob".to_owned(), 30)));
+        assert_ne!(key("emma"), "emma", "the confusable skeleton really changes some keys");
     }
 }
