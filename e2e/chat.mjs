@@ -185,8 +185,10 @@ try {
     await bob.page.getByTestId('link-state').filter({ hasText: /Reconnecting|Connecting/ }).waitFor({ timeout: 15_000 });
     for (let i = 1; i <= 5; i++) await bob.say(`offline ${i}`);
     await bob.page.waitForFunction(() => document.querySelectorAll('[data-testid=pending]').length === 5, null, { timeout: 5_000 });
-    const ratio = await bob.page.getByTestId('pending').first().locator('.text').evaluate(contrastOf);
-    assert(ratio >= 4.5, `pending text contrast ${ratio.toFixed(2)}:1 is below WCAG AA (4.5:1)`);
+    for (const part of ['.text', '[data-testid=pending-status]']) {
+      const ratio = await bob.page.getByTestId('pending').first().locator(part).evaluate(contrastOf);
+      assert(ratio >= 4.5, `pending ${part} contrast ${ratio.toFixed(2)}:1 is below WCAG AA (4.5:1)`);
+    }
     proxy.restore();
     await ctxB.setOffline(false); // fires `online`: the page reconnects at once
     await bob.online();
