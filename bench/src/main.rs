@@ -373,11 +373,22 @@ async fn history(base: &str, n: usize) -> Result<Value, String> {
         "welcome_ms": percentile(&welcome, 0.5), "ten_pages_ms": percentile(&paging, 0.5)}))
 }
 
-/// Sends `history` pages of the newest 100 as fast as the socket takes them, reading every
-/// answer, until `stop`; with `reconnect`, opens a new socket (a new name each time) whenever
-/// the room closes it or refuses a new one, from one client address. Returns (pages served,
-/// frames refused, sockets closed by the room, sockets refused).
-async fn flooder(url: String, stop: Instant, reconnect: bool) -> Result<(u64, u64, u64, u64), String> {
+/// How a flooder sends.
+#[derive(Clone, Copy, Debug)]
+enum Flood {
+    /// The next `history` as soon as the last is answered: as fast as the room serves it.
+    Paced,
+    /// As fast as the socket takes frames, answers or not (a firehose).
+    Firehose,
+    /// A firehose that opens a new socket whenever the room closes one.
+    Reconnecting,
+}
+
+/// Sends `history` pages of the newest 100 until `stop`, the way `mode` says, reading every
+/// answer, from one client address. Returns (pages served, frames refused, sockets closed by
+/// the room, sockets refused).
+async fn flooder(url: String, stop: Instant, mode: Flood) -> Result<(u64, u64, u64, u64), String> {
+    let reconnect = matches!(mode, Flood::Reconnecting);
     let page = json!({"type": "history", "data": {"before": 9_007_199_254_740_991u64, "limit": 100}}).to_string();
     let served = Arc::new(AtomicU64::new(0));
     let refused = Arc::new(AtomicU64::new(0));
@@ -393,22 +404,32 @@ async fn flooder(url: String, stop: Instant, reconnect: bool) -> Result<(u64, u6
         };
         let (mut sink, mut stream) = ws.split();
         let (s, r) = (served.clone(), refused.clone());
+        let answered = Arc::new(tokio::sync::Notify::new());
+        let done = answered.clone();
         let reader = tokio::spawn(async move {
             while let Some(Ok(msg)) = stream.next().await {
                 let Message::Text(t) = msg else { continue };
                 if t.starts_with(r#"{"type":"history""#) {
                     s.fetch_add(1, Ordering::Relaxed);
+                    done.notify_one();
                 } else if t.contains("rate_limited") {
                     r.fetch_add(1, Ordering::Relaxed);
+                    done.notify_one();
                 }
             }
+            done.notify_one();
         });
         while Instant::now() < stop {
-            if sink.send(Message::text(page.clone())).await.is_err() {
+            if sink.send(Message::text(page.clone())).await.is_err() || reader.is_finished() {
                 break;
             }
-            // Yield so the runtime also serves the members being measured.
-            tokio::task::yield_now().await;
+            match mode {
+                Flood::Paced => {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), answered.notified()).await;
+                }
+                // Yield so the runtime also serves the members being measured.
+                Flood::Firehose | Flood::Reconnecting => tokio::task::yield_now().await,
+            }
         }
         let by_room = Instant::now() < stop;
         let _ = sink.close().await;
@@ -426,7 +447,7 @@ async fn flooder(url: String, stop: Instant, reconnect: bool) -> Result<(u64, u6
 
 /// Fan-out latency among 10 members (one sending 20 messages/s for `secs`) with `flooders`
 /// sockets flooding `history` for the full 100 messages of about 4 KB each at the same time.
-async fn flood(base: &str, flooders: usize, reconnect: bool, secs: u64, label: &str) -> Result<Value, String> {
+async fn flood(base: &str, flooders: usize, mode: Flood, secs: u64, label: &str) -> Result<Value, String> {
     let t0 = Instant::now();
     let room = unique_room("flood");
     let url = format!("{base}/api/rooms/{room}/ws");
@@ -445,7 +466,7 @@ async fn flood(base: &str, flooders: usize, reconnect: bool, secs: u64, label: &
     }
     let mut members = join_many(&url, "m", 10, t0).await?;
     let stop = Instant::now() + Duration::from_secs(secs) + Duration::from_millis(500);
-    let floods: Vec<_> = (0..flooders).map(|_| tokio::spawn(flooder(url.clone(), stop, reconnect))).collect();
+    let floods: Vec<_> = (0..flooders).map(|_| tokio::spawn(flooder(url.clone(), stop, mode))).collect();
     let per_sender = 20 * secs as usize;
     let mut ticker = tokio::time::interval(Duration::from_millis(50));
     for i in 0..per_sender {
@@ -471,7 +492,7 @@ async fn flood(base: &str, flooders: usize, reconnect: bool, secs: u64, label: &
     out["pages_refused"] = json!(refused);
     out["flooder_closed"] = json!(closed);
     out["flooder_turned_away"] = json!(turned_away);
-    out["reconnecting"] = json!(reconnect);
+    out["mode"] = json!(if flooders == 0 { "none".to_owned() } else { format!("{mode:?}").to_lowercase() });
     for m in members {
         m.close().await;
     }
@@ -516,7 +537,7 @@ fn print(v: &Value) {
         "pages_refused",
         "flooder_closed",
         "flooder_turned_away",
-        "reconnecting",
+        "mode",
         "lost",
         "duplicated",
         "out_of_order",
@@ -584,12 +605,12 @@ async fn run(
         // Without a per-socket budget (this server raises it out of the way, as every room
         // did before it existed), then with the production budget.
         let secs = 5;
-        check(&median_of(reps, "p99_ms", || flood(base, 0, false, secs, "no budget")).await?);
-        check(&median_of(reps, "p99_ms", || flood(base, 1, false, secs, "no budget")).await?);
-        if let Some(b) = budget_base {
-            check(&median_of(reps, "p99_ms", || flood(b, 0, false, secs, "production budget")).await?);
-            check(&median_of(reps, "p99_ms", || flood(b, 1, false, secs, "production budget")).await?);
-            check(&median_of(reps, "p99_ms", || flood(b, 1, true, secs, "production budget")).await?);
+        for (server, label) in [(Some(base), "no budget"), (budget_base, "production budget")] {
+            let Some(b) = server else { continue };
+            check(&median_of(reps, "p99_ms", || flood(b, 0, Flood::Paced, secs, label)).await?);
+            for mode in [Flood::Paced, Flood::Firehose, Flood::Reconnecting] {
+                check(&median_of(reps, "p99_ms", || flood(b, 1, mode, secs, label)).await?);
+            }
         }
     }
     Ok(clean)

@@ -185,6 +185,12 @@ impl ChatRoom {
         ws: web_sys::WebSocket,
         message: JsValue,
     ) -> std::result::Result<JsValue, JsValue> {
+        // A socket the room has closed may still deliver what its peer keeps writing (a
+        // flooder ignores the close): drop it at the cost of one property read, before any
+        // tag lookup, storage handle or copy.
+        if ws.ready_state() != OPEN {
+            return Ok(JsValue::NULL);
+        }
         let ws = WebSocket::from(ws);
         let Some(id) = socket_id(&self.state, &ws) else { return Ok(JsValue::NULL) };
         let input_len = match message.dyn_ref::<js_sys::JsString>() {
