@@ -91,7 +91,11 @@ impl RoomCtx {
 /// One open room: owns the connection task for as long as it is on screen.
 #[component]
 pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
-    let canonical = name.canonical();
+    // The outbox is partitioned by the name as typed, lowercased: `UserName::canonical` would
+    // be exact but carries Unicode normalization tables (about 58 KB brotli) into the page,
+    // and two spellings of one claim sending from one browser is harmless (the room knows
+    // them as one member).
+    let canonical = name.as_str().to_lowercase();
     let outbox_key = outbox::key(&room, &canonical);
     let view = RwSignal::new(RoomView::with_outbox(outbox::load_for(&room, name.as_str(), &canonical)));
     let link = RwSignal::new(Link::Connecting);
