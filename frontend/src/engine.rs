@@ -111,6 +111,33 @@ pub struct Engine {
     last_typing_ms: Option<u64>,
     /// The room closed with 1008: only the person, or the long wait, reconnects.
     held: bool,
+    /// The room's member rate limit as the page mirrors it (`welcome.limits`), so a long
+    /// outbox goes out at the pace the room accepts rather than as a burst it refuses (and a
+    /// refused frame still costs the socket's frame budget).
+    pace: Pace,
+}
+
+/// A token bucket in thousandths of a message, like the room's.
+#[derive(Debug, Clone, Copy, Default)]
+struct Pace {
+    milli: u64,
+    at_ms: u64,
+}
+
+impl Pace {
+    /// Takes one message's worth under `limits`, or says how long until there is one.
+    fn take(&mut self, limits: Option<confab_shared::Limits>, now_ms: u64) -> Result<(), u64> {
+        let Some(l) = limits else { return Ok(()) };
+        let (cap, per_sec) = (u64::from(l.rate_burst) * 1000, u64::from(l.rate_per_sec));
+        self.milli = self.milli.saturating_add(now_ms.saturating_sub(self.at_ms).saturating_mul(per_sec)).min(cap);
+        self.at_ms = self.at_ms.max(now_ms);
+        if self.milli >= 1000 {
+            self.milli -= 1000;
+            Ok(())
+        } else {
+            Err((1000 - self.milli).div_ceil(per_sec.max(1)).min(60_000))
+        }
+    }
 }
 
 impl Engine {
@@ -133,6 +160,7 @@ impl Engine {
             probe_until_ms: None,
             last_typing_ms: None,
             held: false,
+            pace: Pace::default(),
         }
     }
 
@@ -193,7 +221,10 @@ impl Engine {
         };
         let mut out = Vec::new();
         match &frame {
-            ServerFrame::Welcome { .. } => {
+            ServerFrame::Welcome { limits, .. } => {
+                // The room's bucket may not be full (it survives reconnects); a refusal
+                // empties the page's copy too.
+                self.pace = Pace { milli: u64::from(limits.rate_burst) * 1000, at_ms: now_ms };
                 self.welcomed = true;
                 self.welcomed_at_ms = Some(now_ms);
                 self.connect_deadline_ms = None;
@@ -219,9 +250,19 @@ impl Engine {
                             self.sent.remove(&p.client_id);
                         }
                     }
+                    // A refused frame that was not a send (a `history` page, say): the
+                    // request in flight is asked again once the budget allows.
+                    None if client_id.is_none() && view.loading_older => {
+                        view.loading_older = false;
+                        view.touch();
+                    }
                     None => self.sent.clear(),
                 }
-                self.resend_at_ms = Some(now_ms.saturating_add(retry_after_ms.unwrap_or(1_000)));
+                self.pace = Pace { milli: 0, at_ms: now_ms };
+                // At most a minute, whatever a misconfigured room says.
+                let at = now_ms.saturating_add(retry_after_ms.unwrap_or(1_000).min(60_000));
+                // The latest time any refusal named: resending sooner only collects refusals.
+                self.resend_at_ms = Some(self.resend_at_ms.map_or(at, |t| t.max(at)));
             }
             ServerFrame::Error { code, client_id: Some(id), message, .. } => {
                 self.sent.remove(id);
@@ -312,6 +353,7 @@ impl Engine {
         if self.resend_at_ms.is_some_and(|t| now_ms >= t) {
             self.resend_at_ms = None;
             self.flush(view, now_ms, &mut out);
+            out.extend(self.page_back(view));
         }
         out
     }
@@ -378,7 +420,13 @@ impl Engine {
 
     fn page_back(&mut self, view: &mut RoomView) -> Vec<Out> {
         match view.oldest_seq() {
-            Some(before) if self.welcomed && view.want_older && view.has_more && !view.loading_older => {
+            Some(before)
+                if self.welcomed
+                    && view.want_older
+                    && view.has_more
+                    && !view.loading_older
+                    && self.resend_at_ms.is_none() =>
+            {
                 view.loading_older = true;
                 view.touch();
                 vec![Out::Send(ClientFrame::History { before, limit: 50 }.to_json())]
@@ -439,6 +487,7 @@ impl Engine {
             return;
         }
         let mut invalid = Vec::new();
+        let mut newly_sent = Vec::new();
         for p in &view.outbox {
             if self.sent.contains_key(&p.client_id) || p.failed.is_some() {
                 continue;
@@ -448,8 +497,21 @@ impl Engine {
                 invalid.push(p.client_id.clone());
                 continue;
             };
+            if let Err(wait) = self.pace.take(view.limits, now_ms) {
+                self.resend_at_ms = Some(now_ms.saturating_add(wait));
+                break;
+            }
             out.push(Out::Send(ClientFrame::Send { client_id, text }.to_json()));
             self.sent.insert(p.client_id.clone(), now_ms);
+            if !p.sent {
+                newly_sent.push(p.client_id.clone());
+            }
+        }
+        if !newly_sent.is_empty() {
+            for p in view.outbox.iter_mut().filter(|p| newly_sent.contains(&p.client_id)) {
+                p.sent = true;
+            }
+            view.touch();
         }
         for id in invalid {
             view.fail(&id, "this message cannot be sent as it is: edit or delete it".to_owned());
@@ -720,8 +782,34 @@ mod tests {
         e.on_text(&mut v, &error(ErrorCode::RateLimited, None, Some(300)), 10);
         assert!(e.send(&mut v, "c2".into(), "two".into(), 20).is_empty(), "held back while limited");
         assert_eq!(e.next_wake(), Some(310));
+        // The refusal emptied the page's copy of the bucket: at 5 a second, one now (1.5
+        // tokens after 300 ms), the next when its token is there.
         let again = sent(&e.on_tick(&mut v, 310, 0.5));
-        assert_eq!(again.len(), 2, "both, in order: {again:?}");
+        assert_eq!(again.len(), 1, "paced: {again:?}");
+        let next = e.next_wake().expect("a wake for the next token");
+        assert!(next <= 410, "{next}");
+        let again = sent(&e.on_tick(&mut v, next, 0.5));
+        assert_eq!(again.len(), 1, "then the second: {again:?}");
+    }
+
+    #[test]
+    fn a_long_outbox_goes_out_at_the_rooms_pace() {
+        let (mut e, mut v) = online(0);
+        let mut out = Vec::new();
+        for i in 0..45 {
+            out.extend(e.send(&mut v, format!("c{i}"), "x".into(), 0));
+        }
+        // The burst (20) at once, then 5 a second: never a frame the room would refuse.
+        assert_eq!(sent(&out).len(), 20);
+        let mut now = 0;
+        let mut total = 20;
+        while total < 45 {
+            now = e.next_wake().expect("a wake");
+            let n = sent(&e.on_tick(&mut v, now, 0.5)).len();
+            assert!(n <= 1, "one per token, {n} at {now}");
+            total += n;
+        }
+        assert!((4_800..=5_200).contains(&now), "25 more at 5 a second: {now} ms");
     }
 
     #[test]
@@ -733,10 +821,36 @@ mod tests {
         e.on_text(&mut v, &error(ErrorCode::RateLimited, Some("c2"), Some(u64::MAX)), 10);
         assert!(e.next_wake().is_some_and(|t| t <= PING_EVERY_MS), "the heartbeat goes on");
         assert!(sent_ids(&e.on_tick(&mut v, 310, 0.5)).is_empty(), "u64::MAX does not wrap into a tight loop");
-        let mut e2 = e.clone();
+        // At most a minute, and a later, shorter refusal does not bring it forward.
         e.on_text(&mut v, &error(ErrorCode::RateLimited, Some("c2"), Some(300)), 10);
-        assert_eq!(sent_ids(&e.on_tick(&mut v, 310, 0.5)), ["c2", "c3"]);
-        assert!(e2.on_tick(&mut v, 310, 0.5).is_empty());
+        assert!(sent_ids(&e.on_tick(&mut v, 310, 0.5)).is_empty());
+        assert_eq!(e.next_wake().filter(|t| *t > PING_EVERY_MS), None);
+        e.on_text(&mut v, &ServerFrame::Ack { client_id: "c1".into(), seq: 1, ts: 1 }.to_json(), 20);
+        e.on_text(&mut v, PONG, 60_000); // the socket stays alive meanwhile
+        assert_eq!(sent_ids(&e.on_tick(&mut v, 60_010, 0.5)), ["c2", "c3"]);
+    }
+
+    #[test]
+    fn a_refused_history_request_is_asked_again_when_the_budget_allows() {
+        let (mut e, mut v) = online(0);
+        v.has_more = true;
+        v.messages.insert(
+            50,
+            confab_shared::ChatMessage {
+                seq: 50,
+                client_id: "x".into(),
+                author: "bob".into(),
+                text: "t".into(),
+                ts: 1,
+            },
+        );
+        assert_eq!(sent(&e.load_older(&mut v)).len(), 1);
+        assert!(v.loading_older);
+        e.on_text(&mut v, &error(ErrorCode::RateLimited, None, Some(500)), 10);
+        assert!(!v.loading_older && v.want_older, "not stuck loading");
+        assert!(e.load_older(&mut v).is_empty(), "not before the budget allows");
+        let again = sent(&e.on_tick(&mut v, 510, 0.5));
+        assert!(matches!(again[..], [ClientFrame::History { before: 50, .. }]), "{again:?}");
     }
 
     #[test]

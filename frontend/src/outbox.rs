@@ -117,7 +117,14 @@ mod tests {
     use super::*;
 
     fn p(id: &str, at: u64, author: &str) -> Pending {
-        Pending { client_id: id.into(), text: id.into(), created_ms: at, author: author.into(), failed: None }
+        Pending {
+            client_id: id.into(),
+            text: id.into(),
+            created_ms: at,
+            author: author.into(),
+            failed: None,
+            sent: false,
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@ impl Row {
         match self {
             Row::Day(d) => format!("d{d}"),
             Row::Message { m, grouped, .. } => format!("m{}{}", m.seq, u8::from(*grouped)),
-            Row::Pending(p) => format!("p{}{}", p.client_id, u8::from(p.failed.is_some())),
+            Row::Pending(p) => format!("p{}{}{}", p.client_id, u8::from(p.failed.is_some()), u8::from(p.sent)),
             Row::Unread => "unread".to_owned(),
         }
     }
@@ -150,7 +150,7 @@ mod tests {
         v.queue("p1".into(), "on its way".into(), 0);
         let r = rows(&v, Some(2), day);
         let kinds: Vec<String> = r.iter().map(Row::key).collect();
-        assert_eq!(kinds, ["dday 1", "m10", "m21", "m30", "unread", "dday 2", "m40", "pp10"]);
+        assert_eq!(kinds, ["dday 1", "m10", "m21", "m30", "unread", "dday 2", "m40", "pp100"]);
         assert!(matches!(&r[3], Row::Message { mine: true, .. }), "{r:?}");
     }
 

@@ -26,6 +26,10 @@ pub struct Pending {
     /// it waits for the person to edit, retry or delete it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed: Option<String>,
+    /// It has gone out on a joined socket at least once, so the room may have stored it
+    /// already: it can no longer be taken back (edit or delete), only waited for.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sent: bool,
 }
 
 /// A refusal from the room, shown inline near the composer.
@@ -108,7 +112,7 @@ impl RoomView {
     /// Adds a message the user typed to the outbox, under our name if known.
     pub fn queue(&mut self, client_id: String, text: String, now_ms: u64) {
         let author = self.me.clone().unwrap_or_default();
-        self.push_pending(Pending { client_id, text, created_ms: now_ms, author, failed: None });
+        self.push_pending(Pending { client_id, text, created_ms: now_ms, author, failed: None, sent: false });
     }
 
     /// Adds a message the user typed to the outbox (once per `client_id`).
@@ -556,6 +560,7 @@ mod tests {
             created_ms: 0,
             author: "alice".into(),
             failed: None,
+            sent: false,
         }]);
         v.apply(welcome(vec![msg(1, "alice", "c1")], false), 0);
         assert!(v.outbox.is_empty(), "not shown twice after a reload");

@@ -39,19 +39,25 @@ pub fn Composer(ctx: RoomCtx) -> impl IntoView {
             Err(e) => local_error.set(Some(e.message)),
         }
     };
-    let notice = move || {
+    // The notice is announced when it changes (role=alert); a countdown inside it would be
+    // read out every second, so the seconds are shown but hidden from screen readers.
+    let notice = move || -> Option<(String, Option<String>)> {
         if let Some(e) = local_error.get() {
-            return Some(e);
+            return Some((e, None));
         }
         view.with(|v| v.notice.clone()).and_then(|n| match (n.code, n.retry_at_ms) {
             (ErrorCode::RateLimited, Some(at)) => {
                 let left = at.saturating_sub(now.get());
-                (left > 0).then(|| format!("Sending too fast: retrying in {} s", left.div_ceil(1000)))
+                (left > 0).then(|| {
+                    ("Sending too fast: retrying by itself".to_owned(), Some(format!(" in {} s", left.div_ceil(1000))))
+                })
             }
-            (ErrorCode::Unknown, _) => Some(format!("The room said: {}", n.message)),
-            _ => Some(n.message),
+            (ErrorCode::Unknown, _) => Some((format!("The room said: {}", n.message), None)),
+            _ => Some((n.message, None)),
         })
     };
+    let notice_text = move || notice().map(|(t, _)| t);
+    let countdown = move || notice().and_then(|(_, c)| c);
     // Focused when the room opens: the first keystroke goes into the message.
     Effect::new(move |_| {
         if let Some(el) = ctx.composer.get() {
@@ -97,7 +103,10 @@ pub fn Composer(ctx: RoomCtx) -> impl IntoView {
                     (n + 200 > max).then(|| format!("{n} / {max}"))
                 }}
             </span>
-            <p class="notice" role="alert" data-testid="notice">{notice}</p>
+            <p class="notice" role="alert" data-testid="notice">
+                {notice_text}
+                <span aria-hidden="true">{countdown}</span>
+            </p>
         </form>
     }
 }

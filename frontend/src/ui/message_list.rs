@@ -245,7 +245,11 @@ pub fn render_row(row: Row, ctx: RoomCtx) -> AnyView {
                     _ => "not sent yet — it goes out when the connection is back".to_owned(),
                 }
             };
-            let slow = move || p.failed.is_some() || now.get().saturating_sub(created_ms) >= SLOW_SEND_MS;
+            // Once on the wire the room may already have stored it: only a message that never
+            // went out, or was refused, can still be taken back.
+            let revocable = !p.sent || p.failed.is_some();
+            let is_failed = p.failed.is_some();
+            let slow = move || is_failed || now.get().saturating_sub(created_ms) >= SLOW_SEND_MS;
             view! {
                 <article class="msg mine pending" data-testid="pending" data-client-id=id>
                     <p class="text" dir="auto">{p.text.clone()}</p>
@@ -257,6 +261,9 @@ pub fn render_row(row: Row, ctx: RoomCtx) -> AnyView {
                                 "Retry now"
                             </button>
                         </Show>
+                        {revocable
+                            .then(move || {
+                                view! {
                         " · "
                         <button
                             class="link"
@@ -280,6 +287,8 @@ pub fn render_row(row: Row, ctx: RoomCtx) -> AnyView {
                         >
                             "Delete"
                         </button>
+                                }
+                            })}
                     </span>
                 </article>
             }

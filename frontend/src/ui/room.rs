@@ -50,6 +50,7 @@ impl RoomCtx {
             created_ms: now_ms(),
             author: self.name.get_value(),
             failed: None,
+            sent: false,
         };
         self.outbox_key.with_value(|k| outbox::update(k, std::slice::from_ref(&p), &[]));
         self.view.update(|v| v.push_pending(p));

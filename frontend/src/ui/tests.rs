@@ -185,6 +185,14 @@ async fn a_slow_pending_message_says_why_and_can_be_retried_edited_or_deleted() 
     settle().await;
     assert!(view.with_untracked(|v| v.outbox.is_empty()));
     assert_eq!(host.query_selector_all("[data-testid=pending]").expect("a query").length(), 0);
+    // Once it has gone out on a joined socket the room may have stored it: no taking back.
+    view.update(|v| {
+        v.queue("p3".into(), "already out".into(), 0);
+        v.outbox.iter_mut().for_each(|p| p.sent = true);
+    });
+    settle().await;
+    assert_eq!(host.query_selector_all("[data-testid=pending]").expect("a query").length(), 1);
+    assert!(host.query_selector("[data-testid=edit-pending], [data-testid=delete-pending]").ok().flatten().is_none());
 }
 
 #[wasm_bindgen_test]
