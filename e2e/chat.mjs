@@ -91,16 +91,22 @@ const browser = await launchBrowser();
 let exitCode = 0;
 try {
   const room = `e2e-${Date.now()}`;
-  const ctxA = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
-  const ctxB = await browser.newContext({ viewport: { width: 375, height: 700 }, colorScheme: 'dark' });
-  const alice = new Person(await ctxA.newPage(), 'alice');
-  const bob = new Person(await ctxB.newPage(), 'bob');
+  // Every page of every context this test opens is watched for dialogs and CSP violations.
   const dialogs = [];
   const cspViolations = [];
-  for (const p of [alice.page, bob.page]) {
+  const watch = (p) => {
     p.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss(); });
     p.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
-  }
+  };
+  const newContext = async (options) => {
+    const c = await browser.newContext(options);
+    c.on('page', watch);
+    return c;
+  };
+  const ctxA = await newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
+  const ctxB = await newContext({ viewport: { width: 375, height: 700 }, colorScheme: 'dark' });
+  const alice = new Person(await ctxA.newPage(), 'alice');
+  const bob = new Person(await ctxB.newPage(), 'bob');
 
   await step('both join the room from the start page; the composer has the focus', async () => {
     await alice.open(server.url);
@@ -394,7 +400,7 @@ try {
   }, bob.page);
 
   await step('a tab whose name is taken sits idle (at most 1 wake-up a second)', async () => {
-    const ctxC = await browser.newContext({ viewport: { width: 800, height: 600 } });
+    const ctxC = await newContext({ viewport: { width: 800, height: 600 } });
     await ctxC.addInitScript(countWakeUps);
     const page = await ctxC.newPage();
     const taken = new Person(page, 'alice'); // claimed in this room by alice's browser
@@ -414,7 +420,7 @@ try {
 
   const tabsRoom = `tabs-${Date.now()}`;
   const proxyD = await startProxy(new URL(server.url).port);
-  const ctxD = await browser.newContext({ viewport: { width: 390, height: 760 }, hasTouch: true, isMobile: true });
+  const ctxD = await newContext({ viewport: { width: 390, height: 760 }, hasTouch: true, isMobile: true });
   await step('two tabs, two names, both offline, both closed: every message arrives once, under its own name', async () => {
     const carol = new Person(await ctxD.newPage(), 'carol', { touch: true });
     await carol.open(proxyD.url);

@@ -215,7 +215,7 @@ async fn the_link_status_does_not_count_down_aloud() {
 }
 
 #[wasm_bindgen_test]
-async fn a_short_list_pages_back_by_itself_and_again_after_a_lost_request() {
+async fn a_short_list_pages_back_by_itself_page_after_page() {
     let view = view_with(vec![]);
     view.update(|v| {
         v.messages.insert(51, msg(51, "bob", "only one", 0));
@@ -227,9 +227,16 @@ async fn a_short_list_pages_back_by_itself_and_again_after_a_lost_request() {
     assert_eq!(rx.try_recv().ok(), Some(crate::connection::Command::LoadOlder), "nothing to scroll: asked");
     assert!(view.with_untracked(|v| v.want_older));
     assert!(text_of(&host, "[data-testid=history-state]").contains("Loading older messages"));
-    // The request ended with nothing (paging state reset): the list, still short, asks again.
-    view.update(|v| v.want_older = false);
+    // The page arrives (one more message, more still older): the list is still too short
+    // to scroll, so it asks for the next one by itself.
+    view.update(|v| {
+        v.apply(
+            confab_shared::ServerFrame::History { messages: vec![msg(50, "bob", "one more", 0)], has_more: true },
+            0,
+        );
+    });
     settle().await;
+    assert!(!view.with_untracked(|v| v.loading_older));
     assert_eq!(rx.try_recv().ok(), Some(crate::connection::Command::LoadOlder), "asked again");
 }
 
