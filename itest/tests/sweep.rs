@@ -6,6 +6,8 @@
 //!   joined for more than two minutes, through several evictions.
 //! - A socket the room closed (a frame over the limit) whose peer never answers the close is
 //!   still listed by the runtime (CLOSING); after the room wakes it must not be a member.
+//! - And the other way round: a member who closes while the room sleeps does leave, for
+//!   everyone.
 //!
 //! Both run at once (each needs minutes of wall time). The room logs a line each time its
 //! constructor runs, which is how the test knows the room really was evicted in between.
@@ -84,6 +86,30 @@ async fn a_socket_the_room_closed_is_no_ghost_after_a_wake(s: &Server) -> Outcom
         }
     }
     drop(big);
+    // The other way round: members who close their socket while the room sleeps do leave. Each
+    // try waits in quiet, then one member closes; a try counts when its close event was what
+    // woke the room (a fresh instance started for it).
+    let mut leavers = Vec::new();
+    for i in 0..3 {
+        leavers.push(s.join(&room, &format!("leaver{i}"), &key(&format!("leaver{i}"))).await?.0);
+    }
+    let mut on_fresh = 0;
+    for (i, leaver) in leavers.into_iter().enumerate() {
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            watcher.send_text("ping").await?;
+        }
+        watcher.drain(Duration::from_millis(100)).await?;
+        let before = starts(s, &room);
+        leaver.close().await;
+        let name = format!("leaver{i}");
+        watcher.expect("the leaver left", |f| says_left(f, &name)).await?;
+        if starts(s, &room) > before {
+            on_fresh += 1;
+        }
+    }
+    ensure(on_fresh > 0, "no close landed on a room that had been evicted, so this proved nothing")?;
+    println!("    {on_fresh} of 3 closes woke an evicted room; each announced the leave");
     Ok(())
 }
 

@@ -50,6 +50,8 @@ pub struct ChatRoom {
     /// Whether the tables exist. Reads of a room that was never written find nothing and
     /// create nothing; the first write creates the schema.
     schema: Cell<bool>,
+    /// Whether lapsed claims were deleted since this instance started (once is enough).
+    pruned: Cell<bool>,
 }
 
 /// What exists only while the object is in memory; rebuilt on wake.
@@ -104,6 +106,7 @@ impl DurableObject for ChatRoom {
             live: RefCell::new(None),
             alarm_at: Cell::new(None),
             schema: Cell::new(schema),
+            pruned: Cell::new(false),
         }
     }
 
@@ -223,9 +226,9 @@ impl ChatRoom {
         _was_clean: bool,
     ) -> std::result::Result<JsValue, JsValue> {
         let ws = WebSocket::from(ws);
+        let wake = self.closed(&ws);
         // Complete the closing handshake; the socket may already be gone, which is fine.
         let _ = ws.close(Some(1000), Some("closed"));
-        let wake = self.closed(&ws);
         self.after_event(wake).await;
         Ok(JsValue::NULL)
     }
@@ -255,7 +258,7 @@ fn wasm_memory_bytes() -> u32 {
 
 impl ChatRoom {
     fn store(&self) -> SqlStore<'_> {
-        SqlStore { sql: self.state.storage().sql(), schema: &self.schema }
+        SqlStore { sql: self.state.storage().sql(), schema: &self.schema, pruned: &self.pruned }
     }
 
     /// The live state, rebuilt from the open sockets if the object just woke up.
@@ -265,14 +268,14 @@ impl ChatRoom {
             let mut sockets = HashMap::new();
             let mut attachments = Vec::new();
             for ws in self.state.get_websockets() {
-                // A socket the room closed, or one its peer is closing, may still be listed
-                // (CLOSING): it is not a member any more.
-                let sys: &web_sys::WebSocket = ws.as_ref();
-                if sys.ready_state() != OPEN {
-                    continue;
-                }
+                // Every listed socket goes to the room, the ones it closed included: their
+                // tombstones keep them out of the members (a peer that never answered the
+                // close is no ghost) but still count for socket ids, so a new socket never
+                // takes the id of an old one whose late close event may yet arrive. A socket
+                // its *peer* is closing (CLOSING without a tombstone) is still a member: its
+                // close event is on its way and will announce the leave.
                 match ws.deserialize_attachment::<Attachment>() {
-                    Ok(Some(a)) if a.closed => {}
+                    Ok(Some(a)) if a.closed => attachments.push(a),
                     Ok(Some(a)) => {
                         sockets.insert(a.id, ws);
                         attachments.push(a);
@@ -482,6 +485,8 @@ pub fn error_response(e: ProtocolError, status: u16) -> Result<Response> {
 pub struct SqlStore<'a> {
     sql: SqlStorage,
     schema: &'a Cell<bool>,
+    /// Whether this instance has deleted lapsed claims yet.
+    pruned: &'a Cell<bool>,
 }
 
 #[derive(Deserialize)]
@@ -520,9 +525,14 @@ impl SqlStore<'_> {
         struct Count {
             n: f64,
         }
-        sql.exec("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'messages'", None)
-            .and_then(|c| c.to_array::<Count>())
-            .is_ok_and(|rows| rows.first().is_some_and(|r| r.n > 0.0))
+        // Both tables, or `migrate` runs again (its statements are idempotent) and makes what is
+        // missing: a schema half made by a failed first write is mended by the next.
+        sql.exec(
+            "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN ('messages', 'claims')",
+            None,
+        )
+        .and_then(|c| c.to_array::<Count>())
+        .is_ok_and(|rows| rows.first().is_some_and(|r| r.n >= 2.0))
     }
 
     /// Brings a room written by an older build up to date, once: name claims keyed by the
@@ -547,13 +557,19 @@ impl SqlStore<'_> {
         }
         let rows: Vec<Claim> = sql.exec("SELECT name, key_hash, claimed_ms FROM claims", None)?.to_array()?;
         let old = rows.into_iter().map(|c| (c.name, c.key_hash, c.claimed_ms as u64)).collect();
-        let new = crate::store::rekey_claims(old);
+        let (new, renames) = crate::store::rekey_claims(old);
         sql.exec("DELETE FROM claims", None)?;
         for (name, key_hash, ms) in new {
             sql.exec(
                 "INSERT INTO claims (name, key_hash, claimed_ms) VALUES (?, ?, ?)",
                 vec![name.into(), key_hash.into(), int(ms)],
             )?;
+        }
+        // Messages are deduplicated by (member, client_id): move them to the new keys, or a
+        // resend of one whose ack was lost across the upgrade would be stored again. (On the
+        // unique index `(member, client_id)`, so each is an indexed update.)
+        for (old, new) in renames {
+            sql.exec("UPDATE OR IGNORE messages SET member = ? WHERE member = ?", vec![new.into(), old.into()])?;
         }
         sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('claims_keyed_by', 2)", None)?;
         console_log!("room storage upgraded: claims re-keyed");
@@ -638,18 +654,18 @@ impl RoomStore for SqlStore<'_> {
             key_hash: String,
         }
         self.migrate()?;
+        let cutoff = SqlStorageValue::Integer(now_ms.saturating_sub(CLAIM_IDLE_MS).min(MAX_SAFE) as i64);
+        if !self.pruned.replace(true) {
+            // Once per instance: lapsed claims go, so claims do not pile up for ever.
+            self.sql.exec("DELETE FROM claims WHERE claimed_ms <= ?", vec![cutoff.clone()]).map_err(store_err)?;
+        }
         // Take the name if it is free, ours, or lapsed; either way renew it if it is ours now.
         self.sql
             .exec(
                 "INSERT INTO claims (name, key_hash, claimed_ms) VALUES (?1, ?2, ?3)
                  ON CONFLICT (name) DO UPDATE SET key_hash = ?2, claimed_ms = max(claimed_ms, ?3)
                  WHERE claims.key_hash = ?2 OR claims.claimed_ms <= ?4",
-                vec![
-                    canonical_name.into(),
-                    key_hash.into(),
-                    int(now_ms),
-                    SqlStorageValue::Integer(now_ms.saturating_sub(CLAIM_IDLE_MS).min(MAX_SAFE) as i64),
-                ],
+                vec![canonical_name.into(), key_hash.into(), int(now_ms), cutoff],
             )
             .map_err(store_err)?;
         let owners: Vec<Owner> = self

@@ -367,6 +367,21 @@ pub fn key_hash(key: &MemberKey) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The unit the per-address limits count by: an IPv4 address as is, an IPv6 address by its
+/// /64 (one subscriber's network: a host can hold billions of addresses inside it), anything
+/// else as given, cut to 64 bytes so a forged header cannot grow memory.
+pub fn address_key(ip: &str) -> String {
+    let ip = ip.trim();
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Err(_) => ip.chars().take(64).collect(),
+    }
+}
+
 fn err(code: ErrorCode, message: impl Into<String>) -> ServerFrame {
     ServerFrame::error(ProtocolError::new(code, message))
 }
@@ -460,6 +475,8 @@ impl Room {
         if self.conns.len() >= self.config.max_sockets as usize {
             return Err(ProtocolError::new(ErrorCode::TooManyConnections, "this room is full; try again later"));
         }
+        let ip = ip.map(address_key);
+        let ip = ip.as_deref();
         if let Some(ip) = ip {
             if self.per_ip.get(ip).copied().unwrap_or(0) >= self.config.max_sockets_per_ip {
                 return Err(ProtocolError::new(
@@ -501,8 +518,8 @@ impl Room {
     /// where the runtime always sets `CF-Connecting-IP`) are not counted. `Err` says how long
     /// to wait.
     pub fn admit_read(&mut self, ip: Option<&str>, cost: u32, now_ms: u64) -> Result<(), u64> {
-        let Some(ip) = ip else { return Ok(()) };
-        self.http_reads.take(ip, cost, self.config.socket_burst, self.config.socket_per_sec, now_ms)
+        let Some(ip) = ip.map(address_key) else { return Ok(()) };
+        self.http_reads.take(&ip, cost, self.config.socket_burst, self.config.socket_per_sec, now_ms)
     }
 
     /// Addresses whose HTTP read and connect budgets are held (each bounded).
@@ -601,6 +618,16 @@ impl Room {
                         }
                     }
                     Err(e) if e.code == ErrorCode::FrameTooLarge => self.too_large(socket, now_ms, &mut out),
+                    // A join refused for its name counts towards the refused-join cap like
+                    // a taken name: both are ways to probe.
+                    Err(e)
+                        if e.code == ErrorCode::InvalidName
+                            && self.conns.get(&socket).is_some_and(|c| c.member.is_none()) =>
+                    {
+                        if self.charge(socket, 1, None, now_ms, &mut out) {
+                            self.refuse_join(socket, ServerFrame::error(e), now_ms, &mut out);
+                        }
+                    }
                     Err(e) => {
                         if self.charge(socket, 1, None, now_ms, &mut out) {
                             Self::reply(&mut out, socket, ServerFrame::error(e));

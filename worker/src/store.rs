@@ -36,20 +36,30 @@ pub enum Appended {
 /// squatted forever.
 pub const CLAIM_IDLE_MS: u64 = 90 * 24 * 60 * 60 * 1000;
 
+/// One stored claim: `(name or claim key, key hash, when its owner last joined)`.
+pub type ClaimRow = (String, String, u64);
+
 /// Name claims as stored before they were keyed by `UserName::claim_key` (rooms written by
 /// builds that keyed them by the lowercased name), re-keyed: each `(name, key_hash, ms)`
 /// moves to its claim key. Where several old names now share one key (`alice` and a Cyrillic
-/// `аlice`), the claim made first keeps it: the impersonator's later claim is dropped. Rows
-/// whose name no longer parses keep their old key (nobody can join with it any more).
-pub fn rekey_claims(rows: Vec<(String, String, u64)>) -> Vec<(String, String, u64)> {
+/// `аlice`), the most recently used claim keeps it (`ms` is when its owner last joined, so
+/// the person actually using the name stays its owner; the other may take another name).
+/// Rows whose name no longer parses keep their old key (nobody can join with it any more).
+/// Also returns the renames `(old name, new key)` for rows whose key changed, so the room can
+/// move those members' stored messages (their resends are deduplicated by member).
+pub fn rekey_claims(rows: Vec<ClaimRow>) -> (Vec<ClaimRow>, Vec<(String, String)>) {
     let mut by_key: BTreeMap<String, (String, u64)> = BTreeMap::new();
+    let mut renames = Vec::new();
     let mut rows = rows;
-    rows.sort_by_key(|(_, _, ms)| *ms);
+    rows.sort_by_key(|(_, _, ms)| std::cmp::Reverse(*ms));
     for (name, hash, ms) in rows {
-        let key = confab_shared::UserName::parse(&name).map_or(name, |n| n.claim_key());
+        let key = confab_shared::UserName::parse(&name).map_or_else(|_| name.clone(), |n| n.claim_key());
+        if key != name {
+            renames.push((name, key.clone()));
+        }
         by_key.entry(key).or_insert((hash, ms));
     }
-    by_key.into_iter().map(|(k, (h, ms))| (k, h, ms)).collect()
+    (by_key.into_iter().map(|(k, (h, ms))| (k, h, ms)).collect(), renames)
 }
 
 /// The room's storage. Every method is one short transaction (two statements at most, which
@@ -168,17 +178,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn old_claims_move_to_their_claim_keys_and_the_first_keeps_a_shared_one() {
+    fn old_claims_move_to_their_claim_keys_and_the_active_one_keeps_a_shared_one() {
         let old = vec![
-            ("\u{430}lice".to_owned(), "mallory".to_owned(), 20), // Cyrillic а, claimed later
-            ("alice".to_owned(), "alice".to_owned(), 10),
+            ("\u{430}lice".to_owned(), "mallory".to_owned(), 10), // Cyrillic а, last used long ago
+            ("alice".to_owned(), "alice".to_owned(), 20),
             ("emma".to_owned(), "emma".to_owned(), 5),
             ("bob".to_owned(), "bob".to_owned(), 30),
         ];
-        let new = rekey_claims(old);
+        let (new, renames) = rekey_claims(old);
         let key = |n: &str| confab_shared::UserName::parse(n).unwrap().claim_key();
         assert_eq!(new.len(), 3);
-        assert!(new.contains(&(key("alice"), "alice".to_owned(), 10)), "{new:?}");
+        assert!(new.contains(&(key("alice"), "alice".to_owned(), 20)), "{new:?}");
+        assert!(renames.contains(&("emma".to_owned(), key("emma"))), "{renames:?}");
+        assert!(renames.contains(&("\u{430}lice".to_owned(), key("alice"))));
         assert!(new.contains(&(key("emma"), "emma".to_owned(), 5)));
         assert!(new.contains(&(key("bob"), "bob".to_owned(), 30)));
         assert_ne!(key("emma"), "emma", "the confusable skeleton really changes some keys");

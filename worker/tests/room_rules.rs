@@ -421,6 +421,30 @@ fn sockets_that_do_not_join_in_time_are_closed() {
 }
 
 #[test]
+fn addresses_count_by_ipv4_and_by_ipv6_64() {
+    use confab_worker::room::address_key;
+    assert_eq!(address_key("192.0.2.1"), "192.0.2.1");
+    assert_eq!(address_key("2001:db8:1:2:aaaa::1"), address_key("2001:db8:1:2:bbbb::2"));
+    assert_ne!(address_key("2001:db8:1:2::1"), address_key("2001:db8:1:3::1"));
+    assert_eq!(address_key(&"x".repeat(500)).len(), 64);
+    let config = RoomConfig { max_sockets_per_ip: 2, ..RoomConfig::default() };
+    let mut h = Harness::with_config(config);
+    h.open_from(Some("2001:db8::1"));
+    h.open_from(Some("2001:db8::2"));
+    assert!(h.room.open(h.now, Some("2001:db8::ffff")).is_err(), "one /64, one address");
+}
+
+#[test]
+fn invalid_names_count_towards_the_refused_join_cap() {
+    let mut h = Harness::new();
+    let s = h.open();
+    for _ in 0..confab_shared::limits::REFUSED_JOINS_MAX {
+        h.text(s, json!({"type": "join", "data": {"name": "bad\u{200B}name", "key": KEY_A}}));
+    }
+    assert_eq!(h.closed.get(&s), Some(&confab_shared::close::POLICY));
+}
+
+#[test]
 fn refused_joins_are_capped_then_the_socket_is_closed() {
     let mut h = Harness::new();
     h.join("alice", KEY_A);
