@@ -879,32 +879,34 @@ impl Room {
         out: &mut Vec<Effect>,
     ) {
         let refused = |e: ProtocolError, wait: Option<u64>| ServerFrame::refused_send(client_id, e, wait);
+        let ack = |seq, ts| ServerFrame::Ack { client_id: client_id.to_owned(), seq, ts };
         let Ok((_, last_ts)) = self.latest(store) else {
             return Self::reply(out, socket, refused(internal(), None));
         };
-        // A resend of a stored message is acknowledged again and costs nothing: an outbox
-        // flushed after a reconnect must not run into the rate limit it already paid.
-        match store.find(member, client_id) {
-            Ok(Some((seq, ts))) => {
-                return Self::reply(out, socket, ServerFrame::Ack { client_id: client_id.to_owned(), seq, ts })
-            }
-            Ok(None) => {}
-            Err(_) => return Self::reply(out, socket, refused(internal(), None)),
-        }
         let config = self.config;
         let m = self
             .members
             .get_mut(member)
             .expect("a joined socket's member is in `members` until its last socket closes");
-        if let Err(wait) = m.bucket.take(&config, now_ms) {
-            let e = ProtocolError::new(ErrorCode::RateLimited, "you are sending too fast");
-            return Self::reply(out, socket, refused(e, Some(wait)));
-        }
-        if let Err(wait) = self.room_bucket.take_of(1, config.room_rate_burst, config.room_rate_per_sec, now_ms) {
-            // Not this member's fault: give its token back.
-            m.bucket.milli += 1000;
-            let e = ProtocolError::new(ErrorCode::RateLimited, "the room is busy; your message waits a moment");
-            return Self::reply(out, socket, refused(e, Some(wait)));
+        // The member's budget, then the room's. A resend of a stored message costs nothing (an
+        // outbox flushed after a reconnect must not run into the limit it already paid): when
+        // a budget is empty the store is asked whether this one is a resend, and when the
+        // insert finds it was, the tokens go back. The common path stays one statement.
+        let budget = m.bucket.take(&config, now_ms).map_err(|wait| (wait, "you are sending too fast")).and_then(|()| {
+            self.room_bucket.take_of(1, config.room_rate_burst, config.room_rate_per_sec, now_ms).map_err(|wait| {
+                // Not this member's fault: its token goes back.
+                m.bucket.milli += 1000;
+                (wait, "the room is busy; your message waits a moment")
+            })
+        });
+        if let Err((wait, why)) = budget {
+            return match store.find(member, client_id) {
+                Ok(Some((seq, ts))) => Self::reply(out, socket, ack(seq, ts)),
+                Ok(None) => {
+                    Self::reply(out, socket, refused(ProtocolError::new(ErrorCode::RateLimited, why), Some(wait)))
+                }
+                Err(_) => Self::reply(out, socket, refused(internal(), None)),
+            };
         }
         // A message from this member ends its "typing", so the next keystroke relays at once.
         m.typing_ms = None;
@@ -915,18 +917,28 @@ impl Room {
         match store.append(member, client_id, &author, text, ts) {
             Ok(Appended::Stored(msg)) => {
                 self.latest = Some((msg.seq, msg.ts));
-                Self::reply(
-                    out,
-                    socket,
-                    ServerFrame::Ack { client_id: msg.client_id.clone(), seq: msg.seq, ts: msg.ts },
-                );
+                Self::reply(out, socket, ack(msg.seq, msg.ts));
                 out.push(Effect::Send { to: self.joined_sockets(None), text: ServerFrame::Message(msg).to_json() });
             }
             Ok(Appended::Duplicate { seq, ts }) => {
-                Self::reply(out, socket, ServerFrame::Ack { client_id: client_id.to_owned(), seq, ts })
+                self.refund(member);
+                Self::reply(out, socket, ack(seq, ts))
             }
-            Err(_) => Self::reply(out, socket, refused(internal(), None)),
+            Err(_) => {
+                self.refund(member);
+                Self::reply(out, socket, refused(internal(), None))
+            }
         }
+    }
+
+    /// Gives back the tokens a send took that stored nothing.
+    fn refund(&mut self, member: &str) {
+        let (member_cap, room_cap) =
+            (u64::from(self.config.rate_burst) * 1000, u64::from(self.config.room_rate_burst) * 1000);
+        if let Some(m) = self.members.get_mut(member) {
+            m.bucket.milli = (m.bucket.milli + 1000).min(member_cap);
+        }
+        self.room_bucket.milli = (self.room_bucket.milli + 1000).min(room_cap);
     }
 
     fn on_typing(&mut self, socket: SocketId, member: &str, now_ms: u64, out: &mut Vec<Effect>) {

@@ -526,6 +526,15 @@ fn a_resend_of_a_stored_message_costs_no_rate_token() {
     h.send(a, "c2", "two");
     let frames = h.take(a);
     assert!(frames.iter().all(|f| matches!(f, ServerFrame::Ack { .. })), "{frames:?}");
+    // With tokens left, a resend takes one and gives it back when the store finds it.
+    h.now += 1_000;
+    h.send(a, "c1", "one");
+    h.send(a, "c1", "one");
+    h.send(a, "c3", "three");
+    let frames = h.take(a);
+    assert!(frames.iter().filter(|f| matches!(f, ServerFrame::Ack { .. })).count() == 3, "{frames:?}");
+    h.send(a, "c4", "four");
+    assert_eq!(h.last_error(a).0, ErrorCode::RateLimited, "the one refilled token went to c3");
 }
 
 #[test]
