@@ -15,7 +15,18 @@ fuzz_target!(|data: &[u8]| {
     // The parser alone, on the whole input.
     let _ = ClientFrame::parse(&String::from_utf8_lossy(data));
 
-    let config = RoomConfig { rate_burst: 5, rate_per_sec: 2, presence_immediate: 2 };
+    // Small budgets and caps, so the fuzzer reaches every refusal and close.
+    let config = RoomConfig {
+        rate_burst: 5,
+        rate_per_sec: 2,
+        presence_immediate: 2,
+        room_rate_burst: 8,
+        room_rate_per_sec: 3,
+        socket_burst: 12,
+        socket_per_sec: 4,
+        max_sockets: 6,
+        ..RoomConfig::default()
+    };
     let mut room = Room::new("fuzz", config);
     let mut store = MemoryStore::default();
     let mut sockets: Vec<SocketId> = Vec::new();
