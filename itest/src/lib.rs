@@ -135,6 +135,12 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// How many times `room`'s object has started (its constructor logs one line, seen at
+    /// wrangler's `log` level): more than once means it was evicted and woke again.
+    pub fn room_starts(&self, room: &str) -> usize {
+        self.log_all().matches(&format!("room {room} starting")).count()
+    }
+
     /// The end of wrangler's log, for error messages.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();

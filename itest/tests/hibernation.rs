@@ -14,12 +14,6 @@ use confab_shared::{ErrorCode, ServerFrame};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-fn starts(s: &Server, room: &str) -> usize {
-    let log = std::fs::read_to_string(s.state_dir.parent().expect("state dir has a parent").join("wrangler.log"))
-        .unwrap_or_default();
-    log.matches(&format!("room {room} starting")).count()
-}
-
 async fn hibernation_keeps_members_claims_and_buckets(s: &Server) -> Outcome {
     let room = unique_room("hibernate");
     let (mut alice, _) = s.join(&room, "alice", &key("alice")).await?;
@@ -41,7 +35,7 @@ async fn hibernation_keeps_members_claims_and_buckets(s: &Server) -> Outcome {
     // The broadcasts of those 100 messages, to both.
     alice.drain(Duration::from_millis(500)).await?;
     bob.drain(Duration::from_millis(500)).await?;
-    let before = starts(s, &room);
+    let before = s.room_starts(&room);
     ensure(before >= 1, "the room's start line is not in the log")?;
 
     // Idle, apart from keepalives: the runtime answers them and the room may sleep.
@@ -56,15 +50,15 @@ async fn hibernation_keeps_members_claims_and_buckets(s: &Server) -> Outcome {
         tokio::time::sleep(Duration::from_secs(5)).await;
         quiet_for += Duration::from_secs(5);
     }
-    ensure(starts(s, &room) == before, "a ping woke the room (its constructor ran again)")?;
+    ensure(s.room_starts(&room) == before, "a ping woke the room (its constructor ran again)")?;
 
     // The next message wakes it: the constructor runs again, rebuilding from attachments.
     let idle = spent_at.elapsed().as_secs();
     bob.say("b1", "still there?").await?;
     alice.expect("bob's message after waking", |f| matches!(f, ServerFrame::Message(m) if m.author == "bob")).await?;
     ensure(
-        starts(s, &room) == before + 1,
-        format!("the room did not hibernate (starts {before} → {})", starts(s, &room)),
+        s.room_starts(&room) == before + 1,
+        format!("the room did not hibernate (starts {before} → {})", s.room_starts(&room)),
     )?;
 
     let (_, body) = http(s.port, "GET", &format!("/api/rooms/{room}"), &[]).await?;

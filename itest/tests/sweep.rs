@@ -16,18 +16,12 @@ use confab_itest::*;
 use confab_shared::ServerFrame;
 use std::time::{Duration, Instant};
 
-fn starts(s: &Server, room: &str) -> usize {
-    let log = std::fs::read_to_string(s.state_dir.parent().expect("state dir has a parent").join("wrangler.log"))
-        .unwrap_or_default();
-    log.matches(&format!("room {room} starting")).count()
-}
-
 async fn a_bot_that_sends_but_never_pings_stays(s: &Server) -> Outcome {
     let room = unique_room("bot");
     let (mut bot, _) = s.join(&room, "sensor-bot", &key("bot")).await?;
     let (mut watcher, _) = s.join(&room, "watcher", &key("watcher")).await?;
     bot.drain(Duration::from_millis(200)).await?;
-    let first = starts(s, &room);
+    let first = s.room_starts(&room);
     let started = Instant::now();
     let mut i = 0;
     while started.elapsed() < Duration::from_secs(140) {
@@ -50,7 +44,7 @@ async fn a_bot_that_sends_but_never_pings_stays(s: &Server) -> Outcome {
             }
         }
     }
-    let woke = starts(s, &room) - first;
+    let woke = s.room_starts(&room) - first;
     ensure(woke >= 1, "the room was never evicted, so this proved nothing")?;
     println!("    the room started {woke} more times while the bot kept sending");
     Ok(())
@@ -66,14 +60,14 @@ async fn a_socket_the_room_closed_is_no_ghost_after_a_wake(s: &Server) -> Outcom
     let frame = format!(r#"{{"type":"send","data":{{"client_id":"c","text":"{}"}}}}"#, "x".repeat(20_000));
     big.send_text(&frame).await?;
     watcher.expect("ghost left", |f| says_left(f, "ghost")).await?;
-    let first = starts(s, &room);
+    let first = s.room_starts(&room);
     // Quiet (the watcher only pings) until the room has been evicted and woken by its alarm.
     let started = Instant::now();
-    while starts(s, &room) == first && started.elapsed() < Duration::from_secs(100) {
+    while s.room_starts(&room) == first && started.elapsed() < Duration::from_secs(100) {
         tokio::time::sleep(Duration::from_secs(5)).await;
         watcher.send_text("ping").await?;
     }
-    ensure(starts(s, &room) > first, "the room was never evicted, so this proved nothing")?;
+    ensure(s.room_starts(&room) > first, "the room was never evicted, so this proved nothing")?;
     // A newcomer's welcome, the room's info and the watcher's frames agree: no ghost.
     let (_newcomer, w) = s.join(&room, "newcomer", &key("newcomer")).await?;
     let ServerFrame::Welcome { members, .. } = w else { return Err("no welcome".into()) };
@@ -100,11 +94,11 @@ async fn a_socket_the_room_closed_is_no_ghost_after_a_wake(s: &Server) -> Outcom
             watcher.send_text("ping").await?;
         }
         watcher.drain(Duration::from_millis(100)).await?;
-        let before = starts(s, &room);
+        let before = s.room_starts(&room);
         leaver.close().await;
         let name = format!("leaver{i}");
         watcher.expect("the leaver left", |f| says_left(f, &name)).await?;
-        if starts(s, &room) > before {
+        if s.room_starts(&room) > before {
             on_fresh += 1;
         }
     }

@@ -719,16 +719,9 @@ impl RoomStore for SqlStore<'_> {
                 ts,
             }));
         }
-        let first: Vec<SeqTs> = self
-            .sql
-            .exec(
-                "SELECT seq, ts FROM messages WHERE member = ? AND client_id = ?",
-                vec![member.into(), client_id.into()],
-            )
-            .and_then(|c| c.to_array())
-            .map_err(store_err)?;
-        let row = first.first().ok_or_else(|| StoreError("insert conflicted but no row matches".into()))?;
-        Ok(Appended::Duplicate { seq: row.seq as Seq, ts: row.ts as u64 })
+        let (seq, ts) =
+            self.find(member, client_id)?.ok_or_else(|| StoreError("insert conflicted but no row matches".into()))?;
+        Ok(Appended::Duplicate { seq, ts })
     }
 
     fn before(&mut self, before: Seq, limit: u32) -> std::result::Result<Vec<ChatMessage>, StoreError> {
