@@ -527,7 +527,7 @@ fn retryable(code: ErrorCode) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use confab_shared::{ChatMessage, Limits};
+    use confab_shared::ChatMessage;
 
     fn engine() -> Engine {
         Engine::new(UserName::parse("alice").unwrap(), MemberKey::parse(&"k".repeat(40)).unwrap())
@@ -538,17 +538,7 @@ mod tests {
     }
 
     fn welcome_more(messages: Vec<ChatMessage>, has_more: bool) -> String {
-        ServerFrame::Welcome {
-            reset: false,
-            you: "alice".into(),
-            room: "lobby".into(),
-            members: vec!["alice".into()],
-            latest_seq: messages.last().map_or(0, |m| m.seq),
-            messages,
-            has_more,
-            limits: Limits::default(),
-        }
-        .to_json()
+        crate::fixtures::welcome(messages, &["alice"], has_more).to_json()
     }
 
     fn msg(seq: u64, author: &str, client_id: &str) -> ChatMessage {

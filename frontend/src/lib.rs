@@ -21,6 +21,8 @@
 //! - `browser.rs`: small wrappers over local storage, time, randomness, location.
 
 pub mod engine;
+#[cfg(test)]
+mod fixtures;
 pub mod list;
 pub mod outbox;
 pub mod rows;

@@ -114,7 +114,6 @@ pub fn linkify(text: &str) -> Vec<Token> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use confab_shared::{Limits, ServerFrame};
 
     fn msg(seq: u64, author: &str, ts: u64) -> ChatMessage {
         ChatMessage { seq, client_id: format!("c{seq}"), author: author.into(), text: "t".into(), ts }
@@ -122,19 +121,7 @@ mod tests {
 
     fn view(messages: Vec<ChatMessage>) -> RoomView {
         let mut v = RoomView::default();
-        v.apply(
-            ServerFrame::Welcome {
-                reset: false,
-                you: "alice".into(),
-                room: "lobby".into(),
-                members: vec![],
-                latest_seq: 0,
-                messages,
-                has_more: false,
-                limits: Limits::default(),
-            },
-            0,
-        );
+        v.apply(crate::fixtures::welcome(messages, &[], false), 0);
         v
     }
 

@@ -333,16 +333,7 @@ mod tests {
     }
 
     fn welcome(messages: Vec<ChatMessage>, has_more: bool) -> ServerFrame {
-        ServerFrame::Welcome {
-            reset: false,
-            you: "alice".into(),
-            room: "lobby".into(),
-            members: vec!["alice".into(), "bob".into()],
-            latest_seq: messages.last().map_or(0, |m| m.seq),
-            messages,
-            has_more,
-            limits: Limits::default(),
-        }
+        crate::fixtures::welcome(messages, &["alice", "bob"], has_more)
     }
 
     #[test]

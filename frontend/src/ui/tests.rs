@@ -43,19 +43,7 @@ fn msg(seq: u64, author: &str, text: &str, ts: u64) -> ChatMessage {
 
 fn view_with(messages: Vec<ChatMessage>) -> RwSignal<RoomView> {
     let mut v = RoomView::default();
-    v.apply(
-        ServerFrame::Welcome {
-            reset: false,
-            you: "alice".into(),
-            room: "lobby".into(),
-            members: vec!["alice".into(), "bob".into()],
-            latest_seq: messages.last().map_or(0, |m| m.seq),
-            messages,
-            has_more: false,
-            limits: confab_shared::Limits::default(),
-        },
-        0,
-    );
+    v.apply(crate::fixtures::welcome(messages, &["alice", "bob"], false), 0);
     RwSignal::new(v)
 }
 
