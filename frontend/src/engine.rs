@@ -249,6 +249,11 @@ impl Engine {
                         for p in &view.outbox[i..] {
                             self.sent.remove(&p.client_id);
                         }
+                        // Refused, so provably not stored: it can be taken back again.
+                        if let Some(p) = view.outbox.get_mut(i) {
+                            p.sent = false;
+                            view.touch();
+                        }
                     }
                     // A refused frame that was not a send (a `history` page, say): the
                     // request in flight is asked again once the budget allows.
@@ -606,8 +611,10 @@ mod tests {
         e.on_open(&v, 0);
         // Before welcome: only queued.
         assert!(e.send(&mut v, "c1".into(), "one".into(), 1).is_empty());
+        assert!(!v.outbox[0].sent, "queued, never out: it can still be taken back");
         let out = e.on_text(&mut v, &welcome(vec![]), 2);
         assert_eq!(sent_ids(&out), ["c1"]);
+        assert!(v.outbox[0].sent, "out on a joined socket: the room may have stored it");
         // Sent once per socket, however often flushed.
         assert_eq!(sent(&e.send(&mut v, "c2".into(), "two".into(), 3)).len(), 1);
         assert!(e.flush_outbox(&mut v, 3).is_empty());
@@ -809,6 +816,7 @@ mod tests {
             e.send(&mut v, id.into(), "x".into(), 0);
         }
         e.on_text(&mut v, &error(ErrorCode::RateLimited, Some("c2"), Some(u64::MAX)), 10);
+        assert!(!v.outbox[1].sent && v.outbox[2].sent, "refused, so not stored: c2 can be taken back");
         assert!(e.next_wake().is_some_and(|t| t <= PING_EVERY_MS), "the heartbeat goes on");
         assert!(sent_ids(&e.on_tick(&mut v, 310, 0.5)).is_empty(), "u64::MAX does not wrap into a tight loop");
         // At most a minute, and a later, shorter refusal does not bring it forward.

@@ -32,6 +32,8 @@ const TAG_PREFIX: &str = "s:";
 const MAX_SAFE: Seq = (1 << 53) - 1;
 /// `WebSocket.readyState` of an open socket.
 const OPEN: u16 = 1;
+/// `WebSocket.readyState` of a socket that is closed for good.
+const CLOSED: u16 = 3;
 
 /// One chat room. Its name is the Durable Object's name (`idFromName(room)`).
 ///
@@ -274,8 +276,12 @@ impl ChatRoom {
                 // takes the id of an old one whose late close event may yet arrive. A socket
                 // its *peer* is closing (CLOSING without a tombstone) is still a member: its
                 // close event is on its way and will announce the leave.
+                // A socket already CLOSED (failed without a close from the room) counts for ids
+                // only, like a tombstone: it cannot be a member any more.
+                let sys: &web_sys::WebSocket = ws.as_ref();
+                let gone = sys.ready_state() == CLOSED;
                 match ws.deserialize_attachment::<Attachment>() {
-                    Ok(Some(a)) if a.closed => attachments.push(a),
+                    Ok(Some(a)) if a.closed || gone => attachments.push(Attachment { closed: true, ..a }),
                     Ok(Some(a)) => {
                         sockets.insert(a.id, ws);
                         attachments.push(a);

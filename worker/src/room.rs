@@ -911,23 +911,22 @@ impl Room {
         // A message from this member ends its "typing", so the next keystroke relays at once.
         m.typing_ms = None;
         let author = m.display.clone();
-        self.save(socket, out);
         // Timestamps never go backwards within a room, whatever the clock does.
         let ts = now_ms.max(last_ts);
-        match store.append(member, client_id, &author, text, ts) {
+        let appended = store.append(member, client_id, &author, text, ts);
+        if !matches!(appended, Ok(Appended::Stored(_))) {
+            self.refund(member);
+        }
+        // Saved after any refund, so the bucket that survives hibernation is the true one.
+        self.save(socket, out);
+        match appended {
             Ok(Appended::Stored(msg)) => {
                 self.latest = Some((msg.seq, msg.ts));
                 Self::reply(out, socket, ack(msg.seq, msg.ts));
                 out.push(Effect::Send { to: self.joined_sockets(None), text: ServerFrame::Message(msg).to_json() });
             }
-            Ok(Appended::Duplicate { seq, ts }) => {
-                self.refund(member);
-                Self::reply(out, socket, ack(seq, ts))
-            }
-            Err(_) => {
-                self.refund(member);
-                Self::reply(out, socket, refused(internal(), None))
-            }
+            Ok(Appended::Duplicate { seq, ts }) => Self::reply(out, socket, ack(seq, ts)),
+            Err(_) => Self::reply(out, socket, refused(internal(), None)),
         }
     }
 

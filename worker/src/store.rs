@@ -42,24 +42,24 @@ pub type ClaimRow = (String, String, u64);
 /// Name claims as stored before they were keyed by `UserName::claim_key` (rooms written by
 /// builds that keyed them by the lowercased name), re-keyed: each `(name, key_hash, ms)`
 /// moves to its claim key. Where several old names now share one key (`alice` and a Cyrillic
-/// `аlice`), the most recently used claim keeps it (`ms` is when its owner last joined, so
-/// the person actually using the name stays its owner; the other may take another name).
+/// `аlice`), the name that is plain ASCII keeps it, and among equals the most recently used
+/// (`ms` is when its owner last joined): an impersonator who rejoins just before the upgrade
+/// must not win the plain spelling. The others may take another name.
 /// Rows whose name no longer parses keep their old key (nobody can join with it any more).
-/// Also returns the renames `(old name, new key)` for rows whose key changed, so the room can
-/// move those members' stored messages (their resends are deduplicated by member).
+/// Also returns the renames `(old name, new key)` of the claims that kept their key, so the
+/// room can move those members' stored messages (their resends are deduplicated by member);
+/// a losing claim's messages stay under its old name, out of the winner's way.
 pub fn rekey_claims(rows: Vec<ClaimRow>) -> (Vec<ClaimRow>, Vec<(String, String)>) {
-    let mut by_key: BTreeMap<String, (String, u64)> = BTreeMap::new();
-    let mut renames = Vec::new();
+    let mut by_key: BTreeMap<String, (String, String, u64)> = BTreeMap::new();
     let mut rows = rows;
-    rows.sort_by_key(|(_, _, ms)| std::cmp::Reverse(*ms));
+    rows.sort_by_key(|(name, _, ms)| (!name.is_ascii(), std::cmp::Reverse(*ms)));
     for (name, hash, ms) in rows {
         let key = confab_shared::UserName::parse(&name).map_or_else(|_| name.clone(), |n| n.claim_key());
-        if key != name {
-            renames.push((name, key.clone()));
-        }
-        by_key.entry(key).or_insert((hash, ms));
+        by_key.entry(key).or_insert((name, hash, ms));
     }
-    (by_key.into_iter().map(|(k, (h, ms))| (k, h, ms)).collect(), renames)
+    let renames =
+        by_key.iter().filter(|(k, (name, _, _))| *k != name).map(|(k, (n, _, _))| (n.clone(), k.clone())).collect();
+    (by_key.into_iter().map(|(k, (_, h, ms))| (k, h, ms)).collect(), renames)
 }
 
 /// The room's storage. Every method is one short transaction (two statements at most, which
@@ -178,9 +178,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn old_claims_move_to_their_claim_keys_and_the_active_one_keeps_a_shared_one() {
+    fn old_claims_move_to_their_claim_keys_and_the_plain_spelling_keeps_a_shared_one() {
         let old = vec![
-            ("\u{430}lice".to_owned(), "mallory".to_owned(), 10), // Cyrillic а, last used long ago
+            ("\u{430}lice".to_owned(), "mallory".to_owned(), 90), // Cyrillic а, rejoined just before
             ("alice".to_owned(), "alice".to_owned(), 20),
             ("emma".to_owned(), "emma".to_owned(), 5),
             ("bob".to_owned(), "bob".to_owned(), 30),
@@ -190,7 +190,7 @@ mod tests {
         assert_eq!(new.len(), 3);
         assert!(new.contains(&(key("alice"), "alice".to_owned(), 20)), "{new:?}");
         assert!(renames.contains(&("emma".to_owned(), key("emma"))), "{renames:?}");
-        assert!(renames.contains(&("\u{430}lice".to_owned(), key("alice"))));
+        assert!(!renames.iter().any(|(old, _)| old == "\u{430}lice"), "the loser's messages stay put: {renames:?}");
         assert!(new.contains(&(key("emma"), "emma".to_owned(), 5)));
         assert!(new.contains(&(key("bob"), "bob".to_owned(), 30)));
         assert_ne!(key("emma"), "emma", "the confusable skeleton really changes some keys");
