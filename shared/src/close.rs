@@ -20,3 +20,6 @@ pub const TRY_AGAIN_LATER: u16 = 1013;
 /// No `join` arrived within [`crate::limits::JOIN_DEADLINE_MS`] of opening the socket.
 /// Reconnect with backoff and join at once.
 pub const JOIN_TIMEOUT: u16 = 4000;
+/// The client speaks a protocol version the room no longer serves (a page open across a
+/// deploy). Do not reconnect: reload the page.
+pub const UNSUPPORTED_VERSION: u16 = 4001;

@@ -38,6 +38,19 @@ pub enum ErrorCode {
     NotFound,
     /// HTTP 429: this room, or this client address in it, has as many sockets as it may.
     TooManyConnections,
+    /// `join` with a protocol version the room does not serve (`v` missing or old): reload.
+    UnsupportedVersion,
+    /// `edit`, `delete`, `react` or a reply name a message id the room does not have.
+    MessageNotFound,
+    /// `edit` or `react` on a message that was deleted (maybe while the op waited offline).
+    MessageDeleted,
+    /// `edit` or `delete` of someone else's message.
+    NotAuthor,
+    /// `react` with an emoji that is empty, too long, or has white space or control
+    /// characters.
+    InvalidReaction,
+    /// `react` would put more distinct emoji on the message than `limits.reactions_per_message`.
+    TooManyReactions,
     /// A code this build does not know (sent by a newer room). Clients treat it like
     /// `internal`: show the message, keep what is unsent, retry later. Never sent by the room.
     #[serde(other)]
@@ -63,6 +76,12 @@ impl ErrorCode {
             Self::ForbiddenOrigin => "forbidden_origin",
             Self::NotFound => "not_found",
             Self::TooManyConnections => "too_many_connections",
+            Self::UnsupportedVersion => "unsupported_version",
+            Self::MessageNotFound => "message_not_found",
+            Self::MessageDeleted => "message_deleted",
+            Self::NotAuthor => "not_author",
+            Self::InvalidReaction => "invalid_reaction",
+            Self::TooManyReactions => "too_many_reactions",
             Self::Unknown => "unknown",
         }
     }

@@ -2,7 +2,10 @@
 //! `ClientFrame` goes from a browser to its room, `ServerFrame` from the room to browsers.
 
 use crate::error::{ErrorCode, ProtocolError};
+pub use crate::chat::{ChatMessage, Member, MemberId, Quote, Reaction};
 use crate::limits::{Limits, FRAME_MAX_BYTES, HISTORY_PAGE_MAX};
+#[allow(unused_imports)] // named in docs
+use crate::limits::PROTOCOL_VERSION;
 use crate::values::*;
 use serde::{Deserialize, Serialize};
 
@@ -12,26 +15,63 @@ use serde::{Deserialize, Serialize};
 #[serde(try_from = "RawClientFrame")]
 pub enum ClientFrame {
     /// Must come first on every socket. Claims `name` with `key` (or proves it owns it).
-    /// `since` is the last `seq` the client has seen: the room then sends what came after it.
+    /// `since` is the last event `seq` the client has applied, from the room `epoch` it came
+    /// from: the room then replays what changed after it.
     Join {
+        /// Protocol version ([`PROTOCOL_VERSION`]); a room refuses versions it does not serve.
+        v: u32,
         /// Display name.
         name: UserName,
         /// Secret that owns the name in this room.
         key: MemberKey,
-        /// Resume point, if the client has seen messages before.
+        /// Resume point, if the client has seen events before.
         #[serde(skip_serializing_if = "Option::is_none")]
         since: Option<Seq>,
+        /// The room epoch `since` belongs to (from `welcome`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        epoch: Option<String>,
     },
-    /// A new message. `client_id` makes a resend after a reconnect harmless.
+    /// A new message, optionally replying to one. `client_id` makes a resend harmless.
     Send {
-        /// Unique per message from this client.
+        /// Unique per operation from this client.
         client_id: ClientId,
         /// What was typed.
         text: MessageText,
+        /// The id of the message this one replies to.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reply_to: Option<Seq>,
+    },
+    /// Replaces the text of one of your messages.
+    Edit {
+        /// Unique per operation from this client.
+        client_id: ClientId,
+        /// The message's id.
+        id: Seq,
+        /// The new text.
+        text: MessageText,
+    },
+    /// Deletes one of your messages (it stays as a tombstone).
+    Delete {
+        /// Unique per operation from this client.
+        client_id: ClientId,
+        /// The message's id.
+        id: Seq,
+    },
+    /// Adds (`on: true`) or removes your reaction `emoji` on a message. Set semantics: adding
+    /// one you have, or removing one you have not, changes nothing.
+    React {
+        /// Unique per operation from this client.
+        client_id: ClientId,
+        /// The message's id.
+        id: Seq,
+        /// The reaction.
+        emoji: Emoji,
+        /// Add or remove.
+        on: bool,
     },
     /// "I am typing." The room relays it to the others at most once per 2 s per member.
     Typing {},
-    /// Older messages: `seq < before`, at most `limit` (1–100), newest last.
+    /// Older messages: `id < before`, at most `limit` (1–100), newest last.
     History {
         /// Exclusive upper bound.
         before: Seq,
@@ -46,14 +86,36 @@ pub enum ClientFrame {
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 enum RawClientFrame {
     Join {
+        /// A join without `v` is from a protocol 1 page.
+        #[serde(default = "v1")]
+        v: u32,
         name: String,
         key: String,
         #[serde(default)]
         since: Option<Seq>,
+        #[serde(default)]
+        epoch: Option<String>,
     },
     Send {
         client_id: String,
         text: String,
+        #[serde(default)]
+        reply_to: Option<Seq>,
+    },
+    Edit {
+        client_id: String,
+        id: Seq,
+        text: String,
+    },
+    Delete {
+        client_id: String,
+        id: Seq,
+    },
+    React {
+        client_id: String,
+        id: Seq,
+        emoji: String,
+        on: bool,
     },
     Typing {},
     History {
@@ -63,20 +125,38 @@ enum RawClientFrame {
     },
 }
 
+fn v1() -> u32 {
+    1
+}
+
 fn default_page() -> u32 {
     crate::limits::WELCOME_MESSAGES
 }
+
+/// An epoch is the room's own token; anything longer than one is not one.
+const EPOCH_MAX_LEN: usize = 64;
 
 impl TryFrom<RawClientFrame> for ClientFrame {
     type Error = ProtocolError;
 
     fn try_from(raw: RawClientFrame) -> Result<Self, ProtocolError> {
+        let cid = |s: &str| ClientId::parse(s);
         Ok(match raw {
-            RawClientFrame::Join { name, key, since } => {
-                ClientFrame::Join { name: UserName::parse(&name)?, key: MemberKey::parse(&key)?, since }
+            RawClientFrame::Join { v, name, key, since, epoch } => {
+                if epoch.as_ref().is_some_and(|e| e.len() > EPOCH_MAX_LEN) {
+                    return Err(ProtocolError::new(ErrorCode::BadRequest, "epoch is not one this room gave"));
+                }
+                ClientFrame::Join { v, name: UserName::parse(&name)?, key: MemberKey::parse(&key)?, since, epoch }
             }
-            RawClientFrame::Send { client_id, text } => {
-                ClientFrame::Send { client_id: ClientId::parse(&client_id)?, text: MessageText::parse(&text)? }
+            RawClientFrame::Send { client_id, text, reply_to } => {
+                ClientFrame::Send { client_id: cid(&client_id)?, text: MessageText::parse(&text)?, reply_to }
+            }
+            RawClientFrame::Edit { client_id, id, text } => {
+                ClientFrame::Edit { client_id: cid(&client_id)?, id, text: MessageText::parse(&text)? }
+            }
+            RawClientFrame::Delete { client_id, id } => ClientFrame::Delete { client_id: cid(&client_id)?, id },
+            RawClientFrame::React { client_id, id, emoji, on } => {
+                ClientFrame::React { client_id: cid(&client_id)?, id, emoji: Emoji::parse(&emoji)?, on }
             }
             RawClientFrame::Typing {} => ClientFrame::Typing {},
             RawClientFrame::History { before, limit } => {
@@ -114,94 +194,125 @@ impl ClientFrame {
         raw.try_into()
     }
 
+    /// The `client_id` of an operation (`send`, `edit`, `delete`, `react`), so a refusal can
+    /// name the operation it refuses.
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            Self::Send { client_id, .. }
+            | Self::Edit { client_id, .. }
+            | Self::Delete { client_id, .. }
+            | Self::React { client_id, .. } => Some(client_id.as_str()),
+            Self::Join { .. } | Self::Typing {} | Self::History { .. } => None,
+        }
+    }
+
     /// The frame as the JSON text sent on the socket.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("frames hold only strings and integers, which always serialize")
     }
 }
 
-/// One stored message, as the room sends it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChatMessage {
-    /// Position in the room; strictly increasing.
-    pub seq: Seq,
-    /// The sender's id for it: lets the sender match it to its outbox.
-    pub client_id: String,
-    /// The sender's name, as the room authenticated it (never taken from the frame).
-    pub author: String,
-    /// The text. Plain text: clients must never interpret it as HTML.
-    pub text: String,
-    /// When the room stored it, in ms since the Unix epoch; never goes backwards in a room.
-    pub ts: u64,
-}
-
 /// Sent by the room to browsers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum ServerFrame {
-    /// Answers a valid `join`: who is here and the recent messages (or those after `since`).
+    /// Answers a valid `join`: who is here and the messages to show.
     Welcome {
-        /// The name as the room recorded it (trimmed).
-        you: String,
+        /// The protocol version the room speaks ([`PROTOCOL_VERSION`]).
+        protocol: u32,
+        /// The room's storage epoch. A client resumes with it; a room whose storage was
+        /// recreated has a new one, and answers a resume from the old one with `reset`.
+        epoch: String,
+        /// You, as the room recorded you.
+        you: Member,
         /// The room's name.
         room: String,
-        /// Names of the members online, including `you`.
-        members: Vec<String>,
-        /// The last 50 messages, or those after `since` (at most 200), oldest first.
+        /// Members online, including `you`.
+        members: Vec<Member>,
+        /// A fresh join (or a `gap`/`reset`): the newest 50 messages, oldest first. A resume:
+        /// every message that changed after `since` (posted, edited, deleted or reacted to),
+        /// once each, in its current state, by id: the client replaces its copies.
         messages: Vec<ChatMessage>,
-        /// Older messages exist that are not in `messages`: page with `history`.
-        has_more: bool,
-        /// The room's newest `seq` (0 for an empty room).
-        latest_seq: Seq,
-        /// The `since` of the `join` is above `latest_seq`: the room's history is not the one
-        /// the client holds (its storage was reset or recreated). `messages` are then those of
-        /// a fresh join, and the client must drop every message and `seq` it kept.
+        /// Older messages exist than the oldest in `messages`: page with `history`. (On a
+        /// resume the client keeps what it knew.)
+        older: bool,
+        /// A resume asked for more than the room replays at once: `messages` is a fresh join's
+        /// view, and the client must replace what it holds with it (it may be stale).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        gap: bool,
+        /// The resume's `since`/`epoch` are not this room's history (its storage was reset or
+        /// recreated). `messages` are a fresh join's, and the client must drop every message,
+        /// id and `seq` it kept.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         reset: bool,
+        /// The room's newest event `seq` (0 for an empty room): the next event is this + 1.
+        latest_seq: Seq,
         /// Limits in force in this room.
         limits: Limits,
     },
-    /// A new message, to every joined member (the sender included), in `seq` order.
+    /// A new message (event `seq` = its `id`), to every joined member, in `seq` order.
     Message(ChatMessage),
-    /// To the sending socket: the message with this `client_id` is stored as `seq`.
+    /// A message's text changed.
+    Edited {
+        /// The event's `seq` (the message's new `version`).
+        seq: Seq,
+        /// The message's id.
+        id: Seq,
+        /// The new text.
+        text: String,
+        /// When.
+        edited_ts: u64,
+        /// Members the new text mentions.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<MemberId>,
+    },
+    /// A message was deleted: show a tombstone in its place, and in the replies quoting it.
+    Deleted {
+        /// The event's `seq`.
+        seq: Seq,
+        /// The message's id.
+        id: Seq,
+    },
+    /// A message's reactions changed: the whole summary, to replace the one held.
+    Reactions {
+        /// The event's `seq`.
+        seq: Seq,
+        /// The message's id.
+        id: Seq,
+        /// The summary, `mine` as seen by the recipient.
+        reactions: Vec<Reaction>,
+    },
+    /// To the sending socket: the operation with this `client_id` is done, as event `seq` (for
+    /// a `send`, the message's id). An operation that changed nothing (a reaction already
+    /// there, an edit to the same text) is acknowledged with the room's current `seq`.
     Ack {
         /// The id the client gave.
         client_id: String,
-        /// Where it was stored.
+        /// Its event, or the current `seq` if it changed nothing.
         seq: Seq,
         /// When.
         ts: u64,
     },
-    /// A name's first socket joined.
-    MemberJoined {
-        /// Who.
-        name: String,
-    },
-    /// A name's last socket left.
-    MemberLeft {
-        /// Who.
-        name: String,
-    },
-    /// Several members came or went at once (a burst of joins or leaves, batched so a crowd
-    /// arriving does not cost one frame per member per member). Apply like the frames above,
-    /// `joined` then `left`.
+    /// A member's first socket joined.
+    MemberJoined(Member),
+    /// A member's last socket left.
+    MemberLeft(Member),
+    /// Several members came or went at once (a burst, batched so a crowd arriving does not
+    /// cost one frame per member per member). Apply `joined` then `left`, by id.
     Presence {
-        /// Names whose first socket joined.
-        joined: Vec<String>,
-        /// Names whose last socket left.
-        left: Vec<String>,
+        /// Members whose first socket joined (with their name now).
+        joined: Vec<Member>,
+        /// Members whose last socket left.
+        left: Vec<Member>,
     },
     /// Someone is typing: show it for 5 s unless renewed; a `message` from them ends it.
-    Typing {
-        /// Who.
-        name: String,
-    },
-    /// Answers `history`: older messages, oldest first.
+    Typing(Member),
+    /// Answers `history`: older messages, oldest first, in their current state.
     History {
         /// The page.
         messages: Vec<ChatMessage>,
         /// Messages older than this page exist.
-        has_more: bool,
+        older: bool,
     },
     /// A frame was refused. The socket stays open unless the code says otherwise.
     Error {
@@ -212,7 +323,7 @@ pub enum ServerFrame {
         /// For `rate_limited`: wait this long before sending again.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
-        /// The refused `send`'s `client_id`, so the client knows which message it concerns.
+        /// The refused operation's `client_id`, so the client knows which it concerns.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
     },
@@ -229,7 +340,7 @@ impl ServerFrame {
         Self::Error { code: e.code, message: e.message, retry_after_ms: None, client_id: None }
     }
 
-    /// An `error` frame refusing the `send` with `client_id`.
+    /// An `error` frame refusing the operation with `client_id`.
     pub fn refused_send(client_id: &str, e: ProtocolError, retry_after_ms: Option<u64>) -> Self {
         Self::Error { code: e.code, message: e.message, retry_after_ms, client_id: Some(client_id.to_owned()) }
     }
@@ -249,94 +360,170 @@ mod tests {
         "k".repeat(40)
     }
 
+    fn cid(s: &str) -> ClientId {
+        ClientId::parse(s).unwrap()
+    }
+
     #[test]
     fn golden_client_frames() {
         let join = ClientFrame::Join {
+            v: 2,
             name: UserName::parse("alice").unwrap(),
             key: MemberKey::parse(&key()).unwrap(),
             since: Some(7),
+            epoch: Some("e1".into()),
         };
-        assert_eq!(
-            serde_json::to_value(&join).unwrap(),
-            json!({"type": "join", "data": {"name": "alice", "key": key(), "since": 7}})
-        );
-        let send =
-            ClientFrame::Send { client_id: ClientId::parse("c1").unwrap(), text: MessageText::parse("hi").unwrap() };
-        assert_eq!(
-            serde_json::to_value(&send).unwrap(),
-            json!({"type": "send", "data": {"client_id": "c1", "text": "hi"}})
-        );
-        assert_eq!(serde_json::to_value(ClientFrame::Typing {}).unwrap(), json!({"type": "typing", "data": {}}));
-        assert_eq!(
-            serde_json::to_value(ClientFrame::History { before: 10, limit: 20 }).unwrap(),
-            json!({"type": "history", "data": {"before": 10, "limit": 20}})
-        );
-        // And each round-trips through the parser.
-        for f in [join, send, ClientFrame::Typing {}, ClientFrame::History { before: 10, limit: 20 }] {
-            assert_eq!(ClientFrame::parse(&f.to_json()).unwrap(), f);
+        let text = || MessageText::parse("hi").unwrap();
+        let cases = [
+            (join, json!({"type": "join", "data": {"v": 2, "name": "alice", "key": key(), "since": 7, "epoch": "e1"}})),
+            (
+                ClientFrame::Send { client_id: cid("c1"), text: text(), reply_to: None },
+                json!({"type": "send", "data": {"client_id": "c1", "text": "hi"}}),
+            ),
+            (
+                ClientFrame::Send { client_id: cid("c1"), text: text(), reply_to: Some(4) },
+                json!({"type": "send", "data": {"client_id": "c1", "text": "hi", "reply_to": 4}}),
+            ),
+            (
+                ClientFrame::Edit { client_id: cid("c2"), id: 3, text: text() },
+                json!({"type": "edit", "data": {"client_id": "c2", "id": 3, "text": "hi"}}),
+            ),
+            (
+                ClientFrame::Delete { client_id: cid("c3"), id: 3 },
+                json!({"type": "delete", "data": {"client_id": "c3", "id": 3}}),
+            ),
+            (
+                ClientFrame::React { client_id: cid("c4"), id: 3, emoji: Emoji::parse("👍").unwrap(), on: true },
+                json!({"type": "react", "data": {"client_id": "c4", "id": 3, "emoji": "👍", "on": true}}),
+            ),
+            (ClientFrame::Typing {}, json!({"type": "typing", "data": {}})),
+            (
+                ClientFrame::History { before: 10, limit: 20 },
+                json!({"type": "history", "data": {"before": 10, "limit": 20}}),
+            ),
+        ];
+        for (frame, wire) in cases {
+            assert_eq!(serde_json::to_value(&frame).unwrap(), wire);
+            assert_eq!(ClientFrame::parse(&frame.to_json()).unwrap(), frame, "round trip");
         }
     }
 
     #[test]
-    fn join_without_since_and_typing_without_data() {
+    fn a_join_without_a_version_is_protocol_1() {
         let f = ClientFrame::parse(&format!(r#"{{"type":"join","data":{{"name":"bob","key":"{}"}}}}"#, key())).unwrap();
-        assert!(matches!(f, ClientFrame::Join { since: None, .. }));
+        assert!(matches!(f, ClientFrame::Join { v: 1, since: None, epoch: None, .. }), "{f:?}");
         assert_eq!(ClientFrame::parse(r#"{"type":"typing","data":{}}"#).unwrap(), ClientFrame::Typing {});
+    }
+
+    fn message() -> ChatMessage {
+        ChatMessage {
+            id: 3,
+            version: 9,
+            member: 1,
+            author: "alice".into(),
+            client_id: "c1".into(),
+            text: "hi @bob".into(),
+            ts: 1700,
+            edited_ts: Some(1800),
+            deleted: false,
+            reply_to: Some(Quote { id: 2, member: 2, author: "bob".into(), excerpt: "yo".into(), deleted: false }),
+            mentions: vec![2],
+            reactions: vec![Reaction { emoji: "👍".into(), count: 2, names: vec!["alice".into(), "bob".into()], mine: true }],
+        }
     }
 
     #[test]
     fn golden_server_frames() {
-        let m = ChatMessage { seq: 3, client_id: "c1".into(), author: "alice".into(), text: "hi".into(), ts: 1700 };
-        assert_eq!(
-            serde_json::to_value(ServerFrame::Message(m.clone())).unwrap(),
-            json!({"type": "message", "data": {"seq": 3, "client_id": "c1", "author": "alice", "text": "hi", "ts": 1700}})
-        );
-        assert_eq!(
-            serde_json::to_value(ServerFrame::Ack { client_id: "c1".into(), seq: 3, ts: 1700 }).unwrap(),
-            json!({"type": "ack", "data": {"client_id": "c1", "seq": 3, "ts": 1700}})
-        );
-        assert_eq!(
-            serde_json::to_value(ServerFrame::Error {
-                client_id: None,
-                code: ErrorCode::RateLimited,
-                message: "slow down".into(),
-                retry_after_ms: Some(200)
-            })
-            .unwrap(),
-            json!({"type": "error", "data": {"code": "rate_limited", "message": "slow down", "retry_after_ms": 200}})
-        );
-        assert_eq!(
-            serde_json::to_value(ServerFrame::error(ProtocolError::new(ErrorCode::NotJoined, "join first"))).unwrap(),
-            json!({"type": "error", "data": {"code": "not_joined", "message": "join first"}})
-        );
-        assert_eq!(
-            serde_json::to_value(ServerFrame::MemberJoined { name: "bob".into() }).unwrap(),
-            json!({"type": "member_joined", "data": {"name": "bob"}})
-        );
-        assert_eq!(
-            serde_json::to_value(ServerFrame::Presence { joined: vec!["bob".into()], left: vec!["eve".into()] })
-                .unwrap(),
-            json!({"type": "presence", "data": {"joined": ["bob"], "left": ["eve"]}})
-        );
+        let bob = Member { id: 2, name: "bob".into() };
+        let cases = [
+            (
+                ServerFrame::Message(message()),
+                json!({"type": "message", "data": {"id": 3, "version": 9, "member": 1, "author": "alice",
+                    "client_id": "c1", "text": "hi @bob", "ts": 1700, "edited_ts": 1800,
+                    "reply_to": {"id": 2, "member": 2, "author": "bob", "excerpt": "yo"},
+                    "mentions": [2], "reactions": [{"emoji": "👍", "count": 2, "names": ["alice", "bob"], "mine": true}]}}),
+            ),
+            (
+                ServerFrame::Message(ChatMessage {
+                    edited_ts: None,
+                    reply_to: None,
+                    mentions: vec![],
+                    reactions: vec![],
+                    text: String::new(),
+                    deleted: true,
+                    ..message()
+                }),
+                json!({"type": "message", "data": {"id": 3, "version": 9, "member": 1, "author": "alice",
+                    "client_id": "c1", "text": "", "ts": 1700, "deleted": true}}),
+            ),
+            (
+                ServerFrame::Edited { seq: 10, id: 3, text: "hey".into(), edited_ts: 1900, mentions: vec![] },
+                json!({"type": "edited", "data": {"seq": 10, "id": 3, "text": "hey", "edited_ts": 1900}}),
+            ),
+            (ServerFrame::Deleted { seq: 11, id: 3 }, json!({"type": "deleted", "data": {"seq": 11, "id": 3}})),
+            (
+                ServerFrame::Reactions { seq: 12, id: 3, reactions: vec![] },
+                json!({"type": "reactions", "data": {"seq": 12, "id": 3, "reactions": []}}),
+            ),
+            (
+                ServerFrame::Ack { client_id: "c1".into(), seq: 3, ts: 1700 },
+                json!({"type": "ack", "data": {"client_id": "c1", "seq": 3, "ts": 1700}}),
+            ),
+            (ServerFrame::MemberJoined(bob.clone()), json!({"type": "member_joined", "data": {"id": 2, "name": "bob"}})),
+            (ServerFrame::MemberLeft(bob.clone()), json!({"type": "member_left", "data": {"id": 2, "name": "bob"}})),
+            (ServerFrame::Typing(bob.clone()), json!({"type": "typing", "data": {"id": 2, "name": "bob"}})),
+            (
+                ServerFrame::Presence { joined: vec![bob.clone()], left: vec![] },
+                json!({"type": "presence", "data": {"joined": [{"id": 2, "name": "bob"}], "left": []}}),
+            ),
+            (
+                ServerFrame::History { messages: vec![], older: true },
+                json!({"type": "history", "data": {"messages": [], "older": true}}),
+            ),
+            (
+                ServerFrame::Error {
+                    client_id: None,
+                    code: ErrorCode::RateLimited,
+                    message: "slow down".into(),
+                    retry_after_ms: Some(200),
+                },
+                json!({"type": "error", "data": {"code": "rate_limited", "message": "slow down", "retry_after_ms": 200}}),
+            ),
+            (
+                ServerFrame::refused_send("c9", ProtocolError::new(ErrorCode::MessageDeleted, "gone"), None),
+                json!({"type": "error", "data": {"code": "message_deleted", "message": "gone", "client_id": "c9"}}),
+            ),
+        ];
+        for (frame, wire) in cases {
+            assert_eq!(serde_json::to_value(&frame).unwrap(), wire);
+            assert_eq!(ServerFrame::parse(&frame.to_json()).unwrap(), frame, "round trip");
+        }
         let welcome = ServerFrame::Welcome {
-            reset: false,
-            you: "alice".into(),
+            protocol: 2,
+            epoch: "e1".into(),
+            you: Member { id: 1, name: "alice".into() },
             room: "lobby".into(),
-            members: vec!["alice".into()],
-            messages: vec![m],
-            has_more: false,
-            latest_seq: 3,
+            members: vec![Member { id: 1, name: "alice".into() }, bob],
+            messages: vec![message()],
+            older: false,
+            gap: false,
+            reset: false,
+            latest_seq: 12,
             limits: Limits::default(),
         };
         let v = serde_json::to_value(&welcome).unwrap();
         assert_eq!(v["type"], "welcome");
+        assert_eq!(v["data"]["protocol"], 2);
+        assert_eq!(v["data"]["you"], json!({"id": 1, "name": "alice"}));
         assert_eq!(v["data"]["limits"]["text_max_chars"], 4000);
-        assert_eq!(v["data"]["limits"]["rate_burst"], 20);
+        assert_eq!(v["data"]["limits"]["reactions_per_message"], 20);
+        assert!(v["data"].get("gap").is_none() && v["data"].get("reset").is_none(), "false flags are left out");
         assert_eq!(ServerFrame::parse(&welcome.to_json()).unwrap(), welcome);
     }
 
     #[test]
     fn bad_frames_are_errors_with_codes_never_panics() {
+        let k = key();
         let cases: &[(&str, ErrorCode)] = &[
             ("", ErrorCode::BadFrame),
             ("ping", ErrorCode::BadFrame),
@@ -345,12 +532,27 @@ mod tests {
             (r#"{"type":"nope","data":{}}"#, ErrorCode::BadFrame),
             (r#"{"type":"send"}"#, ErrorCode::BadFrame),
             (r#"{"type":"send","data":{"client_id":1,"text":"x"}}"#, ErrorCode::BadFrame),
+            (r#"{"type":"send","data":{"client_id":"c","text":"x","reply_to":-1}}"#, ErrorCode::BadFrame),
             (r#"{"type":"history","data":{"before":-1,"limit":5}}"#, ErrorCode::BadFrame),
             (r#"{"type":"history","data":{"before":99999999999999999999999,"limit":5}}"#, ErrorCode::BadFrame),
             (r#"{"type":"history","data":{"before":5,"limit":0}}"#, ErrorCode::BadRequest),
             (r#"{"type":"history","data":{"before":5,"limit":101}}"#, ErrorCode::BadRequest),
             (r#"{"type":"send","data":{"client_id":"c","text":""}}"#, ErrorCode::EmptyText),
             (r#"{"type":"send","data":{"client_id":"","text":"x"}}"#, ErrorCode::BadRequest),
+            (r#"{"type":"edit","data":{"client_id":"c","id":1,"text":" "}}"#, ErrorCode::EmptyText),
+            (r#"{"type":"edit","data":{"client_id":"c","text":"x"}}"#, ErrorCode::BadFrame),
+            (r#"{"type":"delete","data":{"client_id":"c","id":"1"}}"#, ErrorCode::BadFrame),
+            (r#"{"type":"react","data":{"client_id":"c","id":1,"emoji":"","on":true}}"#, ErrorCode::InvalidReaction),
+            (r#"{"type":"react","data":{"client_id":"c","id":1,"emoji":"a b","on":true}}"#, ErrorCode::InvalidReaction),
+            (
+                r#"{"type":"react","data":{"client_id":"c","id":1,"emoji":"\u200b","on":true}}"#,
+                ErrorCode::InvalidReaction,
+            ),
+            (
+                r#"{"type":"react","data":{"client_id":"c","id":1,"emoji":"abcdefghijklmnopq","on":true}}"#,
+                ErrorCode::InvalidReaction,
+            ),
+            (r#"{"type":"react","data":{"client_id":"c","id":1,"emoji":"👍"}}"#, ErrorCode::BadFrame),
             (
                 r#"{"type":"join","data":{"name":"","key":"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"}}"#,
                 ErrorCode::InvalidName,
@@ -360,6 +562,8 @@ mod tests {
         for (text, code) in cases {
             assert_eq!(ClientFrame::parse(text).unwrap_err().code, *code, "{text}");
         }
+        let long_epoch = format!(r#"{{"type":"join","data":{{"v":2,"name":"a","key":"{k}","epoch":"{}"}}}}"#, "e".repeat(65));
+        assert_eq!(ClientFrame::parse(&long_epoch).unwrap_err().code, ErrorCode::BadRequest);
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         assert_eq!(ClientFrame::parse(&deep).unwrap_err().code, ErrorCode::FrameTooLarge);
         let deep = format!("{}{}", "[".repeat(5_000), "]".repeat(5_000));
@@ -371,20 +575,33 @@ mod tests {
     }
 
     #[test]
+    fn reactions_take_emoji_sequences_and_short_words() {
+        for ok in ["👍", "👍🏽", "❤️", "👨‍👩‍👧", "🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}", "+1", "lgtm", "🇫🇷"] {
+            assert!(Emoji::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["\u{200D}", "\u{FE0F}", "a\u{202E}b", "x\ny", "\u{0}"] {
+            assert_eq!(Emoji::parse(bad).unwrap_err().code, ErrorCode::InvalidReaction, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn newer_rooms_error_codes_and_refusals_parse() {
         // A code this build does not know is `unknown`, not a frame dropped on the floor.
         let f = ServerFrame::parse(r#"{"type":"error","data":{"code":"shiny_new_code","message":"m"}}"#).unwrap();
         assert!(matches!(f, ServerFrame::Error { code: ErrorCode::Unknown, .. }), "{f:?}");
-        let refused = ServerFrame::refused_send("c9", ProtocolError::new(ErrorCode::RateLimited, "slow"), Some(250));
-        assert_eq!(
-            serde_json::to_value(&refused).unwrap(),
-            json!({"type": "error", "data": {"code": "rate_limited", "message": "slow", "retry_after_ms": 250, "client_id": "c9"}})
-        );
-        // `reset` appears only when set, and older welcomes without it parse.
-        let w = r#"{"type":"welcome","data":{"you":"a","room":"r","members":[],"messages":[],"has_more":false,
-            "latest_seq":0,"limits":{"name_max_chars":32,"text_max_chars":4000,"frame_max_bytes":16384,
-            "history_page_max":100,"rate_burst":20,"rate_per_sec":5}}}"#;
-        assert!(matches!(ServerFrame::parse(w).unwrap(), ServerFrame::Welcome { reset: false, .. }));
+        // Limits from a room that does not send the reaction caps get the defaults.
+        let l: Limits = serde_json::from_str(
+            r#"{"name_max_chars":32,"text_max_chars":4000,"frame_max_bytes":16384,"history_page_max":100,"rate_burst":20,"rate_per_sec":5}"#,
+        )
+        .unwrap();
+        assert_eq!(l, Limits::default());
+    }
+
+    #[test]
+    fn operations_name_their_client_id() {
+        let f = ClientFrame::Delete { client_id: cid("d1"), id: 1 };
+        assert_eq!(f.client_id(), Some("d1"));
+        assert_eq!(ClientFrame::Typing {}.client_id(), None);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! # Layout
 //! - [`frames`]: [`ClientFrame`] (browser → room) and [`ServerFrame`] (room → browser), with
 //!   golden tests that pin the JSON on the wire. `docs/PROTOCOL.md` is their prose twin.
+//! - [`chat`]: [`ChatMessage`] and what it holds ([`Member`], [`Quote`], [`Reaction`]), the
+//!   quote [`excerpt`] and the `@name` [`mention_candidates`].
 //! - [`values`]: validated values ([`RoomName`], [`UserName`], [`MessageText`], …); `parse`
 //!   is the only way in from untrusted input.
 //! - [`names`]: what a name may hold; its canonical form and (feature `claims`) claim key.
@@ -19,6 +21,7 @@
     deny(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, clippy::todo, clippy::unimplemented)
 )]
 
+pub mod chat;
 pub mod close;
 pub mod error;
 pub mod frames;
@@ -27,9 +30,10 @@ pub mod names;
 pub mod values;
 
 pub use error::{ErrorCode, HttpError, ProtocolError};
-pub use frames::{ChatMessage, ClientFrame, ServerFrame};
+pub use chat::{excerpt, mention_candidates, ChatMessage, Member, MemberId, Quote, Reaction};
+pub use frames::{ClientFrame, ServerFrame};
 pub use limits::Limits;
-pub use values::{ClientId, MemberKey, MessageText, RoomName, Seq, UserName};
+pub use values::{ClientId, Emoji, MemberKey, MessageText, RoomName, Seq, UserName};
 
 /// The plain-text keepalive a client sends; answered with [`PONG`] by the runtime's
 /// auto-response, without waking the room.
@@ -44,7 +48,7 @@ pub struct RoomInfo {
     pub room: String,
     /// How many members have an open, joined socket.
     pub members_online: u32,
-    /// The newest `seq` (0 for an empty room).
+    /// The newest event `seq` (0 for an empty room).
     pub latest_seq: Seq,
 }
 
@@ -61,5 +65,5 @@ pub struct HistoryPage {
     /// Oldest first.
     pub messages: Vec<ChatMessage>,
     /// Older messages exist.
-    pub has_more: bool,
+    pub older: bool,
 }

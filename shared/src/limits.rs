@@ -69,6 +69,23 @@ pub const DEFAULT_RATE_BURST: u32 = 20;
 /// Default refill rate in messages per second (override with `RATE_PER_SEC`).
 pub const DEFAULT_RATE_PER_SEC: u32 = 5;
 
+/// The protocol version this build speaks; `join` and `welcome` carry it.
+pub const PROTOCOL_VERSION: u32 = 2;
+/// Characters of a quoted message a reply shows.
+pub const EXCERPT_MAX_CHARS: usize = 140;
+/// `@`s in one message the room resolves to members.
+pub const MENTIONS_MAX: usize = 20;
+/// Distinct emoji on one message.
+pub const REACTIONS_PER_MESSAGE_MAX: u32 = 20;
+/// Characters in one reaction (an emoji sequence, or a short word).
+pub const REACTION_MAX_CHARS: usize = 16;
+/// Bytes in one reaction.
+pub const REACTION_MAX_BYTES: usize = 64;
+/// Names a reaction summary lists (the count is exact; the names are a sample for a tooltip).
+pub const REACTION_NAMES_MAX: usize = 10;
+/// Earlier versions of a message the room keeps (the oldest go first).
+pub const VERSIONS_MAX: u32 = 20;
+
 /// The limits in force in a room, sent to every member in `welcome`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
@@ -84,6 +101,20 @@ pub struct Limits {
     pub rate_burst: u32,
     /// Messages per second the bucket refills.
     pub rate_per_sec: u32,
+    /// See [`REACTIONS_PER_MESSAGE_MAX`].
+    #[serde(default = "reactions_per_message")]
+    pub reactions_per_message: u32,
+    /// See [`REACTION_MAX_CHARS`].
+    #[serde(default = "reaction_max_chars")]
+    pub reaction_max_chars: u32,
+}
+
+fn reactions_per_message() -> u32 {
+    REACTIONS_PER_MESSAGE_MAX
+}
+
+fn reaction_max_chars() -> u32 {
+    REACTION_MAX_CHARS as u32
 }
 
 impl Limits {
@@ -96,6 +127,8 @@ impl Limits {
             history_page_max: HISTORY_PAGE_MAX,
             rate_burst,
             rate_per_sec,
+            reactions_per_message: REACTIONS_PER_MESSAGE_MAX,
+            reaction_max_chars: REACTION_MAX_CHARS as u32,
         }
     }
 }

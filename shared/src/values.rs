@@ -7,7 +7,8 @@ use crate::names;
 use serde::{Serialize, Serializer};
 use std::fmt;
 
-/// A message's position in its room: SQLite's integer primary key, strictly increasing.
+/// A position in a room's event log (every post, edit, delete and reaction change takes the next
+/// one, with no holes); a message's id is the `seq` of its post.
 pub type Seq = u64;
 
 macro_rules! string_newtype {
@@ -79,8 +80,36 @@ string_newtype!(
     MemberKey
 );
 
+string_newtype!(
+    /// A reaction: an emoji sequence (flags, skin tones and ZWJ sequences included) or a short
+    /// word, 1–16 characters and at most 64 bytes, with no white space, control or invisible
+    /// character except the joiners emoji sequences need (U+200D, U+FE0F and the tag
+    /// characters of subdivision flags). Kept as sent: `👍` and `👍🏽` are two reactions.
+    Emoji
+);
+
 fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+impl Emoji {
+    /// Parses a reaction.
+    pub fn parse(s: &str) -> Result<Self, ProtocolError> {
+        let joiner = |c: char| matches!(c, '\u{200D}' | '\u{FE0F}' | '\u{E0020}'..='\u{E007F}');
+        let visible = |c: char| {
+            !c.is_whitespace() && !c.is_control() && (joiner(c) || !names::is_default_ignorable(c))
+        };
+        let chars = s.chars().count();
+        if chars == 0 || chars > REACTION_MAX_CHARS || s.len() > REACTION_MAX_BYTES || !s.chars().all(visible)
+            || s.chars().all(joiner)
+        {
+            return Err(ProtocolError::new(
+                ErrorCode::InvalidReaction,
+                format!("a reaction is 1 to {REACTION_MAX_CHARS} visible characters, without spaces"),
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
 }
 
 impl RoomName {

@@ -3,7 +3,7 @@
 //! name rules, checked against regex-syntax's copy of the Unicode tables rather than ours:
 //! no parsed name holds anything invisible, and nothing invisible makes a new claim.
 
-use confab_shared::{ClientFrame, ClientId, ErrorCode, MemberKey, MessageText, ServerFrame, UserName};
+use confab_shared::{ClientFrame, ClientId, Emoji, ErrorCode, MemberKey, MessageText, ServerFrame, UserName};
 use proptest::prelude::*;
 
 /// JSON-ish text: fragments of real frames glued together with arbitrary characters, which
@@ -50,13 +50,23 @@ fn valid_client_frame() -> impl Strategy<Value = ClientFrame> {
     let key = "[A-Za-z0-9_-]{32,128}".prop_map(|k| MemberKey::parse(&k).expect("matches the key alphabet"));
     let cid = "[A-Za-z0-9_-]{1,64}".prop_map(|c| ClientId::parse(&c).expect("matches the id alphabet"));
     let text = "[^\\p{Cc}]{1,200}".prop_filter_map("a valid text", |t| MessageText::parse(&t).ok());
+    let id = 0u64..(1 << 53);
+    let emoji = prop_oneof![Just("👍"), Just("❤️"), Just("🎉"), Just("lgtm")].prop_map(|e| Emoji::parse(e).expect("valid"));
+    let epoch = prop::option::of("[a-f0-9]{1,64}");
     prop_oneof![
-        (name, key, prop::option::of(0u64..(1 << 53))).prop_map(|(name, key, since)| ClientFrame::Join {
+        (name, key, prop::option::of(id.clone()), epoch).prop_map(|(name, key, since, epoch)| ClientFrame::Join {
+            v: 2,
             name,
             key,
-            since
+            since,
+            epoch
         }),
-        (cid, text).prop_map(|(client_id, text)| ClientFrame::Send { client_id, text }),
+        (cid.clone(), text.clone(), prop::option::of(id.clone()))
+            .prop_map(|(client_id, text, reply_to)| ClientFrame::Send { client_id, text, reply_to }),
+        (cid.clone(), id.clone(), text).prop_map(|(client_id, id, text)| ClientFrame::Edit { client_id, id, text }),
+        (cid.clone(), id.clone()).prop_map(|(client_id, id)| ClientFrame::Delete { client_id, id }),
+        (cid, id, emoji, any::<bool>())
+            .prop_map(|(client_id, id, emoji, on)| ClientFrame::React { client_id, id, emoji, on }),
         Just(ClientFrame::Typing {}),
         (0u64..(1 << 53), 1u32..=100).prop_map(|(before, limit)| ClientFrame::History { before, limit }),
     ]
