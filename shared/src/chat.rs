@@ -113,7 +113,7 @@ pub fn mention_candidates(text: &str) -> Vec<Vec<String>> {
     let mut prev: Option<char> = None;
     for (i, c) in text.char_indices() {
         if c == '@' && !prev.is_some_and(char::is_alphanumeric) {
-            let rest = &text[i + 1..];
+            let rest = text.get(i + 1..).unwrap_or_default();
             let mut words: Vec<&str> = Vec::new();
             for w in rest.split(' ').take(3) {
                 if w.is_empty() || w.starts_with('@') || w.contains(['\n', '\t']) {
@@ -126,7 +126,7 @@ pub fn mention_candidates(text: &str) -> Vec<Vec<String>> {
             }
             let mut names = Vec::new();
             for n in (1..=words.len()).rev() {
-                let joined = words[..n].join(" ");
+                let joined = words.iter().take(n).copied().collect::<Vec<_>>().join(" ");
                 // "Bob (work)" is a name; "(@eve)" mentions eve: try both readings.
                 let keep_paren = joined.trim_end_matches(|c: char| is_trailing_punct(c) && c != ')');
                 let bare = joined.trim_end_matches(is_trailing_punct);

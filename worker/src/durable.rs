@@ -17,10 +17,9 @@
 
 use crate::room::{Attachment, Effect, Input, Room, RoomConfig, SocketId};
 use crate::routes::{history_query, var_u32};
-use crate::store::{Appended, RoomStore, StoreError, CLAIM_IDLE_MS};
+use crate::sql::{SqlCache, SqlStore};
 use confab_shared::limits::FRAME_MAX_BYTES;
-use confab_shared::{ChatMessage, ErrorCode, HttpError, ProtocolError, Seq, PING, PONG};
-use serde::Deserialize;
+use confab_shared::{ErrorCode, HttpError, ProtocolError, PING, PONG};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -28,8 +27,6 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::*;
 
 const TAG_PREFIX: &str = "s:";
-/// SQLite stores integers as i64 and the JS bridge as f64: keep bounds inside 2^53.
-const MAX_SAFE: Seq = (1 << 53) - 1;
 /// `WebSocket.readyState` of an open socket.
 const OPEN: u16 = 1;
 /// `WebSocket.readyState` of a socket that is closed for good.
@@ -49,11 +46,9 @@ pub struct ChatRoom {
     /// The alarm time this instance last set (or read), so a join or a message does not read
     /// storage to learn it; `None` on a new instance until it asks once.
     alarm_at: Cell<Option<u64>>,
-    /// Whether the tables exist. Reads of a room that was never written find nothing and
-    /// create nothing; the first write creates the schema.
-    schema: Cell<bool>,
-    /// Whether lapsed claims were deleted since this instance started (once is enough).
-    pruned: Cell<bool>,
+    /// What this instance knows of its storage (whether the tables exist: reads of a room
+    /// that was never written find nothing and create nothing; the first write creates them).
+    cache: SqlCache,
 }
 
 /// What exists only while the object is in memory; rebuilt on wake.
@@ -95,20 +90,18 @@ impl DurableObject for ChatRoom {
             Err(e) => console_error!("could not set the ping auto-response: {e:?}"),
         }
         let sql = state.storage().sql();
-        let schema = SqlStore::exists(&sql);
-        if schema {
-            if let Err(e) = SqlStore::upgrade(&sql) {
-                console_error!("upgrading the room's storage failed: {e}");
-            }
+        if let Err(e) = SqlStore::upgrade(&sql) {
+            console_error!("upgrading the room's storage failed: {e}");
         }
+        let cache = SqlCache::default();
+        cache.schema.set(SqlStore::exists(&sql));
         Self {
             state,
             config,
             sweep_ms: env_u32(&env, "SWEEP_MS", 30_000).into(),
             live: RefCell::new(None),
             alarm_at: Cell::new(None),
-            schema: Cell::new(schema),
-            pruned: Cell::new(false),
+            cache,
         }
     }
 
@@ -260,7 +253,7 @@ fn wasm_memory_bytes() -> u32 {
 
 impl ChatRoom {
     fn store(&self) -> SqlStore<'_> {
-        SqlStore { sql: self.state.storage().sql(), schema: &self.schema, pruned: &self.pruned }
+        SqlStore { sql: self.state.storage().sql(), cache: &self.cache }
     }
 
     /// The live state, rebuilt from the open sockets if the object just woke up.
@@ -295,7 +288,7 @@ impl ChatRoom {
             }
             let name = self.state.id().name().unwrap_or_default();
             *live = Some(Live {
-                room: Room::restore(name, self.config, attachments),
+                room: Room::restore(name, self.config, attachments, &mut self.store()),
                 sockets,
                 wake_request: None,
                 next_sweep_ms: 0,
@@ -438,7 +431,7 @@ fn apply(live: &mut Live, effects: Vec<Effect>) {
         match effect {
             Effect::Send { to, text } => {
                 let js = wasm_bindgen::JsValue::from_str(&text);
-                for id in to {
+                for id in live.room.audience(&to) {
                     if let Some(ws) = live.sockets.get(&id) {
                         if let Err(e) = raw(ws).send(&js) {
                             console_warn!("send to socket {id} failed: {e:?}");
@@ -484,263 +477,4 @@ fn json_or_error<T: serde::Serialize>(result: std::result::Result<T, ProtocolErr
 /// A JSON error body with `status`.
 pub fn error_response(e: ProtocolError, status: u16) -> Result<Response> {
     Ok(Response::from_json(&HttpError::from(e))?.with_status(status))
-}
-
-/// [`RoomStore`] on the Durable Object's SQLite. The schema is made by the first write, so
-/// reading a room that does not exist (any `GET` of a made-up name) writes nothing.
-pub struct SqlStore<'a> {
-    sql: SqlStorage,
-    schema: &'a Cell<bool>,
-    /// Whether this instance has deleted lapsed claims yet.
-    pruned: &'a Cell<bool>,
-}
-
-#[derive(Deserialize)]
-struct SeqTs {
-    seq: f64,
-    ts: f64,
-}
-
-#[derive(Deserialize)]
-struct MessageRow {
-    seq: f64,
-    client_id: String,
-    author: String,
-    text: String,
-    ts: f64,
-}
-
-impl From<MessageRow> for ChatMessage {
-    fn from(r: MessageRow) -> Self {
-        Self { seq: r.seq as Seq, client_id: r.client_id, author: r.author, text: r.text, ts: r.ts as u64 }
-    }
-}
-
-fn store_err(e: Error) -> StoreError {
-    StoreError(e.to_string())
-}
-
-fn int(v: u64) -> SqlStorageValue {
-    SqlStorageValue::Integer(v.min(MAX_SAFE) as i64)
-}
-
-impl SqlStore<'_> {
-    /// Whether the room's tables exist (a read of the catalogue; it writes nothing).
-    fn exists(sql: &SqlStorage) -> bool {
-        #[derive(Deserialize)]
-        struct Count {
-            n: f64,
-        }
-        // Both tables, or `migrate` runs again (its statements are idempotent) and makes what is
-        // missing: a schema half made by a failed first write is mended by the next.
-        sql.exec(
-            "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN ('messages', 'claims')",
-            None,
-        )
-        .and_then(|c| c.to_array::<Count>())
-        .is_ok_and(|rows| rows.first().is_some_and(|r| r.n >= 2.0))
-    }
-
-    /// Brings a room written by an older build up to date, once: name claims keyed by the
-    /// lowercased name move to `UserName::claim_key` ([`crate::store::rekey_claims`]). The
-    /// `meta` table records that it was done. Runs in the constructor, only for rooms that
-    /// have tables (a room that was never written stays unwritten).
-    fn upgrade(sql: &SqlStorage) -> Result<()> {
-        #[derive(Deserialize)]
-        struct Claim {
-            name: String,
-            key_hash: String,
-            claimed_ms: f64,
-        }
-        #[derive(Deserialize)]
-        struct Version {
-            value: f64,
-        }
-        sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)", None)?;
-        let done: Vec<Version> = sql.exec("SELECT value FROM meta WHERE key = 'claims_keyed_by'", None)?.to_array()?;
-        if done.first().is_some_and(|v| v.value >= 2.0) {
-            return Ok(());
-        }
-        let rows: Vec<Claim> = sql.exec("SELECT name, key_hash, claimed_ms FROM claims", None)?.to_array()?;
-        let old = rows.into_iter().map(|c| (c.name, c.key_hash, c.claimed_ms as u64)).collect();
-        let (new, renames) = crate::store::rekey_claims(old);
-        sql.exec("DELETE FROM claims", None)?;
-        for (name, key_hash, ms) in new {
-            sql.exec(
-                "INSERT INTO claims (name, key_hash, claimed_ms) VALUES (?, ?, ?)",
-                vec![name.into(), key_hash.into(), int(ms)],
-            )?;
-        }
-        // Messages are deduplicated by (member, client_id): move them to the new keys, or a
-        // resend of one whose ack was lost across the upgrade would be stored again. (On the
-        // unique index `(member, client_id)`, so each is an indexed update.)
-        for (old, new) in renames {
-            sql.exec("UPDATE OR IGNORE messages SET member = ? WHERE member = ?", vec![new.into(), old.into()])?;
-        }
-        sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('claims_keyed_by', 2)", None)?;
-        console_log!("room storage upgraded: claims re-keyed");
-        Ok(())
-    }
-
-    /// Creates the tables before the first write. Idempotent.
-    fn migrate(&self) -> std::result::Result<(), StoreError> {
-        if self.schema.get() {
-            return Ok(());
-        }
-        // `seq` is SQLite's rowid: assigned in order, never reused as rows are never deleted.
-        // `(member, client_id)` is unique, which makes a resent message a no-op.
-        self.sql
-            .exec(
-                "CREATE TABLE IF NOT EXISTS messages (
-                seq INTEGER PRIMARY KEY,
-                member TEXT NOT NULL,
-                client_id TEXT NOT NULL,
-                author TEXT NOT NULL,
-                text TEXT NOT NULL,
-                ts INTEGER NOT NULL,
-                UNIQUE (member, client_id)
-            )",
-                None,
-            )
-            .map_err(store_err)?;
-        // `claimed_ms` is when the owner last joined with the name (a claim lapses after
-        // CLAIM_IDLE_MS unused).
-        self.sql
-            .exec(
-                "CREATE TABLE IF NOT EXISTS claims (
-                name TEXT PRIMARY KEY,
-                key_hash TEXT NOT NULL,
-                claimed_ms INTEGER NOT NULL
-            )",
-                None,
-            )
-            .map_err(store_err)?;
-        // Claims here are keyed by `UserName::claim_key` from the start.
-        self.sql
-            .exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)", None)
-            .and_then(|_| self.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('claims_keyed_by', 2)", None))
-            .map_err(store_err)?;
-        self.schema.set(true);
-        // Said once per room: the tests check that reads alone never get here.
-        console_log!("room tables created");
-        Ok(())
-    }
-
-    fn messages(
-        &self,
-        query: &str,
-        bindings: Vec<SqlStorageValue>,
-    ) -> std::result::Result<Vec<ChatMessage>, StoreError> {
-        if !self.schema.get() {
-            return Ok(Vec::new());
-        }
-        let rows: Vec<MessageRow> = self.sql.exec(query, bindings).and_then(|c| c.to_array()).map_err(store_err)?;
-        let mut messages: Vec<ChatMessage> = rows.into_iter().map(Into::into).collect();
-        messages.reverse();
-        Ok(messages)
-    }
-}
-
-impl RoomStore for SqlStore<'_> {
-    fn latest(&mut self) -> std::result::Result<Option<(Seq, u64)>, StoreError> {
-        if !self.schema.get() {
-            return Ok(None);
-        }
-        let rows: Vec<SeqTs> = self
-            .sql
-            .exec("SELECT seq, ts FROM messages ORDER BY seq DESC LIMIT 1", None)
-            .and_then(|c| c.to_array())
-            .map_err(store_err)?;
-        Ok(rows.first().map(|r| (r.seq as Seq, r.ts as u64)))
-    }
-
-    fn claim(&mut self, canonical_name: &str, key_hash: &str, now_ms: u64) -> std::result::Result<bool, StoreError> {
-        #[derive(Deserialize)]
-        struct Owner {
-            key_hash: String,
-        }
-        self.migrate()?;
-        let cutoff = SqlStorageValue::Integer(now_ms.saturating_sub(CLAIM_IDLE_MS).min(MAX_SAFE) as i64);
-        if !self.pruned.replace(true) {
-            // Once per instance: lapsed claims go, so claims do not pile up for ever.
-            self.sql.exec("DELETE FROM claims WHERE claimed_ms <= ?", vec![cutoff.clone()]).map_err(store_err)?;
-        }
-        // Take the name if it is free, ours, or lapsed; either way renew it if it is ours now.
-        self.sql
-            .exec(
-                "INSERT INTO claims (name, key_hash, claimed_ms) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (name) DO UPDATE SET key_hash = ?2, claimed_ms = max(claimed_ms, ?3)
-                 WHERE claims.key_hash = ?2 OR claims.claimed_ms <= ?4",
-                vec![canonical_name.into(), key_hash.into(), int(now_ms), cutoff],
-            )
-            .map_err(store_err)?;
-        let owners: Vec<Owner> = self
-            .sql
-            .exec("SELECT key_hash FROM claims WHERE name = ?", vec![canonical_name.into()])
-            .and_then(|c| c.to_array())
-            .map_err(store_err)?;
-        Ok(owners.first().is_some_and(|o| o.key_hash == key_hash))
-    }
-
-    fn find(&mut self, member: &str, client_id: &str) -> std::result::Result<Option<(Seq, u64)>, StoreError> {
-        if !self.schema.get() {
-            return Ok(None);
-        }
-        let rows: Vec<SeqTs> = self
-            .sql
-            .exec(
-                "SELECT seq, ts FROM messages WHERE member = ? AND client_id = ?",
-                vec![member.into(), client_id.into()],
-            )
-            .and_then(|c| c.to_array())
-            .map_err(store_err)?;
-        Ok(rows.first().map(|r| (r.seq as Seq, r.ts as u64)))
-    }
-
-    fn append(
-        &mut self,
-        member: &str,
-        client_id: &str,
-        author: &str,
-        text: &str,
-        ts: u64,
-    ) -> std::result::Result<Appended, StoreError> {
-        self.migrate()?;
-        // One statement in the common case: the unique index rejects a resend atomically.
-        let inserted: Vec<SeqTs> = self
-            .sql
-            .exec(
-                "INSERT INTO messages (member, client_id, author, text, ts) VALUES (?, ?, ?, ?, ?)
-                 ON CONFLICT (member, client_id) DO NOTHING RETURNING seq, ts",
-                vec![member.into(), client_id.into(), author.into(), text.into(), int(ts)],
-            )
-            .and_then(|c| c.to_array())
-            .map_err(store_err)?;
-        if let Some(row) = inserted.first() {
-            return Ok(Appended::Stored(ChatMessage {
-                seq: row.seq as Seq,
-                client_id: client_id.into(),
-                author: author.into(),
-                text: text.into(),
-                ts,
-            }));
-        }
-        let (seq, ts) =
-            self.find(member, client_id)?.ok_or_else(|| StoreError("insert conflicted but no row matches".into()))?;
-        Ok(Appended::Duplicate { seq, ts })
-    }
-
-    fn before(&mut self, before: Seq, limit: u32) -> std::result::Result<Vec<ChatMessage>, StoreError> {
-        self.messages(
-            "SELECT seq, client_id, author, text, ts FROM messages WHERE seq < ? ORDER BY seq DESC LIMIT ?",
-            vec![int(before), int(limit.into())],
-        )
-    }
-
-    fn after(&mut self, after: Seq, limit: u32) -> std::result::Result<Vec<ChatMessage>, StoreError> {
-        self.messages(
-            "SELECT seq, client_id, author, text, ts FROM messages WHERE seq > ? ORDER BY seq DESC LIMIT ?",
-            vec![int(after), int(limit.into())],
-        )
-    }
 }

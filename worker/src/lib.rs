@@ -17,6 +17,8 @@
     deny(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, clippy::todo, clippy::unimplemented)
 )]
 
+pub mod budget;
+pub mod migrate;
 pub mod room;
 pub mod routes;
 pub mod store;
@@ -25,3 +27,5 @@ pub mod store;
 mod durable;
 #[cfg(target_arch = "wasm32")]
 mod http;
+#[cfg(target_arch = "wasm32")]
+mod sql;

@@ -1,10 +1,26 @@
 //! What the room needs from storage, as a trait. Durable Object SQLite is synchronous, so the
-//! room can call it in the middle of a rule: the message is stored and has its `seq` before
-//! any effect that broadcasts it exists. `SqlStore` (in `durable.rs`) is the real one;
-//! [`MemoryStore`] serves native tests, benchmarks of the room and fuzzing.
+//! room can call it in the middle of a rule: an event is stored and has its `seq` before any
+//! effect that broadcasts it exists. `SqlStore` (in `sql.rs`) is the real one; [`MemoryStore`]
+//! serves native tests, benchmarks of the room and fuzzing, with the same semantics.
+//!
+//! # The model
+//! - **Members**: one row per (name, key) that ever joined: a stable [`MemberId`], the display
+//!   name it last joined with, and its rate budget (so the budget survives hibernation).
+//! - **Names**: which member holds each claim key now, and when it last joined. A claim
+//!   unused for [`CLAIM_IDLE_MS`] lapses; the next key to take the name is a *new* member, so
+//!   it can never edit or delete the old owner's messages.
+//! - **Events**: the room's log. Every post, edit, delete and reaction change takes the next
+//!   `seq`; `(member, client_id)` is unique, which makes a retried operation a no-op.
+//! - **Messages**: each post's current state (id = its event's `seq`), earlier versions of
+//!   edited text (at most [`VERSIONS_MAX`] each), and reactions as `(id, emoji, member)` rows.
+//!
+//! The rules (who may edit, caps, what a no-op is) are the room's; a store only records.
 
-use confab_shared::{ChatMessage, Seq};
-use std::collections::{BTreeMap, HashMap};
+use crate::budget::Bucket;
+use confab_shared::limits::VERSIONS_MAX;
+use confab_shared::{MemberId, MemberKey, Seq};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 /// Storage failed; the room answers `internal` and the client may retry.
@@ -17,91 +33,250 @@ impl fmt::Display for StoreError {
     }
 }
 
-/// What [`RoomStore::append`] did.
+/// A claim on a name lapses when its owner has not joined with it for this long: another key
+/// may then take it (as a new member). Claims cost nothing to make, so without this every
+/// common name could be squatted forever.
+pub const CLAIM_IDLE_MS: u64 = 90 * 24 * 60 * 60 * 1000;
+
+/// The hash of a member key a room stores: salted with the room's own random salt, so the same
+/// key in two rooms has unrelated hashes and identities cannot be linked across rooms from
+/// storage. Keys are random 32+ character secrets, so one SHA-256 is enough.
+pub fn key_hash(salt: &str, key: &MemberKey) -> String {
+    hex(&Sha256::digest(format!("confab-member-key:v2:{salt}:{}", key.as_str())))
+}
+
+/// The unsalted hash protocol 1 rooms stored. A claim still holding one is re-hashed with the
+/// salt the first time its owner joins.
+pub fn legacy_key_hash(key: &MemberKey) -> String {
+    hex(&Sha256::digest(format!("confab-member-key:v1:{}", key.as_str())))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A message as stored: the room adds its quote and reaction summary to make a
+/// [`confab_shared::ChatMessage`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Its post's `seq`.
+    pub id: Seq,
+    /// The newest event that changed it.
+    pub version: Seq,
+    /// The author.
+    pub member: MemberId,
+    /// The author's display name when posted.
+    pub author: String,
+    /// The author's id for the post.
+    pub client_id: String,
+    /// Current text; empty once deleted.
+    pub text: String,
+    /// When posted.
+    pub ts: u64,
+    /// When last edited.
+    pub edited_ts: Option<u64>,
+    /// A tombstone.
+    pub deleted: bool,
+    /// The message it replies to.
+    pub reply_to: Option<Seq>,
+    /// Members it mentions.
+    pub mentions: Vec<MemberId>,
+}
+
+/// One member's reaction on one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactionRow {
+    /// The message.
+    pub id: Seq,
+    /// The reaction.
+    pub emoji: String,
+    /// Who.
+    pub member: MemberId,
+    /// Their display name now.
+    pub name: String,
+    /// When they added it (the summary orders emoji by first use, names by time).
+    pub ts: u64,
+}
+
+/// What an operation changes. The room has checked it is allowed and changes something.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change<'a> {
+    /// A new message.
+    Post {
+        /// Display name of the author.
+        author: &'a str,
+        /// Its text.
+        text: &'a str,
+        /// What it replies to.
+        reply_to: Option<Seq>,
+        /// Members it mentions.
+        mentions: &'a [MemberId],
+    },
+    /// New text for message `id`; the old text becomes a version.
+    Edit {
+        /// Which message.
+        id: Seq,
+        /// The new text.
+        text: &'a str,
+        /// Members the new text mentions.
+        mentions: &'a [MemberId],
+    },
+    /// Message `id` becomes a tombstone: its text, versions, mentions, quote, edit time and
+    /// reactions go.
+    Delete {
+        /// Which message.
+        id: Seq,
+    },
+    /// The member's reaction `emoji` on message `id` is added (`on`) or removed.
+    React {
+        /// Which message.
+        id: Seq,
+        /// The reaction.
+        emoji: &'a str,
+        /// Add or remove.
+        on: bool,
+    },
+}
+
+/// One operation to record as the next event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Op<'a> {
+    /// Who did it.
+    pub member: MemberId,
+    /// Their id for the operation (unique per member).
+    pub client_id: &'a str,
+    /// When (never before the newest event's `ts`).
+    pub ts: u64,
+    /// What it does.
+    pub change: Change<'a>,
+    /// The member's rate budget after paying for it, saved with the event.
+    pub bucket: Bucket,
+}
+
+/// What [`RoomStore::append`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Appended {
-    /// Stored as a new message.
-    Stored(ChatMessage),
-    /// This member already sent a message with this `client_id`; nothing was written.
+    /// Recorded as event `seq`.
+    Stored(Seq),
+    /// This member already did an operation with this `client_id`; nothing was written.
     Duplicate {
-        /// Where the first copy is.
+        /// Its event.
         seq: Seq,
-        /// When the first copy was stored.
+        /// When.
         ts: u64,
     },
 }
 
-/// A claim on a name lapses when its owner has not joined with it for this long: another key
-/// may then take it. Claims cost nothing to make, so without this every common name could be
-/// squatted forever.
-pub const CLAIM_IDLE_MS: u64 = 90 * 24 * 60 * 60 * 1000;
-
-/// One stored claim: `(name or claim key, key hash, when its owner last joined)`.
-pub type ClaimRow = (String, String, u64);
-
-/// Name claims as stored before they were keyed by `UserName::claim_key` (rooms written by
-/// builds that keyed them by the lowercased name), re-keyed: each `(name, key_hash, ms)`
-/// moves to its claim key. Where several old names now share one key (`alice` and a Cyrillic
-/// `аlice`), the name that is plain ASCII keeps it, and among equals the most recently used
-/// (`ms` is when its owner last joined): an impersonator who rejoins just before the upgrade
-/// must not win the plain spelling. The others may take another name.
-/// Rows whose name no longer parses keep their old key (nobody can join with it any more).
-/// Also returns the renames `(old name, new key)` of the claims that kept their key, so the
-/// room can move those members' stored messages (their resends are deduplicated by member);
-/// a losing claim's messages stay under its old name, out of the winner's way.
-pub fn rekey_claims(rows: Vec<ClaimRow>) -> (Vec<ClaimRow>, Vec<(String, String)>) {
-    let mut by_key: BTreeMap<String, (String, String, u64)> = BTreeMap::new();
-    let mut rows = rows;
-    rows.sort_by_key(|(name, _, ms)| (!name.is_ascii(), std::cmp::Reverse(*ms)));
-    for (name, hash, ms) in rows {
-        let key = confab_shared::UserName::parse(&name).map_or_else(|_| name.clone(), |n| n.claim_key());
-        by_key.entry(key).or_insert((name, hash, ms));
-    }
-    let renames =
-        by_key.iter().filter(|(k, (name, _, _))| *k != name).map(|(k, (n, _, _))| (n.clone(), k.clone())).collect();
-    (by_key.into_iter().map(|(k, (_, h, ms))| (k, h, ms)).collect(), renames)
+/// A member as the room loads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// Its id.
+    pub id: MemberId,
+    /// Its display name now.
+    pub name: String,
+    /// Its saved rate budget.
+    pub bucket: Option<Bucket>,
 }
 
-/// The room's storage. Every method is one short transaction (two statements at most, which
-/// Durable Object write coalescing commits together). Reads never write: looking at a room
-/// that was never written to creates nothing.
+/// A member a key joined as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// The member.
+    pub member: MemberId,
+    /// Its saved rate budget.
+    pub bucket: Option<Bucket>,
+}
+
+/// The room's storage. Every method is a few statements, which Durable Object write
+/// coalescing commits together. Reads never write: looking at a room that was never written
+/// to creates nothing.
 pub trait RoomStore {
-    /// The newest message's `(seq, ts)`, if any.
+    /// The storage's epoch (random, made with the tables), if the room was ever written.
+    fn epoch(&mut self) -> Result<Option<String>, StoreError>;
+    /// The newest event's `(seq, ts)`, if any.
     fn latest(&mut self) -> Result<Option<(Seq, u64)>, StoreError>;
-    /// Claims `canonical_name` for `key_hash` if nobody has, or if its claim lapsed (unused for
-    /// [`CLAIM_IDLE_MS`]); `true` if `key_hash` owns it now, and then the claim is renewed.
-    fn claim(&mut self, canonical_name: &str, key_hash: &str, now_ms: u64) -> Result<bool, StoreError>;
-    /// Where the message `(member, client_id)` is stored, if it is: `(seq, ts)`.
-    fn find(&mut self, member: &str, client_id: &str) -> Result<Option<(Seq, u64)>, StoreError>;
-    /// Stores a message unless `(member, client_id)` is already stored. `seq` is assigned here.
-    fn append(
-        &mut self,
-        member: &str,
-        client_id: &str,
-        author: &str,
-        text: &str,
-        ts: u64,
-    ) -> Result<Appended, StoreError>;
-    /// The newest `limit` messages with `seq < before`, oldest first.
-    fn before(&mut self, before: Seq, limit: u32) -> Result<Vec<ChatMessage>, StoreError>;
-    /// The newest `limit` messages with `seq > after`, oldest first.
-    fn after(&mut self, after: Seq, limit: u32) -> Result<Vec<ChatMessage>, StoreError>;
+    /// Joins claim key `claim` with `key`: the member that holds it if the key is its owner's
+    /// (renewing the claim and taking `display` as its name now), a new member if the name is
+    /// free or its claim lapsed, `None` if someone else holds it.
+    fn claim(&mut self, claim: &str, display: &str, key: &MemberKey, now_ms: u64) -> Result<Option<Claimed>, StoreError>;
+    /// These members (those that exist).
+    fn members(&mut self, ids: &[MemberId]) -> Result<Vec<MemberInfo>, StoreError>;
+    /// The member holding claim key `claim` now.
+    fn holder(&mut self, claim: &str) -> Result<Option<MemberId>, StoreError>;
+    /// Where the operation `(member, client_id)` was recorded, if it was: `(seq, ts)`.
+    fn find(&mut self, member: MemberId, client_id: &str) -> Result<Option<(Seq, u64)>, StoreError>;
+    /// Records `op` as the next event, unless `(member, client_id)` is already recorded.
+    fn append(&mut self, op: &Op<'_>) -> Result<Appended, StoreError>;
+    /// These messages (those that exist), by id ascending.
+    fn messages(&mut self, ids: &[Seq]) -> Result<Vec<StoredMessage>, StoreError>;
+    /// The newest `limit` messages with `id < before`, oldest first.
+    fn before(&mut self, before: Seq, limit: u32) -> Result<Vec<StoredMessage>, StoreError>;
+    /// Ids of the messages changed by events after `since`, ascending, at most `limit`.
+    fn changed_since(&mut self, since: Seq, limit: u32) -> Result<Vec<Seq>, StoreError>;
+    /// Reactions on these messages, by message, then by when each was added.
+    fn reactions(&mut self, ids: &[Seq]) -> Result<Vec<ReactionRow>, StoreError>;
+    /// Earlier texts of message `id` with the `seq` that replaced each, oldest first (kept for
+    /// moderators; not sent to clients).
+    fn versions(&mut self, id: Seq) -> Result<Vec<(Seq, String)>, StoreError>;
 }
 
 /// An in-memory [`RoomStore`] with the same semantics as the SQLite one.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    messages: BTreeMap<Seq, ChatMessage>,
-    by_client: HashMap<(String, String), Seq>,
-    claims: HashMap<String, (String, u64)>,
+    epoch: Option<String>,
+    members: BTreeMap<MemberId, MemberRow>,
+    names: HashMap<String, (MemberId, u64)>,
+    /// seq → (message id, member, client id, ts).
+    events: BTreeMap<Seq, (Seq, MemberId, String, u64)>,
+    ops: HashMap<(MemberId, String), Seq>,
+    messages: BTreeMap<Seq, StoredMessage>,
+    /// (id, emoji, member) → ts.
+    reactions: BTreeMap<(Seq, String, MemberId), u64>,
+    versions: BTreeMap<(Seq, Seq), String>,
     /// When set, every call fails: lets tests check how the room answers a platform failure.
     pub fail: bool,
 }
 
+#[derive(Debug, Clone)]
+struct MemberRow {
+    key_hash: Option<String>,
+    display: String,
+    bucket: Option<Bucket>,
+}
+
+/// The salt [`MemoryStore`] hashes with (storage the tests can read, like a real room's).
+pub const MEMORY_SALT: &str = "memory-salt";
+
 impl MemoryStore {
     /// Every stored message, oldest first.
-    pub fn all(&self) -> impl Iterator<Item = &ChatMessage> {
+    pub fn all(&self) -> impl Iterator<Item = &StoredMessage> {
         self.messages.values()
+    }
+
+    /// Every event as `(seq, message id)`, oldest first.
+    pub fn events(&self) -> impl Iterator<Item = (Seq, Seq)> + '_ {
+        self.events.iter().map(|(seq, (id, ..))| (*seq, *id))
+    }
+
+    /// Every stored key hash (for the test that no unsalted hash is kept).
+    pub fn key_hashes(&self) -> impl Iterator<Item = &str> {
+        self.members.values().filter_map(|m| m.key_hash.as_deref())
+    }
+
+    /// A room written by a protocol 1 build: its claims hold unsalted hashes (see
+    /// [`legacy_key_hash`]). Returns the member.
+    pub fn insert_legacy_claim(&mut self, claim: &str, display: &str, key: &MemberKey, ms: u64) -> MemberId {
+        self.make_epoch();
+        let id = self.members.keys().next_back().map_or(1, |k| k + 1);
+        self.members
+            .insert(id, MemberRow { key_hash: Some(legacy_key_hash(key)), display: display.to_owned(), bucket: None });
+        self.names.insert(claim.to_owned(), (id, ms));
+        id
+    }
+
+    /// Forgets the epoch and everything else: storage recreated.
+    pub fn wipe(&mut self) {
+        *self = Self { epoch: Some(format!("{}-wiped", self.epoch.clone().unwrap_or_default())), ..Self::default() };
     }
 
     fn check(&self) -> Result<(), StoreError> {
@@ -112,87 +287,194 @@ impl MemoryStore {
         }
     }
 
-    fn page(iter: impl DoubleEndedIterator<Item = ChatMessage>, limit: u32) -> Vec<ChatMessage> {
-        let mut page: Vec<_> = iter.rev().take(limit as usize).collect();
-        page.reverse();
-        page
+    fn make_epoch(&mut self) {
+        if self.epoch.is_none() {
+            self.epoch = Some("e1".to_owned());
+        }
+    }
+
+    fn new_member(&mut self, claim: &str, display: &str, key: &MemberKey, now_ms: u64) -> MemberId {
+        let id = self.members.keys().next_back().map_or(1, |k| k + 1);
+        let row = MemberRow { key_hash: Some(key_hash(MEMORY_SALT, key)), display: display.to_owned(), bucket: None };
+        self.members.insert(id, row);
+        self.names.insert(claim.to_owned(), (id, now_ms));
+        id
+    }
+
+    fn message_mut(&mut self, id: Seq) -> Result<&mut StoredMessage, StoreError> {
+        self.messages.get_mut(&id).ok_or_else(|| StoreError(format!("no message {id}")))
     }
 }
 
 impl RoomStore for MemoryStore {
+    fn epoch(&mut self) -> Result<Option<String>, StoreError> {
+        self.check()?;
+        Ok(self.epoch.clone())
+    }
+
     fn latest(&mut self) -> Result<Option<(Seq, u64)>, StoreError> {
         self.check()?;
-        Ok(self.messages.values().next_back().map(|m| (m.seq, m.ts)))
+        Ok(self.events.iter().next_back().map(|(seq, (_, _, _, ts))| (*seq, *ts)))
     }
 
-    fn claim(&mut self, canonical_name: &str, key_hash: &str, now_ms: u64) -> Result<bool, StoreError> {
+    fn claim(&mut self, claim: &str, display: &str, key: &MemberKey, now_ms: u64) -> Result<Option<Claimed>, StoreError> {
         self.check()?;
-        let claim = self.claims.entry(canonical_name.to_owned()).or_insert_with(|| (key_hash.to_owned(), now_ms));
-        if claim.0 == key_hash || now_ms.saturating_sub(claim.1) >= CLAIM_IDLE_MS {
-            *claim = (key_hash.to_owned(), now_ms.max(claim.1));
-            return Ok(true);
+        self.make_epoch();
+        let Some(&(id, ms)) = self.names.get(claim) else {
+            return Ok(Some(Claimed { member: self.new_member(claim, display, key, now_ms), bucket: None }));
+        };
+        let row = self.members.get_mut(&id).ok_or_else(|| StoreError("a name points at no member".into()))?;
+        let owner = row.key_hash.as_deref() == Some(&key_hash(MEMORY_SALT, key))
+            || row.key_hash.as_deref() == Some(&legacy_key_hash(key));
+        if owner {
+            row.key_hash = Some(key_hash(MEMORY_SALT, key));
+            row.display = display.to_owned();
+            let bucket = row.bucket;
+            self.names.insert(claim.to_owned(), (id, ms.max(now_ms)));
+            return Ok(Some(Claimed { member: id, bucket }));
         }
-        Ok(false)
+        if now_ms.saturating_sub(ms) >= CLAIM_IDLE_MS {
+            return Ok(Some(Claimed { member: self.new_member(claim, display, key, now_ms), bucket: None }));
+        }
+        Ok(None)
     }
 
-    fn find(&mut self, member: &str, client_id: &str) -> Result<Option<(Seq, u64)>, StoreError> {
+    fn members(&mut self, ids: &[MemberId]) -> Result<Vec<MemberInfo>, StoreError> {
         self.check()?;
-        let Some(&seq) = self.by_client.get(&(member.to_owned(), client_id.to_owned())) else { return Ok(None) };
-        let ts = self.messages.get(&seq).map(|m| m.ts).ok_or_else(|| StoreError("index points nowhere".into()))?;
+        Ok(ids
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .filter_map(|id| {
+                self.members.get(id).map(|m| MemberInfo { id: *id, name: m.display.clone(), bucket: m.bucket })
+            })
+            .collect())
+    }
+
+    fn holder(&mut self, claim: &str) -> Result<Option<MemberId>, StoreError> {
+        self.check()?;
+        Ok(self.names.get(claim).map(|(id, _)| *id))
+    }
+
+    fn find(&mut self, member: MemberId, client_id: &str) -> Result<Option<(Seq, u64)>, StoreError> {
+        self.check()?;
+        let Some(&seq) = self.ops.get(&(member, client_id.to_owned())) else { return Ok(None) };
+        let ts = self.events.get(&seq).map(|e| e.3).ok_or_else(|| StoreError("index points nowhere".into()))?;
         Ok(Some((seq, ts)))
     }
 
-    fn append(
-        &mut self,
-        member: &str,
-        client_id: &str,
-        author: &str,
-        text: &str,
-        ts: u64,
-    ) -> Result<Appended, StoreError> {
+    fn append(&mut self, op: &Op<'_>) -> Result<Appended, StoreError> {
         self.check()?;
-        if let Some(&seq) = self.by_client.get(&(member.to_owned(), client_id.to_owned())) {
-            let ts = self.messages.get(&seq).map(|m| m.ts).ok_or_else(|| StoreError("index points nowhere".into()))?;
+        if let Some((seq, ts)) = self.find(op.member, op.client_id)? {
             return Ok(Appended::Duplicate { seq, ts });
         }
-        let seq = self.messages.keys().next_back().map_or(1, |s| s + 1);
-        let m = ChatMessage { seq, client_id: client_id.into(), author: author.into(), text: text.into(), ts };
-        self.messages.insert(seq, m.clone());
-        self.by_client.insert((member.to_owned(), client_id.to_owned()), seq);
-        Ok(Appended::Stored(m))
+        self.make_epoch();
+        let seq = self.events.keys().next_back().map_or(1, |s| s + 1);
+        let id = match &op.change {
+            Change::Post { author, text, reply_to, mentions } => {
+                let m = StoredMessage {
+                    id: seq,
+                    version: seq,
+                    member: op.member,
+                    author: (*author).to_owned(),
+                    client_id: op.client_id.to_owned(),
+                    text: (*text).to_owned(),
+                    ts: op.ts,
+                    edited_ts: None,
+                    deleted: false,
+                    reply_to: *reply_to,
+                    mentions: mentions.to_vec(),
+                };
+                self.messages.insert(seq, m);
+                seq
+            }
+            Change::Edit { id, text, mentions } => {
+                let m = self.message_mut(*id)?;
+                let old = std::mem::replace(&mut m.text, (*text).to_owned());
+                m.mentions = mentions.to_vec();
+                m.edited_ts = Some(op.ts);
+                m.version = seq;
+                self.versions.insert((*id, seq), old);
+                let kept: Vec<_> = self.versions.range((*id, 0)..(*id + 1, 0)).map(|(k, _)| *k).collect();
+                for k in kept.iter().take(kept.len().saturating_sub(VERSIONS_MAX as usize)) {
+                    self.versions.remove(k);
+                }
+                *id
+            }
+            Change::Delete { id } => {
+                let m = self.message_mut(*id)?;
+                m.text.clear();
+                m.mentions.clear();
+                m.edited_ts = None;
+                m.reply_to = None;
+                m.deleted = true;
+                m.version = seq;
+                self.versions.retain(|(i, _), _| i != id);
+                self.reactions.retain(|(i, _, _), _| i != id);
+                *id
+            }
+            Change::React { id, emoji, on } => {
+                self.message_mut(*id)?.version = seq;
+                let k = (*id, (*emoji).to_owned(), op.member);
+                if *on {
+                    self.reactions.entry(k).or_insert(op.ts);
+                } else {
+                    self.reactions.remove(&k);
+                }
+                *id
+            }
+        };
+        self.events.insert(seq, (id, op.member, op.client_id.to_owned(), op.ts));
+        self.ops.insert((op.member, op.client_id.to_owned()), seq);
+        if let Some(m) = self.members.get_mut(&op.member) {
+            m.bucket = Some(op.bucket);
+        }
+        Ok(Appended::Stored(seq))
     }
 
-    fn before(&mut self, before: Seq, limit: u32) -> Result<Vec<ChatMessage>, StoreError> {
+    fn messages(&mut self, ids: &[Seq]) -> Result<Vec<StoredMessage>, StoreError> {
         self.check()?;
-        Ok(Self::page(self.messages.range(..before).map(|(_, m)| m.clone()), limit))
+        let ids: BTreeSet<_> = ids.iter().collect();
+        Ok(ids.into_iter().filter_map(|id| self.messages.get(id).cloned()).collect())
     }
 
-    fn after(&mut self, after: Seq, limit: u32) -> Result<Vec<ChatMessage>, StoreError> {
+    fn before(&mut self, before: Seq, limit: u32) -> Result<Vec<StoredMessage>, StoreError> {
         self.check()?;
-        Ok(Self::page(self.messages.range(after.saturating_add(1)..).map(|(_, m)| m.clone()), limit))
+        let mut page: Vec<_> = self.messages.range(..before).rev().take(limit as usize).map(|(_, m)| m.clone()).collect();
+        page.reverse();
+        Ok(page)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    fn changed_since(&mut self, since: Seq, limit: u32) -> Result<Vec<Seq>, StoreError> {
+        self.check()?;
+        let ids: BTreeSet<Seq> = self.events.range(since.saturating_add(1)..).map(|(_, e)| e.0).collect();
+        Ok(ids.into_iter().take(limit as usize).collect())
+    }
 
-    #[test]
-    fn old_claims_move_to_their_claim_keys_and_the_plain_spelling_keeps_a_shared_one() {
-        let old = vec![
-            ("\u{430}lice".to_owned(), "mallory".to_owned(), 90), // Cyrillic а, rejoined just before
-            ("alice".to_owned(), "alice".to_owned(), 20),
-            ("emma".to_owned(), "emma".to_owned(), 5),
-            ("bob".to_owned(), "bob".to_owned(), 30),
-        ];
-        let (new, renames) = rekey_claims(old);
-        let key = |n: &str| confab_shared::UserName::parse(n).unwrap().claim_key();
-        assert_eq!(new.len(), 3);
-        assert!(new.contains(&(key("alice"), "alice".to_owned(), 20)), "{new:?}");
-        assert!(renames.contains(&("emma".to_owned(), key("emma"))), "{renames:?}");
-        assert!(!renames.iter().any(|(old, _)| old == "\u{430}lice"), "the loser's messages stay put: {renames:?}");
-        assert!(new.contains(&(key("emma"), "emma".to_owned(), 5)));
-        assert!(new.contains(&(key("bob"), "bob".to_owned(), 30)));
-        assert_ne!(key("emma"), "emma", "the confusable skeleton really changes some keys");
+    fn reactions(&mut self, ids: &[Seq]) -> Result<Vec<ReactionRow>, StoreError> {
+        self.check()?;
+        let mut rows = Vec::new();
+        for id in ids.iter().collect::<BTreeSet<_>>() {
+            let mut of: Vec<_> = self
+                .reactions
+                .range((*id, String::new(), 0)..)
+                .take_while(|((i, _, _), _)| i == id)
+                .map(|((i, emoji, member), ts)| ReactionRow {
+                    id: *i,
+                    emoji: emoji.clone(),
+                    member: *member,
+                    name: self.members.get(member).map(|m| m.display.clone()).unwrap_or_default(),
+                    ts: *ts,
+                })
+                .collect();
+            of.sort_by(|a, b| (a.ts, a.member, &a.emoji).cmp(&(b.ts, b.member, &b.emoji)));
+            rows.extend(of);
+        }
+        Ok(rows)
+    }
+
+    fn versions(&mut self, id: Seq) -> Result<Vec<(Seq, String)>, StoreError> {
+        self.check()?;
+        Ok(self.versions.range((id, 0)..(id + 1, 0)).map(|((_, v), t)| (*v, t.clone())).collect())
     }
 }

@@ -1,24 +1,39 @@
-//! The room's rules, as a state machine with no I/O: socket events in, effects out.
+//! The room's rules, as a state machine with no I/O: commands in, effects out.
 //!
 //! The caller (the Durable Object glue in `durable.rs`, or a test) passes the time as
 //! `now_ms`, carries out the returned [`Effect`]s in order, and hands the room a
 //! [`RoomStore`]. Nothing here knows about workers-rs, clocks or timers, so `cargo test`
 //! exercises every rule natively with synthetic time.
 //!
-//! What must survive hibernation lives in storage (messages, name claims) or in each socket's
-//! [`Attachment`] (its member name, the member's rate bucket and typing throttle); everything
-//! else in [`Room`] is rebuilt from those by [`Room::restore`] when the object wakes.
+//! Every command goes through [`Room::handle`] (a socket's frames today; HTTP and bots next),
+//! and every frame the room sends names an [`Audience`] (the room, a member, a socket), not a
+//! socket list: the glue resolves it with [`Room::audience`] as it sends.
+//!
+//! What must survive hibernation lives in storage (the event log, members and their rate
+//! budgets, name claims) or in each socket's small [`Attachment`] (its id, its member id and
+//! its liveness); everything else in [`Room`] is rebuilt from those by [`Room::restore`].
+//!
+//! Layout: this file holds sockets, joins and the room's lifecycle; `ops.rs` the operations
+//! on messages (send, edit, delete, react); `presence.rs` who is here; `view.rs` how stored
+//! messages become what a member sees.
 
-use crate::store::{Appended, RoomStore};
-use confab_shared::close;
+mod ops;
+mod presence;
+mod view;
+
+use crate::budget::AddressBudgets;
+pub use crate::budget::{Bucket, HTTP_READERS_MAX};
+use crate::store::{RoomStore, StoreError};
 use confab_shared::limits::{
-    HISTORY_COST, JOIN_DEADLINE_MS, REFUSED_JOINS_MAX, RESUME_MAX, TYPING_RELAY_INTERVAL_MS, WELCOME_MESSAGES,
+    HISTORY_COST, JOIN_DEADLINE_MS, PROTOCOL_VERSION, REFUSED_JOINS_MAX, RESUME_MAX, WELCOME_MESSAGES,
 };
 use confab_shared::{
-    ClientFrame, ErrorCode, HistoryPage, Limits, MemberKey, ProtocolError, RoomInfo, Seq, ServerFrame, UserName,
+    close, ClientFrame, ErrorCode, HistoryPage, Limits, Member as MemberView, MemberId, MemberKey, ProtocolError,
+    RoomInfo, Seq, ServerFrame, UserName,
 };
+use presence::PresenceBatch;
+pub use presence::{PRESENCE_BATCH_MS, PRESENCE_IMMEDIATE, PRESENCE_WINDOW_MS};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The room's handle for one socket; the glue keeps it in the socket's tags.
@@ -26,11 +41,6 @@ pub type SocketId = u64;
 
 /// WebSocket close code for "message too big".
 pub const CLOSE_TOO_BIG: u16 = close::TOO_BIG;
-
-/// Buckets of departed members kept at most (see [`Room`]'s `departed`).
-pub const DEPARTED_MAX: usize = 4_096;
-/// Client addresses whose HTTP read budget is kept at most (see [`Room::admit_read`]).
-pub const HTTP_READERS_MAX: usize = 1_024;
 
 /// Tunables read from the environment (`wrangler.toml` vars).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,105 +94,16 @@ impl Default for RoomConfig {
     }
 }
 
-/// A token bucket in thousandths of a token, so refill is exact integer arithmetic
-/// (`elapsed_ms * per_sec` thousandths). Used for members' messages, the room's messages and
-/// each socket's frames; the caller passes the size and rate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Bucket {
-    /// Thousandths of a message available.
-    pub milli: u64,
-    /// When `milli` was last brought up to date.
-    pub at_ms: u64,
-}
-
-impl Bucket {
-    fn full_of(burst: u32, now_ms: u64) -> Self {
-        Self { milli: u64::from(burst) * 1000, at_ms: now_ms }
-    }
-
-    fn full(config: &RoomConfig, now_ms: u64) -> Self {
-        Self::full_of(config.rate_burst, now_ms)
-    }
-
-    fn refill_of(&mut self, burst: u32, per_sec: u32, now_ms: u64) {
-        // Time never goes backwards for the bucket, even if the caller's clock does.
-        let elapsed = now_ms.saturating_sub(self.at_ms);
-        let cap = u64::from(burst) * 1000;
-        self.milli = self.milli.saturating_add(elapsed.saturating_mul(u64::from(per_sec))).min(cap);
-        self.at_ms = self.at_ms.max(now_ms);
-    }
-
-    /// Whether the bucket will be full by `now_ms` (so forgetting it changes nothing).
-    fn is_full_at(&self, burst: u32, per_sec: u32, now_ms: u64) -> bool {
-        let mut b = *self;
-        b.refill_of(burst, per_sec, now_ms);
-        b.milli >= u64::from(burst) * 1000
-    }
-
-    /// Takes `cost` tokens, or says how long until there are that many (never more than a
-    /// minute: a rate of 0 is a misconfiguration, not a reason to make clients wait forever
-    /// or hand them a number JavaScript cannot hold).
-    fn take_of(&mut self, cost: u32, burst: u32, per_sec: u32, now_ms: u64) -> Result<(), u64> {
-        self.refill_of(burst, per_sec, now_ms);
-        let need = u64::from(cost) * 1000;
-        if self.milli >= need {
-            self.milli -= need;
-            Ok(())
-        } else if per_sec == 0 {
-            Err(60_000)
-        } else {
-            Err((need - self.milli).div_ceil(u64::from(per_sec)).min(60_000))
-        }
-    }
-
-    /// Takes one message's worth from a member's bucket, or says how long until there is one.
-    fn take(&mut self, config: &RoomConfig, now_ms: u64) -> Result<(), u64> {
-        self.take_of(1, config.rate_burst, config.rate_per_sec, now_ms)
-    }
-}
-
-/// Token buckets per client address, bounded: past [`HTTP_READERS_MAX`] addresses, buckets
-/// that have refilled are forgotten (they change nothing), then the least recently used.
-/// Memory only: an evicted room forgets them, after seconds of quiet that refill them anyway.
-#[derive(Debug, Default)]
-struct AddressBudgets {
-    buckets: HashMap<String, Bucket>,
-}
-
-impl AddressBudgets {
-    fn take(&mut self, ip: &str, cost: u32, burst: u32, per_sec: u32, now_ms: u64) -> Result<(), u64> {
-        if !self.buckets.contains_key(ip) && self.buckets.len() >= HTTP_READERS_MAX {
-            self.buckets.retain(|_, b| !b.is_full_at(burst, per_sec, now_ms));
-            if self.buckets.len() >= HTTP_READERS_MAX {
-                if let Some(oldest) = self.buckets.iter().min_by_key(|(_, b)| b.at_ms).map(|(k, _)| k.clone()) {
-                    self.buckets.remove(&oldest);
-                }
-            }
-        }
-        let bucket = self.buckets.entry(ip.to_owned()).or_insert_with(|| Bucket::full_of(burst, now_ms));
-        bucket.take_of(cost, burst, per_sec, now_ms)
-    }
-
-    fn len(&self) -> usize {
-        self.buckets.len()
-    }
-}
-
 /// What the room keeps on each socket (`serializeAttachment`): small, and enough to rebuild
-/// the room after hibernation.
+/// the room after hibernation. The member's own state (its name, its rate budget) lives in
+/// storage, once, however many sockets it has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
     /// The socket's id in the room.
     pub id: SocketId,
-    /// The member's display name once joined.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The member's bucket as of the last message from this socket.
-    #[serde(default)]
-    pub bucket: Option<Bucket>,
-    /// When the member's typing was last relayed from this socket.
-    #[serde(default)]
-    pub typing_ms: Option<u64>,
+    /// The member it joined as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<MemberId>,
     /// When the socket was accepted.
     #[serde(default)]
     pub opened_ms: u64,
@@ -210,17 +131,7 @@ fn is_zero(n: &u32) -> bool {
 impl Attachment {
     /// The mark the glue writes on a socket before the room closes it.
     pub fn tombstone(id: SocketId) -> Self {
-        Self {
-            id,
-            name: None,
-            bucket: None,
-            typing_ms: None,
-            opened_ms: 0,
-            seen_ms: 0,
-            ip: None,
-            refused: 0,
-            closed: true,
-        }
+        Self { id, member: None, opened_ms: 0, seen_ms: 0, ip: None, refused: 0, closed: true }
     }
 }
 
@@ -241,13 +152,27 @@ pub enum Input<'a> {
     Tick,
 }
 
+/// Who a frame goes to. Resolved to sockets by [`Room::audience`] when the glue sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// Every joined socket.
+    Room,
+    /// Every joined socket but this member's.
+    Others(MemberId),
+    /// Every socket of these members (one frame that reads differently per member, such as a
+    /// reaction summary's `mine`, goes out once per group of members it reads the same to).
+    Members(Vec<MemberId>),
+    /// One socket (a reply).
+    Socket(SocketId),
+}
+
 /// What the glue must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// Send `text` to each socket in `to`. A broadcast is serialized once, here.
+    /// Send `text` to `to`. A broadcast is serialized once, here.
     Send {
         /// Recipients.
-        to: Vec<SocketId>,
+        to: Audience,
         /// One frame's JSON.
         text: String,
     },
@@ -268,41 +193,10 @@ pub enum Effect {
     WakeAt(u64),
 }
 
-/// Presence announcements sent at once within [`PRESENCE_WINDOW_MS`]; past that, joins and
-/// leaves are batched into one `presence` frame every [`PRESENCE_BATCH_MS`]. A room of people
-/// coming and going one by one sees `member_joined`/`member_left` as they happen; a crowd
-/// arriving at once (a link shared in a big channel, everyone reconnecting after an outage)
-/// costs one frame per batch per member instead of one per arrival per member.
-pub const PRESENCE_IMMEDIATE: usize = 8;
-/// See [`PRESENCE_IMMEDIATE`].
-pub const PRESENCE_WINDOW_MS: u64 = 1_000;
-/// See [`PRESENCE_IMMEDIATE`].
-pub const PRESENCE_BATCH_MS: u64 = 100;
-
-/// Presence changes held back while the room is busy, by claim key.
-#[derive(Debug, Default)]
-struct PresenceBatch {
-    /// When recent announcements went out at once (within the last window).
-    recent: std::collections::VecDeque<u64>,
-    changes: BTreeMap<String, PresenceChange>,
-    /// When the held-back changes go out.
-    flush_at: Option<u64>,
-}
-
-/// What happened to one name within a batch.
-#[derive(Debug, Default)]
-struct PresenceChange {
-    /// Every display string the name had while the batch was open: some client may hold any
-    /// of them (from before the batch, or from a `welcome` sent meanwhile).
-    shown: Vec<String>,
-    /// The display it has now, if it is present.
-    now: Option<String>,
-}
-
 #[derive(Debug)]
 struct Conn {
-    /// Claim key of the member (`UserName::claim_key`), once joined.
-    member: Option<String>,
+    /// The member, once joined.
+    member: Option<MemberId>,
     /// When the socket was accepted.
     opened_ms: u64,
     /// When it last sent a frame (or was accepted).
@@ -320,11 +214,15 @@ struct Conn {
     strikes: u32,
 }
 
+/// A member with at least one joined socket.
 #[derive(Debug)]
 struct Member {
+    /// The display name it joined with last.
     display: String,
     sockets: BTreeSet<SocketId>,
+    /// Its message budget (saved to storage with each of its events).
     bucket: Bucket,
+    /// When its typing was last relayed (memory only: losing it costs one early relay).
     typing_ms: Option<u64>,
 }
 
@@ -334,13 +232,8 @@ pub struct Room {
     name: String,
     config: RoomConfig,
     conns: HashMap<SocketId, Conn>,
-    /// By claim key; one entry per name with at least one joined socket.
-    members: BTreeMap<String, Member>,
-    /// Buckets of members whose last socket closed, so leaving and rejoining does not reset a
-    /// rate limit. Bounded: a bucket that has refilled is forgotten (it changes nothing), and
-    /// at most [`DEPARTED_MAX`] are kept. Memory only: lost on hibernation, and the room-wide
-    /// budget bounds what a reset bucket could buy.
-    departed: HashMap<String, Bucket>,
+    /// One entry per member with at least one joined socket.
+    members: BTreeMap<MemberId, Member>,
     /// The room-wide message budget: minting names cannot multiply the rate past it.
     room_bucket: Bucket,
     /// Unjoined sockets by the time they must have joined.
@@ -353,18 +246,11 @@ pub struct Room {
     /// straight back for another socket's worth of budget.
     connects: AddressBudgets,
     next_socket: SocketId,
-    /// `(seq, ts)` of the newest message, read from storage once.
+    /// `(seq, ts)` of the newest event, read from storage once.
     latest: Option<(Seq, u64)>,
     /// Memory only: if the object is evicted before a batch goes out (it is due within
     /// 100 ms; eviction needs seconds of silence), members who rejoin get a fresh `welcome`.
     presence: PresenceBatch,
-}
-
-/// The hash of a member key that the room stores. Keys are random 32+ character secrets, so
-/// one SHA-256 is enough: there is nothing to brute-force.
-pub fn key_hash(key: &MemberKey) -> String {
-    let digest = Sha256::digest(format!("confab-member-key:v1:{}", key.as_str()));
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The unit the per-address limits count by: an IPv4 address as is, an IPv6 address by its
@@ -390,22 +276,32 @@ fn internal() -> ProtocolError {
     ProtocolError::new(ErrorCode::Internal, "the room could not do that; try again")
 }
 
+fn storage(_: StoreError) -> ProtocolError {
+    ProtocolError::new(ErrorCode::Internal, "storage failed")
+}
+
 impl Room {
     /// A room with no sockets.
     pub fn new(name: impl Into<String>, config: RoomConfig) -> Self {
-        Self::restore(name, config, std::iter::empty())
+        Self::restore(name, config, std::iter::empty(), &mut crate::store::MemoryStore::default())
     }
 
-    /// Rebuilds a room after hibernation from the attachments of its open sockets. Sockets
-    /// the room closed itself ([`Attachment::closed`]) are left out: they are gone, whatever
-    /// the runtime still lists.
-    pub fn restore(name: impl Into<String>, config: RoomConfig, sockets: impl IntoIterator<Item = Attachment>) -> Self {
+    /// Rebuilds a room after hibernation from the attachments of its open sockets, loading
+    /// their members (names, rate budgets) from storage. Sockets the room closed itself
+    /// ([`Attachment::closed`]) are left out: they are gone, whatever the runtime still lists.
+    /// A socket whose member storage cannot produce is treated as unjoined (its join deadline
+    /// closes it, and its client joins again).
+    pub fn restore(
+        name: impl Into<String>,
+        config: RoomConfig,
+        sockets: impl IntoIterator<Item = Attachment>,
+        store: &mut impl RoomStore,
+    ) -> Self {
         let mut room = Self {
             name: name.into(),
             config,
             conns: HashMap::new(),
             members: BTreeMap::new(),
-            departed: HashMap::new(),
             room_bucket: Bucket::full_of(config.room_rate_burst, 0),
             join_deadlines: BTreeSet::new(),
             per_ip: HashMap::new(),
@@ -415,29 +311,27 @@ impl Room {
             latest: None,
             presence: PresenceBatch::default(),
         };
+        let sockets: Vec<Attachment> = sockets.into_iter().collect();
+        let ids: Vec<MemberId> = sockets.iter().filter(|a| !a.closed).filter_map(|a| a.member).collect();
+        let known: HashMap<MemberId, crate::store::MemberInfo> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            store.members(&ids).unwrap_or_default().into_iter().map(|m| (m.id, m)).collect()
+        };
         for a in sockets {
             room.next_socket = room.next_socket.max(a.id.saturating_add(1));
             if a.closed {
                 continue;
             }
-            let member = a.name.as_deref().and_then(|n| UserName::parse(n).ok()).map(|n| {
-                let canonical = n.claim_key();
-                let m = room.members.entry(canonical.clone()).or_insert_with(|| Member {
-                    display: n.into_string(),
+            let member = a.member.and_then(|id| known.get(&id)).map(|info| {
+                let m = room.members.entry(info.id).or_insert_with(|| Member {
+                    display: info.name.clone(),
                     sockets: BTreeSet::new(),
-                    bucket: Bucket::full(&config, 0),
+                    bucket: info.bucket.unwrap_or_else(|| Bucket::full(&config, 0)),
                     typing_ms: None,
                 });
                 m.sockets.insert(a.id);
-                // Each socket holds the bucket as of its member's last message from it: the
-                // newest one is the member's.
-                if let Some(b) = a.bucket {
-                    if b.at_ms >= m.bucket.at_ms {
-                        m.bucket = b;
-                    }
-                }
-                m.typing_ms = m.typing_ms.max(a.typing_ms);
-                canonical
+                info.id
             });
             if member.is_none() {
                 room.join_deadlines.insert((a.opened_ms.saturating_add(JOIN_DEADLINE_MS), a.id));
@@ -527,15 +421,12 @@ impl Room {
         (self.http_reads.len(), self.connects.len())
     }
 
-    /// What `socket` keeps for hibernation: its own state and, once joined, its member's.
+    /// What `socket` keeps for hibernation.
     fn attachment(&self, socket: SocketId) -> Option<Attachment> {
         let c = self.conns.get(&socket)?;
-        let m = c.member.as_ref().and_then(|k| self.members.get(k));
         Some(Attachment {
             id: socket,
-            name: m.map(|m| m.display.clone()),
-            bucket: m.map(|m| m.bucket),
-            typing_ms: m.and_then(|m| m.typing_ms),
+            member: c.member,
             opened_ms: c.opened_ms,
             seen_ms: c.seen_ms,
             ip: c.ip.clone(),
@@ -591,11 +482,34 @@ impl Room {
         self.conns.len()
     }
 
+    /// The members online, sorted by name (then id).
+    pub fn online(&self) -> Vec<MemberView> {
+        let mut v: Vec<_> = self.members.iter().map(|(id, m)| MemberView { id: *id, name: m.display.clone() }).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        v
+    }
+
     /// Display names of the members online, sorted.
     pub fn member_names(&self) -> Vec<String> {
-        let mut names: Vec<_> = self.members.values().map(|m| m.display.clone()).collect();
-        names.sort();
-        names
+        self.online().into_iter().map(|m| m.name).collect()
+    }
+
+    /// The member a socket joined as.
+    pub fn member_of(&self, socket: SocketId) -> Option<MemberId> {
+        self.conns.get(&socket).and_then(|c| c.member)
+    }
+
+    /// The sockets an audience means now, sorted.
+    pub fn audience(&self, to: &Audience) -> Vec<SocketId> {
+        let of = |id: &MemberId| self.members.get(id).into_iter().flat_map(|m| m.sockets.iter().copied());
+        let mut sockets: Vec<SocketId> = match to {
+            Audience::Room => self.members.keys().flat_map(of).collect(),
+            Audience::Others(except) => self.members.keys().filter(|k| *k != except).flat_map(of).collect(),
+            Audience::Members(ids) => ids.iter().flat_map(of).collect(),
+            Audience::Socket(s) => return if self.conns.contains_key(s) { vec![*s] } else { Vec::new() },
+        };
+        sockets.sort_unstable();
+        sockets
     }
 
     /// Handles one socket event.
@@ -609,11 +523,7 @@ impl Room {
                 match ClientFrame::parse(text) {
                     Ok(frame) => {
                         let cost = if matches!(frame, ClientFrame::History { .. }) { HISTORY_COST } else { 1 };
-                        let client_id = match &frame {
-                            ClientFrame::Send { client_id, .. } => Some(client_id.as_str().to_owned()),
-                            _ => None,
-                        };
-                        if self.charge(socket, cost, client_id.as_deref(), now_ms, &mut out) {
+                        if self.charge(socket, cost, frame.client_id(), now_ms, &mut out) {
                             self.on_frame(store, socket, frame, now_ms, &mut out);
                         }
                     }
@@ -729,16 +639,7 @@ impl Room {
     }
 
     fn reply(out: &mut Vec<Effect>, socket: SocketId, frame: ServerFrame) {
-        out.push(Effect::Send { to: vec![socket], text: frame.to_json() });
-    }
-
-    /// Every joined socket, optionally leaving out one member's.
-    fn joined_sockets(&self, except_member: Option<&str>) -> Vec<SocketId> {
-        self.members
-            .iter()
-            .filter(|(k, _)| Some(k.as_str()) != except_member)
-            .flat_map(|(_, m)| m.sockets.iter().copied())
-            .collect()
+        out.push(Effect::Send { to: Audience::Socket(socket), text: frame.to_json() });
     }
 
     fn on_frame(
@@ -749,34 +650,39 @@ impl Room {
         now_ms: u64,
         out: &mut Vec<Effect>,
     ) {
-        let member = self.conns.get(&socket).and_then(|c| c.member.clone());
+        let member = self.conns.get(&socket).and_then(|c| c.member);
         match (frame, member) {
-            (ClientFrame::Join { name, key, since }, None) => {
-                self.on_join(store, socket, name, &key, since, now_ms, out)
+            (ClientFrame::Join { v, name, key, since, epoch }, None) => {
+                if v != PROTOCOL_VERSION {
+                    let e = format!("this room speaks protocol {PROTOCOL_VERSION}, not {v}: reload the page");
+                    Self::reply(out, socket, err(ErrorCode::UnsupportedVersion, e));
+                    return self.close_socket(socket, close::UNSUPPORTED_VERSION, "reload", now_ms, out);
+                }
+                self.on_join(store, socket, name, &key, since, epoch.as_deref(), now_ms, out)
             }
             (ClientFrame::Join { .. }, Some(_)) => {
                 Self::reply(out, socket, err(ErrorCode::BadRequest, "this socket has already joined"))
             }
-            (ClientFrame::Send { client_id, .. }, None) => Self::reply(
-                out,
-                socket,
-                ServerFrame::refused_send(
-                    client_id.as_str(),
-                    ProtocolError::new(ErrorCode::NotJoined, "send join first"),
-                    None,
-                ),
-            ),
-            (_, None) => Self::reply(out, socket, err(ErrorCode::NotJoined, "send join first")),
-            (ClientFrame::Send { client_id, text }, Some(member)) => {
-                self.on_send(store, socket, &member, client_id.as_str(), text.as_str(), now_ms, out)
+            (frame, None) => {
+                let e = ProtocolError::new(ErrorCode::NotJoined, "send join first");
+                let refusal = match frame.client_id() {
+                    Some(id) => ServerFrame::refused_send(id, e, None),
+                    None => ServerFrame::error(e),
+                };
+                Self::reply(out, socket, refusal)
             }
-            (ClientFrame::Typing {}, Some(member)) => self.on_typing(socket, &member, now_ms, out),
-            (ClientFrame::History { before, limit }, Some(_)) => match Self::page(store, before, limit) {
-                Ok(page) => {
-                    Self::reply(out, socket, ServerFrame::History { messages: page.messages, has_more: page.has_more })
+            (ClientFrame::Typing {}, Some(member)) => self.on_typing(member, now_ms, out),
+            (ClientFrame::History { before, limit }, Some(member)) => {
+                match Self::page(store, before, limit, Some(member)) {
+                    Ok(page) => Self::reply(
+                        out,
+                        socket,
+                        ServerFrame::History { messages: page.messages, older: page.older },
+                    ),
+                    Err(_) => Self::reply(out, socket, ServerFrame::error(internal())),
                 }
-                Err(()) => Self::reply(out, socket, ServerFrame::error(internal())),
-            },
+            }
+            (op, Some(member)) => self.on_op(store, socket, member, op, now_ms, out),
         }
     }
 
@@ -801,205 +707,119 @@ impl Room {
         name: UserName,
         key: &MemberKey,
         since: Option<Seq>,
+        epoch: Option<&str>,
         now_ms: u64,
         out: &mut Vec<Effect>,
     ) {
-        let canonical = name.claim_key();
-        match store.claim(&canonical, &key_hash(key), now_ms) {
-            Ok(true) => {}
-            Ok(false) => {
+        let claimed = match store.claim(&name.claim_key(), name.as_str(), key, now_ms) {
+            Ok(Some(c)) => c,
+            Ok(None) => {
                 let taken = err(ErrorCode::NameTaken, format!("“{name}” belongs to someone else in this room"));
                 return self.refuse_join(socket, taken, now_ms, out);
             }
             Err(_) => return Self::reply(out, socket, ServerFrame::error(internal())),
-        }
+        };
         let Ok((latest_seq, _)) = self.latest(store) else {
             return Self::reply(out, socket, ServerFrame::error(internal()));
         };
-        // A `since` past the newest seq cannot be a resume of this room's history: its storage
-        // was reset or recreated. Say so, and send what a fresh join gets.
-        let reset = since.is_some_and(|s| s > latest_seq);
-        let since = since.filter(|_| !reset);
-        let recent = match since {
-            // Resuming: what came after `since`, newest RESUME_MAX of it; `has_more` tells the
-            // client to page back for the rest of the gap.
-            Some(since) => store.after(since, RESUME_MAX + 1),
-            None => store.before(Seq::MAX, WELCOME_MESSAGES + 1),
-        };
-        let Ok(mut messages) = recent else {
+        let Ok(Some(room_epoch)) = store.epoch() else {
             return Self::reply(out, socket, ServerFrame::error(internal()));
         };
-        let cap = if since.is_some() { RESUME_MAX } else { WELCOME_MESSAGES } as usize;
-        let has_more = messages.len() > cap;
-        if has_more {
-            messages.remove(0);
-        }
+        // A resume from another epoch, or past the newest seq, cannot be of this room's
+        // history: its storage was reset or recreated. Say so, and send what a fresh join gets.
+        let reset = since.is_some() && (epoch.is_some_and(|e| e != room_epoch) || since > Some(latest_seq));
+        let since = since.filter(|_| !reset);
+        let id = claimed.member;
+        let view = match since {
+            Some(since) => Self::resume(store, since, id),
+            None => Self::fresh(store, id).map(|(messages, older)| (messages, older, false)),
+        };
+        let Ok((messages, older, gap)) = view else {
+            return Self::reply(out, socket, ServerFrame::error(internal()));
+        };
 
-        let is_new_member = !self.members.contains_key(&canonical);
+        let is_new_member = !self.members.contains_key(&id);
         let config = self.config;
-        let departed = self.departed.remove(&canonical);
-        let m = self.members.entry(canonical.clone()).or_insert_with(|| Member {
+        let m = self.members.entry(id).or_insert_with(|| Member {
             display: name.as_str().to_owned(),
             sockets: BTreeSet::new(),
-            bucket: departed.unwrap_or_else(|| Bucket::full(&config, now_ms)),
+            bucket: claimed.bucket.unwrap_or_else(|| Bucket::full(&config, now_ms)),
             typing_ms: None,
         });
+        // The same member may come back as "Alice" while online as "alice": it is one member,
+        // now shown with the name it joined with last.
+        let renamed = m.display != name.as_str();
+        m.display = name.as_str().to_owned();
         m.sockets.insert(socket);
-        let you = m.display.clone();
+        let you = MemberView { id, name: m.display.clone() };
         if let Some(c) = self.conns.get_mut(&socket) {
-            c.member = Some(canonical.clone());
+            c.member = Some(id);
             self.join_deadlines.remove(&(c.opened_ms.saturating_add(JOIN_DEADLINE_MS), socket));
         }
         self.save(socket, out);
         let welcome = ServerFrame::Welcome {
+            protocol: PROTOCOL_VERSION,
+            epoch: room_epoch,
             you: you.clone(),
             room: self.name.clone(),
-            members: self.member_names(),
+            members: self.online(),
             messages,
-            has_more,
+            older,
+            gap,
+            reset,
             latest_seq,
             limits: Limits::with_rate(self.config.rate_burst, self.config.rate_per_sec),
-            reset,
         };
         Self::reply(out, socket, welcome);
-        if is_new_member {
-            self.announce(&canonical, Some(you), None, now_ms, out);
+        if is_new_member || renamed {
+            self.announce(you, true, now_ms, out);
         }
     }
 
-    #[allow(clippy::too_many_arguments)] // one rule's inputs, kept explicit on purpose
-    fn on_send(
-        &mut self,
+    /// A fresh join's view: the newest messages, and whether older ones exist.
+    fn fresh(
         store: &mut impl RoomStore,
-        socket: SocketId,
-        member: &str,
-        client_id: &str,
-        text: &str,
-        now_ms: u64,
-        out: &mut Vec<Effect>,
-    ) {
-        let refused = |e: ProtocolError, wait: Option<u64>| ServerFrame::refused_send(client_id, e, wait);
-        let ack = |seq, ts| ServerFrame::Ack { client_id: client_id.to_owned(), seq, ts };
-        let Ok((_, last_ts)) = self.latest(store) else {
-            return Self::reply(out, socket, refused(internal(), None));
-        };
-        let config = self.config;
-        let m = self
-            .members
-            .get_mut(member)
-            .expect("a joined socket's member is in `members` until its last socket closes");
-        // The member's budget, then the room's. A resend of a stored message costs nothing (an
-        // outbox flushed after a reconnect must not run into the limit it already paid): when
-        // a budget is empty the store is asked whether this one is a resend, and when the
-        // insert finds it was, the tokens go back. The common path stays one statement.
-        let budget = m.bucket.take(&config, now_ms).map_err(|wait| (wait, "you are sending too fast")).and_then(|()| {
-            self.room_bucket.take_of(1, config.room_rate_burst, config.room_rate_per_sec, now_ms).map_err(|wait| {
-                // Not this member's fault: its token goes back.
-                m.bucket.milli += 1000;
-                (wait, "the room is busy; your message waits a moment")
-            })
-        });
-        if let Err((wait, why)) = budget {
-            return match store.find(member, client_id) {
-                Ok(Some((seq, ts))) => Self::reply(out, socket, ack(seq, ts)),
-                Ok(None) => {
-                    Self::reply(out, socket, refused(ProtocolError::new(ErrorCode::RateLimited, why), Some(wait)))
-                }
-                Err(_) => Self::reply(out, socket, refused(internal(), None)),
-            };
-        }
-        // A message from this member ends its "typing", so the next keystroke relays at once.
-        m.typing_ms = None;
-        let author = m.display.clone();
-        // Timestamps never go backwards within a room, whatever the clock does.
-        let ts = now_ms.max(last_ts);
-        let appended = store.append(member, client_id, &author, text, ts);
-        if !matches!(appended, Ok(Appended::Stored(_))) {
-            self.refund(member);
-        }
-        // Saved after any refund, so the bucket that survives hibernation is the true one.
-        self.save(socket, out);
-        match appended {
-            Ok(Appended::Stored(msg)) => {
-                self.latest = Some((msg.seq, msg.ts));
-                Self::reply(out, socket, ack(msg.seq, msg.ts));
-                out.push(Effect::Send { to: self.joined_sockets(None), text: ServerFrame::Message(msg).to_json() });
-            }
-            Ok(Appended::Duplicate { seq, ts }) => Self::reply(out, socket, ack(seq, ts)),
-            Err(_) => Self::reply(out, socket, refused(internal(), None)),
-        }
+        viewer: MemberId,
+    ) -> Result<(Vec<confab_shared::ChatMessage>, bool), StoreError> {
+        let page = Self::page(store, Seq::MAX, WELCOME_MESSAGES, Some(viewer))?;
+        Ok((page.messages, page.older))
     }
 
-    /// Gives back the tokens a send took that stored nothing.
-    fn refund(&mut self, member: &str) {
-        let (member_cap, room_cap) =
-            (u64::from(self.config.rate_burst) * 1000, u64::from(self.config.room_rate_burst) * 1000);
-        if let Some(m) = self.members.get_mut(member) {
-            m.bucket.milli = (m.bucket.milli + 1000).min(member_cap);
+    /// A resume's view: every message changed after `since`, once, as it is now; or, past
+    /// [`RESUME_MAX`] of them, a fresh view marked as a gap. `(messages, older, gap)`.
+    fn resume(
+        store: &mut impl RoomStore,
+        since: Seq,
+        viewer: MemberId,
+    ) -> Result<(Vec<confab_shared::ChatMessage>, bool, bool), StoreError> {
+        let ids = store.changed_since(since, RESUME_MAX + 1)?;
+        if ids.len() > RESUME_MAX as usize {
+            let (messages, older) = Self::fresh(store, viewer)?;
+            return Ok((messages, older, true));
         }
-        self.room_bucket.milli = (self.room_bucket.milli + 1000).min(room_cap);
+        let rows = store.messages(&ids)?;
+        // Every message id above 1 has an older message: the first event is always a post.
+        let older = rows.first().is_some_and(|m| m.id > 1);
+        Ok((view::messages(store, rows, Some(viewer))?, older, false))
     }
 
-    fn on_typing(&mut self, socket: SocketId, member: &str, now_ms: u64, out: &mut Vec<Effect>) {
-        let m = self
-            .members
-            .get_mut(member)
-            .expect("a joined socket's member is in `members` until its last socket closes");
-        if m.typing_ms.is_some_and(|t| now_ms < t.saturating_add(TYPING_RELAY_INTERVAL_MS)) {
-            return;
-        }
-        m.typing_ms = Some(now_ms);
-        let frame = ServerFrame::Typing { name: m.display.clone() };
-        self.save(socket, out);
-        let to = self.joined_sockets(Some(member));
-        if !to.is_empty() {
-            out.push(Effect::Send { to, text: frame.to_json() });
-        }
+    /// The messages before `before`, as `viewer` sees them.
+    fn page(
+        store: &mut impl RoomStore,
+        before: Seq,
+        limit: u32,
+        viewer: Option<MemberId>,
+    ) -> Result<HistoryPage, StoreError> {
+        let rows = store.before(before, limit)?;
+        // Every message id above 1 has an older message: the first event is always a post.
+        let older = rows.first().is_some_and(|m| m.id > 1);
+        Ok(HistoryPage { messages: view::messages(store, rows, viewer)?, older })
     }
 
-    /// Tells the others that `canonical` arrived (`joined`, its display) or went (`left`):
-    /// at once while the room is quiet, batched while it is busy (see [`PRESENCE_IMMEDIATE`]).
-    fn announce(
-        &mut self,
-        canonical: &str,
-        joined: Option<String>,
-        left: Option<String>,
-        now_ms: u64,
-        out: &mut Vec<Effect>,
-    ) {
-        let p = &mut self.presence;
-        while p.recent.front().is_some_and(|t| now_ms.saturating_sub(*t) >= PRESENCE_WINDOW_MS) {
-            p.recent.pop_front();
-        }
-        if p.flush_at.is_none() && p.recent.len() < self.config.presence_immediate {
-            p.recent.push_back(now_ms);
-            let (frame, except) = match (joined, left) {
-                (Some(name), _) => (ServerFrame::MemberJoined { name }, Some(canonical)),
-                (None, Some(name)) => (ServerFrame::MemberLeft { name }, None),
-                (None, None) => return,
-            };
-            let to = self.joined_sockets(except);
-            if !to.is_empty() {
-                out.push(Effect::Send { to, text: frame.to_json() });
-            }
-            return;
-        }
-        // Per name, remember every display clients may hold and the one it has now; the flush
-        // turns that into `joined` (the current display) and `left` (every other), which
-        // converges every client whatever it saw: clients compare display strings exactly,
-        // and a member may leave as "alice" and come back as "Alice" within one batch.
-        let change = p.changes.entry(canonical.to_owned()).or_default();
-        for shown in joined.iter().chain(left.iter()) {
-            if !change.shown.contains(shown) {
-                change.shown.push(shown.clone());
-            }
-        }
-        change.now = joined;
-        if p.flush_at.is_none() {
-            let at = now_ms + PRESENCE_BATCH_MS;
-            p.flush_at = Some(at);
-            out.push(Effect::WakeAt(at));
-        }
+    /// When the room next needs an [`Input::Tick`], if it does.
+    pub fn next_wake(&self) -> Option<u64> {
+        let deadline = self.join_deadlines.first().map(|(at, _)| *at);
+        [self.presence.flush_at, deadline].into_iter().flatten().min()
     }
 
     /// Sends the held-back presence changes and closes sockets that did not join in time.
@@ -1025,33 +845,6 @@ impl Room {
         }
     }
 
-    fn flush_presence(&mut self, out: &mut Vec<Effect>) {
-        self.presence.flush_at = None;
-        let (mut joined, mut left) = (Vec::new(), Vec::new());
-        for (_, change) in std::mem::take(&mut self.presence.changes) {
-            left.extend(change.shown.into_iter().filter(|s| Some(s) != change.now.as_ref()));
-            joined.extend(change.now);
-        }
-        if joined.is_empty() && left.is_empty() {
-            return;
-        }
-        let to = self.joined_sockets(None);
-        if !to.is_empty() {
-            out.push(Effect::Send { to, text: ServerFrame::Presence { joined, left }.to_json() });
-        }
-    }
-
-    /// Whether presence changes are held back, waiting for a tick.
-    pub fn presence_pending(&self) -> bool {
-        self.presence.flush_at.is_some()
-    }
-
-    /// When the room next needs an [`Input::Tick`], if it does.
-    pub fn next_wake(&self) -> Option<u64> {
-        let deadline = self.join_deadlines.first().map(|(at, _)| *at);
-        [self.presence.flush_at, deadline].into_iter().flatten().min()
-    }
-
     fn on_close(&mut self, socket: SocketId, now_ms: u64, out: &mut Vec<Effect>) {
         let Some(conn) = self.conns.remove(&socket) else { return };
         self.join_deadlines.remove(&(conn.opened_ms.saturating_add(JOIN_DEADLINE_MS), socket));
@@ -1063,58 +856,25 @@ impl Room {
                 }
             }
         }
-        let Some(canonical) = conn.member else { return };
-        let Some(m) = self.members.get_mut(&canonical) else { return };
+        let Some(id) = conn.member else { return };
+        let Some(m) = self.members.get_mut(&id) else { return };
         m.sockets.remove(&socket);
         if m.sockets.is_empty() {
-            let m = self.members.remove(&canonical).expect("looked up just above");
-            self.remember_departed(canonical.clone(), m.bucket, now_ms);
-            self.announce(&canonical, None, Some(m.display), now_ms, out);
+            let m = self.members.remove(&id).expect("looked up just above");
+            self.announce(MemberView { id, name: m.display }, false, now_ms, out);
         }
     }
 
-    /// Keeps a departed member's bucket, forgetting those that have refilled (they change
-    /// nothing) and, past [`DEPARTED_MAX`], the oldest.
-    fn remember_departed(&mut self, canonical: String, bucket: Bucket, now_ms: u64) {
-        let (burst, per_sec) = (self.config.rate_burst, self.config.rate_per_sec);
-        if bucket.is_full_at(burst, per_sec, now_ms) {
-            return;
-        }
-        if self.departed.len() >= DEPARTED_MAX {
-            self.departed.retain(|_, b| !b.is_full_at(burst, per_sec, now_ms));
-        }
-        if self.departed.len() >= DEPARTED_MAX {
-            if let Some(oldest) = self.departed.iter().min_by_key(|(_, b)| b.at_ms).map(|(k, _)| k.clone()) {
-                self.departed.remove(&oldest);
-            }
-        }
-        self.departed.insert(canonical, bucket);
-    }
-
-    /// Departed members' buckets held in memory (bounded by [`DEPARTED_MAX`]).
-    pub fn departed_len(&self) -> usize {
-        self.departed.len()
-    }
-
-    fn latest(&mut self, store: &mut impl RoomStore) -> Result<(Seq, u64), ()> {
+    fn latest(&mut self, store: &mut impl RoomStore) -> Result<(Seq, u64), StoreError> {
         if let Some(l) = self.latest {
             return Ok(l);
         }
-        let l = store.latest().map_err(|_| ())?.unwrap_or((0, 0));
+        let l = store.latest()?.unwrap_or((0, 0));
         self.latest = Some(l);
         Ok(l)
     }
 
-    fn page(store: &mut impl RoomStore, before: Seq, limit: u32) -> Result<HistoryPage, ()> {
-        let mut messages = store.before(before, limit + 1).map_err(|_| ())?;
-        let has_more = messages.len() > limit as usize;
-        if has_more {
-            messages.remove(0);
-        }
-        Ok(HistoryPage { messages, has_more })
-    }
-
-    /// `GET /api/rooms/{room}/messages`: the same page as the `history` frame.
+    /// `GET /api/rooms/{room}/messages`: the same page as the `history` frame (no `mine`).
     pub fn history(
         &self,
         store: &mut impl RoomStore,
@@ -1122,36 +882,34 @@ impl Room {
         limit: u32,
     ) -> Result<HistoryPage, ProtocolError> {
         let limit = limit.clamp(1, confab_shared::limits::HISTORY_PAGE_MAX);
-        Self::page(store, before.unwrap_or(Seq::MAX), limit)
-            .map_err(|()| ProtocolError::new(ErrorCode::Internal, "storage failed"))
+        Self::page(store, before.unwrap_or(Seq::MAX), limit, None).map_err(storage)
     }
 
     /// `GET /api/rooms/{room}`.
     pub fn info(&mut self, store: &mut impl RoomStore) -> Result<RoomInfo, ProtocolError> {
-        let (latest_seq, _) =
-            self.latest(store).map_err(|()| ProtocolError::new(ErrorCode::Internal, "storage failed"))?;
+        let (latest_seq, _) = self.latest(store).map_err(storage)?;
         Ok(RoomInfo { room: self.name.clone(), members_online: self.members.len() as u32, latest_seq })
     }
 
-    /// Checks the room's invariants; used by tests and fuzzing. Members are exactly the names
+    /// Checks the room's invariants; used by tests and fuzzing. Members are exactly those
     /// with an open, joined socket, every member socket points back at its member, and only
     /// unjoined sockets wait for a join deadline.
     pub fn check_invariants(&self) -> Result<(), String> {
-        for (canonical, m) in &self.members {
+        for (id, m) in &self.members {
             if m.sockets.is_empty() {
-                return Err(format!("member {canonical} has no sockets (a ghost)"));
+                return Err(format!("member {id} has no sockets (a ghost)"));
             }
             for s in &m.sockets {
                 match self.conns.get(s) {
-                    Some(Conn { member: Some(c), .. }) if c == canonical => {}
-                    other => return Err(format!("socket {s} of {canonical} is {other:?}")),
+                    Some(Conn { member: Some(c), .. }) if c == id => {}
+                    other => return Err(format!("socket {s} of {id} is {other:?}")),
                 }
             }
         }
-        for (id, c) in &self.conns {
-            if let Some(canonical) = &c.member {
-                if !self.members.get(canonical).is_some_and(|m| m.sockets.contains(id)) {
-                    return Err(format!("socket {id} claims member {canonical} which does not list it"));
+        for (sid, c) in &self.conns {
+            if let Some(id) = &c.member {
+                if !self.members.get(id).is_some_and(|m| m.sockets.contains(sid)) {
+                    return Err(format!("socket {sid} claims member {id} which does not list it"));
                 }
             }
         }

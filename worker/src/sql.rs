@@ -1,0 +1,580 @@
+//! [`RoomStore`] on the Durable Object's SQLite, and the upgrade of rooms written by older
+//! builds. The schema is made by the first write, so reading a room that does not exist (any
+//! `GET` of a made-up name) writes nothing.
+//!
+//! Tables (see `store.rs` for the model):
+//! - `meta (key, value)`: `schema` (3), `epoch` and `salt` (random hex, made with the tables).
+//! - `members (id, key_hash, display, bucket_milli, bucket_at)`.
+//! - `names (claim, member, claimed_ms)`: who holds each claim key.
+//! - `events (seq, id, member, client_id, ts)`: the log; `(member, client_id)` unique.
+//! - `posts (id, version, member, author, client_id, text, ts, edited_ts, deleted, reply_to,
+//!   mentions)`: each message as it is now; `mentions` is a comma-separated list of ids.
+//! - `reactions (id, emoji, member, ts)` and `versions (id, version, text, ts)`.
+//!
+//! Each method runs its statements with no `.await` between them, so the runtime commits
+//! them together: an event is never stored without the change it records.
+
+use crate::budget::Bucket;
+use crate::migrate::{plan_members, rekey_claims, ClaimRow};
+use crate::store::*;
+use confab_shared::limits::VERSIONS_MAX;
+use confab_shared::{MemberId, MemberKey, Seq};
+use serde::Deserialize;
+use std::cell::{Cell, RefCell};
+use worker::*;
+
+/// SQLite stores integers as i64 and the JS bridge as f64: keep bounds inside 2^53.
+const MAX_SAFE: Seq = (1 << 53) - 1;
+/// The schema this build writes.
+const SCHEMA: u64 = 3;
+
+/// What one Durable Object instance caches about its storage.
+#[derive(Default)]
+pub struct SqlCache {
+    /// Whether the tables exist.
+    pub schema: Cell<bool>,
+    /// Whether lapsed claims were deleted since this instance started (once is enough).
+    pub pruned: Cell<bool>,
+    /// The room's salt and epoch, once read.
+    pub salt: RefCell<Option<String>>,
+    /// See `salt`.
+    pub epoch: RefCell<Option<String>>,
+}
+
+/// The store of one Durable Object.
+pub struct SqlStore<'a> {
+    /// The object's SQLite.
+    pub sql: SqlStorage,
+    /// Its cache.
+    pub cache: &'a SqlCache,
+}
+
+fn store_err(e: Error) -> StoreError {
+    StoreError(e.to_string())
+}
+
+fn int(v: u64) -> SqlStorageValue {
+    SqlStorageValue::Integer(v.min(MAX_SAFE) as i64)
+}
+
+fn opt_int(v: Option<u64>) -> SqlStorageValue {
+    v.map_or(SqlStorageValue::Null, int)
+}
+
+/// A random token, as `prefix` then 32 hex digits. The prefix keeps it text: the `meta` of
+/// rooms made by older builds has a column of integer affinity, which would turn an
+/// all-digit token into a number.
+fn random_token(prefix: char) -> String {
+    let mut bytes = [0u8; 16];
+    // The runtime's crypto.getRandomValues; it does not fail in a Worker.
+    if getrandom::getrandom(&mut bytes).is_err() {
+        let now = Date::now().as_millis();
+        bytes[..8].copy_from_slice(&now.to_le_bytes());
+    }
+    std::iter::once(prefix.to_string()).chain(bytes.iter().map(|b| format!("{b:02x}"))).collect()
+}
+
+fn ids_list(ids: &[u64]) -> String {
+    ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn parse_ids(s: &str) -> Vec<u64> {
+    s.split(',').filter_map(|p| p.parse().ok()).collect()
+}
+
+#[derive(Deserialize)]
+struct SeqTs {
+    seq: f64,
+    ts: f64,
+}
+
+#[derive(Deserialize)]
+struct PostRow {
+    id: f64,
+    version: f64,
+    member: f64,
+    author: String,
+    client_id: String,
+    text: String,
+    ts: f64,
+    edited_ts: Option<f64>,
+    deleted: f64,
+    reply_to: Option<f64>,
+    mentions: String,
+}
+
+impl From<PostRow> for StoredMessage {
+    fn from(r: PostRow) -> Self {
+        Self {
+            id: r.id as Seq,
+            version: r.version as Seq,
+            member: r.member as MemberId,
+            author: r.author,
+            client_id: r.client_id,
+            text: r.text,
+            ts: r.ts as u64,
+            edited_ts: r.edited_ts.map(|t| t as u64),
+            deleted: r.deleted != 0.0,
+            reply_to: r.reply_to.map(|t| t as Seq),
+            mentions: parse_ids(&r.mentions),
+        }
+    }
+}
+
+const POST_COLUMNS: &str = "id, version, member, author, client_id, text, ts, edited_ts, deleted, reply_to, mentions";
+
+#[derive(Deserialize)]
+struct Text {
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct Number {
+    value: f64,
+}
+
+/// Creates the protocol 2 tables. Idempotent.
+fn create_tables(sql: &SqlStorage) -> Result<()> {
+    for statement in [
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS members (id INTEGER PRIMARY KEY, key_hash TEXT, display TEXT NOT NULL,
+            bucket_milli INTEGER, bucket_at INTEGER)",
+        "CREATE TABLE IF NOT EXISTS names (claim TEXT PRIMARY KEY, member INTEGER NOT NULL,
+            claimed_ms INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, id INTEGER NOT NULL,
+            member INTEGER NOT NULL, client_id TEXT NOT NULL, ts INTEGER NOT NULL, UNIQUE (member, client_id))",
+        "CREATE TABLE IF NOT EXISTS posts (id INTEGER PRIMARY KEY, version INTEGER NOT NULL,
+            member INTEGER NOT NULL, author TEXT NOT NULL, client_id TEXT NOT NULL, text TEXT NOT NULL,
+            ts INTEGER NOT NULL, edited_ts INTEGER, deleted INTEGER NOT NULL DEFAULT 0, reply_to INTEGER,
+            mentions TEXT NOT NULL DEFAULT '')",
+        "CREATE TABLE IF NOT EXISTS reactions (id INTEGER NOT NULL, emoji TEXT NOT NULL, member INTEGER NOT NULL,
+            ts INTEGER NOT NULL, PRIMARY KEY (id, emoji, member)) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS versions (id INTEGER NOT NULL, version INTEGER NOT NULL, text TEXT NOT NULL,
+            ts INTEGER NOT NULL, PRIMARY KEY (id, version)) WITHOUT ROWID",
+    ] {
+        sql.exec(statement, None)?;
+    }
+    // Made once: a rerun keeps the room's salt (or every claim would stop matching) and epoch.
+    sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('salt', ?)", vec![random_token('s').into()])?;
+    sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)", vec![random_token('e').into()])?;
+    Ok(())
+}
+
+fn table_count(sql: &SqlStorage, names: &str) -> f64 {
+    sql.exec(&format!("SELECT count(*) AS value FROM sqlite_master WHERE type = 'table' AND name IN ({names})"), None)
+        .and_then(|c| c.to_array::<Number>())
+        .ok()
+        .and_then(|rows| rows.first().map(|r| r.value))
+        .unwrap_or(0.0)
+}
+
+impl SqlStore<'_> {
+    /// Whether the room has protocol 2 tables (a read of the catalogue; it writes nothing).
+    /// Every table, or the creation runs again (its statements are idempotent) and makes what
+    /// is missing: a schema half made by a failed first write is mended by the next.
+    pub fn exists(sql: &SqlStorage) -> bool {
+        table_count(sql, "'meta', 'members', 'names', 'events', 'posts', 'reactions', 'versions'") >= 7.0
+    }
+
+    /// Brings a room written by a protocol 1 build up to date, once, in the constructor (a
+    /// room that was never written stays unwritten). Its name claims are re-keyed if they
+    /// predate claim keys, then every claim and author becomes a member
+    /// ([`plan_members`]), every message a post event with the same id, and the old tables
+    /// go. Every step can run again if an earlier run was cut short. Returns whether it ran.
+    pub fn upgrade(sql: &SqlStorage) -> Result<bool> {
+        #[derive(Deserialize)]
+        struct Claim {
+            name: String,
+            key_hash: String,
+            claimed_ms: f64,
+        }
+        #[derive(Deserialize)]
+        struct Author {
+            member: String,
+            author: String,
+        }
+        if table_count(sql, "'messages', 'claims'") < 2.0 {
+            return Ok(false);
+        }
+        sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value NOT NULL)", None)?;
+        let keyed: Vec<Number> = sql.exec("SELECT value FROM meta WHERE key = 'claims_keyed_by'", None)?.to_array()?;
+        let rows: Vec<Claim> = sql.exec("SELECT name, key_hash, claimed_ms FROM claims", None)?.to_array()?;
+        let mut claims: Vec<ClaimRow> = rows.into_iter().map(|c| (c.name, c.key_hash, c.claimed_ms as u64)).collect();
+        let mut renames = Vec::new();
+        if !keyed.first().is_some_and(|v| v.value >= 2.0) {
+            (claims, renames) = rekey_claims(claims);
+        }
+        // The newest display each old member key wrote under.
+        let authors: Vec<Author> = sql
+            .exec(
+                "SELECT member, author FROM messages WHERE seq IN (SELECT max(seq) FROM messages GROUP BY member)",
+                None,
+            )?
+            .to_array()?;
+        let mut authors: Vec<(String, String)> = authors.into_iter().map(|a| (a.member, a.author)).collect();
+        // A claim that moved to its claim key takes its messages along.
+        for (old, new) in &renames {
+            for a in authors.iter_mut().filter(|a| &a.0 == old) {
+                a.0 = new.clone();
+            }
+        }
+        create_tables(sql)?;
+        for m in plan_members(claims, authors.clone()) {
+            let (hash, claimed) = m.claim.clone().unzip();
+            sql.exec(
+                "INSERT OR REPLACE INTO members (id, key_hash, display) VALUES (?, ?, ?)",
+                vec![int(m.id), hash.map_or(SqlStorageValue::Null, Into::into), m.display.clone().into()],
+            )?;
+            if let Some(ms) = claimed {
+                sql.exec(
+                    "INSERT OR REPLACE INTO names (claim, member, claimed_ms) VALUES (?, ?, ?)",
+                    vec![m.old_key.clone().into(), int(m.id), int(ms)],
+                )?;
+            }
+            // Its messages under the key they were stored with (before any re-keying).
+            let stored_as: Vec<String> = std::iter::once(m.old_key.clone())
+                .chain(renames.iter().filter(|(_, new)| new == &m.old_key).map(|(old, _)| old.clone()))
+                .collect();
+            for key in stored_as {
+                sql.exec(
+                    "INSERT OR IGNORE INTO posts (id, version, member, author, client_id, text, ts)
+                     SELECT seq, seq, ?, author, client_id, text, ts FROM messages WHERE member = ?",
+                    vec![int(m.id), key.clone().into()],
+                )?;
+                sql.exec(
+                    "INSERT OR IGNORE INTO events (seq, id, member, client_id, ts)
+                     SELECT seq, seq, ?, client_id, ts FROM messages WHERE member = ?",
+                    vec![int(m.id), key.into()],
+                )?;
+            }
+        }
+        sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", vec![int(SCHEMA)])?;
+        sql.exec("DROP TABLE messages", None)?;
+        sql.exec("DROP TABLE claims", None)?;
+        sql.exec("DELETE FROM meta WHERE key = 'claims_keyed_by'", None)?;
+        console_log!("room storage upgraded to protocol 2");
+        Ok(true)
+    }
+
+    /// Creates the tables before the first write. Idempotent.
+    fn migrate(&self) -> std::result::Result<(), StoreError> {
+        if self.cache.schema.get() {
+            return Ok(());
+        }
+        create_tables(&self.sql)
+            .and_then(|()| {
+                self.sql.exec(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)",
+                    vec![int(SCHEMA)],
+                )
+            })
+            .map_err(store_err)?;
+        self.cache.schema.set(true);
+        // Said once per room: the tests check that reads alone never get here.
+        console_log!("room tables created");
+        Ok(())
+    }
+
+    fn meta(&self, key: &str, cached: &RefCell<Option<String>>) -> std::result::Result<Option<String>, StoreError> {
+        if let Some(v) = cached.borrow().clone() {
+            return Ok(Some(v));
+        }
+        if !self.cache.schema.get() {
+            return Ok(None);
+        }
+        let rows: Vec<Text> = self
+            .sql
+            .exec("SELECT value FROM meta WHERE key = ?", vec![key.into()])
+            .and_then(|c| c.to_array())
+            .map_err(store_err)?;
+        let v = rows.into_iter().next().map(|r| r.value);
+        cached.replace(v.clone());
+        Ok(v)
+    }
+
+    fn salt(&self) -> std::result::Result<String, StoreError> {
+        self.meta("salt", &self.cache.salt)?.ok_or_else(|| StoreError("the room has no salt".into()))
+    }
+
+    fn rows<T: for<'de> Deserialize<'de>>(
+        &self,
+        query: &str,
+        bindings: Vec<SqlStorageValue>,
+    ) -> std::result::Result<Vec<T>, StoreError> {
+        if !self.cache.schema.get() {
+            return Ok(Vec::new());
+        }
+        self.sql.exec(query, bindings).and_then(|c| c.to_array()).map_err(store_err)
+    }
+
+    fn run(&self, query: &str, bindings: Vec<SqlStorageValue>) -> std::result::Result<(), StoreError> {
+        self.sql.exec(query, bindings).map(|_| ()).map_err(store_err)
+    }
+
+    fn new_member(
+        &self,
+        claim: &str,
+        display: &str,
+        hash: String,
+        now_ms: u64,
+    ) -> std::result::Result<MemberId, StoreError> {
+        #[derive(Deserialize)]
+        struct Id {
+            id: f64,
+        }
+        let ids: Vec<Id> =
+            self.rows("INSERT INTO members (key_hash, display) VALUES (?, ?) RETURNING id", vec![hash.into(), display.into()])?;
+        let id = ids.first().map(|r| r.id as MemberId).ok_or_else(|| StoreError("no member id".into()))?;
+        self.run(
+            "INSERT OR REPLACE INTO names (claim, member, claimed_ms) VALUES (?, ?, ?)",
+            vec![claim.into(), int(id), int(now_ms)],
+        )?;
+        Ok(id)
+    }
+}
+
+impl RoomStore for SqlStore<'_> {
+    fn epoch(&mut self) -> std::result::Result<Option<String>, StoreError> {
+        self.meta("epoch", &self.cache.epoch)
+    }
+
+    fn latest(&mut self) -> std::result::Result<Option<(Seq, u64)>, StoreError> {
+        let rows: Vec<SeqTs> = self.rows("SELECT seq, ts FROM events ORDER BY seq DESC LIMIT 1", Vec::new())?;
+        Ok(rows.first().map(|r| (r.seq as Seq, r.ts as u64)))
+    }
+
+    fn claim(
+        &mut self,
+        claim: &str,
+        display: &str,
+        key: &MemberKey,
+        now_ms: u64,
+    ) -> std::result::Result<Option<Claimed>, StoreError> {
+        #[derive(Deserialize)]
+        struct Holder {
+            member: f64,
+            claimed_ms: f64,
+            key_hash: Option<String>,
+            bucket_milli: Option<f64>,
+            bucket_at: Option<f64>,
+        }
+        self.migrate()?;
+        let cutoff = now_ms.saturating_sub(CLAIM_IDLE_MS);
+        if !self.cache.pruned.replace(true) {
+            // Once per instance: lapsed claims go, so claims do not pile up for ever. (Their
+            // members stay: they wrote messages.)
+            self.run("DELETE FROM names WHERE claimed_ms <= ?", vec![int(cutoff)])?;
+        }
+        let hash = key_hash(&self.salt()?, key);
+        let holders: Vec<Holder> = self.rows(
+            "SELECT n.member, n.claimed_ms, m.key_hash, m.bucket_milli, m.bucket_at
+             FROM names n JOIN members m ON m.id = n.member WHERE n.claim = ?",
+            vec![claim.into()],
+        )?;
+        let Some(h) = holders.into_iter().next() else {
+            return Ok(Some(Claimed { member: self.new_member(claim, display, hash, now_ms)?, bucket: None }));
+        };
+        let member = h.member as MemberId;
+        if h.key_hash.as_deref() == Some(&hash) || h.key_hash.as_deref() == Some(&legacy_key_hash(key)) {
+            // The owner: renew the claim, take the name as typed now, salt an unsalted hash.
+            self.run("UPDATE members SET key_hash = ?, display = ? WHERE id = ?", vec![hash.into(), display.into(), int(member)])?;
+            self.run(
+                "UPDATE names SET claimed_ms = max(claimed_ms, ?) WHERE claim = ?",
+                vec![int(now_ms), claim.into()],
+            )?;
+            let bucket = h.bucket_milli.zip(h.bucket_at).map(|(milli, at)| Bucket { milli: milli as u64, at_ms: at as u64 });
+            return Ok(Some(Claimed { member, bucket }));
+        }
+        if (h.claimed_ms as u64) <= cutoff {
+            return Ok(Some(Claimed { member: self.new_member(claim, display, hash, now_ms)?, bucket: None }));
+        }
+        Ok(None)
+    }
+
+    fn members(&mut self, ids: &[MemberId]) -> std::result::Result<Vec<MemberInfo>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: f64,
+            display: String,
+            bucket_milli: Option<f64>,
+            bucket_at: Option<f64>,
+        }
+        // Ids are integers the room produced: inlining them is safe and one statement.
+        let rows: Vec<Row> = self.rows(
+            &format!("SELECT id, display, bucket_milli, bucket_at FROM members WHERE id IN ({}) ORDER BY id", ids_list(ids)),
+            Vec::new(),
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| MemberInfo {
+                id: r.id as MemberId,
+                name: r.display,
+                bucket: r.bucket_milli.zip(r.bucket_at).map(|(m, a)| Bucket { milli: m as u64, at_ms: a as u64 }),
+            })
+            .collect())
+    }
+
+    fn holder(&mut self, claim: &str) -> std::result::Result<Option<MemberId>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            member: f64,
+        }
+        let rows: Vec<Row> = self.rows("SELECT member FROM names WHERE claim = ?", vec![claim.into()])?;
+        Ok(rows.first().map(|r| r.member as MemberId))
+    }
+
+    fn find(&mut self, member: MemberId, client_id: &str) -> std::result::Result<Option<(Seq, u64)>, StoreError> {
+        let rows: Vec<SeqTs> = self.rows(
+            "SELECT seq, ts FROM events WHERE member = ? AND client_id = ?",
+            vec![int(member), client_id.into()],
+        )?;
+        Ok(rows.first().map(|r| (r.seq as Seq, r.ts as u64)))
+    }
+
+    fn append(&mut self, op: &Op<'_>) -> std::result::Result<Appended, StoreError> {
+        #[derive(Deserialize)]
+        struct Seq_ {
+            seq: f64,
+        }
+        self.migrate()?;
+        let target = match &op.change {
+            Change::Post { .. } => None,
+            Change::Edit { id, .. } | Change::Delete { id } | Change::React { id, .. } => Some(*id),
+        };
+        // One statement takes the next seq and rejects a retry atomically (the unique index);
+        // a post's id is its own seq.
+        let inserted: Vec<Seq_> = self.rows(
+            "INSERT INTO events (seq, id, member, client_id, ts)
+             SELECT s, coalesce(?1, s), ?2, ?3, ?4 FROM (SELECT coalesce(max(seq), 0) + 1 AS s FROM events) WHERE true
+             ON CONFLICT (member, client_id) DO NOTHING RETURNING seq",
+            vec![opt_int(target), int(op.member), op.client_id.into(), int(op.ts)],
+        )?;
+        let Some(seq) = inserted.first().map(|r| r.seq as Seq) else {
+            let (seq, ts) = self
+                .find(op.member, op.client_id)?
+                .ok_or_else(|| StoreError("insert conflicted but no event matches".into()))?;
+            return Ok(Appended::Duplicate { seq, ts });
+        };
+        match &op.change {
+            Change::Post { author, text, reply_to, mentions } => self.run(
+                "INSERT INTO posts (id, version, member, author, client_id, text, ts, reply_to, mentions)
+                 VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                vec![
+                    int(seq),
+                    int(op.member),
+                    (*author).into(),
+                    op.client_id.into(),
+                    (*text).into(),
+                    int(op.ts),
+                    opt_int(*reply_to),
+                    ids_list(mentions).into(),
+                ],
+            )?,
+            Change::Edit { id, text, mentions } => {
+                self.run(
+                    "INSERT INTO versions (id, version, text, ts) SELECT id, ?2, text, ?3 FROM posts WHERE id = ?1",
+                    vec![int(*id), int(seq), int(op.ts)],
+                )?;
+                self.run(
+                    "UPDATE posts SET text = ?2, mentions = ?3, edited_ts = ?4, version = ?5 WHERE id = ?1",
+                    vec![int(*id), (*text).into(), ids_list(mentions).into(), int(op.ts), int(seq)],
+                )?;
+                self.run(
+                    "DELETE FROM versions WHERE id = ?1 AND version NOT IN
+                     (SELECT version FROM versions WHERE id = ?1 ORDER BY version DESC LIMIT ?2)",
+                    vec![int(*id), int(VERSIONS_MAX.into())],
+                )?;
+            }
+            Change::Delete { id } => {
+                self.run(
+                    "UPDATE posts SET text = '', mentions = '', edited_ts = NULL, reply_to = NULL, deleted = 1,
+                     version = ?2 WHERE id = ?1",
+                    vec![int(*id), int(seq)],
+                )?;
+                self.run("DELETE FROM versions WHERE id = ?", vec![int(*id)])?;
+                self.run("DELETE FROM reactions WHERE id = ?", vec![int(*id)])?;
+            }
+            Change::React { id, emoji, on } => {
+                if *on {
+                    self.run(
+                        "INSERT OR IGNORE INTO reactions (id, emoji, member, ts) VALUES (?, ?, ?, ?)",
+                        vec![int(*id), (*emoji).into(), int(op.member), int(op.ts)],
+                    )?;
+                } else {
+                    self.run(
+                        "DELETE FROM reactions WHERE id = ? AND emoji = ? AND member = ?",
+                        vec![int(*id), (*emoji).into(), int(op.member)],
+                    )?;
+                }
+                self.run("UPDATE posts SET version = ? WHERE id = ?", vec![int(seq), int(*id)])?;
+            }
+        }
+        self.run(
+            "UPDATE members SET bucket_milli = ?, bucket_at = ? WHERE id = ?",
+            vec![int(op.bucket.milli), int(op.bucket.at_ms), int(op.member)],
+        )?;
+        Ok(Appended::Stored(seq))
+    }
+
+    fn messages(&mut self, ids: &[Seq]) -> std::result::Result<Vec<StoredMessage>, StoreError> {
+        // Ids are integers (parsed from frames or read from storage): inlining them is safe.
+        let rows: Vec<PostRow> =
+            self.rows(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id IN ({}) ORDER BY id", ids_list(ids)), Vec::new())?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    fn before(&mut self, before: Seq, limit: u32) -> std::result::Result<Vec<StoredMessage>, StoreError> {
+        let rows: Vec<PostRow> = self.rows(
+            &format!("SELECT {POST_COLUMNS} FROM posts WHERE id < ? ORDER BY id DESC LIMIT ?"),
+            vec![int(before), int(limit.into())],
+        )?;
+        Ok(rows.into_iter().rev().map(Into::into).collect())
+    }
+
+    fn changed_since(&mut self, since: Seq, limit: u32) -> std::result::Result<Vec<Seq>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: f64,
+        }
+        let rows: Vec<Row> = self.rows(
+            "SELECT DISTINCT id FROM events WHERE seq > ? ORDER BY id LIMIT ?",
+            vec![int(since), int(limit.into())],
+        )?;
+        Ok(rows.into_iter().map(|r| r.id as Seq).collect())
+    }
+
+    fn reactions(&mut self, ids: &[Seq]) -> std::result::Result<Vec<ReactionRow>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: f64,
+            emoji: String,
+            member: f64,
+            name: String,
+            ts: f64,
+        }
+        let rows: Vec<Row> = self.rows(
+            &format!(
+                "SELECT r.id, r.emoji, r.member, coalesce(m.display, '') AS name, r.ts
+                 FROM reactions r LEFT JOIN members m ON m.id = r.member
+                 WHERE r.id IN ({}) ORDER BY r.id, r.ts, r.member, r.emoji",
+                ids_list(ids)
+            ),
+            Vec::new(),
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ReactionRow { id: r.id as Seq, emoji: r.emoji, member: r.member as MemberId, name: r.name, ts: r.ts as u64 })
+            .collect())
+    }
+
+    fn versions(&mut self, id: Seq) -> std::result::Result<Vec<(Seq, String)>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            version: f64,
+            text: String,
+        }
+        let rows: Vec<Row> =
+            self.rows("SELECT version, text FROM versions WHERE id = ? ORDER BY version", vec![int(id)])?;
+        Ok(rows.into_iter().map(|r| (r.version as Seq, r.text)).collect())
+    }
+}
