@@ -74,7 +74,7 @@ async fn connect_join_from(url: &str, name: &str, ip: Option<&str>) -> Result<(W
             .await
             .map_err(|_| "connect timed out".to_string())?
             .map_err(|e| format!("connect: {e}"))?;
-    let join = json!({"type": "join", "data": {"name": name, "key": key(name)}});
+    let join = json!({"type": "join", "data": {"v": 2, "name": name, "key": key(name)}});
     ws.send(Message::text(join.to_string())).await.map_err(|e| e.to_string())?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -130,10 +130,10 @@ async fn read_loop(mut stream: SplitStream<Ws>, seen: Arc<Mutex<Seen>>, t0: Inst
                 if let Some(sent) = m.text.strip_prefix("bench|").and_then(|v| v.parse::<u64>().ok()) {
                     s.latencies.push(at.saturating_sub(sent));
                 }
-                if m.seq <= s.last_seq {
+                if m.id <= s.last_seq {
                     s.out_of_order += 1;
                 }
-                s.last_seq = s.last_seq.max(m.seq);
+                s.last_seq = s.last_seq.max(m.id);
                 if !s.ids.insert(format!("{}/{}", m.author, m.client_id)) {
                     s.duplicates += 1;
                 }
@@ -350,7 +350,7 @@ async fn history(base: &str, n: usize) -> Result<Value, String> {
         let (mut ws, w) = connect_join(&url, &format!("reader{r}")).await?;
         welcome.push(start.elapsed().as_micros() as u64);
         let ServerFrame::Welcome { messages, .. } = w else { unreachable!("connect_join returns a welcome") };
-        let mut before = messages.first().map_or(0, |m| m.seq);
+        let mut before = messages.first().map_or(0, |m| m.id);
         let start = Instant::now();
         for _ in 0..10 {
             let frame = json!({"type": "history", "data": {"before": before, "limit": 100}});
@@ -359,7 +359,7 @@ async fn history(base: &str, n: usize) -> Result<Value, String> {
                 let next = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
                 let Ok(Some(Ok(Message::Text(t)))) = next else { return Err("no history page".into()) };
                 if let Ok(ServerFrame::History { messages, .. }) = ServerFrame::parse(&t) {
-                    before = messages.first().map_or(before, |m| m.seq);
+                    before = messages.first().map_or(before, |m| m.id);
                     break;
                 }
             }

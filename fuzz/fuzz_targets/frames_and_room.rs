@@ -9,7 +9,7 @@ use confab_worker::store::MemoryStore;
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
 
-const JOIN: &str = r#"{"type":"join","data":{"name":"NAME","key":"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"}}"#;
+const JOIN: &str = r#"{"type":"join","data":{"v":2,"name":"NAME","key":"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"}}"#;
 
 fuzz_target!(|data: &[u8]| {
     // The parser alone, on the whole input.
@@ -68,7 +68,7 @@ fuzz_target!(|data: &[u8]| {
             },
             6 if rest.first().is_some_and(|b| b % 2 == 0) => room.handle(&mut store, Input::Tick, now),
             6 => {
-                room = Room::restore("fuzz", config, attachments.values().cloned());
+                room = Room::restore("fuzz", config, attachments.values().cloned(), &mut store);
                 Vec::new()
             }
             _ => {
@@ -101,8 +101,10 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         room.check_invariants().expect("room invariants");
-        let newest = store.all().map(|m| m.seq).max().unwrap_or(0);
-        assert!(newest >= last_seq, "seq went backwards");
-        last_seq = newest;
+        // The event log is contiguous: seqs 1..=n with no hole, whatever was refused.
+        let seqs: Vec<u64> = store.events().map(|(seq, _)| seq).collect();
+        assert!(seqs.iter().copied().eq(1..=seqs.len() as u64), "a hole in the event log");
+        assert!(seqs.len() as u64 >= last_seq, "seq went backwards");
+        last_seq = seqs.len() as u64;
     }
 });

@@ -217,7 +217,7 @@ impl Server {
     /// Opens a socket and joins as `name` with `key`; returns the client and its `welcome`.
     pub async fn join(&self, room: &str, name: &str, key: &str) -> Result<(Client, ServerFrame), String> {
         let mut c = self.connect(room).await?;
-        c.send_json(serde_json::json!({"type": "join", "data": {"name": name, "key": key}})).await?;
+        c.send_json(serde_json::json!({"type": "join", "data": {"v": 2, "name": name, "key": key}})).await?;
         let welcome = c.expect("welcome", |f| matches!(f, ServerFrame::Welcome { .. })).await?;
         Ok((c, welcome))
     }
@@ -660,8 +660,8 @@ where
 /// Whether `f` says `name` joined: `member_joined`, or a batched `presence` frame.
 pub fn says_joined(f: &ServerFrame, name: &str) -> bool {
     match f {
-        ServerFrame::MemberJoined { name: n } => n == name,
-        ServerFrame::Presence { joined, .. } => joined.iter().any(|n| n == name),
+        ServerFrame::MemberJoined(m) => m.name == name,
+        ServerFrame::Presence { joined, .. } => joined.iter().any(|m| m.name == name),
         _ => false,
     }
 }
@@ -669,8 +669,8 @@ pub fn says_joined(f: &ServerFrame, name: &str) -> bool {
 /// Whether `f` says `name` left: `member_left`, or a batched `presence` frame.
 pub fn says_left(f: &ServerFrame, name: &str) -> bool {
     match f {
-        ServerFrame::MemberLeft { name: n } => n == name,
-        ServerFrame::Presence { left, .. } => left.iter().any(|n| n == name),
+        ServerFrame::MemberLeft(m) => m.name == name,
+        ServerFrame::Presence { left, .. } => left.iter().any(|m| m.name == name),
         _ => false,
     }
 }

@@ -48,7 +48,7 @@ async fn an_impossible_resume_is_a_reset(s: &Server) -> Outcome {
     a.say("c1", "one").await?;
     a.expect("ack", |f| matches!(f, ServerFrame::Ack { .. })).await?;
     let mut b = s.connect(&room).await?;
-    b.send_json(json!({"type": "join", "data": {"name": "bob", "key": key("bob"), "since": 9_000}})).await?;
+    b.send_json(json!({"type": "join", "data": {"v": 2, "name": "bob", "key": key("bob"), "since": 9_000}})).await?;
     let w = b.expect("welcome", |f| matches!(f, ServerFrame::Welcome { .. })).await?;
     let ServerFrame::Welcome { reset, messages, latest_seq, .. } = w else { unreachable!() };
     ensure(reset && latest_seq == 1 && messages.len() == 1, format!("reset {reset}, {} messages", messages.len()))
@@ -60,13 +60,13 @@ async fn look_alike_names_are_taken(s: &Server) -> Outcome {
     let (_jose, _) = s.join(&room, "Jos\u{e9}", &key("jose")).await?;
     for name in ["\u{430}lice", "ａｌｉｃｅ", "Jose\u{301}"] {
         let mut c = s.connect(&room).await?;
-        c.send_json(json!({"type": "join", "data": {"name": name, "key": key("mallory")}})).await?;
+        c.send_json(json!({"type": "join", "data": {"v": 2, "name": name, "key": key("mallory")}})).await?;
         let f = c.expect("a refusal", |f| matches!(f, ServerFrame::Error { .. } | ServerFrame::Welcome { .. })).await?;
         ensure(matches!(f, ServerFrame::Error { code: ErrorCode::NameTaken, .. }), format!("{name:?}: {f:?}"))?;
     }
     // Invisible characters are refused outright, and a message of nothing visible is empty.
     let mut c = s.connect(&room).await?;
-    c.send_json(json!({"type": "join", "data": {"name": "alice\u{FE0F}", "key": key("mallory")}})).await?;
+    c.send_json(json!({"type": "join", "data": {"v": 2, "name": "alice\u{FE0F}", "key": key("mallory")}})).await?;
     c.expect("invalid_name", |f| matches!(f, ServerFrame::Error { code: ErrorCode::InvalidName, .. })).await?;
     let (mut bob, _) = s.join(&room, "bob", &key("bob")).await?;
     bob.say("c1", "\u{200B}\u{2060} \u{FE0F}").await?;
@@ -79,7 +79,9 @@ async fn refused_joins_are_capped(s: &Server) -> Outcome {
     let (_owner, _) = s.join(&room, "alice", &key("alice")).await?;
     let mut guesser = s.connect(&room).await?;
     for i in 0..confab_shared::limits::REFUSED_JOINS_MAX {
-        guesser.send_json(json!({"type": "join", "data": {"name": "alice", "key": key(&format!("guess{i}"))}})).await?;
+        guesser
+            .send_json(json!({"type": "join", "data": {"v": 2, "name": "alice", "key": key(&format!("guess{i}"))}}))
+            .await?;
         guesser.expect("name_taken", |f| matches!(f, ServerFrame::Error { code: ErrorCode::NameTaken, .. })).await?;
     }
     let code = guesser.closed_within(FRAME_WAIT).await;

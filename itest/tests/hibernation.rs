@@ -66,7 +66,7 @@ async fn hibernation_keeps_members_claims_and_buckets(s: &Server) -> Outcome {
 
     // The claim on "alice" is in SQLite: still hers.
     let mut thief = s.connect(&room).await?;
-    thief.send_json(json!({"type": "join", "data": {"name": "Alice", "key": key("mallory")}})).await?;
+    thief.send_json(json!({"type": "join", "data": {"v": 2, "name": "Alice", "key": key("mallory")}})).await?;
     thief.expect("name_taken", |f| matches!(f, ServerFrame::Error { code: ErrorCode::NameTaken, .. })).await?;
 
     // Alice's bucket refilled at 1/s while idle: about `idle` tokens, not a fresh 100.

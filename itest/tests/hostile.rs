@@ -97,7 +97,7 @@ async fn the_corpus_over_the_wire(s: &Server) -> Outcome {
         ensure(!t.contains("\"type\":\"message\""), format!("a hostile frame was broadcast: {t}"))?;
     }
     // Both long-lived sockets still serve.
-    fresh.send_json(json!({"type": "join", "data": {"name": "fresh", "key": key("fresh")}})).await?;
+    fresh.send_json(json!({"type": "join", "data": {"v": 2, "name": "fresh", "key": key("fresh")}})).await?;
     fresh.expect("welcome", |f| matches!(f, ServerFrame::Welcome { .. })).await?;
     joined.say("alive", "still serving").await?;
     joined.expect("ack", |f| matches!(f, ServerFrame::Ack { .. })).await?;

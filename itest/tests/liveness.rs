@@ -22,8 +22,8 @@ async fn a_vanished_peer_leaves_and_pinging_members_stay(s: &Server) -> Outcome 
         let until = Instant::now() + Duration::from_millis(700);
         while let Some(t) = watcher.next_text(until.saturating_duration_since(Instant::now())).await? {
             match ServerFrame::parse(&t) {
-                Ok(ServerFrame::MemberLeft { name }) => left.push(name),
-                Ok(ServerFrame::Presence { left: names, .. }) => left.extend(names),
+                Ok(ServerFrame::MemberLeft(m)) => left.push(m.name),
+                Ok(ServerFrame::Presence { left: gone, .. }) => left.extend(gone.into_iter().map(|m| m.name)),
                 _ => {}
             }
         }

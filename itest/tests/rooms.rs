@@ -120,11 +120,13 @@ async fn private_rooms_are_random_64_hex(s: &Server) -> Outcome {
 async fn welcome_to_an_empty_room(s: &Server) -> Outcome {
     let room = unique_room("empty");
     let (_c, w) = s.join(&room, "  Alice ", &key("alice")).await?;
-    let ServerFrame::Welcome { you, room: r, members, messages, has_more, latest_seq, limits, .. } = w else {
+    let ServerFrame::Welcome { you, room: r, members, messages, older, latest_seq, limits, protocol, epoch, .. } = w
+    else {
         unreachable!()
     };
-    ensure(you == "Alice" && r == room && members == ["Alice"], format!("welcome: {you} {r} {members:?}"))?;
-    ensure(messages.is_empty() && !has_more && latest_seq == 0, "an empty room has no messages")?;
+    ensure(you.name == "Alice" && r == room && members == [you.clone()], format!("welcome: {you:?} {r} {members:?}"))?;
+    ensure(protocol == 2 && !epoch.is_empty(), format!("protocol {protocol}, epoch {epoch:?}"))?;
+    ensure(messages.is_empty() && !older && latest_seq == 0, "an empty room has no messages")?;
     ensure(limits.text_max_chars == 4000 && limits.rate_burst == 20, format!("limits {limits:?}"))
 }
 
@@ -138,14 +140,14 @@ async fn messages_are_stored_then_broadcast_to_everyone(s: &Server) -> Outcome {
         let f = c.expect("the message", |f| matches!(f, ServerFrame::Message(_))).await?;
         let ServerFrame::Message(m) = f else { unreachable!() };
         ensure(
-            m.seq == seq && m.author == "alice" && m.text == "hello <b>bob</b>" && m.client_id == "a1",
+            m.id == seq && m.author == "alice" && m.text == "hello <b>bob</b>" && m.client_id == "a1",
             format!("{m:?}"),
         )?;
     }
     // The REST page shows what the sockets saw.
     let (status, body) = http(s.port, "GET", &format!("/api/rooms/{room}/messages"), &[]).await?;
     let v: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
-    ensure(status == 200 && v["messages"][0]["seq"] == seq && v["has_more"] == false, format!("messages: {v}"))?;
+    ensure(status == 200 && v["messages"][0]["id"] == seq && v["older"] == false, format!("messages: {v}"))?;
     let (_, body) = http(s.port, "GET", &format!("/api/rooms/{room}"), &[]).await?;
     let v: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
     ensure(v == json!({"room": room, "members_online": 2, "latest_seq": seq}), format!("info: {v}"))
@@ -155,13 +157,13 @@ async fn history_on_join_is_the_last_50_and_pages_back(s: &Server) -> Outcome {
     let room = unique_room("history");
     let seqs = fill(s, &room, 70).await?;
     let (mut c, w) = s.join(&room, "reader", &key("reader")).await?;
-    let got: Vec<u64> = messages_of(&w).iter().map(|m| m.seq).collect();
+    let got: Vec<u64> = messages_of(&w).iter().map(|m| m.id).collect();
     ensure(got == seqs[20..], format!("welcome had {got:?}"))?;
-    ensure(matches!(w, ServerFrame::Welcome { has_more: true, .. }), "has_more should be set")?;
+    ensure(matches!(w, ServerFrame::Welcome { older: true, .. }), "older should be set")?;
     c.send_json(json!({"type": "history", "data": {"before": seqs[20], "limit": 100}})).await?;
     let page = c.expect("history", |f| matches!(f, ServerFrame::History { .. })).await?;
-    let got: Vec<u64> = messages_of(&page).iter().map(|m| m.seq).collect();
-    ensure(got == seqs[..20] && matches!(page, ServerFrame::History { has_more: false, .. }), format!("page {got:?}"))?;
+    let got: Vec<u64> = messages_of(&page).iter().map(|m| m.id).collect();
+    ensure(got == seqs[..20] && matches!(page, ServerFrame::History { older: false, .. }), format!("page {got:?}"))?;
     // Strictly increasing seq, no gaps (one writer per room).
     ensure(seqs.windows(2).all(|w| w[1] == w[0] + 1), "seqs increase by one")
 }
@@ -170,11 +172,12 @@ async fn resume_sends_what_came_after_since(s: &Server) -> Outcome {
     let room = unique_room("resume");
     let seqs = fill(s, &room, 10).await?;
     let mut c = s.connect(&room).await?;
-    c.send_json(json!({"type": "join", "data": {"name": "back", "key": key("back"), "since": seqs[6]}})).await?;
+    c.send_json(json!({"type": "join", "data": {"v": 2, "name": "back", "key": key("back"), "since": seqs[6]}}))
+        .await?;
     let w = c.expect("welcome", |f| matches!(f, ServerFrame::Welcome { .. })).await?;
-    let got: Vec<u64> = messages_of(&w).iter().map(|m| m.seq).collect();
+    let got: Vec<u64> = messages_of(&w).iter().map(|m| m.id).collect();
     ensure(
-        got == seqs[7..] && matches!(w, ServerFrame::Welcome { has_more: false, .. }),
+        got == seqs[7..] && matches!(w, ServerFrame::Welcome { gap: false, reset: false, .. }),
         format!("resume gave {got:?}"),
     )
 }
@@ -198,10 +201,10 @@ async fn names_belong_to_their_first_key(s: &Server) -> Outcome {
     let room = unique_room("claims");
     let (_a, _) = s.join(&room, "Alice", &key("alice")).await?;
     let mut thief = s.connect(&room).await?;
-    thief.send_json(json!({"type": "join", "data": {"name": "alice", "key": key("mallory")}})).await?;
+    thief.send_json(json!({"type": "join", "data": {"v": 2, "name": "alice", "key": key("mallory")}})).await?;
     thief.expect("name_taken", is_error(ErrorCode::NameTaken)).await?;
     // The refused socket may still join under its own name.
-    thief.send_json(json!({"type": "join", "data": {"name": "mallory", "key": key("mallory")}})).await?;
+    thief.send_json(json!({"type": "join", "data": {"v": 2, "name": "mallory", "key": key("mallory")}})).await?;
     thief.expect("welcome", |f| matches!(f, ServerFrame::Welcome { .. })).await.map(|_| ())
 }
 
@@ -230,7 +233,7 @@ async fn typing_is_relayed_to_others_at_most_every_2s(s: &Server) -> Outcome {
     for _ in 0..3 {
         b.send_json(json!({"type": "typing", "data": {}})).await?;
     }
-    a.expect("typing", |f| matches!(f, ServerFrame::Typing { name } if name == "bob")).await?;
+    a.expect("typing", |f| matches!(f, ServerFrame::Typing(m) if m.name == "bob")).await?;
     a.expect_silence(Duration::from_millis(600)).await?;
     b.expect_silence(Duration::from_millis(100)).await
 }
@@ -240,9 +243,9 @@ async fn bad_frames_get_codes_and_the_socket_lives(s: &Server) -> Outcome {
     let mut c = s.connect(&room).await?;
     c.send_json(json!({"type": "send", "data": {"client_id": "x", "text": "hi"}})).await?;
     c.expect("not_joined", is_error(ErrorCode::NotJoined)).await?;
-    c.send_json(json!({"type": "join", "data": {"name": "\u{202e}evil", "key": key("e")}})).await?;
+    c.send_json(json!({"type": "join", "data": {"v": 2, "name": "\u{202e}evil", "key": key("e")}})).await?;
     c.expect("invalid_name", is_error(ErrorCode::InvalidName)).await?;
-    c.send_json(json!({"type": "join", "data": {"name": "carol", "key": key("carol")}})).await?;
+    c.send_json(json!({"type": "join", "data": {"v": 2, "name": "carol", "key": key("carol")}})).await?;
     c.expect("welcome", |f| matches!(f, ServerFrame::Welcome { .. })).await?;
     let cases: Vec<(String, ErrorCode)> = vec![
         ("not json".into(), ErrorCode::BadFrame),
@@ -253,7 +256,7 @@ async fn bad_frames_get_codes_and_the_socket_lives(s: &Server) -> Outcome {
             ErrorCode::TextTooLong,
         ),
         (
-            r#"{"type":"join","data":{"name":"carol","key":"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"}}"#.into(),
+            r#"{"type":"join","data":{"v":2,"name":"carol","key":"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"}}"#.into(),
             ErrorCode::BadRequest,
         ),
     ];
@@ -312,7 +315,7 @@ async fn history_survives_a_restart(s: &mut Server) -> Outcome {
     let seqs = fill(s, &room, 5).await?;
     s.restart().await?;
     let (_c, w) = s.join(&room, "later", &key("later")).await?;
-    let got: Vec<u64> = messages_of(&w).iter().map(|m| m.seq).collect();
+    let got: Vec<u64> = messages_of(&w).iter().map(|m| m.id).collect();
     ensure(got == seqs, format!("after restart: {got:?}, before: {seqs:?}"))?;
     let (mut c, _) = s.join(&room, "writer", &key("writer")).await?;
     let next = say_acked(&mut c, "n", "after restart").await?;

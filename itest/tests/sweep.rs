@@ -71,6 +71,7 @@ async fn a_socket_the_room_closed_is_no_ghost_after_a_wake(s: &Server) -> Outcom
     // A newcomer's welcome, the room's info and the watcher's frames agree: no ghost.
     let (_newcomer, w) = s.join(&room, "newcomer", &key("newcomer")).await?;
     let ServerFrame::Welcome { members, .. } = w else { return Err("no welcome".into()) };
+    let members: Vec<_> = members.into_iter().map(|m| m.name).collect();
     ensure(members == ["newcomer", "watcher"], format!("members after the wake: {members:?}"))?;
     let (_, body) = http(s.port, "GET", &format!("/api/rooms/{room}"), &[]).await?;
     ensure(body.contains("\"members_online\":2"), format!("info after the wake: {body}"))?;

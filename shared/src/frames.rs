@@ -1,11 +1,11 @@
 //! The frames. One WebSocket text message is one frame: `{"type": "...", "data": {...}}`.
 //! `ClientFrame` goes from a browser to its room, `ServerFrame` from the room to browsers.
 
-use crate::error::{ErrorCode, ProtocolError};
 pub use crate::chat::{ChatMessage, Member, MemberId, Quote, Reaction};
-use crate::limits::{Limits, FRAME_MAX_BYTES, HISTORY_PAGE_MAX};
+use crate::error::{ErrorCode, ProtocolError};
 #[allow(unused_imports)] // named in docs
 use crate::limits::PROTOCOL_VERSION;
+use crate::limits::{Limits, FRAME_MAX_BYTES, HISTORY_PAGE_MAX};
 use crate::values::*;
 use serde::{Deserialize, Serialize};
 
@@ -428,7 +428,12 @@ mod tests {
             deleted: false,
             reply_to: Some(Quote { id: 2, member: 2, author: "bob".into(), excerpt: "yo".into(), deleted: false }),
             mentions: vec![2],
-            reactions: vec![Reaction { emoji: "👍".into(), count: 2, names: vec!["alice".into(), "bob".into()], mine: true }],
+            reactions: vec![Reaction {
+                emoji: "👍".into(),
+                count: 2,
+                names: vec!["alice".into(), "bob".into()],
+                mine: true,
+            }],
         }
     }
 
@@ -469,7 +474,10 @@ mod tests {
                 ServerFrame::Ack { client_id: "c1".into(), seq: 3, ts: 1700 },
                 json!({"type": "ack", "data": {"client_id": "c1", "seq": 3, "ts": 1700}}),
             ),
-            (ServerFrame::MemberJoined(bob.clone()), json!({"type": "member_joined", "data": {"id": 2, "name": "bob"}})),
+            (
+                ServerFrame::MemberJoined(bob.clone()),
+                json!({"type": "member_joined", "data": {"id": 2, "name": "bob"}}),
+            ),
             (ServerFrame::MemberLeft(bob.clone()), json!({"type": "member_left", "data": {"id": 2, "name": "bob"}})),
             (ServerFrame::Typing(bob.clone()), json!({"type": "typing", "data": {"id": 2, "name": "bob"}})),
             (
@@ -562,7 +570,8 @@ mod tests {
         for (text, code) in cases {
             assert_eq!(ClientFrame::parse(text).unwrap_err().code, *code, "{text}");
         }
-        let long_epoch = format!(r#"{{"type":"join","data":{{"v":2,"name":"a","key":"{k}","epoch":"{}"}}}}"#, "e".repeat(65));
+        let long_epoch =
+            format!(r#"{{"type":"join","data":{{"v":2,"name":"a","key":"{k}","epoch":"{}"}}}}"#, "e".repeat(65));
         assert_eq!(ClientFrame::parse(&long_epoch).unwrap_err().code, ErrorCode::BadRequest);
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         assert_eq!(ClientFrame::parse(&deep).unwrap_err().code, ErrorCode::FrameTooLarge);
@@ -576,7 +585,9 @@ mod tests {
 
     #[test]
     fn reactions_take_emoji_sequences_and_short_words() {
-        for ok in ["👍", "👍🏽", "❤️", "👨‍👩‍👧", "🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}", "+1", "lgtm", "🇫🇷"] {
+        for ok in
+            ["👍", "👍🏽", "❤️", "👨‍👩‍👧", "🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}", "+1", "lgtm", "🇫🇷"]
+        {
             assert!(Emoji::parse(ok).is_ok(), "{ok}");
         }
         for bad in ["\u{200D}", "\u{FE0F}", "a\u{202E}b", "x\ny", "\u{0}"] {

@@ -29,8 +29,8 @@ pub mod limits;
 pub mod names;
 pub mod values;
 
-pub use error::{ErrorCode, HttpError, ProtocolError};
 pub use chat::{excerpt, mention_candidates, ChatMessage, Member, MemberId, Quote, Reaction};
+pub use error::{ErrorCode, HttpError, ProtocolError};
 pub use frames::{ClientFrame, ServerFrame};
 pub use limits::Limits;
 pub use values::{ClientId, Emoji, MemberKey, MessageText, RoomName, Seq, UserName};

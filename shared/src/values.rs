@@ -96,11 +96,12 @@ impl Emoji {
     /// Parses a reaction.
     pub fn parse(s: &str) -> Result<Self, ProtocolError> {
         let joiner = |c: char| matches!(c, '\u{200D}' | '\u{FE0F}' | '\u{E0020}'..='\u{E007F}');
-        let visible = |c: char| {
-            !c.is_whitespace() && !c.is_control() && (joiner(c) || !names::is_default_ignorable(c))
-        };
+        let visible = |c: char| !c.is_whitespace() && !c.is_control() && (joiner(c) || !names::is_default_ignorable(c));
         let chars = s.chars().count();
-        if chars == 0 || chars > REACTION_MAX_CHARS || s.len() > REACTION_MAX_BYTES || !s.chars().all(visible)
+        if chars == 0
+            || chars > REACTION_MAX_CHARS
+            || s.len() > REACTION_MAX_BYTES
+            || !s.chars().all(visible)
             || s.chars().all(joiner)
         {
             return Err(ProtocolError::new(

@@ -51,7 +51,8 @@ fn valid_client_frame() -> impl Strategy<Value = ClientFrame> {
     let cid = "[A-Za-z0-9_-]{1,64}".prop_map(|c| ClientId::parse(&c).expect("matches the id alphabet"));
     let text = "[^\\p{Cc}]{1,200}".prop_filter_map("a valid text", |t| MessageText::parse(&t).ok());
     let id = 0u64..(1 << 53);
-    let emoji = prop_oneof![Just("👍"), Just("❤️"), Just("🎉"), Just("lgtm")].prop_map(|e| Emoji::parse(e).expect("valid"));
+    let emoji =
+        prop_oneof![Just("👍"), Just("❤️"), Just("🎉"), Just("lgtm")].prop_map(|e| Emoji::parse(e).expect("valid"));
     let epoch = prop::option::of("[a-f0-9]{1,64}");
     prop_oneof![
         (name, key, prop::option::of(id.clone()), epoch).prop_map(|(name, key, since, epoch)| ClientFrame::Join {
@@ -65,8 +66,12 @@ fn valid_client_frame() -> impl Strategy<Value = ClientFrame> {
             .prop_map(|(client_id, text, reply_to)| ClientFrame::Send { client_id, text, reply_to }),
         (cid.clone(), id.clone(), text).prop_map(|(client_id, id, text)| ClientFrame::Edit { client_id, id, text }),
         (cid.clone(), id.clone()).prop_map(|(client_id, id)| ClientFrame::Delete { client_id, id }),
-        (cid, id, emoji, any::<bool>())
-            .prop_map(|(client_id, id, emoji, on)| ClientFrame::React { client_id, id, emoji, on }),
+        (cid, id, emoji, any::<bool>()).prop_map(|(client_id, id, emoji, on)| ClientFrame::React {
+            client_id,
+            id,
+            emoji,
+            on
+        }),
         Just(ClientFrame::Typing {}),
         (0u64..(1 << 53), 1u32..=100).prop_map(|(before, limit)| ClientFrame::History { before, limit }),
     ]

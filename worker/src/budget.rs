@@ -96,4 +96,3 @@ impl AddressBudgets {
         self.buckets.is_empty()
     }
 }
-

@@ -58,10 +58,8 @@ pub struct PlannedMember {
 pub fn plan_members(claims: Vec<ClaimRow>, authors: Vec<(String, String)>) -> Vec<PlannedMember> {
     let mut by_key: BTreeMap<String, PlannedMember> = BTreeMap::new();
     for (key, hash, ms) in claims {
-        by_key.insert(
-            key.clone(),
-            PlannedMember { id: 0, old_key: key.clone(), claim: Some((hash, ms)), display: key },
-        );
+        by_key
+            .insert(key.clone(), PlannedMember { id: 0, old_key: key.clone(), claim: Some((hash, ms)), display: key });
     }
     for (key, display) in authors {
         by_key

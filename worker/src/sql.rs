@@ -9,7 +9,8 @@
 //! - `events (seq, id, member, client_id, ts)`: the log; `(member, client_id)` unique.
 //! - `posts (id, version, member, author, client_id, text, ts, edited_ts, deleted, reply_to,
 //!   mentions)`: each message as it is now; `mentions` is a comma-separated list of ids.
-//! - `reactions (id, emoji, member, ts)` and `versions (id, version, text, ts)`.
+//! - `reactions (id, emoji, member, seq)` (`seq`: the event that added it) and
+//!   `versions (id, version, text, ts)`.
 //!
 //! Each method runs its statements with no `.await` between them, so the runtime commits
 //! them together: an event is never stored without the change it records.
@@ -148,7 +149,7 @@ fn create_tables(sql: &SqlStorage) -> Result<()> {
             ts INTEGER NOT NULL, edited_ts INTEGER, deleted INTEGER NOT NULL DEFAULT 0, reply_to INTEGER,
             mentions TEXT NOT NULL DEFAULT '')",
         "CREATE TABLE IF NOT EXISTS reactions (id INTEGER NOT NULL, emoji TEXT NOT NULL, member INTEGER NOT NULL,
-            ts INTEGER NOT NULL, PRIMARY KEY (id, emoji, member)) WITHOUT ROWID",
+            seq INTEGER NOT NULL, PRIMARY KEY (id, emoji, member)) WITHOUT ROWID",
         "CREATE TABLE IF NOT EXISTS versions (id INTEGER NOT NULL, version INTEGER NOT NULL, text TEXT NOT NULL,
             ts INTEGER NOT NULL, PRIMARY KEY (id, version)) WITHOUT ROWID",
     ] {
@@ -263,10 +264,7 @@ impl SqlStore<'_> {
         }
         create_tables(&self.sql)
             .and_then(|()| {
-                self.sql.exec(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)",
-                    vec![int(SCHEMA)],
-                )
+                self.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", vec![int(SCHEMA)])
             })
             .map_err(store_err)?;
         self.cache.schema.set(true);
@@ -322,8 +320,10 @@ impl SqlStore<'_> {
         struct Id {
             id: f64,
         }
-        let ids: Vec<Id> =
-            self.rows("INSERT INTO members (key_hash, display) VALUES (?, ?) RETURNING id", vec![hash.into(), display.into()])?;
+        let ids: Vec<Id> = self.rows(
+            "INSERT INTO members (key_hash, display) VALUES (?, ?) RETURNING id",
+            vec![hash.into(), display.into()],
+        )?;
         let id = ids.first().map(|r| r.id as MemberId).ok_or_else(|| StoreError("no member id".into()))?;
         self.run(
             "INSERT OR REPLACE INTO names (claim, member, claimed_ms) VALUES (?, ?, ?)",
@@ -377,12 +377,16 @@ impl RoomStore for SqlStore<'_> {
         let member = h.member as MemberId;
         if h.key_hash.as_deref() == Some(&hash) || h.key_hash.as_deref() == Some(&legacy_key_hash(key)) {
             // The owner: renew the claim, take the name as typed now, salt an unsalted hash.
-            self.run("UPDATE members SET key_hash = ?, display = ? WHERE id = ?", vec![hash.into(), display.into(), int(member)])?;
+            self.run(
+                "UPDATE members SET key_hash = ?, display = ? WHERE id = ?",
+                vec![hash.into(), display.into(), int(member)],
+            )?;
             self.run(
                 "UPDATE names SET claimed_ms = max(claimed_ms, ?) WHERE claim = ?",
                 vec![int(now_ms), claim.into()],
             )?;
-            let bucket = h.bucket_milli.zip(h.bucket_at).map(|(milli, at)| Bucket { milli: milli as u64, at_ms: at as u64 });
+            let bucket =
+                h.bucket_milli.zip(h.bucket_at).map(|(milli, at)| Bucket { milli: milli as u64, at_ms: at as u64 });
             return Ok(Some(Claimed { member, bucket }));
         }
         if (h.claimed_ms as u64) <= cutoff {
@@ -401,7 +405,10 @@ impl RoomStore for SqlStore<'_> {
         }
         // Ids are integers the room produced: inlining them is safe and one statement.
         let rows: Vec<Row> = self.rows(
-            &format!("SELECT id, display, bucket_milli, bucket_at FROM members WHERE id IN ({}) ORDER BY id", ids_list(ids)),
+            &format!(
+                "SELECT id, display, bucket_milli, bucket_at FROM members WHERE id IN ({}) ORDER BY id",
+                ids_list(ids)
+            ),
             Vec::new(),
         )?;
         Ok(rows
@@ -497,8 +504,8 @@ impl RoomStore for SqlStore<'_> {
             Change::React { id, emoji, on } => {
                 if *on {
                     self.run(
-                        "INSERT OR IGNORE INTO reactions (id, emoji, member, ts) VALUES (?, ?, ?, ?)",
-                        vec![int(*id), (*emoji).into(), int(op.member), int(op.ts)],
+                        "INSERT OR IGNORE INTO reactions (id, emoji, member, seq) VALUES (?, ?, ?, ?)",
+                        vec![int(*id), (*emoji).into(), int(op.member), int(seq)],
                     )?;
                 } else {
                     self.run(
@@ -518,8 +525,10 @@ impl RoomStore for SqlStore<'_> {
 
     fn messages(&mut self, ids: &[Seq]) -> std::result::Result<Vec<StoredMessage>, StoreError> {
         // Ids are integers (parsed from frames or read from storage): inlining them is safe.
-        let rows: Vec<PostRow> =
-            self.rows(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id IN ({}) ORDER BY id", ids_list(ids)), Vec::new())?;
+        let rows: Vec<PostRow> = self.rows(
+            &format!("SELECT {POST_COLUMNS} FROM posts WHERE id IN ({}) ORDER BY id", ids_list(ids)),
+            Vec::new(),
+        )?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -550,20 +559,26 @@ impl RoomStore for SqlStore<'_> {
             emoji: String,
             member: f64,
             name: String,
-            ts: f64,
+            seq: f64,
         }
         let rows: Vec<Row> = self.rows(
             &format!(
-                "SELECT r.id, r.emoji, r.member, coalesce(m.display, '') AS name, r.ts
+                "SELECT r.id, r.emoji, r.member, coalesce(m.display, '') AS name, r.seq
                  FROM reactions r LEFT JOIN members m ON m.id = r.member
-                 WHERE r.id IN ({}) ORDER BY r.id, r.ts, r.member, r.emoji",
+                 WHERE r.id IN ({}) ORDER BY r.id, r.seq",
                 ids_list(ids)
             ),
             Vec::new(),
         )?;
         Ok(rows
             .into_iter()
-            .map(|r| ReactionRow { id: r.id as Seq, emoji: r.emoji, member: r.member as MemberId, name: r.name, ts: r.ts as u64 })
+            .map(|r| ReactionRow {
+                id: r.id as Seq,
+                emoji: r.emoji,
+                member: r.member as MemberId,
+                name: r.name,
+                seq: r.seq as Seq,
+            })
             .collect())
     }
 

@@ -94,8 +94,9 @@ pub struct ReactionRow {
     pub member: MemberId,
     /// Their display name now.
     pub name: String,
-    /// When they added it (the summary orders emoji by first use, names by time).
-    pub ts: u64,
+    /// The event that added it (the summary orders emoji by first use, names by arrival:
+    /// by seq, as timestamps tie).
+    pub seq: Seq,
 }
 
 /// What an operation changes. The room has checked it is allowed and changes something.
@@ -198,7 +199,13 @@ pub trait RoomStore {
     /// Joins claim key `claim` with `key`: the member that holds it if the key is its owner's
     /// (renewing the claim and taking `display` as its name now), a new member if the name is
     /// free or its claim lapsed, `None` if someone else holds it.
-    fn claim(&mut self, claim: &str, display: &str, key: &MemberKey, now_ms: u64) -> Result<Option<Claimed>, StoreError>;
+    fn claim(
+        &mut self,
+        claim: &str,
+        display: &str,
+        key: &MemberKey,
+        now_ms: u64,
+    ) -> Result<Option<Claimed>, StoreError>;
     /// These members (those that exist).
     fn members(&mut self, ids: &[MemberId]) -> Result<Vec<MemberInfo>, StoreError>;
     /// The member holding claim key `claim` now.
@@ -213,7 +220,7 @@ pub trait RoomStore {
     fn before(&mut self, before: Seq, limit: u32) -> Result<Vec<StoredMessage>, StoreError>;
     /// Ids of the messages changed by events after `since`, ascending, at most `limit`.
     fn changed_since(&mut self, since: Seq, limit: u32) -> Result<Vec<Seq>, StoreError>;
-    /// Reactions on these messages, by message, then by when each was added.
+    /// Reactions on these messages, by message, then in the order they were added.
     fn reactions(&mut self, ids: &[Seq]) -> Result<Vec<ReactionRow>, StoreError>;
     /// Earlier texts of message `id` with the `seq` that replaced each, oldest first (kept for
     /// moderators; not sent to clients).
@@ -230,7 +237,7 @@ pub struct MemoryStore {
     events: BTreeMap<Seq, (Seq, MemberId, String, u64)>,
     ops: HashMap<(MemberId, String), Seq>,
     messages: BTreeMap<Seq, StoredMessage>,
-    /// (id, emoji, member) → ts.
+    /// (id, emoji, member) → the seq that added it.
     reactions: BTreeMap<(Seq, String, MemberId), u64>,
     versions: BTreeMap<(Seq, Seq), String>,
     /// When set, every call fails: lets tests check how the room answers a platform failure.
@@ -317,7 +324,13 @@ impl RoomStore for MemoryStore {
         Ok(self.events.iter().next_back().map(|(seq, (_, _, _, ts))| (*seq, *ts)))
     }
 
-    fn claim(&mut self, claim: &str, display: &str, key: &MemberKey, now_ms: u64) -> Result<Option<Claimed>, StoreError> {
+    fn claim(
+        &mut self,
+        claim: &str,
+        display: &str,
+        key: &MemberKey,
+        now_ms: u64,
+    ) -> Result<Option<Claimed>, StoreError> {
         self.check()?;
         self.make_epoch();
         let Some(&(id, ms)) = self.names.get(claim) else {
@@ -417,7 +430,7 @@ impl RoomStore for MemoryStore {
                 self.message_mut(*id)?.version = seq;
                 let k = (*id, (*emoji).to_owned(), op.member);
                 if *on {
-                    self.reactions.entry(k).or_insert(op.ts);
+                    self.reactions.entry(k).or_insert(seq);
                 } else {
                     self.reactions.remove(&k);
                 }
@@ -440,7 +453,8 @@ impl RoomStore for MemoryStore {
 
     fn before(&mut self, before: Seq, limit: u32) -> Result<Vec<StoredMessage>, StoreError> {
         self.check()?;
-        let mut page: Vec<_> = self.messages.range(..before).rev().take(limit as usize).map(|(_, m)| m.clone()).collect();
+        let mut page: Vec<_> =
+            self.messages.range(..before).rev().take(limit as usize).map(|(_, m)| m.clone()).collect();
         page.reverse();
         Ok(page)
     }
@@ -459,15 +473,15 @@ impl RoomStore for MemoryStore {
                 .reactions
                 .range((*id, String::new(), 0)..)
                 .take_while(|((i, _, _), _)| i == id)
-                .map(|((i, emoji, member), ts)| ReactionRow {
+                .map(|((i, emoji, member), seq)| ReactionRow {
                     id: *i,
                     emoji: emoji.clone(),
                     member: *member,
                     name: self.members.get(member).map(|m| m.display.clone()).unwrap_or_default(),
-                    ts: *ts,
+                    seq: *seq,
                 })
                 .collect();
-            of.sort_by(|a, b| (a.ts, a.member, &a.emoji).cmp(&(b.ts, b.member, &b.emoji)));
+            of.sort_by_key(|r| r.seq);
             rows.extend(of);
         }
         Ok(rows)

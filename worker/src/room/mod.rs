@@ -484,7 +484,8 @@ impl Room {
 
     /// The members online, sorted by name (then id).
     pub fn online(&self) -> Vec<MemberView> {
-        let mut v: Vec<_> = self.members.iter().map(|(id, m)| MemberView { id: *id, name: m.display.clone() }).collect();
+        let mut v: Vec<_> =
+            self.members.iter().map(|(id, m)| MemberView { id: *id, name: m.display.clone() }).collect();
         v.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         v
     }
@@ -499,14 +500,19 @@ impl Room {
         self.conns.get(&socket).and_then(|c| c.member)
     }
 
-    /// The sockets an audience means now, sorted.
+    /// The sockets an audience means now, sorted. The glue resolves each send's audience as
+    /// it carries the effects out, right after [`Room::handle`] returns: a member audience is
+    /// the member's sockets after the whole event (a socket closed by the same event misses
+    /// a broadcast that came before its close, which it had no use for).
     pub fn audience(&self, to: &Audience) -> Vec<SocketId> {
         let of = |id: &MemberId| self.members.get(id).into_iter().flat_map(|m| m.sockets.iter().copied());
         let mut sockets: Vec<SocketId> = match to {
             Audience::Room => self.members.keys().flat_map(of).collect(),
             Audience::Others(except) => self.members.keys().filter(|k| *k != except).flat_map(of).collect(),
             Audience::Members(ids) => ids.iter().flat_map(of).collect(),
-            Audience::Socket(s) => return if self.conns.contains_key(s) { vec![*s] } else { Vec::new() },
+            // As is, even if the room has just closed it: the refusal that explains a close
+            // goes out before the close does (the glue drops sends to sockets it no longer has).
+            Audience::Socket(s) => return vec![*s],
         };
         sockets.sort_unstable();
         sockets
@@ -674,11 +680,9 @@ impl Room {
             (ClientFrame::Typing {}, Some(member)) => self.on_typing(member, now_ms, out),
             (ClientFrame::History { before, limit }, Some(member)) => {
                 match Self::page(store, before, limit, Some(member)) {
-                    Ok(page) => Self::reply(
-                        out,
-                        socket,
-                        ServerFrame::History { messages: page.messages, older: page.older },
-                    ),
+                    Ok(page) => {
+                        Self::reply(out, socket, ServerFrame::History { messages: page.messages, older: page.older })
+                    }
                     Err(_) => Self::reply(out, socket, ServerFrame::error(internal())),
                 }
             }

@@ -121,7 +121,8 @@ impl Room {
         // Timestamps never go backwards within a room, whatever the clock does.
         let ts = now_ms.max(last_ts);
         let display = self.members.get(&member).map(|m| m.display.clone()).unwrap_or_default();
-        let bucket = self.members.get(&member).map(|m| m.bucket).unwrap_or_else(|| super::Bucket::full(&self.config, now_ms));
+        let bucket =
+            self.members.get(&member).map(|m| m.bucket).unwrap_or_else(|| super::Bucket::full(&self.config, now_ms));
         let op = |change| Op { member, client_id, ts, change, bucket };
         match frame {
             ClientFrame::Send { text, reply_to, .. } => {
@@ -129,7 +130,10 @@ impl Room {
                     Some(id) => {
                         let target = target(store, id)?;
                         if target.deleted {
-                            return Err(refusal(ErrorCode::MessageDeleted, "that message was deleted; it takes no replies"));
+                            return Err(refusal(
+                                ErrorCode::MessageDeleted,
+                                "that message was deleted; it takes no replies",
+                            ));
                         }
                         Some(view::quote(&target))
                     }
@@ -206,8 +210,8 @@ impl Room {
                 }
                 let seq = stored(store.append(&op(Change::React { id, emoji, on })))?;
                 if on {
-                    rows.push(ReactionRow { id, emoji: emoji.to_owned(), member, name: display, ts });
-                    rows.sort_by(|a, b| (a.ts, a.member, &a.emoji).cmp(&(b.ts, b.member, &b.emoji)));
+                    // The newest event: last in the order of addition, as storage will list it.
+                    rows.push(ReactionRow { id, emoji: emoji.to_owned(), member, name: display, seq });
                 } else {
                     rows.retain(|r| !(r.member == member && r.emoji == emoji));
                 }

@@ -16,8 +16,11 @@ pub(super) fn messages(
         return Ok(Vec::new());
     }
     let quoted: Vec<Seq> = rows.iter().filter_map(|m| m.reply_to).collect();
-    let quotes: HashMap<Seq, Quote> =
-        if quoted.is_empty() { HashMap::new() } else { store.messages(&quoted)?.iter().map(|m| (m.id, quote(m))).collect() };
+    let quotes: HashMap<Seq, Quote> = if quoted.is_empty() {
+        HashMap::new()
+    } else {
+        store.messages(&quoted)?.iter().map(|m| (m.id, quote(m))).collect()
+    };
     let live: Vec<Seq> = rows.iter().filter(|m| !m.deleted).map(|m| m.id).collect();
     let mut reactions: BTreeMap<Seq, Vec<ReactionRow>> = BTreeMap::new();
     if !live.is_empty() {
@@ -87,7 +90,10 @@ pub fn summarize(rows: &[ReactionRow], viewer: Option<MemberId>) -> Vec<Reaction
 /// The summary of one message for each group of `online` members it reads the same to: the
 /// members who used none of its emoji share one frame, and each distinct set of emoji used
 /// makes another. Groups with no member are left out.
-pub fn summaries_by_group(rows: &[ReactionRow], online: impl Iterator<Item = MemberId>) -> Vec<(Vec<MemberId>, Vec<Reaction>)> {
+pub fn summaries_by_group(
+    rows: &[ReactionRow],
+    online: impl Iterator<Item = MemberId>,
+) -> Vec<(Vec<MemberId>, Vec<Reaction>)> {
     let mut used: HashMap<MemberId, HashSet<&str>> = HashMap::new();
     for r in rows {
         used.entry(r.member).or_default().insert(r.emoji.as_str());

@@ -69,7 +69,8 @@ impl Harness {
         for e in effects {
             match e {
                 Effect::Send { to, text } => {
-                    for s in to {
+                    // As the glue does: the audience means the sockets it has as it is sent.
+                    for s in self.room.audience(&to) {
                         self.inbox
                             .entry(s)
                             .or_default()
@@ -122,12 +123,87 @@ impl Harness {
 
     pub fn join(&mut self, name: &str, key: &str) -> SocketId {
         let s = self.open();
-        self.text(s, json!({"type": "join", "data": {"name": name, "key": key}}));
+        self.text(s, json!({"type": "join", "data": {"v": 2, "name": name, "key": key}}));
+        s
+    }
+
+    /// Joins resuming from `since` in `epoch`.
+    pub fn resume(&mut self, name: &str, key: &str, since: u64, epoch: &str) -> SocketId {
+        let s = self.open();
+        self.text(
+            s,
+            json!({"type": "join", "data": {"v": 2, "name": name, "key": key, "since": since, "epoch": epoch}}),
+        );
         s
     }
 
     pub fn send(&mut self, s: SocketId, client_id: &str, text: &str) {
         self.text(s, json!({"type": "send", "data": {"client_id": client_id, "text": text}}));
+    }
+
+    pub fn reply(&mut self, s: SocketId, client_id: &str, text: &str, to: u64) {
+        self.text(s, json!({"type": "send", "data": {"client_id": client_id, "text": text, "reply_to": to}}));
+    }
+
+    pub fn edit(&mut self, s: SocketId, client_id: &str, id: u64, text: &str) {
+        self.text(s, json!({"type": "edit", "data": {"client_id": client_id, "id": id, "text": text}}));
+    }
+
+    pub fn delete(&mut self, s: SocketId, client_id: &str, id: u64) {
+        self.text(s, json!({"type": "delete", "data": {"client_id": client_id, "id": id}}));
+    }
+
+    pub fn react(&mut self, s: SocketId, client_id: &str, id: u64, emoji: &str, on: bool) {
+        self.text(s, json!({"type": "react", "data": {"client_id": client_id, "id": id, "emoji": emoji, "on": on}}));
+    }
+
+    /// The welcome a socket got (the first frame it holds), taking its inbox.
+    pub fn welcome(&mut self, s: SocketId) -> ServerFrame {
+        let frames = self.take(s);
+        frames.into_iter().find(|f| matches!(f, ServerFrame::Welcome { .. })).expect("a welcome")
+    }
+
+    /// The acks a socket got, taking its inbox: `(client_id, seq)`.
+    pub fn acks(&mut self, s: SocketId) -> Vec<(String, u64)> {
+        self.take(s)
+            .into_iter()
+            .filter_map(|f| match f {
+                ServerFrame::Ack { client_id, seq, .. } => Some((client_id, seq)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The member holding `name` now.
+    pub fn id_of(&mut self, name: &str) -> u64 {
+        use confab_worker::store::RoomStore;
+        let claim = confab_shared::UserName::parse(name).unwrap().claim_key();
+        self.store.holder(&claim).unwrap().expect("someone holds the name")
+    }
+
+    fn member(&mut self, name: &str) -> confab_shared::Member {
+        confab_shared::Member { id: self.id_of(name), name: name.trim().to_owned() }
+    }
+
+    /// `member_joined` of the member holding `name`, shown as `name`.
+    pub fn joined(&mut self, name: &str) -> ServerFrame {
+        ServerFrame::MemberJoined(self.member(name))
+    }
+
+    /// `member_left` of the member holding `name`.
+    pub fn left(&mut self, name: &str) -> ServerFrame {
+        ServerFrame::MemberLeft(self.member(name))
+    }
+
+    /// `typing` of the member holding `name`.
+    pub fn typing(&mut self, name: &str) -> ServerFrame {
+        ServerFrame::Typing(self.member(name))
+    }
+
+    /// The room's epoch.
+    pub fn epoch(&mut self) -> String {
+        use confab_worker::store::RoomStore;
+        self.store.epoch().unwrap().expect("the room was written")
     }
 
     pub fn take(&mut self, s: SocketId) -> Vec<ServerFrame> {
@@ -151,7 +227,7 @@ impl Harness {
             self.tick();
         }
         self.wake = None;
-        self.room = Room::restore("lobby", self.config, self.attachments.values().cloned());
+        self.room = Room::restore("lobby", self.config, self.attachments.values().cloned(), &mut self.store);
         self.room.check_invariants().unwrap();
     }
 }
