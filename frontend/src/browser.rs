@@ -13,6 +13,11 @@ pub fn load<T: DeserializeOwned>(key: &str) -> Option<T> {
     serde_json::from_str(&text).ok()
 }
 
+/// Reads the raw text saved under `key`.
+pub fn load_text(key: &str) -> Option<String> {
+    storage()?.get_item(key).ok()?
+}
+
 /// Writes a JSON value to local storage (best effort).
 pub fn save<T: Serialize>(key: &str, value: &T) {
     if let (Some(s), Ok(text)) = (storage(), serde_json::to_string(value)) {
@@ -106,4 +111,41 @@ pub fn set_title(title: &str) {
 /// Whether the tab is hidden (another tab in front, window minimised).
 pub fn hidden() -> bool {
     web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden())
+}
+
+/// Whether the person is away from the tab: hidden, or the window not focused.
+pub fn away() -> bool {
+    web_sys::window().and_then(|w| w.document()).is_none_or(|d| d.hidden() || !d.has_focus().unwrap_or(true))
+}
+
+/// The address's fragment, e.g. `#m42` (empty if none).
+pub fn hash() -> String {
+    web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default()
+}
+
+/// Reloads the page.
+pub fn reload() {
+    if let Some(w) = web_sys::window() {
+        let _ = w.location().reload();
+    }
+}
+
+/// Puts `text` on the clipboard (best effort: the promise's outcome is not awaited; the page
+/// says the link is copied, and shows it in the address bar too).
+pub fn copy(text: &str) {
+    use wasm_bindgen::JsCast;
+    let Some(nav) = web_sys::window().map(|w| w.navigator()) else { return };
+    let Ok(clipboard) = js_sys::Reflect::get(&nav, &"clipboard".into()) else { return };
+    let write =
+        js_sys::Reflect::get(&clipboard, &"writeText".into()).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    if let Some(write) = write {
+        let _ = write.call1(&clipboard, &text.into());
+    }
+}
+
+/// Replaces the address bar's URL without a new history entry.
+pub fn replace_url(url: &str) {
+    if let Some(h) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(url));
+    }
 }

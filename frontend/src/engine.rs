@@ -8,7 +8,11 @@
 //! tests below drive it with synthetic time.
 //!
 //! Rules:
-//! - Join first, with `since` = the newest `seq` held, so a reconnect resumes.
+//! - Join first, with the protocol version and, once welcomed, `since` = the last event `seq`
+//!   applied and the room `epoch` it belongs to, so a reconnect resumes. An event after a hole
+//!   in the log (see `state.rs`) closes the socket and resumes from the last one applied.
+//! - A room that no longer serves this page's protocol (`unsupported_version`, close 4001)
+//!   is never reconnected to: the person must reload.
 //! - Opening is an event, never a wait: a socket that has not opened and been welcomed
 //!   within [`CONNECT_TIMEOUT_MS`] is given up and retried (Chromium alone would wait 240 s).
 //! - Heartbeat: `ping` every 20 s; nothing heard for 30 s means the socket is dead.
@@ -18,19 +22,21 @@
 //!   then closes is not hammered. The close code matters: a deploy (1001/1012) is spread over
 //!   at least [`RESTART_SPREAD_MS`]; a policy close (1008) waits [`POLICY_WAIT_MS`] or for the
 //!   person, and automatic wake-ups ([`Engine::wake`]) do not cut that wait short.
-//! - Outbox: every message stays in [`RoomView::outbox`] until acknowledged and is sent again
-//!   on every new socket, in order. The room deduplicates by `client_id`: exactly once.
-//! - A refused send names its `client_id`. `rate_limited`: it and what followed it go again
-//!   once the bucket refills. `internal` (or a code this page does not know): it goes again
-//!   with backoff on the same socket. Anything else cannot succeed as written: the message is
-//!   marked failed and waits for the person to edit, retry or delete it.
+//! - Outbox: every operation (post, edit, delete, reaction) stays in [`RoomView::outbox`]
+//!   until acknowledged and is sent again on every new socket, in order. The room
+//!   deduplicates by `client_id`: exactly once.
+//! - A refused operation names its `client_id`. `rate_limited`: it and what followed it go
+//!   again once the bucket refills. `internal` (or a code this page does not know): it goes
+//!   again with backoff on the same socket. Anything else cannot succeed as written: a post is
+//!   marked failed and waits for the person to edit, retry or delete it; an edit, delete or
+//!   reaction is dropped and the refusal shown on its message (see `RoomView::refuse`).
 //! - A message unacknowledged for [`ACK_TIMEOUT_MS`] is sent again with a `ping`; if nothing
 //!   answers within [`PROBE_MS`] the socket is dead. [`Engine::retry_now`] does the same at once.
 
-use crate::state::{backoff_ms, RoomView};
-use confab_shared::limits::TYPING_RELAY_INTERVAL_MS;
+use crate::state::{backoff_ms, retryable, Op, Pending, RoomView};
+use confab_shared::limits::{PROTOCOL_VERSION, TYPING_RELAY_INTERVAL_MS};
 use confab_shared::{
-    close, ClientFrame, ClientId, ErrorCode, MemberKey, MessageText, ServerFrame, UserName, PING, PONG,
+    close, ClientFrame, ClientId, Emoji, ErrorCode, MemberKey, MessageText, ServerFrame, UserName, PING, PONG,
 };
 use std::collections::HashMap;
 
@@ -82,6 +88,8 @@ pub enum Link {
     },
     /// The room refused the join in a way retrying cannot fix (the name is taken).
     Refused,
+    /// The room no longer serves this page's protocol: only a reload helps.
+    Outdated,
 }
 
 /// One member's connection to one room.
@@ -192,7 +200,7 @@ impl Engine {
         vec![Out::Open]
     }
 
-    /// The socket opened: join, resuming after the newest message held.
+    /// The socket opened: join, resuming after the last event applied.
     pub fn on_open(&mut self, view: &RoomView, now_ms: u64) -> Vec<Out> {
         self.open = true;
         self.welcomed = false;
@@ -201,7 +209,13 @@ impl Engine {
         self.heard_ms = now_ms;
         self.next_ping_ms = now_ms.saturating_add(PING_EVERY_MS);
         self.connect_deadline_ms = Some(now_ms.saturating_add(CONNECT_TIMEOUT_MS));
-        let join = ClientFrame::Join { name: self.name.clone(), key: self.key.clone(), since: view.last_seq() };
+        // `since` only with the epoch it belongs to: a seq from nowhere would be misread.
+        let (since, epoch) = match (&view.epoch, view.last_seq) {
+            (Some(e), Some(s)) => (Some(s), Some(e.clone())),
+            _ => (None, None),
+        };
+        let join =
+            ClientFrame::Join { v: PROTOCOL_VERSION, name: self.name.clone(), key: self.key.clone(), since, epoch };
         vec![Out::Send(join.to_json())]
     }
 
@@ -233,6 +247,13 @@ impl Engine {
             }
             ServerFrame::Ack { .. } => {
                 self.send_retries = 0;
+            }
+            ServerFrame::Error { code: ErrorCode::UnsupportedVersion, .. } => {
+                view.apply(frame, now_ms);
+                self.link = Link::Outdated;
+                self.open = false;
+                self.connect_deadline_ms = None;
+                return vec![Out::Close];
             }
             ServerFrame::Error { code: ErrorCode::NameTaken | ErrorCode::InvalidName, .. } if !self.welcomed => {
                 view.apply(frame, now_ms);
@@ -269,20 +290,27 @@ impl Engine {
                 // The latest time any refusal named: resending sooner only collects refusals.
                 self.resend_at_ms = Some(self.resend_at_ms.map_or(at, |t| t.max(at)));
             }
-            ServerFrame::Error { code, client_id: Some(id), message, .. } => {
+            ServerFrame::Error { code, client_id: Some(id), .. } => {
                 self.sent.remove(id);
+                // A refusal that cannot succeed is the view's to record (see `state.rs`).
                 if retryable(*code) {
                     let delay = 500u64.saturating_mul(1 << self.send_retries.min(6)).min(30_000);
                     self.send_retries = self.send_retries.saturating_add(1);
                     let at = now_ms.saturating_add(delay);
                     self.resend_at_ms = Some(self.resend_at_ms.map_or(at, |t| t.min(at)));
-                } else {
-                    view.fail(id, message.clone());
                 }
             }
             _ => {}
         }
         view.apply(frame, now_ms);
+        if view.resume_needed && self.welcomed {
+            // Events are missing: this socket's stream cannot be trusted past the hole. A new
+            // one resumes from the last event applied (spread like any reconnect, so a room
+            // that keeps skipping is not hammered).
+            out.push(Out::Close);
+            out.extend(self.on_close(now_ms, None, 0.5));
+            return out;
+        }
         self.flush(view, now_ms, &mut out);
         out.extend(self.page_back(view));
         out
@@ -299,7 +327,10 @@ impl Engine {
         self.open = false;
         self.connect_deadline_ms = None;
         self.probe_until_ms = None;
-        if self.link == Link::Refused {
+        if code == Some(close::UNSUPPORTED_VERSION) {
+            self.link = Link::Outdated;
+        }
+        if matches!(self.link, Link::Refused | Link::Outdated) {
             return Vec::new();
         }
         if self.welcomed_at_ms.is_some_and(|t| now_ms >= t.saturating_add(STABLE_MS)) {
@@ -335,7 +366,7 @@ impl Engine {
         let dead = self.connect_deadline_ms.is_some_and(|t| now_ms >= t)
             || (self.open && now_ms >= self.heard_ms.saturating_add(DEAD_AFTER_MS))
             || self.probe_until_ms.is_some_and(|t| now_ms >= t);
-        if dead && self.link != Link::Refused {
+        if dead && !matches!(self.link, Link::Refused | Link::Outdated) {
             // Never opened, never welcomed, or half-open: the browser has not noticed, but
             // nothing comes back.
             out.push(Out::Close);
@@ -368,7 +399,7 @@ impl Engine {
     pub fn next_wake(&self) -> Option<u64> {
         let mut wake = match self.link {
             Link::Waiting { retry_at_ms } => return Some(retry_at_ms),
-            Link::Refused => return None,
+            Link::Refused | Link::Outdated => return None,
             _ => self.connect_deadline_ms,
         };
         let mut at = |t: Option<u64>| {
@@ -388,9 +419,15 @@ impl Engine {
         wake
     }
 
-    /// The user wrote a message: into the outbox, and out on the socket if it is joined.
+    /// The person wrote a message: into the outbox, and out on the socket if it is joined.
     pub fn send(&mut self, view: &mut RoomView, client_id: String, text: String, now_ms: u64) -> Vec<Out> {
         view.queue(client_id, text, now_ms);
+        self.flush_outbox(view, now_ms)
+    }
+
+    /// The person edited, deleted or reacted: into the outbox, and out if joined.
+    pub fn operate(&mut self, view: &mut RoomView, client_id: String, op: Op, now_ms: u64) -> Vec<Out> {
+        view.queue_op(client_id, op, now_ms);
         self.flush_outbox(view, now_ms)
     }
 
@@ -424,7 +461,7 @@ impl Engine {
     }
 
     fn page_back(&mut self, view: &mut RoomView) -> Vec<Out> {
-        match view.oldest_seq() {
+        match view.oldest_id() {
             Some(before)
                 if self.welcomed
                     && view.want_older
@@ -497,8 +534,8 @@ impl Engine {
             if self.sent.contains_key(&p.client_id) || p.failed.is_some() {
                 continue;
             }
-            // Validated when typed; an outbox stored by an older page might not be.
-            let (Ok(client_id), Ok(text)) = (ClientId::parse(&p.client_id), MessageText::parse(&p.text)) else {
+            // Validated when made; an outbox stored by an older page might not be.
+            let Some(frame) = frame_of(p) else {
                 invalid.push(p.client_id.clone());
                 continue;
             };
@@ -506,7 +543,7 @@ impl Engine {
                 self.resend_at_ms = Some(now_ms.saturating_add(wait));
                 break;
             }
-            out.push(Out::Send(ClientFrame::Send { client_id, text }.to_json()));
+            out.push(Out::Send(frame.to_json()));
             self.sent.insert(p.client_id.clone(), now_ms);
             if !p.sent {
                 newly_sent.push(p.client_id.clone());
@@ -519,14 +556,24 @@ impl Engine {
             view.touch();
         }
         for id in invalid {
-            view.fail(&id, "this message cannot be sent as it is: edit or delete it".to_owned());
+            view.refuse(&id, "this cannot be sent as it is".to_owned());
         }
     }
 }
 
-/// Refusals of a `send` that may succeed if the same frame is sent again later.
-fn retryable(code: ErrorCode) -> bool {
-    matches!(code, ErrorCode::Internal | ErrorCode::Unknown | ErrorCode::TooManyConnections | ErrorCode::NotJoined)
+/// The frame that carries out `p`, if its values are valid.
+fn frame_of(p: &Pending) -> Option<ClientFrame> {
+    let client_id = ClientId::parse(&p.client_id).ok()?;
+    Some(match &p.op {
+        Op::Send { text, reply_to } => {
+            ClientFrame::Send { client_id, text: MessageText::parse(text).ok()?, reply_to: *reply_to }
+        }
+        Op::Edit { id, text } => ClientFrame::Edit { client_id, id: *id, text: MessageText::parse(text).ok()? },
+        Op::Delete { id } => ClientFrame::Delete { client_id, id: *id },
+        Op::React { id, emoji, on } => {
+            ClientFrame::React { client_id, id: *id, emoji: Emoji::parse(emoji).ok()?, on: *on }
+        }
+    })
 }
 
 #[cfg(test)]
@@ -542,12 +589,13 @@ mod tests {
         welcome_more(messages, false)
     }
 
-    fn welcome_more(messages: Vec<ChatMessage>, has_more: bool) -> String {
-        crate::fixtures::welcome(messages, &["alice"], has_more).to_json()
+    fn welcome_more(messages: Vec<ChatMessage>, older: bool) -> String {
+        crate::fixtures::welcome(messages, older).to_json()
     }
 
-    fn msg(seq: u64, author: &str, client_id: &str) -> ChatMessage {
-        ChatMessage { seq, client_id: client_id.into(), author: author.into(), text: "t".into(), ts: seq }
+    fn msg(id: u64, author: &str, client_id: &str) -> ChatMessage {
+        let member = if author == "alice" { crate::fixtures::ALICE } else { crate::fixtures::BOB };
+        crate::fixtures::msg(id, member, client_id)
     }
 
     fn error(code: ErrorCode, client_id: Option<&str>, retry_after_ms: Option<u64>) -> String {
@@ -595,12 +643,16 @@ mod tests {
         let mut v = RoomView::default();
         assert_eq!(e.start(), [Out::Open]);
         let out = e.on_open(&v, 0);
-        assert!(matches!(sent(&out)[..], [ClientFrame::Join { since: None, .. }]));
+        assert!(matches!(sent(&out)[..], [ClientFrame::Join { v: 2, since: None, epoch: None, .. }]));
         e.on_text(&mut v, &welcome(vec![msg(7, "bob", "b")]), 10);
         assert_eq!(e.link(), Link::Online);
+        e.on_text(&mut v, &ServerFrame::Deleted { seq: 8, id: 7 }.to_json(), 11);
         e.on_closed(20, 0.5);
         let out = e.on_open(&v, 1_000);
-        assert!(matches!(sent(&out)[..], [ClientFrame::Join { since: Some(7), .. }]));
+        let [ClientFrame::Join { v: 2, since: Some(8), epoch: Some(epoch), .. }] = &sent(&out)[..] else {
+            panic!("a resume from the last event, not the last message: {out:?}")
+        };
+        assert_eq!(epoch, crate::fixtures::EPOCH);
     }
 
     #[test]
@@ -832,16 +884,7 @@ mod tests {
     fn a_refused_history_request_is_asked_again_when_the_budget_allows() {
         let (mut e, mut v) = online(0);
         v.has_more = true;
-        v.messages.insert(
-            50,
-            confab_shared::ChatMessage {
-                seq: 50,
-                client_id: "x".into(),
-                author: "bob".into(),
-                text: "t".into(),
-                ts: 1,
-            },
-        );
+        v.messages.insert(50, msg(50, "bob", "x"));
         assert_eq!(sent(&e.load_older(&mut v)).len(), 1);
         assert!(v.loading_older);
         e.on_text(&mut v, &error(ErrorCode::RateLimited, None, Some(500)), 10);
@@ -960,7 +1003,7 @@ mod tests {
         e.on_open(&v, at);
         let out = e.on_text(&mut v, &welcome(vec![]), at);
         assert!(matches!(sent(&out)[..], [ClientFrame::History { before: 51, .. }]), "{out:?}");
-        let page = ServerFrame::History { messages: (1..=50).map(|s| msg(s, "bob", "x")).collect(), has_more: false };
+        let page = ServerFrame::History { messages: (1..=50).map(|s| msg(s, "bob", "x")).collect(), older: false };
         e.on_text(&mut v, &page.to_json(), at + 1);
         assert!(!v.want_older && !v.loading_older && !v.has_more);
     }
@@ -976,5 +1019,99 @@ mod tests {
         let r = v.revision;
         e.on_text(&mut v, PONG, 6);
         assert_eq!(v.revision, r);
+    }
+    #[test]
+    fn an_event_after_a_hole_resumes_from_the_last_one_applied() {
+        let (mut e, mut v) = online(0);
+        e.on_text(&mut v, &ServerFrame::Message(msg(1, "bob", "b1")).to_json(), 10);
+        let out = e.on_text(&mut v, &ServerFrame::Message(msg(3, "bob", "b3")).to_json(), 20);
+        assert_eq!(out, [Out::Close], "the socket's stream has a hole");
+        let at = retry_at(&e);
+        assert!(at - 20 <= 500, "resumed soon: {}", at - 20);
+        assert_eq!(e.on_tick(&mut v, at, 0.5), [Out::Open]);
+        let out = e.on_open(&v, at);
+        assert!(matches!(sent(&out)[..], [ClientFrame::Join { since: Some(1), .. }]), "{out:?}");
+        e.on_text(
+            &mut v,
+            &crate::fixtures::welcome_at(vec![msg(2, "bob", "b2"), msg(3, "bob", "b3")], false, 3).to_json(),
+            at,
+        );
+        assert_eq!(v.messages.keys().copied().collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(e.link(), Link::Online);
+    }
+
+    #[test]
+    fn a_room_that_no_longer_serves_this_page_is_never_reconnected_to() {
+        let mut e = engine();
+        let mut v = RoomView::default();
+        e.start_at(0);
+        e.on_open(&v, 0);
+        assert_eq!(e.on_text(&mut v, &error(ErrorCode::UnsupportedVersion, None, None), 1), [Out::Close]);
+        assert!(e.on_close(2, Some(close::UNSUPPORTED_VERSION), 0.5).is_empty());
+        assert_eq!(e.link(), Link::Outdated);
+        assert_eq!(e.next_wake(), None);
+        assert!(e.wake(3).is_empty());
+        assert_eq!(v.fatal.as_ref().map(|n| n.code), Some(ErrorCode::UnsupportedVersion));
+        // The close code alone says it too (the error frame may be lost).
+        let (mut e, _) = online(0);
+        e.on_close(5, Some(close::UNSUPPORTED_VERSION), 0.5);
+        assert_eq!(e.link(), Link::Outdated);
+        assert_eq!(e.next_wake(), None);
+    }
+
+    #[test]
+    fn edits_deletes_and_reactions_go_out_in_order_and_apply_once() {
+        let (mut e, mut v) = online(0);
+        e.on_text(&mut v, &ServerFrame::Message(msg(1, "alice", "a1")).to_json(), 1);
+        let mut out = e.operate(&mut v, "e1".into(), Op::Edit { id: 1, text: "better".into() }, 2);
+        out.extend(e.operate(&mut v, "r1".into(), Op::React { id: 1, emoji: "👍".into(), on: true }, 3));
+        out.extend(e.operate(&mut v, "d1".into(), Op::Delete { id: 1 }, 4));
+        let frames = sent(&out);
+        assert!(matches!(&frames[0], ClientFrame::Edit { id: 1, text, .. } if text.as_str() == "better"));
+        assert!(matches!(&frames[1], ClientFrame::React { id: 1, on: true, .. }));
+        assert!(matches!(&frames[2], ClientFrame::Delete { id: 1, .. }));
+        // Acked: gone, and a duplicate ack is harmless.
+        for (cid, seq) in [("e1", 2), ("e1", 2), ("r1", 3)] {
+            e.on_text(&mut v, &ServerFrame::Ack { client_id: cid.into(), seq, ts: 1 }.to_json(), 5);
+        }
+        assert_eq!(v.outbox.iter().map(|p| p.client_id.as_str()).collect::<Vec<_>>(), ["d1"]);
+        // The socket dies before d1's ack: it goes again, once, on the next socket.
+        e.on_closed(6, 0.0);
+        let at = retry_at(&e);
+        e.on_tick(&mut v, at, 0.5);
+        e.on_open(&v, at);
+        let out = e.on_text(&mut v, &crate::fixtures::welcome_at(vec![], false, 3).to_json(), at);
+        assert!(matches!(sent(&out)[..], [ClientFrame::Delete { id: 1, .. }]), "{out:?}");
+    }
+
+    #[test]
+    fn a_conflict_drops_the_operation_for_good() {
+        let (mut e, mut v) = online(0);
+        e.on_text(&mut v, &ServerFrame::Message(msg(1, "alice", "a1")).to_json(), 1);
+        e.operate(&mut v, "e1".into(), Op::Edit { id: 1, text: "x".into() }, 2);
+        e.on_text(&mut v, &error(ErrorCode::MessageDeleted, Some("e1"), None), 3);
+        assert!(v.outbox.is_empty());
+        assert!(v.conflicts.contains_key(&1));
+        assert_eq!(e.next_wake().filter(|t| *t < PING_EVERY_MS), None, "nothing to resend");
+        assert!(sent(&e.retry_now(&mut v, 4)).is_empty());
+    }
+
+    #[test]
+    fn a_restored_outbox_of_operations_goes_out_after_the_welcome_in_order() {
+        let base = RoomView::default();
+        let ops = [
+            ("p1", Op::Send { text: "hi".into(), reply_to: Some(1) }),
+            ("r1", Op::React { id: 1, emoji: "🎉".into(), on: true }),
+        ];
+        let saved: Vec<Pending> = ops.into_iter().map(|(cid, op)| base.pending(cid.into(), op, 1)).collect();
+        let text = serde_json::to_string(&saved).expect("serializes");
+        let mut v = RoomView::with_outbox(crate::outbox::parse_saved(&text));
+        let mut e = engine();
+        e.start_at(0);
+        e.on_open(&v, 0);
+        let out = e.on_text(&mut v, &welcome(vec![msg(1, "bob", "b1")]), 1);
+        let frames = sent(&out);
+        assert!(matches!(&frames[0], ClientFrame::Send { reply_to: Some(1), .. }), "{frames:?}");
+        assert!(matches!(&frames[1], ClientFrame::React { id: 1, .. }), "{frames:?}");
     }
 }

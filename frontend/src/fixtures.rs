@@ -1,18 +1,80 @@
 //! Frames the native and browser tests build over and over: one place, so a new protocol
-//! field is added once.
+//! field is added once. The room has alice (member 1, "us"), bob (2) and carol (3).
 
-use confab_shared::{ChatMessage, Limits, ServerFrame};
+use confab_shared::{ChatMessage, Limits, Member, MemberId, Seq, ServerFrame};
 
-/// A `welcome` for "alice" in "lobby" holding `messages`, with `members` online.
-pub fn welcome(messages: Vec<ChatMessage>, members: &[&str], has_more: bool) -> ServerFrame {
+/// Our member id in every fixture.
+pub const ALICE: MemberId = 1;
+/// Another member.
+pub const BOB: MemberId = 2;
+/// A third member.
+pub const CAROL: MemberId = 3;
+/// The epoch of the fixtures' room.
+pub const EPOCH: &str = "e1";
+
+/// The name of a fixture member.
+pub fn name(id: MemberId) -> &'static str {
+    match id {
+        ALICE => "alice",
+        BOB => "bob",
+        CAROL => "carol",
+        _ => "someone",
+    }
+}
+
+/// A fixture member.
+pub fn member(id: MemberId) -> Member {
+    Member { id, name: name(id).to_owned() }
+}
+
+/// Message `id` by `member`, as posted (version = id), text `m{id}`, sent at `id` s.
+pub fn msg(id: Seq, member: MemberId, client_id: &str) -> ChatMessage {
+    ChatMessage {
+        id,
+        version: id,
+        member,
+        author: name(member).to_owned(),
+        client_id: client_id.to_owned(),
+        text: format!("m{id}"),
+        ts: id * 1000,
+        edited_ts: None,
+        deleted: false,
+        reply_to: None,
+        mentions: Vec::new(),
+        reactions: Vec::new(),
+    }
+}
+
+/// A `welcome` for alice in "lobby" holding `messages`, with alice and bob online; the log's
+/// head is the newest version held.
+pub fn welcome(messages: Vec<ChatMessage>, older: bool) -> ServerFrame {
+    let latest = messages.iter().map(|m| m.version).max().unwrap_or(0);
+    welcome_at(messages, older, latest)
+}
+
+/// [`welcome`] with the log's head at `latest_seq`.
+pub fn welcome_at(messages: Vec<ChatMessage>, older: bool, latest_seq: Seq) -> ServerFrame {
     ServerFrame::Welcome {
-        reset: false,
-        you: "alice".into(),
+        protocol: confab_shared::limits::PROTOCOL_VERSION,
+        epoch: EPOCH.to_owned(),
+        you: member(ALICE),
         room: "lobby".into(),
-        members: members.iter().map(|m| (*m).to_owned()).collect(),
-        latest_seq: messages.last().map_or(0, |m| m.seq),
+        members: vec![member(ALICE), member(BOB)],
         messages,
-        has_more,
+        older,
+        gap: false,
+        reset: false,
+        latest_seq,
         limits: Limits::default(),
     }
+}
+
+/// `frame` (a welcome) with its `gap`, `reset` and `epoch` changed.
+pub fn flagged(mut frame: ServerFrame, gap_flag: bool, reset_flag: bool, new_epoch: &str) -> ServerFrame {
+    if let ServerFrame::Welcome { gap, reset, epoch, .. } = &mut frame {
+        *gap = gap_flag;
+        *reset = reset_flag;
+        *epoch = new_epoch.to_owned();
+    }
+    frame
 }

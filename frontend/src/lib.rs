@@ -10,7 +10,10 @@
 //! - [`outbox`]: the saved outbox, one key per room and name, merged entry by entry so tabs
 //!   never overwrite each other (its storage calls are wasm-only).
 //! - [`rows`]: the message list as rows (days, groups, "New", pending), and links in text.
-//! - [`list`]: what the list does after a change: where the viewport goes, what is announced.
+//! - [`list`]: what the list does after a change: where the viewport goes, what is announced,
+//!   how a jump to a message pages back.
+//! - [`reactions`]: the picker's emoji and the chips' tooltips.
+//! - [`mentions`]: `@` autocompletion in the composer.
 //!
 //! Wasm only (component tests in headless Chromium):
 //! - `connection.rs`: the engine's driver in the page, over the browser's `WebSocket` events.
@@ -24,7 +27,9 @@ pub mod engine;
 #[cfg(test)]
 mod fixtures;
 pub mod list;
+pub mod mentions;
 pub mod outbox;
+pub mod reactions;
 pub mod rows;
 pub mod state;
 

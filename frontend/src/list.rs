@@ -5,7 +5,9 @@
 //! The list follows the newest message only when the reader is already at the bottom or has
 //! just sent a message; a frame that changes nothing else (presence, typing, a pong) never
 //! moves it. An older page keeps the messages on screen in place. A list that starts afresh
-//! (first welcome, a long absence, a reset room) lands at the bottom.
+//! (first welcome, a long absence, a reset room) lands at the bottom. A jump to a message (a
+//! quote clicked, a `#m{id}` link opened) pages back until the message is held, a bounded
+//! number of pages.
 
 use crate::state::RoomView;
 use confab_shared::Seq;
@@ -15,9 +17,9 @@ use confab_shared::Seq;
 pub struct Shape {
     /// [`RoomView::generation`].
     pub generation: u64,
-    /// Oldest `seq` held.
+    /// Oldest message id held.
     pub oldest: Option<Seq>,
-    /// Newest `seq` held.
+    /// Newest message id held.
     pub newest: Option<Seq>,
     /// [`RoomView::queued`]: own sends so far.
     pub queued: u64,
@@ -30,8 +32,8 @@ impl Shape {
     pub fn of(v: &RoomView) -> Self {
         Self {
             generation: v.generation,
-            oldest: v.oldest_seq(),
-            newest: v.last_seq(),
+            oldest: v.oldest_id(),
+            newest: v.newest_id(),
             queued: v.queued,
             paging: v.want_older || v.loading_older,
         }
@@ -80,8 +82,7 @@ pub fn announcement(prev: Option<Shape>, v: &RoomView) -> Option<String> {
         return None;
     }
     let after = prev.newest?;
-    let new: Vec<_> =
-        v.messages.range(after + 1..).map(|(_, m)| m).filter(|m| v.me.as_deref() != Some(m.author.as_str())).collect();
+    let new: Vec<_> = v.messages.range(after + 1..).map(|(_, m)| m).filter(|m| !v.is_mine(m)).collect();
     match new[..] {
         [] => None,
         [m] => Some(format!("{}: {}", m.author, m.text)),
@@ -94,39 +95,61 @@ pub fn announcement(prev: Option<Shape>, v: &RoomView) -> Option<String> {
     }
 }
 
+/// Most older pages a jump to a message asks for before it gives up.
+pub const JUMP_PAGES_MAX: u32 = 20;
+
+/// What a jump to a message does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Jump {
+    /// The message is held: scroll to it and highlight it.
+    Show,
+    /// Not joined yet, or an older page is on its way: wait for the next change.
+    Wait,
+    /// It is older than anything held: ask for the page before the oldest.
+    PageBack,
+    /// It is not in this room (or too far back): say so.
+    NotFound,
+}
+
+/// The next step of a jump to message `id`, after `pages` older pages were asked for it.
+pub fn jump_step(v: &RoomView, id: Seq, pages: u32) -> Jump {
+    if v.messages.contains_key(&id) {
+        return Jump::Show;
+    }
+    if v.me.is_none() || v.want_older || v.loading_older {
+        return Jump::Wait;
+    }
+    let older = v.oldest_id().is_some_and(|oldest| id < oldest);
+    if older && v.has_more && pages < JUMP_PAGES_MAX {
+        Jump::PageBack
+    } else {
+        Jump::NotFound
+    }
+}
+
+/// The message id a link's fragment names: `#m42` is message 42.
+pub fn message_anchor(hash: &str) -> Option<Seq> {
+    hash.strip_prefix('#').unwrap_or(hash).strip_prefix('m')?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use confab_shared::{ChatMessage, Limits, ServerFrame};
-
-    fn msg(seq: u64, author: &str) -> ChatMessage {
-        ChatMessage { seq, client_id: format!("c{seq}"), author: author.into(), text: format!("m{seq}"), ts: seq }
-    }
-
-    fn welcome(messages: Vec<ChatMessage>, has_more: bool) -> ServerFrame {
-        ServerFrame::Welcome {
-            reset: false,
-            you: "alice".into(),
-            room: "lobby".into(),
-            members: vec!["alice".into()],
-            latest_seq: 0,
-            messages,
-            has_more,
-            limits: Limits::default(),
-        }
-    }
+    use crate::fixtures::{member, msg, welcome, ALICE, BOB, CAROL};
+    use confab_shared::ServerFrame;
 
     #[test]
     fn reading_above_your_own_last_message_is_never_interrupted() {
         let mut v = RoomView::default();
-        v.apply(welcome(vec![msg(1, "bob"), msg(2, "alice")], false), 0);
+        v.apply(welcome(vec![msg(1, BOB, "a"), msg(2, ALICE, "b")], false), 0);
         let before = Shape::of(&v);
-        // The newest message is ours, the reader scrolled up; a pong, typing, presence arrive.
-        v.apply(ServerFrame::Typing { name: "bob".into() }, 0);
-        v.apply(ServerFrame::MemberJoined { name: "carol".into() }, 0);
+        // The newest message is ours, the reader scrolled up; typing, presence, a reaction.
+        v.apply(ServerFrame::Typing(member(BOB)), 0);
+        v.apply(ServerFrame::MemberJoined(member(CAROL)), 0);
+        v.apply(ServerFrame::Reactions { seq: 3, id: 1, reactions: vec![] }, 0);
         assert_eq!(decide(Some(before), Shape::of(&v), false, false), Scroll::Keep);
         // A message from someone else: still kept (the pill says so).
-        v.apply(ServerFrame::Message(msg(3, "bob")), 0);
+        v.apply(ServerFrame::Message(msg(4, BOB, "c")), 0);
         assert_eq!(decide(Some(before), Shape::of(&v), false, false), Scroll::Keep);
         // Our own new message: follow it.
         let before = Shape::of(&v);
@@ -137,19 +160,35 @@ mod tests {
     }
 
     #[test]
+    fn an_edit_or_reaction_of_ours_does_not_move_the_list() {
+        let mut v = RoomView::default();
+        v.apply(welcome(vec![msg(1, ALICE, "a"), msg(2, BOB, "b")], false), 0);
+        let before = Shape::of(&v);
+        v.queue_op("e".into(), crate::state::Op::Edit { id: 1, text: "x".into() }, 0);
+        v.queue_op("r".into(), crate::state::Op::React { id: 2, emoji: "👍".into(), on: true }, 0);
+        assert_eq!(decide(Some(before), Shape::of(&v), false, false), Scroll::Keep);
+    }
+
+    #[test]
     fn older_pages_keep_the_view_and_a_fresh_list_lands_at_the_bottom() {
         let mut v = RoomView::default();
-        v.apply(welcome((51..=100).map(|s| msg(s, "bob")).collect(), true), 0);
+        v.apply(welcome((51..=100).map(|s| msg(s, BOB, "x")).collect(), true), 0);
         v.want_older = true;
         let before = Shape::of(&v);
-        v.apply(ServerFrame::History { messages: (1..=50).map(|s| msg(s, "bob")).collect(), has_more: false }, 0);
+        v.apply(ServerFrame::History { messages: (1..=50).map(|s| msg(s, BOB, "x")).collect(), older: false }, 0);
         assert_eq!(decide(Some(before), Shape::of(&v), false, true), Scroll::RestoreAnchor);
         // The request was dropped (paging ended, nothing landed): forget the anchor.
         let same = Shape { paging: false, ..before };
         assert_eq!(decide(Some(before), same, false, true), Scroll::DropAnchor);
         // A resume after a long absence: the list starts afresh, land at the bottom.
         let before = Shape::of(&v);
-        v.apply(welcome((400..=600).map(|s| msg(s, "bob")).collect(), true), 0);
+        let gap = crate::fixtures::flagged(
+            welcome((400..=449).map(|s| msg(s, BOB, "x")).collect(), true),
+            true,
+            false,
+            crate::fixtures::EPOCH,
+        );
+        v.apply(gap, 0);
         assert_eq!(decide(Some(before), Shape::of(&v), false, true), Scroll::Bottom);
     }
 
@@ -157,15 +196,45 @@ mod tests {
     fn only_new_messages_from_others_are_announced() {
         let mut v = RoomView::default();
         assert_eq!(announcement(None, &v), None);
-        v.apply(welcome(vec![msg(1, "bob")], true), 0);
+        v.apply(welcome(vec![msg(2, BOB, "x")], true), 0);
         let before = Shape::of(&v);
-        v.apply(ServerFrame::History { messages: vec![msg(0, "bob")], has_more: false }, 0);
+        v.apply(ServerFrame::History { messages: vec![msg(1, BOB, "x")], older: false }, 0);
         assert_eq!(announcement(Some(before), &v), None, "an older page is not news");
         let before = Shape::of(&v);
-        v.apply(ServerFrame::Message(msg(2, "alice")), 0);
+        v.apply(ServerFrame::Message(msg(3, ALICE, "y")), 0);
         assert_eq!(announcement(Some(before), &v), None, "our own message is not announced");
         let before = Shape::of(&v);
-        v.apply(ServerFrame::Message(msg(3, "bob")), 0);
-        assert_eq!(announcement(Some(before), &v).as_deref(), Some("bob: m3"));
+        v.apply(ServerFrame::Reactions { seq: 4, id: 2, reactions: vec![] }, 0);
+        assert_eq!(announcement(Some(before), &v), None, "a reaction is not a new message");
+        v.apply(ServerFrame::Message(msg(5, BOB, "z")), 0);
+        assert_eq!(announcement(Some(before), &v).as_deref(), Some("bob: m5"));
+    }
+
+    #[test]
+    fn a_jump_pages_back_until_the_message_is_held_and_gives_up_in_bounds() {
+        let mut v = RoomView::default();
+        assert_eq!(jump_step(&v, 5, 0), Jump::Wait, "not joined yet");
+        v.apply(welcome((51..=100).map(|s| msg(s, BOB, "x")).collect(), true), 0);
+        assert_eq!(jump_step(&v, 60, 0), Jump::Show);
+        assert_eq!(jump_step(&v, 5, 0), Jump::PageBack);
+        v.want_older = true;
+        assert_eq!(jump_step(&v, 5, 1), Jump::Wait, "a page is on its way");
+        v.apply(ServerFrame::History { messages: (1..=50).map(|s| msg(s, BOB, "x")).collect(), older: false }, 0);
+        assert_eq!(jump_step(&v, 5, 1), Jump::Show);
+        assert_eq!(jump_step(&v, 500, 1), Jump::NotFound, "newer than anything: not in this room");
+        v.messages.remove(&5);
+        assert_eq!(jump_step(&v, 5, 1), Jump::NotFound, "a hole in the middle is not paged for");
+        v.has_more = true;
+        v.messages.remove(&1);
+        assert_eq!(jump_step(&v, 1, JUMP_PAGES_MAX), Jump::NotFound, "bounded");
+    }
+
+    #[test]
+    fn message_links_name_a_message_by_its_fragment() {
+        assert_eq!(message_anchor("#m42"), Some(42));
+        assert_eq!(message_anchor("m7"), Some(7));
+        for bad in ["", "#", "#42", "#mx", "#m-1", "#m99999999999999999999999"] {
+            assert_eq!(message_anchor(bad), None, "{bad}");
+        }
     }
 }

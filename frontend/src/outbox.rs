@@ -1,4 +1,5 @@
-//! The saved outbox: unsent messages in local storage, so closing the tab loses nothing.
+//! The saved outbox: unacknowledged operations (posts, edits, deletes, reactions) in local
+//! storage, so closing the tab loses nothing.
 //!
 //! One key per room *and name* (`confab.outbox.{room}.{canonical name}`), each entry
 //! carrying its author: a message is only ever sent under the name that wrote it, even when
@@ -41,6 +42,13 @@ pub fn merge(saved: Vec<Pending>, upserted: &[Pending], removed: &[String]) -> V
     out
 }
 
+/// The entries of a saved outbox. Each entry is read on its own: one this page cannot read
+/// (saved by a newer page, or damaged) is skipped rather than losing the others.
+pub fn parse_saved(text: &str) -> Vec<Pending> {
+    let entries: Vec<serde_json::Value> = serde_json::from_str(text).unwrap_or_default();
+    entries.into_iter().filter_map(|e| serde_json::from_value(e).ok()).collect()
+}
+
 /// What changed from `before` to `after`: entries new or changed, and ids gone.
 pub fn diff(before: &[Pending], after: &[Pending]) -> (Vec<Pending>, Vec<String>) {
     let upserted = after.iter().filter(|p| !before.contains(p)).cloned().collect();
@@ -62,7 +70,7 @@ mod glue {
 
     /// The entries saved under `key`.
     pub fn load(key: &str) -> Vec<Pending> {
-        browser::load(key).unwrap_or_default()
+        browser::load_text(key).map(|t| parse_saved(&t)).unwrap_or_default()
     }
 
     /// Read-modify-write of `key`: another tab's entries are never overwritten.
@@ -88,7 +96,7 @@ mod glue {
     /// saved under the room alone (adopted by the first name that opens the room).
     pub fn load_for(room: &str, name: &str, canonical: &str) -> Vec<Pending> {
         let key = key(room, canonical);
-        let legacy: Vec<Pending> = browser::load(&legacy_key(room)).unwrap_or_default();
+        let legacy = load(&legacy_key(room));
         if !legacy.is_empty() {
             let adopted: Vec<Pending> = legacy.into_iter().map(|p| Pending { author: name.to_owned(), ..p }).collect();
             update(&key, &adopted, &[]);
@@ -115,16 +123,28 @@ mod glue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::Op;
 
     fn p(id: &str, at: u64, author: &str) -> Pending {
         Pending {
             client_id: id.into(),
-            text: id.into(),
+            op: Op::Send { text: id.into(), reply_to: None },
             created_ms: at,
             author: author.into(),
+            epoch: None,
             failed: None,
             sent: false,
         }
+    }
+
+    #[test]
+    fn one_unreadable_entry_does_not_lose_the_others() {
+        let text = r#"[{"client_id":"a","text":"old page","created_ms":1},
+                       {"client_id":"b","op":"hologram","id":4,"created_ms":2},
+                       {"client_id":"c","op":"react","id":4,"emoji":"👍","on":true,"created_ms":3}]"#;
+        let ids: Vec<String> = parse_saved(text).into_iter().map(|p| p.client_id).collect();
+        assert_eq!(ids, ["a", "c"]);
+        assert!(parse_saved("not json").is_empty());
     }
 
     #[test]

@@ -3,25 +3,25 @@
 //! label is passed in), tested natively; the components only render rows.
 
 use crate::state::{same_group, Pending, RoomView};
-use confab_shared::ChatMessage;
+use confab_shared::{ChatMessage, Seq};
 
-/// One row of the message list.
+/// One row of the message list. A message row names its message by id: what it shows
+/// comes from [`RoomView::shown`], redrawn on its own when that message changes, so the
+/// rows only change when messages come or go.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Row {
     /// A day separator with its label.
     Day(String),
     /// A stored message.
     Message {
-        /// The message.
-        m: ChatMessage,
-        /// It continues the previous message's group (same author, within 5 minutes).
+        /// The message's id.
+        id: Seq,
+        /// It continues the previous message's group (same member, within 5 minutes).
         grouped: bool,
-        /// We wrote it.
-        mine: bool,
     },
-    /// One of our messages the room has not acknowledged.
+    /// One of our posts the room has not acknowledged.
     Pending(Pending),
-    /// "New" marker before the first message from others the user had not read.
+    /// "New" marker before the first message from others the person had not read.
     Unread,
 }
 
@@ -30,8 +30,14 @@ impl Row {
     pub fn key(&self) -> String {
         match self {
             Row::Day(d) => format!("d{d}"),
-            Row::Message { m, grouped, .. } => format!("m{}{}", m.seq, u8::from(*grouped)),
-            Row::Pending(p) => format!("p{}{}{}", p.client_id, u8::from(p.failed.is_some()), u8::from(p.sent)),
+            Row::Message { id, grouped } => format!("m{id}{}", u8::from(*grouped)),
+            Row::Pending(p) => format!(
+                "p{}{}{}{}",
+                p.client_id,
+                u8::from(p.failed.is_some()),
+                u8::from(p.sent),
+                p.post_text().unwrap_or_default()
+            ),
             Row::Unread => "unread".to_owned(),
         }
     }
@@ -43,8 +49,7 @@ pub fn rows(v: &RoomView, read_up_to: Option<u64>, day: impl Fn(u64) -> String) 
     let mut prev: Option<(&ChatMessage, String)> = None;
     let mut divider = read_up_to;
     for m in v.messages.values() {
-        let mine = v.me.as_deref() == Some(m.author.as_str());
-        if divider.is_some_and(|r| m.seq > r && !mine) {
+        if divider.is_some_and(|r| m.id > r && !v.is_mine(m)) {
             out.push(Row::Unread);
             divider = None;
         }
@@ -54,10 +59,10 @@ pub fn rows(v: &RoomView, read_up_to: Option<u64>, day: impl Fn(u64) -> String) 
             out.push(Row::Day(label.clone()));
         }
         let grouped = !new_day && prev.as_ref().is_some_and(|(p, _)| same_group(p, m));
-        out.push(Row::Message { m: m.clone(), grouped, mine });
+        out.push(Row::Message { id: m.id, grouped });
         prev = Some((m, label));
     }
-    out.extend(v.outbox.iter().cloned().map(Row::Pending));
+    out.extend(v.outbox.iter().filter(|p| p.is_post()).cloned().map(Row::Pending));
     out
 }
 
@@ -114,14 +119,16 @@ pub fn linkify(text: &str) -> Vec<Token> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::{msg, ALICE, BOB};
+    use crate::state::Op;
 
-    fn msg(seq: u64, author: &str, ts: u64) -> ChatMessage {
-        ChatMessage { seq, client_id: format!("c{seq}"), author: author.into(), text: "t".into(), ts }
+    fn at(id: u64, member: u64, ts: u64) -> ChatMessage {
+        ChatMessage { ts, ..msg(id, member, &format!("c{id}")) }
     }
 
     fn view(messages: Vec<ChatMessage>) -> RoomView {
         let mut v = RoomView::default();
-        v.apply(crate::fixtures::welcome(messages, &[], false), 0);
+        v.apply(crate::fixtures::welcome(messages, false), 0);
         v
     }
 
@@ -130,17 +137,27 @@ mod tests {
     }
 
     #[test]
-    fn days_groups_divider_and_pending() {
+    fn days_groups_divider_and_pending_posts_only() {
         let d = 86_400_000;
-        let mut v =
-            view(vec![msg(1, "bob", d), msg(2, "bob", d + 60_000), msg(3, "alice", d + 120_000), msg(4, "bob", 2 * d)]);
+        let mut v = view(vec![at(1, BOB, d), at(2, BOB, d + 60_000), at(3, ALICE, d + 120_000), at(4, BOB, 2 * d)]);
         v.queue("p1".into(), "on its way".into(), 0);
+        v.queue_op("e1".into(), Op::Edit { id: 3, text: "x".into() }, 0);
         let r = rows(&v, Some(2), day);
         let kinds: Vec<String> = r.iter().map(Row::key).collect();
-        assert_eq!(kinds, ["dday 1", "m10", "m21", "m30", "unread", "dday 2", "m40", "pp100"]);
-        assert!(matches!(&r[3], Row::Message { mine: true, .. }), "{r:?}");
+        assert_eq!(kinds, ["dday 1", "m10", "m21", "m30", "unread", "dday 2", "m40", "pp100on its way"]);
     }
 
+    #[test]
+    fn an_edit_or_a_reaction_leaves_the_rows_as_they_are() {
+        let mut v = view(vec![at(1, BOB, 0), at(2, BOB, 1)]);
+        let before = rows(&v, None, day);
+        v.apply(
+            confab_shared::ServerFrame::Edited { seq: 3, id: 1, text: "new".into(), edited_ts: 3, mentions: vec![] },
+            0,
+        );
+        v.queue_op("r".into(), Op::React { id: 2, emoji: "👍".into(), on: true }, 0);
+        assert_eq!(rows(&v, None, day), before);
+    }
     #[test]
     fn links_are_cut_from_text_without_trailing_punctuation() {
         use Token::*;

@@ -1,35 +1,220 @@
-//! What the page knows about a room, built only by applying [`ServerFrame`]s and the user's
-//! own sends. Pure and idempotent: replaying frames after a reconnect adds nothing twice, so
-//! the connection can resend and resume freely. Tested natively (no browser).
+//! What the page knows about a room, built only by applying [`ServerFrame`]s and the person's
+//! own operations. Pure and idempotent: the room is an event log (every post, edit, delete
+//! and reaction change takes the next `seq`), and the view tracks the last event it applied,
+//! so a replay after a reconnect changes nothing and a hole is noticed (and resumed over)
+//! rather than papered over. Tested natively (no browser).
+//!
+//! The outbox holds operations, not only posts: a post, an edit, a delete, a reaction, each
+//! with its own `client_id`, applied exactly once by the room. [`RoomView::shown`] lays the
+//! unacknowledged ones over the room's copy, so the person sees their change at once.
 
-use confab_shared::limits::TYPING_DISPLAY_MS;
-use confab_shared::{ChatMessage, ErrorCode, Limits, Seq, ServerFrame};
+use confab_shared::limits::{REACTION_NAMES_MAX, TYPING_DISPLAY_MS};
+use confab_shared::{excerpt, ChatMessage, ErrorCode, Limits, Member, MemberId, Reaction, Seq, ServerFrame};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A message the user sent that the room has not acknowledged yet. Kept (and persisted by the
-/// page, see `outbox.rs`) until its `ack` or its `message` arrives, and resent on every
-/// reconnect.
+/// One operation the person made that the room has not acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// A new message, maybe a reply to message `reply_to`.
+    Send {
+        /// What was typed.
+        text: String,
+        /// The id of the message it replies to.
+        reply_to: Option<Seq>,
+    },
+    /// New text for one of our messages.
+    Edit {
+        /// The message's id.
+        id: Seq,
+        /// The new text.
+        text: String,
+    },
+    /// Delete one of our messages.
+    Delete {
+        /// The message's id.
+        id: Seq,
+    },
+    /// Add (`on`) or remove our reaction `emoji` on a message.
+    React {
+        /// The message's id.
+        id: Seq,
+        /// The reaction.
+        emoji: String,
+        /// Add or remove.
+        on: bool,
+    },
+}
+
+impl Op {
+    /// The stored message this operation changes (none for a post).
+    pub fn target(&self) -> Option<Seq> {
+        match self {
+            Op::Send { .. } => None,
+            Op::Edit { id, .. } | Op::Delete { id } | Op::React { id, .. } => Some(*id),
+        }
+    }
+
+    /// A message id the operation names (its target, or the message a post replies to): ids
+    /// only mean something in the room epoch they came from.
+    pub fn names_id(&self) -> bool {
+        match self {
+            Op::Send { reply_to, .. } => reply_to.is_some(),
+            _ => true,
+        }
+    }
+}
+
+/// An operation the room has not acknowledged yet. Kept (and persisted by the page, see
+/// `outbox.rs`) until its `ack` (or, for a post, its `message`) arrives, and resent on every
+/// reconnect; the room deduplicates by `client_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "SavedPending", into = "SavedPending")]
 pub struct Pending {
     /// The id the room deduplicates resends by.
     pub client_id: String,
-    /// What the user typed.
-    pub text: String,
-    /// When the user pressed Enter (ms since the epoch), for display.
+    /// What to do.
+    pub op: Op,
+    /// When the person did it (ms since the epoch): orders the outbox, dates the display.
     pub created_ms: u64,
-    /// The name it was written under: it is only ever sent as that name. Empty in outboxes
+    /// The name it was done under: it is only ever sent as that name. Empty in outboxes
     /// saved by older pages.
-    #[serde(default)]
     pub author: String,
+    /// The room epoch the ids it names belong to (`None`: unknown, saved before a welcome
+    /// or by an older page).
+    pub epoch: Option<String>,
     /// The room refused it in a way sending it again cannot fix (why, in the room's words):
-    /// it waits for the person to edit, retry or delete it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// it waits for the person to edit, retry or delete it. Only posts wait like this; a
+    /// refused edit, delete or reaction is dropped and the refusal shown on its message.
     pub failed: Option<String>,
-    /// It has gone out on a joined socket at least once, so the room may have stored it
-    /// already: it can no longer be taken back (edit or delete), only waited for.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    /// It has gone out on a joined socket at least once, so the room may have applied it
+    /// already: it can no longer be taken back, only waited for.
     pub sent: bool,
+}
+
+impl Pending {
+    /// The text of a post (`None` for other operations).
+    pub fn post_text(&self) -> Option<&str> {
+        match &self.op {
+            Op::Send { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
+    /// Whether it is a post (shown as its own row until stored).
+    pub fn is_post(&self) -> bool {
+        matches!(self.op, Op::Send { .. })
+    }
+
+    /// Whether it never went out (or was refused): it can still be taken back or rewritten.
+    pub fn revocable(&self) -> bool {
+        !self.sent || self.failed.is_some()
+    }
+}
+
+/// A [`Pending`] as saved in local storage: flat, so the outboxes older pages saved (plain
+/// posts: `client_id`, `text`, `created_ms`, `author`, `failed`, `sent`) still load, and a
+/// post is saved in exactly that shape.
+#[derive(Serialize, Deserialize)]
+struct SavedPending {
+    client_id: String,
+    /// `edit`, `delete`, `react`; absent for a post.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    op: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<Seq>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reply_to: Option<Seq>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    emoji: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on: Option<bool>,
+    #[serde(default)]
+    created_ms: u64,
+    #[serde(default)]
+    author: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    epoch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    failed: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    sent: bool,
+}
+
+impl TryFrom<SavedPending> for Pending {
+    type Error = String;
+
+    fn try_from(s: SavedPending) -> Result<Self, String> {
+        let missing = |what: &str| format!("a saved {} has no {what}", s.op.as_deref().unwrap_or("send"));
+        let op = match s.op.as_deref() {
+            None | Some("send") => {
+                Op::Send { text: s.text.clone().ok_or_else(|| missing("text"))?, reply_to: s.reply_to }
+            }
+            Some("edit") => Op::Edit {
+                id: s.id.ok_or_else(|| missing("id"))?,
+                text: s.text.clone().ok_or_else(|| missing("text"))?,
+            },
+            Some("delete") => Op::Delete { id: s.id.ok_or_else(|| missing("id"))? },
+            Some("react") => Op::React {
+                id: s.id.ok_or_else(|| missing("id"))?,
+                emoji: s.emoji.clone().ok_or_else(|| missing("emoji"))?,
+                on: s.on.ok_or_else(|| missing("on"))?,
+            },
+            Some(other) => return Err(format!("unknown saved operation {other:?}")),
+        };
+        Ok(Pending {
+            client_id: s.client_id,
+            op,
+            created_ms: s.created_ms,
+            author: s.author,
+            epoch: s.epoch,
+            failed: s.failed,
+            sent: s.sent,
+        })
+    }
+}
+
+impl From<Pending> for SavedPending {
+    fn from(p: Pending) -> Self {
+        let mut s = SavedPending {
+            client_id: p.client_id,
+            op: None,
+            text: None,
+            id: None,
+            reply_to: None,
+            emoji: None,
+            on: None,
+            created_ms: p.created_ms,
+            author: p.author,
+            epoch: p.epoch,
+            failed: p.failed,
+            sent: p.sent,
+        };
+        match p.op {
+            Op::Send { text, reply_to } => {
+                s.text = Some(text);
+                s.reply_to = reply_to;
+            }
+            Op::Edit { id, text } => {
+                s.op = Some("edit".into());
+                s.id = Some(id);
+                s.text = Some(text);
+            }
+            Op::Delete { id } => {
+                s.op = Some("delete".into());
+                s.id = Some(id);
+            }
+            Op::React { id, emoji, on } => {
+                s.op = Some("react".into());
+                s.id = Some(id);
+                s.emoji = Some(emoji);
+                s.on = Some(on);
+            }
+        }
+        s
+    }
 }
 
 /// A refusal from the room, shown inline near the composer.
@@ -41,51 +226,95 @@ pub struct Notice {
     pub message: String,
     /// For `rate_limited`: when sending works again (ms since the epoch).
     pub retry_at_ms: Option<u64>,
-    /// The refused message, if the refusal named one: the notice goes once it is stored.
+    /// The refused operation, if the refusal named one: the notice goes once it is applied.
     pub client_id: Option<String>,
+}
+
+/// A message as the page shows it: the room's copy with our unacknowledged operations laid
+/// over it, and what the page knows about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    /// The message, with pending edits, deletes and reactions applied.
+    pub m: ChatMessage,
+    /// We wrote it (edit and delete are offered).
+    pub mine: bool,
+    /// Its text mentions us.
+    pub mentions_me: bool,
+    /// An edit of ours is on its way.
+    pub pending_edit: bool,
+    /// Our delete is on its way.
+    pub pending_delete: bool,
+    /// An operation of ours on it was refused (why): shown on the message until dismissed.
+    pub conflict: Option<String>,
+}
+
+/// Where a frame's event `seq` stands against the last one applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// The next one: apply it.
+    Next,
+    /// Applied already (a replay): ignore it.
+    Seen,
+    /// Events are missing before it: resume from the last applied.
+    Hole,
 }
 
 /// One room as the page shows it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RoomView {
-    /// Our name as the room recorded it, once welcomed.
-    pub me: Option<String>,
-    /// Messages by `seq`: a resend or a replay lands on the same key.
+    /// Us as the room recorded us, once welcomed.
+    pub me: Option<Member>,
+    /// The room's storage epoch, from `welcome`: ids and seqs only mean something in it.
+    pub epoch: Option<String>,
+    /// The last event `seq` applied: the resume point for the next join.
+    pub last_seq: Option<Seq>,
+    /// Messages by id, in their current state: a resend or a replay lands on the same key.
     pub messages: BTreeMap<Seq, ChatMessage>,
-    /// Names online.
-    pub members: BTreeSet<String>,
-    /// Who is typing, until when (ms since the epoch).
-    pub typing: BTreeMap<String, u64>,
+    /// Members online, by id.
+    pub members: BTreeMap<MemberId, String>,
+    /// Who is typing (name), until when (ms since the epoch), by member id.
+    pub typing: BTreeMap<MemberId, (String, u64)>,
     /// Older messages exist than the oldest we hold.
     pub has_more: bool,
     /// A `history` request is in flight.
     pub loading_older: bool,
-    /// The person wants the older page (scrolled to the top, or asked): kept until it arrives,
+    /// The person (or a jump to a message) wants the older page: kept until it arrives,
     /// across reconnects.
     pub want_older: bool,
-    /// Sent but not acknowledged, in the order they were typed.
+    /// Operations not acknowledged, in the order they were made.
     pub outbox: Vec<Pending>,
     /// The room's limits, from `welcome`.
     pub limits: Option<Limits>,
-    /// The last refusal, until the user acts again.
+    /// The last refusal, until the person acts again.
     pub notice: Option<Notice>,
-    /// The join was refused (e.g. `name_taken`): reconnecting will not help.
+    /// The join was refused (`name_taken`, `unsupported_version`): reconnecting will not help.
     pub fatal: Option<Notice>,
+    /// Refused operations, by the message they were for: shown on that message.
+    pub conflicts: BTreeMap<Seq, String>,
     /// Bumped whenever the list starts afresh (first welcome, a resume gap, a reset room):
     /// what was on screen is not where the reader was.
     pub generation: u64,
     /// Bumped when the room said its history was reset: read markers no longer mean anything.
     pub resets: u64,
-    /// A resume left out this many messages (more were missed than the room sends at once);
-    /// they are older than those shown and load by paging back.
-    pub skipped: Option<u64>,
-    /// Messages this page queued (own sends): the list follows the person's own new message.
+    /// A resume missed more than the room replays: the list shows a fresh view, and what
+    /// happened in between loads by paging back.
+    pub away_gap: bool,
+    /// Posts this page queued: the list follows the person's own new message.
     pub queued: u64,
     /// Frames this page could not read (a newer room): the page suggests a reload.
     pub unknown_frames: u32,
+    /// An event arrived after a hole in the log: the connection must resume from
+    /// [`RoomView::last_seq`] (events after the hole are not applied until then).
+    pub resume_needed: bool,
     /// Bumped on every change, so a driver can tell a frame that changed nothing (and skip
     /// re-rendering) from one that did.
     pub revision: u64,
+    /// Bumped when the list's rows change (a message added or dropped, a pending post queued
+    /// or gone): an edit or a reaction leaves it, so the list is not rebuilt for one.
+    pub layout: u64,
+    /// Messages whose display changed since the page last took this set: the page redraws
+    /// only their rows.
+    pub touched: BTreeSet<Seq>,
 }
 
 impl RoomView {
@@ -94,13 +323,28 @@ impl RoomView {
         Self { outbox, ..Self::default() }
     }
 
-    /// The newest `seq` we hold: the resume point for the next join.
-    pub fn last_seq(&self) -> Option<Seq> {
+    /// Our member id, once welcomed.
+    pub fn me_id(&self) -> Option<MemberId> {
+        self.me.as_ref().map(|m| m.id)
+    }
+
+    /// Our name as the room recorded it, once welcomed.
+    pub fn me_name(&self) -> Option<&str> {
+        self.me.as_ref().map(|m| m.name.as_str())
+    }
+
+    /// Whether we wrote `m`.
+    pub fn is_mine(&self, m: &ChatMessage) -> bool {
+        self.me_id() == Some(m.member)
+    }
+
+    /// The newest message id held.
+    pub fn newest_id(&self) -> Option<Seq> {
         self.messages.keys().next_back().copied()
     }
 
-    /// The oldest `seq` we hold: where the next older page ends.
-    pub fn oldest_seq(&self) -> Option<Seq> {
+    /// The oldest message id held: where the next older page ends.
+    pub fn oldest_id(&self) -> Option<Seq> {
         self.messages.keys().next().copied()
     }
 
@@ -109,39 +353,144 @@ impl RoomView {
         self.revision = self.revision.wrapping_add(1);
     }
 
-    /// Adds a message the user typed to the outbox, under our name if known.
-    pub fn queue(&mut self, client_id: String, text: String, now_ms: u64) {
-        let author = self.me.clone().unwrap_or_default();
-        self.push_pending(Pending { client_id, text, created_ms: now_ms, author, failed: None, sent: false });
+    fn relayout(&mut self) {
+        self.layout = self.layout.wrapping_add(1);
     }
 
-    /// Adds a message the user typed to the outbox (once per `client_id`).
-    pub fn push_pending(&mut self, p: Pending) {
+    /// Marks the message an operation is about as redrawn (and the list, for a post).
+    fn touch_op(&mut self, op: &Op) {
+        match op.target() {
+            Some(id) => {
+                self.touched.insert(id);
+            }
+            None => self.relayout(),
+        }
+    }
+
+    /// A post the person typed, into the outbox under our name if known.
+    pub fn queue(&mut self, client_id: String, text: String, now_ms: u64) {
+        self.queue_op(client_id, Op::Send { text, reply_to: None }, now_ms);
+    }
+
+    /// An operation the person made, into the outbox (see [`RoomView::push_pending`]).
+    pub fn queue_op(&mut self, client_id: String, op: Op, now_ms: u64) {
+        let p = self.pending(client_id, op, now_ms);
+        self.push_pending(p);
+    }
+
+    /// A [`Pending`] for `op`, under our name and epoch.
+    pub fn pending(&self, client_id: String, op: Op, now_ms: u64) -> Pending {
+        Pending {
+            client_id,
+            op,
+            created_ms: now_ms,
+            author: self.me_name().unwrap_or_default().to_owned(),
+            epoch: self.epoch.clone(),
+            failed: None,
+            sent: false,
+        }
+    }
+
+    /// Adds an operation to the outbox (once per `client_id`), folding it into an earlier one
+    /// that has not gone out yet where that is the same wish: a second edit of a message
+    /// rewrites the first, a reaction taken back before it went out leaves nothing, a delete
+    /// makes an unsent edit moot. Returns the `client_id`s the fold removed (the caller saves
+    /// their removal).
+    pub fn push_pending(&mut self, p: Pending) -> Vec<String> {
         self.notice = None;
-        if !self.outbox.iter().any(|q| q.client_id == p.client_id) {
-            self.outbox.push(p);
+        let mut removed = Vec::new();
+        if self.outbox.iter().any(|q| q.client_id == p.client_id) {
+            self.touch();
+            return removed;
+        }
+        let unsent_same = |q: &Pending| -> bool {
+            q.revocable()
+                && match (&q.op, &p.op) {
+                    (Op::Edit { id: a, .. }, Op::Edit { id: b, .. } | Op::Delete { id: b }) => a == b,
+                    (Op::React { id: a, emoji: x, on: on_a }, Op::React { id: b, emoji: y, on: on_b }) => {
+                        a == b && x == y && on_a != on_b
+                    }
+                    _ => false,
+                }
+        };
+        let cancels = matches!(p.op, Op::React { .. }) && self.outbox.iter().any(unsent_same);
+        self.outbox.retain(|q| {
+            let drop = unsent_same(q);
+            if drop {
+                removed.push(q.client_id.clone());
+            }
+            !drop
+        });
+        self.touch_op(&p.op);
+        if p.is_post() {
             self.queued += 1;
         }
+        if !cancels {
+            self.outbox.push(p);
+        }
         self.touch();
+        removed
     }
 
-    /// Marks an outbox message as refused for good (until the person acts).
+    /// Rewrites an unsent post's text (an edit of a message that has not gone out is just a
+    /// new draft of it). Whether it could.
+    pub fn rewrite_post(&mut self, client_id: &str, new_text: String) -> bool {
+        let Some(p) = self.outbox.iter_mut().find(|p| p.client_id == client_id && p.revocable()) else {
+            return false;
+        };
+        let Op::Send { text, .. } = &mut p.op else { return false };
+        *text = new_text;
+        p.failed = None;
+        self.relayout();
+        self.touch();
+        true
+    }
+
+    /// Marks an outbox post as refused for good (until the person acts).
     pub fn fail(&mut self, client_id: &str, why: String) {
         if let Some(p) = self.outbox.iter_mut().find(|p| p.client_id == client_id) {
             p.failed = Some(why);
+            self.relayout();
             self.touch();
         }
     }
 
-    /// Takes a message out of the outbox (the person deleted it, or takes it back to edit).
-    pub fn cancel(&mut self, client_id: &str) -> Option<Pending> {
-        let i = self.outbox.iter().position(|p| p.client_id == client_id)?;
-        self.touch();
-        Some(self.outbox.remove(i))
+    /// A refusal sending again cannot fix. A post waits, marked, for the person; any other
+    /// operation is dropped and the refusal shown on its message (a conflict: the message
+    /// was deleted, or is not ours, or the reaction is not allowed).
+    pub fn refuse(&mut self, client_id: &str, why: String) {
+        let Some(i) = self.outbox.iter().position(|p| p.client_id == client_id) else { return };
+        match self.outbox[i].op.target() {
+            None => self.fail(client_id, why),
+            Some(id) => {
+                let p = self.outbox.remove(i);
+                self.touch_op(&p.op);
+                self.conflicts.insert(id, why);
+                self.touch();
+            }
+        }
     }
 
-    /// Replaces the outbox with `saved` (another tab changed it), keeping the order in which
-    /// messages were typed and what this page knows about refusals.
+    /// Forgets the refusal shown on message `id`.
+    pub fn dismiss_conflict(&mut self, id: Seq) {
+        if self.conflicts.remove(&id).is_some() {
+            self.touched.insert(id);
+            self.touch();
+        }
+    }
+
+    /// Takes an operation out of the outbox (the person deleted a pending post, or took it
+    /// back to edit).
+    pub fn cancel(&mut self, client_id: &str) -> Option<Pending> {
+        let i = self.outbox.iter().position(|p| p.client_id == client_id)?;
+        let p = self.outbox.remove(i);
+        self.touch_op(&p.op);
+        self.touch();
+        Some(p)
+    }
+
+    /// Replaces the outbox with `saved` (another tab changed it), keeping what this page
+    /// knows about refusals.
     pub fn replace_outbox(&mut self, saved: Vec<Pending>) {
         let mut next = saved;
         for p in &mut next {
@@ -150,6 +499,10 @@ impl RoomView {
             }
         }
         if next != self.outbox {
+            let ops: Vec<Op> = self.outbox.iter().chain(next.iter()).map(|p| p.op.clone()).collect();
+            for op in &ops {
+                self.touch_op(op);
+            }
             self.outbox = next;
             self.touch();
         }
@@ -165,38 +518,61 @@ impl RoomView {
         changed
     }
 
+    /// Where event `seq` stands. Before a welcome nothing is tracked (no events come then).
+    fn order(&self, seq: Seq) -> Order {
+        match self.last_seq {
+            Some(last) if seq <= last => Order::Seen,
+            Some(last) if seq > last + 1 => Order::Hole,
+            _ => Order::Next,
+        }
+    }
+
+    /// Checks an event's `seq`: `Ok` to apply it (it is now the last applied), else whether
+    /// the view changed (a hole asks for a resume; a replay changes nothing).
+    fn take_seq(&mut self, seq: Seq) -> Result<(), bool> {
+        match self.order(seq) {
+            Order::Next => {
+                self.last_seq = Some(seq);
+                Ok(())
+            }
+            Order::Seen => Err(false),
+            Order::Hole => {
+                let changed = !self.resume_needed;
+                self.resume_needed = true;
+                Err(changed)
+            }
+        }
+    }
+
     fn apply_inner(&mut self, frame: ServerFrame, now_ms: u64) -> bool {
         match frame {
-            ServerFrame::Welcome { you, members, messages, has_more, limits, reset, .. } => {
-                // Our name first: a stored copy of a message still in our outbox is ours.
-                self.me = Some(you);
-                // A resume that left a gap (more than the room sends at once happened while we
-                // were away) starts the list afresh from what arrived; the rest stays pageable.
-                let gap = has_more
-                    && match (messages.first(), self.last_seq()) {
-                        (Some(first), Some(last)) => first.seq > last + 1,
-                        _ => false,
-                    };
-                let gap_size = match (messages.first(), self.last_seq()) {
-                    (Some(first), Some(last)) if gap => Some(first.seq - last - 1),
-                    _ => None,
-                };
+            ServerFrame::Welcome { epoch, you, members, messages, older, gap, reset, latest_seq, limits, .. } => {
+                // Another epoch than the one our ids came from is a reset, whatever the flag.
+                let reset = reset || self.epoch.as_ref().is_some_and(|e| *e != epoch);
                 if reset {
-                    // The room's history is not the one we hold: nothing we kept means
-                    // anything there. Our outbox does: it is still unsent.
+                    // Nothing we kept means anything there. Our posts do: they are resent.
                     self.resets += 1;
                 }
-                if self.messages.is_empty() || gap || reset {
+                self.drop_ops_from_other_epochs(&epoch);
+                // Our id first: a stored copy of a post still in our outbox is ours.
+                self.me = Some(you);
+                if self.epoch.is_none() || gap || reset {
                     self.messages.clear();
-                    self.has_more = has_more;
+                    self.conflicts.clear();
+                    self.touched.clear();
+                    self.has_more = older;
                     self.generation += 1;
                     self.want_older = false;
-                    self.skipped = gap_size;
+                    self.away_gap = gap;
+                    self.relayout();
                 }
                 for m in messages {
-                    self.add(m);
+                    self.put(m);
                 }
-                self.members = members.into_iter().collect();
+                self.epoch = Some(epoch);
+                self.last_seq = Some(latest_seq);
+                self.resume_needed = false;
+                self.members = members.into_iter().map(|m| (m.id, m.name)).collect();
                 self.limits = Some(limits);
                 self.loading_older = false;
                 self.fatal = None;
@@ -204,59 +580,111 @@ impl RoomView {
                 true
             }
             ServerFrame::Message(m) => {
-                let typing = self.typing.remove(&m.author).is_some();
-                self.add(m) || typing
+                if let Err(changed) = self.take_seq(m.id) {
+                    return changed;
+                }
+                // A message from someone ends their typing line.
+                self.typing.remove(&m.member);
+                self.put(m);
+                true
+            }
+            ServerFrame::Edited { seq, id, text, edited_ts, mentions } => {
+                if let Err(changed) = self.take_seq(seq) {
+                    return changed;
+                }
+                let quote = excerpt(&text);
+                if let Some(m) = self.messages.get_mut(&id).filter(|m| m.version < seq) {
+                    m.text = text;
+                    m.edited_ts = Some(edited_ts);
+                    m.mentions = mentions;
+                    m.version = seq;
+                    self.touched.insert(id);
+                }
+                self.requote(id, quote, false);
+                true
+            }
+            ServerFrame::Deleted { seq, id } => {
+                if let Err(changed) = self.take_seq(seq) {
+                    return changed;
+                }
+                if let Some(m) = self.messages.get_mut(&id).filter(|m| m.version < seq) {
+                    m.deleted = true;
+                    m.text.clear();
+                    m.mentions.clear();
+                    m.reactions.clear();
+                    m.version = seq;
+                    self.touched.insert(id);
+                }
+                self.requote(id, String::new(), true);
+                true
+            }
+            ServerFrame::Reactions { seq, id, reactions } => {
+                if let Err(changed) = self.take_seq(seq) {
+                    return changed;
+                }
+                if let Some(m) = self.messages.get_mut(&id).filter(|m| m.version < seq) {
+                    m.reactions = reactions;
+                    m.version = seq;
+                    self.touched.insert(id);
+                }
+                true
             }
             ServerFrame::Ack { client_id, .. } => {
                 if self.notice.as_ref().is_some_and(|n| n.client_id.as_ref() == Some(&client_id)) {
                     self.notice = None;
                 }
-                let n = self.outbox.len();
-                self.outbox.retain(|p| p.client_id != client_id);
-                n != self.outbox.len()
+                self.cancel(&client_id).is_some()
             }
-            ServerFrame::MemberJoined { name } => self.members.insert(name),
-            ServerFrame::MemberLeft { name } => {
-                let typing = self.typing.remove(&name).is_some();
-                self.members.remove(&name) || typing
+            ServerFrame::MemberJoined(m) => self.members.insert(m.id, m.name.clone()) != Some(m.name),
+            ServerFrame::MemberLeft(m) => {
+                let typing = self.typing.remove(&m.id).is_some();
+                self.members.remove(&m.id).is_some() || typing
             }
             ServerFrame::Presence { joined, left } => {
                 let mut changed = false;
-                for name in joined {
-                    changed |= self.members.insert(name);
+                for m in joined {
+                    changed |= self.members.insert(m.id, m.name.clone()) != Some(m.name);
                 }
-                for name in left {
-                    changed |= self.typing.remove(&name).is_some();
-                    changed |= self.members.remove(&name);
+                for m in left {
+                    changed |= self.typing.remove(&m.id).is_some();
+                    changed |= self.members.remove(&m.id).is_some();
                 }
                 changed
             }
-            ServerFrame::Typing { name } => {
-                if self.me.as_deref() != Some(name.as_str()) {
-                    self.typing.insert(name, now_ms + TYPING_DISPLAY_MS);
+            ServerFrame::Typing(m) => {
+                if self.me_id() != Some(m.id) {
+                    self.typing.insert(m.id, (m.name, now_ms + TYPING_DISPLAY_MS));
                     true
                 } else {
                     false
                 }
             }
-            ServerFrame::History { messages, has_more } => {
+            ServerFrame::History { messages, older } => {
                 for m in messages {
-                    self.add(m);
+                    self.put(m);
                 }
-                self.has_more = has_more;
-                if !has_more {
-                    self.skipped = None;
+                self.has_more = older;
+                if !older {
+                    self.away_gap = false;
                 }
                 self.loading_older = false;
                 self.want_older = false;
                 true
             }
             ServerFrame::Error { code, message, retry_after_ms, client_id } => {
+                // An operation refused in a way a resend cannot fix: a post waits for the
+                // person, anything else is dropped and the refusal shown on its message.
+                let mut inline = false;
+                if let Some(id) = client_id.as_deref().filter(|_| !retryable(code) && code != ErrorCode::RateLimited) {
+                    inline = self.outbox.iter().any(|p| p.client_id == id && !p.is_post());
+                    self.refuse(id, message.clone());
+                }
                 let retry_at_ms = retry_after_ms.map(|d| now_ms.saturating_add(d));
                 let notice = Notice { code, message, retry_at_ms, client_id };
-                if self.me.is_none() && matches!(code, ErrorCode::NameTaken | ErrorCode::InvalidName) {
+                let refused_join = self.me.is_none() && matches!(code, ErrorCode::NameTaken | ErrorCode::InvalidName);
+                if refused_join || code == ErrorCode::UnsupportedVersion {
                     self.fatal = Some(notice);
-                } else {
+                } else if !inline {
                     self.notice = Some(notice);
                 }
                 true
@@ -264,31 +692,176 @@ impl RoomView {
         }
     }
 
-    /// Stores a message; whether it was new or different.
-    fn add(&mut self, m: ChatMessage) -> bool {
-        // Our own message, seen stored: it leaves the outbox even if its ack was lost.
-        let mut changed = false;
-        if self.me.as_deref() == Some(m.author.as_str()) {
-            let n = self.outbox.len();
-            self.outbox.retain(|p| p.client_id != m.client_id);
-            changed = n != self.outbox.len();
+    /// The quotes of message `id` in the replies we hold follow its edit or delete.
+    fn requote(&mut self, id: Seq, text: String, deleted: bool) {
+        for (reply_id, m) in &mut self.messages {
+            if let Some(q) = m.reply_to.as_mut().filter(|q| q.id == id) {
+                if q.excerpt != text || q.deleted != deleted {
+                    q.excerpt = text.clone();
+                    q.deleted = deleted;
+                    self.touched.insert(*reply_id);
+                }
+            }
         }
-        if self.messages.get(&m.seq) != Some(&m) {
-            self.messages.insert(m.seq, m);
-            changed = true;
+    }
+
+    /// Operations naming ids from another epoch than `epoch` cannot mean what the person
+    /// meant: edits, deletes and reactions are dropped (and the person told), posts keep their
+    /// text and lose the reply (they are resent by `client_id`).
+    fn drop_ops_from_other_epochs(&mut self, epoch: &str) {
+        let stale = |p: &Pending| p.op.names_id() && p.epoch.as_deref().is_some_and(|e| e != epoch);
+        let mut dropped = 0;
+        self.outbox.retain_mut(|p| {
+            if !stale(p) {
+                return true;
+            }
+            match &mut p.op {
+                Op::Send { reply_to, .. } => {
+                    *reply_to = None;
+                    p.epoch = Some(epoch.to_owned());
+                    true
+                }
+                _ => {
+                    dropped += 1;
+                    false
+                }
+            }
+        });
+        if dropped > 0 {
+            self.notice = Some(Notice {
+                code: ErrorCode::MessageNotFound,
+                message: format!(
+                    "The room's history was reset: {dropped} change{} you made to earlier messages could not be applied.",
+                    if dropped == 1 { "" } else { "s" }
+                ),
+                retry_at_ms: None,
+                client_id: None,
+            });
+        }
+    }
+
+    /// Stores a message in its current state, unless we hold a newer version of it; whether
+    /// anything changed.
+    fn put(&mut self, m: ChatMessage) -> bool {
+        let mut changed = false;
+        // Our own post, seen stored: it leaves the outbox even if its ack was lost.
+        if self.is_mine(&m) {
+            let n = self.outbox.len();
+            self.outbox.retain(|p| !(p.is_post() && p.client_id == m.client_id));
+            if n != self.outbox.len() {
+                changed = true;
+                self.relayout();
+            }
+        }
+        match self.messages.get(&m.id) {
+            Some(held) if held.version > m.version || *held == m => {}
+            held => {
+                if held.is_none() {
+                    self.relayout();
+                }
+                self.touched.insert(m.id);
+                self.messages.insert(m.id, m);
+                changed = true;
+            }
         }
         changed
     }
 
-    /// Names typing at `now_ms`, sorted.
-    pub fn typing_names(&self, now_ms: u64) -> Vec<&str> {
-        self.typing.iter().filter(|(_, until)| **until > now_ms).map(|(n, _)| n.as_str()).collect()
+    /// Message `id` as the page shows it: the room's copy with our unacknowledged edits,
+    /// deletes and reactions laid over it, in the order we made them.
+    pub fn shown(&self, id: Seq) -> Option<Shown> {
+        let mut m = self.messages.get(&id)?.clone();
+        let me = self.me.as_ref();
+        let (mut pending_edit, mut pending_delete) = (false, false);
+        for p in self.outbox.iter().filter(|p| p.op.target() == Some(id) && p.failed.is_none()) {
+            match &p.op {
+                Op::Edit { text, .. } if !m.deleted => {
+                    m.text = text.clone();
+                    pending_edit = true;
+                }
+                Op::Delete { .. } => {
+                    m.deleted = true;
+                    m.text.clear();
+                    m.reactions.clear();
+                    pending_delete = true;
+                    pending_edit = false;
+                }
+                Op::React { emoji, on, .. } if !m.deleted => {
+                    let name = me.map_or(p.author.as_str(), |me| me.name.as_str());
+                    react(&mut m.reactions, emoji, *on, name);
+                }
+                _ => {}
+            }
+        }
+        Some(Shown {
+            mine: self.is_mine(&m),
+            mentions_me: !m.deleted && me.is_some_and(|me| m.mentions.contains(&me.id)),
+            pending_edit,
+            pending_delete,
+            conflict: self.conflicts.get(&id).cloned(),
+            m,
+        })
     }
 
-    /// Messages with `seq` above `seq`: what arrived since the user last looked.
-    pub fn count_after(&self, seq: Seq) -> usize {
-        self.messages.range(seq + 1..).filter(|(_, m)| self.me.as_deref() != Some(m.author.as_str())).count()
+    /// Our newest message that can still be edited (Up arrow in an empty composer).
+    pub fn last_editable(&self) -> Option<Seq> {
+        self.messages.keys().rev().copied().find(|id| self.shown(*id).is_some_and(|s| s.mine && !s.m.deleted))
     }
+
+    /// Names typing at `now_ms`, sorted.
+    pub fn typing_names(&self, now_ms: u64) -> Vec<&str> {
+        let mut names: Vec<&str> =
+            self.typing.values().filter(|(_, until)| *until > now_ms).map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// Messages from others with an id above `id`: what arrived since the person last looked.
+    pub fn count_after(&self, id: Seq) -> usize {
+        self.messages.range(id + 1..).filter(|(_, m)| !self.is_mine(m) && !m.deleted).count()
+    }
+
+    /// Of those, the ones that mention us.
+    pub fn mentions_after(&self, id: Seq) -> usize {
+        let Some(me) = self.me_id() else { return 0 };
+        self.messages.range(id + 1..).filter(|(_, m)| m.member != me && !m.deleted && m.mentions.contains(&me)).count()
+    }
+}
+
+/// Our reaction `emoji` turned `on` or off in a summary, as the room will do it: the count
+/// moves by one only if our state changes (set semantics), our name is listed while there is
+/// room in the sample, an emoji nobody has any more goes.
+pub fn react(reactions: &mut Vec<Reaction>, emoji: &str, on: bool, name: &str) {
+    match reactions.iter().position(|r| r.emoji == emoji) {
+        Some(i) => {
+            let r = &mut reactions[i];
+            if r.mine == on {
+                return;
+            }
+            r.mine = on;
+            if on {
+                r.count += 1;
+                if r.names.len() < REACTION_NAMES_MAX {
+                    r.names.push(name.to_owned());
+                }
+            } else {
+                r.count = r.count.saturating_sub(1);
+                r.names.retain(|n| n != name);
+                if r.count == 0 {
+                    reactions.remove(i);
+                }
+            }
+        }
+        None if on => {
+            reactions.push(Reaction { emoji: emoji.to_owned(), count: 1, names: vec![name.to_owned()], mine: true })
+        }
+        None => {}
+    }
+}
+
+/// Refusals of an operation that may succeed if the same frame is sent again later.
+pub fn retryable(code: ErrorCode) -> bool {
+    matches!(code, ErrorCode::Internal | ErrorCode::Unknown | ErrorCode::TooManyConnections | ErrorCode::NotJoined)
 }
 
 /// "alice is typing…", "alice and bob are typing…", "several people are typing…".
@@ -301,9 +874,9 @@ pub fn typing_text(names: &[&str]) -> Option<String> {
     }
 }
 
-/// Whether `next` continues `prev`'s group: same author within five minutes.
+/// Whether `next` continues `prev`'s group: same member within five minutes.
 pub fn same_group(prev: &ChatMessage, next: &ChatMessage) -> bool {
-    prev.author == next.author && next.ts.saturating_sub(prev.ts) < 5 * 60 * 1000
+    prev.member == next.member && next.ts.saturating_sub(prev.ts) < 5 * 60 * 1000
 }
 
 /// A message's time as people say it: "now", "5 min ago", or `None` past the hour (show the
@@ -327,59 +900,158 @@ pub fn backoff_ms(attempt: u32, random: f64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::{flagged, member, msg, welcome, welcome_at, ALICE, BOB, CAROL, EPOCH};
+    use confab_shared::Quote;
 
-    fn msg(seq: Seq, author: &str, client_id: &str) -> ChatMessage {
-        ChatMessage { seq, client_id: client_id.into(), author: author.into(), text: format!("m{seq}"), ts: seq * 1000 }
+    fn ids(v: &RoomView) -> Vec<Seq> {
+        v.messages.keys().copied().collect()
     }
 
-    fn welcome(messages: Vec<ChatMessage>, has_more: bool) -> ServerFrame {
-        crate::fixtures::welcome(messages, &["alice", "bob"], has_more)
+    fn error(code: ErrorCode, client_id: Option<&str>) -> ServerFrame {
+        ServerFrame::Error { code, message: "no".into(), retry_after_ms: None, client_id: client_id.map(Into::into) }
+    }
+
+    fn reply(id: Seq, member: MemberId, to: &ChatMessage) -> ChatMessage {
+        ChatMessage {
+            reply_to: Some(Quote {
+                id: to.id,
+                member: to.member,
+                author: to.author.clone(),
+                excerpt: excerpt(&to.text),
+                deleted: false,
+            }),
+            ..msg(id, member, &format!("r{id}"))
+        }
+    }
+
+    fn thumbs(count: u32, names: &[&str], mine: bool) -> Vec<Reaction> {
+        vec![Reaction { emoji: "👍".into(), count, names: names.iter().map(|n| (*n).to_owned()).collect(), mine }]
     }
 
     #[test]
-    fn welcome_then_live_messages_in_seq_order() {
+    fn welcome_then_live_events_in_seq_order() {
         let mut v = RoomView::default();
-        v.apply(welcome(vec![msg(1, "bob", "b1"), msg(2, "bob", "b2")], false), 0);
-        v.apply(ServerFrame::Message(msg(4, "bob", "b4")), 0);
-        v.apply(ServerFrame::Message(msg(3, "bob", "b3")), 0);
-        assert_eq!(v.messages.keys().copied().collect::<Vec<_>>(), [1, 2, 3, 4]);
-        assert_eq!(v.me.as_deref(), Some("alice"));
+        v.apply(welcome(vec![msg(1, BOB, "b1"), msg(2, BOB, "b2")], false), 0);
+        assert_eq!((v.last_seq, v.epoch.as_deref()), (Some(2), Some(EPOCH)));
+        assert!(v.apply(ServerFrame::Message(msg(3, BOB, "b3")), 0));
+        assert!(v.apply(ServerFrame::Reactions { seq: 4, id: 3, reactions: thumbs(1, &["bob"], false) }, 0));
+        assert_eq!(ids(&v), [1, 2, 3]);
+        assert_eq!(v.last_seq, Some(4), "a reaction is an event too");
+        assert_eq!(v.messages[&3].version, 4);
+        assert_eq!(v.me, Some(member(ALICE)));
         assert_eq!(v.members.len(), 2);
-        assert!(!v.has_more);
+        assert!(!v.has_more && !v.resume_needed);
     }
 
     #[test]
-    fn replays_add_nothing_twice() {
+    fn a_hole_in_the_log_asks_for_a_resume_and_applies_nothing_past_it() {
         let mut v = RoomView::default();
-        v.apply(welcome(vec![msg(1, "bob", "b1")], false), 0);
+        v.apply(welcome(vec![msg(1, BOB, "b1")], false), 0);
+        assert!(v.apply(ServerFrame::Message(msg(3, BOB, "b3")), 0), "a hole is a change: the engine must act");
+        assert!(v.resume_needed);
+        assert_eq!(ids(&v), [1], "3 waits for the resume, which replays 2 and 3");
+        assert_eq!(v.last_seq, Some(1), "the resume starts after the last applied");
+        assert!(!v.apply(ServerFrame::Deleted { seq: 4, id: 1 }, 0), "still waiting: nothing more applies");
+        assert!(!v.messages[&1].deleted);
+        // The resume: since=1, the room replays what changed after it.
+        let deleted = ChatMessage { deleted: true, text: String::new(), version: 4, ..msg(1, BOB, "b1") };
+        v.apply(welcome_at(vec![deleted, msg(2, BOB, "b2"), msg(3, BOB, "b3")], false, 4), 0);
+        assert_eq!(ids(&v), [1, 2, 3]);
+        assert!(v.messages[&1].deleted && !v.resume_needed);
+        assert_eq!(v.last_seq, Some(4));
+    }
+
+    #[test]
+    fn replays_change_nothing() {
+        let mut v = RoomView::default();
+        v.apply(welcome(vec![msg(1, BOB, "b1")], false), 0);
+        v.apply(ServerFrame::Edited { seq: 2, id: 1, text: "new".into(), edited_ts: 5, mentions: vec![] }, 0);
         let once = v.clone();
-        v.apply(ServerFrame::Message(msg(1, "bob", "b1")), 0);
-        v.apply(welcome(vec![msg(1, "bob", "b1")], false), 0);
-        v.revision = once.revision;
+        assert!(!v.apply(ServerFrame::Message(msg(1, BOB, "b1")), 0));
+        assert!(!v.apply(ServerFrame::Edited { seq: 2, id: 1, text: "new".into(), edited_ts: 5, mentions: vec![] }, 0));
+        assert!(!v.apply(ServerFrame::Reactions { seq: 2, id: 1, reactions: thumbs(9, &[], true) }, 0));
         assert_eq!(v, once);
+        // A resume that replays an older copy of message 1 does not undo the edit.
+        v.apply(welcome_at(vec![msg(1, BOB, "b1")], false, 2), 0);
+        assert_eq!(v.messages[&1].text, "new", "the held version is newer");
     }
 
     #[test]
-    fn resume_without_gap_merges_and_keeps_paging_state() {
+    fn a_resume_replaces_changed_messages_by_id_and_keeps_paging_state() {
         let mut v = RoomView::default();
-        v.apply(welcome((51..=100).map(|s| msg(s, "bob", &format!("b{s}"))).collect(), true), 0);
-        assert!(v.has_more);
-        v.apply(welcome(vec![msg(101, "bob", "b101")], false), 0);
+        v.apply(welcome((51..=100).map(|s| msg(s, BOB, &format!("b{s}"))).collect(), true), 0);
+        let generation = v.generation;
+        let edited = ChatMessage { text: "fixed".into(), version: 102, edited_ts: Some(9), ..msg(60, BOB, "b60") };
+        v.apply(welcome_at(vec![edited, msg(101, BOB, "b101")], false, 102), 0);
         assert_eq!(v.messages.len(), 51);
-        assert!(v.has_more, "older pages are still there");
+        assert_eq!(v.messages[&60].text, "fixed");
+        assert!(v.has_more, "a resume keeps what was known about older pages");
+        assert_eq!(v.generation, generation, "the list stays where it was");
+        assert_eq!(v.last_seq, Some(102));
     }
 
     #[test]
-    fn resume_with_gap_restarts_the_list() {
+    fn a_gap_replaces_the_messages_and_keeps_the_outbox() {
         let mut v = RoomView::default();
-        v.apply(welcome(vec![msg(1, "bob", "b1")], false), 0);
-        v.apply(welcome((300..=500).map(|s| msg(s, "bob", &format!("b{s}"))).collect(), true), 0);
-        assert_eq!(v.oldest_seq(), Some(300));
-        assert!(v.has_more);
+        v.apply(welcome(vec![msg(1, BOB, "b1")], false), 0);
+        v.queue("c1".into(), "unsent".into(), 0);
+        let generation = v.generation;
+        v.apply(flagged(welcome((300..=349).map(|s| msg(s, BOB, "x")).collect(), true), true, false, EPOCH), 0);
+        assert_eq!(v.oldest_id(), Some(300), "message 1 is dropped: it may be stale");
+        assert!(v.has_more && v.away_gap);
+        assert!(v.generation > generation, "the list starts afresh");
+        assert_eq!(v.outbox.len(), 1);
+        v.apply(ServerFrame::History { messages: (250..300).map(|s| msg(s, BOB, "x")).collect(), older: false }, 0);
+        assert!(!v.away_gap, "paged back to the start: nothing is missing any more");
     }
 
     #[test]
-    fn outbox_clears_on_ack_or_on_seeing_our_message() {
+    fn a_reset_room_drops_every_id_and_the_operations_naming_them() {
+        let mut v = RoomView::default();
+        v.apply(welcome((1..=60).map(|s| msg(s, BOB, "x")).collect(), false), 0);
+        v.queue("post".into(), "unsent".into(), 0);
+        v.queue_op("reply".into(), Op::Send { text: "re".into(), reply_to: Some(5) }, 1);
+        v.queue_op("edit".into(), Op::Edit { id: 5, text: "x".into() }, 2);
+        v.queue_op("like".into(), Op::React { id: 6, emoji: "👍".into(), on: true }, 3);
+        let generation = v.generation;
+        let w = welcome(vec![msg(1, CAROL, "new1"), msg(2, CAROL, "new2")], false);
+        v.apply(flagged(w, false, true, "e2"), 0);
+        assert_eq!(v.messages.len(), 2, "old ids dropped, not mixed with the new room's");
+        assert_eq!(v.messages[&1].author, "carol");
+        assert_eq!(v.last_seq, Some(2));
+        assert_eq!(v.outbox.iter().map(|p| p.client_id.as_str()).collect::<Vec<_>>(), ["post", "reply"]);
+        assert_eq!(v.outbox[1].op, Op::Send { text: "re".into(), reply_to: None }, "the reply's target is gone");
+        let notice = v.notice.as_ref().expect("the person is told");
+        assert!(notice.message.contains("2 changes"), "{}", notice.message);
+        assert_eq!(v.resets, 1);
+        assert!(v.generation > generation);
+    }
+
+    #[test]
+    fn operations_saved_under_another_epoch_are_dropped_on_the_first_welcome_after_a_reload() {
+        let mut edit = RoomView::default().pending("e".into(), Op::Edit { id: 5, text: "x".into() }, 0);
+        edit.epoch = Some("old".into());
+        let mut post = RoomView::default().pending("p".into(), Op::Send { text: "x".into(), reply_to: None }, 0);
+        post.epoch = Some("old".into());
+        let mut v = RoomView::with_outbox(vec![edit, post]);
+        v.apply(welcome(vec![], false), 0);
+        assert_eq!(v.outbox.len(), 1, "the post is kept, the edit could mean another message");
+        assert!(v.notice.is_some());
+        assert_eq!(v.resets, 0, "a fresh join is not a reset");
+    }
+
+    #[test]
+    fn a_welcome_from_another_epoch_is_a_reset_even_unflagged() {
+        let mut v = RoomView::default();
+        v.apply(welcome(vec![msg(1, BOB, "b1"), msg(2, BOB, "b2")], false), 0);
+        v.apply(flagged(welcome(vec![msg(1, CAROL, "c")], false), false, false, "e2"), 0);
+        assert_eq!(ids(&v), [1]);
+        assert_eq!(v.messages[&1].member, CAROL);
+        assert_eq!(v.resets, 1);
+    }
+
+    #[test]
+    fn the_outbox_clears_on_ack_or_on_seeing_our_post() {
         let mut v = RoomView::default();
         v.apply(welcome(vec![], false), 0);
         v.queue("c1".into(), "one".into(), 0);
@@ -387,31 +1059,41 @@ mod tests {
         v.queue("c2".into(), "two".into(), 0);
         assert_eq!(v.outbox.len(), 2);
         v.apply(ServerFrame::Ack { client_id: "c1".into(), seq: 1, ts: 0 }, 0);
+        assert!(!v.apply(ServerFrame::Ack { client_id: "c1".into(), seq: 1, ts: 0 }, 0), "a duplicate ack is harmless");
         assert_eq!(v.outbox.len(), 1);
         // Another member's message with the same client_id is not ours.
-        v.apply(ServerFrame::Message(msg(2, "bob", "c2")), 0);
+        v.apply(ServerFrame::Message(msg(1, BOB, "c2")), 0);
         assert_eq!(v.outbox.len(), 1);
-        v.apply(ServerFrame::Message(msg(3, "alice", "c2")), 0);
+        v.apply(ServerFrame::Message(msg(2, ALICE, "c2")), 0);
         assert!(v.outbox.is_empty());
     }
 
     #[test]
-    fn batched_presence_adds_then_removes() {
+    fn presence_and_typing_are_keyed_by_member_id() {
         let mut v = RoomView::default();
         v.apply(welcome(vec![], false), 0);
-        v.apply(ServerFrame::Typing { name: "bob".into() }, 0);
-        v.apply(ServerFrame::Presence { joined: vec!["carol".into(), "dave".into()], left: vec!["bob".into()] }, 0);
-        assert_eq!(v.members.iter().map(String::as_str).collect::<Vec<_>>(), ["alice", "carol", "dave"]);
-        assert!(v.typing_names(1).is_empty());
+        v.apply(ServerFrame::Typing(member(BOB)), 0);
+        let carol = member(CAROL);
+        let bob_renamed = Member { id: BOB, name: "Bob".into() };
+        v.apply(ServerFrame::Presence { joined: vec![carol.clone(), bob_renamed], left: vec![] }, 0);
+        assert_eq!(v.members.get(&BOB).map(String::as_str), Some("Bob"), "one member, the name as last joined");
+        v.apply(ServerFrame::Presence { joined: vec![], left: vec![member(BOB)] }, 0);
+        assert_eq!(v.members.keys().copied().collect::<Vec<_>>(), [ALICE, CAROL]);
+        assert!(v.typing_names(1).is_empty(), "who left stops typing");
+        assert!(!v.apply(ServerFrame::MemberJoined(carol), 0), "already here: nothing changed");
     }
 
     #[test]
-    fn history_pages_merge_older_messages() {
+    fn history_pages_merge_older_messages_without_undoing_newer_copies() {
         let mut v = RoomView::default();
-        v.apply(welcome((51..=100).map(|s| msg(s, "bob", "x")).collect(), true), 0);
+        v.apply(welcome((51..=100).map(|s| msg(s, BOB, "x")).collect(), true), 0);
+        v.apply(ServerFrame::Edited { seq: 101, id: 51, text: "new".into(), edited_ts: 1, mentions: vec![] }, 0);
         v.loading_older = true;
-        v.apply(ServerFrame::History { messages: (1..=50).map(|s| msg(s, "bob", "x")).collect(), has_more: false }, 0);
-        assert_eq!(v.oldest_seq(), Some(1));
+        let mut page: Vec<ChatMessage> = (1..=51).map(|s| msg(s, BOB, "x")).collect();
+        page[50].text = "stale".into();
+        v.apply(ServerFrame::History { messages: page, older: false }, 0);
+        assert_eq!(v.oldest_id(), Some(1));
+        assert_eq!(v.messages[&51].text, "new");
         assert!(!v.has_more && !v.loading_older);
     }
 
@@ -419,29 +1101,23 @@ mod tests {
     fn typing_expires_and_ends_with_a_message() {
         let mut v = RoomView::default();
         v.apply(welcome(vec![], false), 0);
-        v.apply(ServerFrame::Typing { name: "bob".into() }, 1_000);
-        v.apply(ServerFrame::Typing { name: "alice".into() }, 1_000);
+        v.apply(ServerFrame::Typing(member(BOB)), 1_000);
+        v.apply(ServerFrame::Typing(member(ALICE)), 1_000);
         assert_eq!(v.typing_names(2_000), ["bob"], "our own typing is not shown");
         assert!(v.typing_names(6_001).is_empty(), "shown for 5 s");
-        v.apply(ServerFrame::Typing { name: "bob".into() }, 10_000);
-        v.apply(ServerFrame::Message(msg(1, "bob", "b1")), 10_100);
+        v.apply(ServerFrame::Typing(member(BOB)), 10_000);
+        v.apply(ServerFrame::Message(msg(1, BOB, "b1")), 10_100);
         assert!(v.typing_names(10_200).is_empty());
-        v.apply(ServerFrame::Typing { name: "bob".into() }, 11_000);
-        v.apply(ServerFrame::MemberLeft { name: "bob".into() }, 11_000);
+        v.apply(ServerFrame::Typing(member(BOB)), 11_000);
+        v.apply(ServerFrame::MemberLeft(member(BOB)), 11_000);
         assert!(v.typing_names(11_100).is_empty());
-        assert!(!v.members.contains("bob"));
+        assert!(!v.members.contains_key(&BOB));
     }
 
     #[test]
     fn refusals_before_join_are_fatal_after_join_a_notice() {
         let mut v = RoomView::default();
-        let taken = ServerFrame::Error {
-            client_id: None,
-            code: ErrorCode::NameTaken,
-            message: "no".into(),
-            retry_after_ms: None,
-        };
-        v.apply(taken, 0);
+        v.apply(error(ErrorCode::NameTaken, None), 0);
         assert_eq!(v.fatal.as_ref().map(|n| n.code), Some(ErrorCode::NameTaken));
         v.apply(welcome(vec![], false), 0);
         assert!(v.fatal.is_none());
@@ -455,28 +1131,229 @@ mod tests {
             1_000,
         );
         assert_eq!(v.notice.as_ref().and_then(|n| n.retry_at_ms), Some(1_300));
-        // A refusal naming a message goes once that message is stored.
+        // A refusal naming a post goes once that post is stored.
         v.queue("c7".into(), "x".into(), 0);
-        v.apply(
-            ServerFrame::Error {
-                client_id: Some("c7".into()),
-                code: ErrorCode::Internal,
-                message: "later".into(),
-                retry_after_ms: None,
-            },
-            1_000,
-        );
+        v.apply(error(ErrorCode::Internal, Some("c7")), 1_000);
         assert!(v.notice.is_some());
+        assert!(v.outbox[0].failed.is_none(), "internal: sent again, not failed");
         v.apply(ServerFrame::Ack { client_id: "c7".into(), seq: 9, ts: 0 }, 1_100);
         assert!(v.notice.is_none());
     }
 
     #[test]
-    fn unread_counts_only_others() {
+    fn an_unsupported_version_is_fatal() {
         let mut v = RoomView::default();
-        v.apply(welcome(vec![msg(1, "bob", "a"), msg(2, "alice", "b"), msg(3, "bob", "c")], false), 0);
+        v.apply(error(ErrorCode::UnsupportedVersion, None), 0);
+        assert_eq!(v.fatal.as_ref().map(|n| n.code), Some(ErrorCode::UnsupportedVersion));
+    }
+
+    #[test]
+    fn quotes_follow_edits_and_deletes_of_the_message_they_quote() {
+        let mut v = RoomView::default();
+        let original = ChatMessage { text: "the plan".into(), ..msg(1, BOB, "b1") };
+        let r = reply(2, CAROL, &original);
+        let other = msg(3, CAROL, "c3");
+        v.apply(welcome(vec![original, r, other], false), 0);
+        v.touched.clear();
+        let long = "word ".repeat(100);
+        v.apply(ServerFrame::Edited { seq: 4, id: 1, text: long.clone(), edited_ts: 9, mentions: vec![] }, 0);
+        let q = v.messages[&2].reply_to.clone().expect("a quote");
+        assert_eq!(q.excerpt, excerpt(&long), "the room's own excerpt rule");
+        assert_eq!(v.messages[&1].edited_ts, Some(9));
+        assert_eq!(v.touched.iter().copied().collect::<Vec<_>>(), [1, 2], "the message and its reply, nothing else");
+        v.apply(ServerFrame::Deleted { seq: 5, id: 1 }, 0);
+        let q = v.messages[&2].reply_to.clone().expect("a quote");
+        assert!(q.deleted && q.excerpt.is_empty());
+        assert!(v.messages[&1].deleted && v.messages[&1].text.is_empty());
+        // An edit of a message we do not hold still updates the replies we do.
+        let r = reply(7, BOB, &msg(6, CAROL, "gone"));
+        v.apply(ServerFrame::Message(ChatMessage { id: 6, version: 6, ..msg(6, CAROL, "c6") }), 0);
+        v.messages.remove(&6);
+        v.apply(ServerFrame::Message(r), 0);
+        v.apply(ServerFrame::Edited { seq: 8, id: 6, text: "later".into(), edited_ts: 1, mentions: vec![] }, 0);
+        assert_eq!(v.messages[&7].reply_to.as_ref().map(|q| q.excerpt.as_str()), Some("later"));
+    }
+
+    #[test]
+    fn a_reaction_redraws_one_row_and_not_the_list() {
+        let mut v = RoomView::default();
+        v.apply(welcome((1..=50).map(|s| msg(s, BOB, "x")).collect(), false), 0);
+        v.touched.clear();
+        let layout = v.layout;
+        v.apply(ServerFrame::Reactions { seq: 51, id: 7, reactions: thumbs(2, &["bob", "carol"], false) }, 0);
+        v.apply(ServerFrame::Reactions { seq: 52, id: 7, reactions: thumbs(1, &["bob"], false) }, 0);
+        assert_eq!(v.messages[&7].reactions, thumbs(1, &["bob"], false), "replaced, never added");
+        assert_eq!(v.touched.iter().copied().collect::<Vec<_>>(), [7]);
+        assert_eq!(v.layout, layout, "the rows are the same rows");
+        v.apply(ServerFrame::Message(msg(53, BOB, "x")), 0);
+        assert_ne!(v.layout, layout, "a new message is a new row");
+    }
+
+    #[test]
+    fn our_pending_changes_show_at_once_and_reconcile_with_the_rooms() {
+        let mut v = RoomView::default();
+        v.apply(welcome(vec![msg(1, ALICE, "a1"), msg(2, BOB, "b2")], false), 0);
+        v.apply(ServerFrame::Reactions { seq: 3, id: 2, reactions: thumbs(1, &["bob"], false) }, 0);
+        v.queue_op("e".into(), Op::Edit { id: 1, text: "better".into() }, 0);
+        v.queue_op("r".into(), Op::React { id: 2, emoji: "👍".into(), on: true }, 0);
+        let s = v.shown(1).expect("held");
+        assert!(s.mine && s.pending_edit);
+        assert_eq!(s.m.text, "better");
+        assert_eq!(v.shown(2).expect("held").m.reactions, thumbs(2, &["bob", "alice"], true));
+        // The room's events, then the acks: what is shown does not move.
+        v.apply(ServerFrame::Edited { seq: 4, id: 1, text: "better".into(), edited_ts: 4, mentions: vec![] }, 0);
+        v.apply(ServerFrame::Reactions { seq: 5, id: 2, reactions: thumbs(2, &["bob", "alice"], true) }, 0);
+        assert_eq!(v.shown(2).expect("held").m.reactions, thumbs(2, &["bob", "alice"], true), "not counted twice");
+        v.apply(ServerFrame::Ack { client_id: "e".into(), seq: 4, ts: 4 }, 0);
+        v.apply(ServerFrame::Ack { client_id: "r".into(), seq: 5, ts: 5 }, 0);
+        let s = v.shown(1).expect("held");
+        assert!(!s.pending_edit);
+        assert_eq!(s.m.text, "better");
+        assert!(v.outbox.is_empty());
+        // Removing ours: down by one, our name gone; a delete shows a tombstone at once.
+        v.queue_op("r2".into(), Op::React { id: 2, emoji: "👍".into(), on: false }, 0);
+        assert_eq!(v.shown(2).expect("held").m.reactions, thumbs(1, &["bob"], false));
+        v.queue_op("d".into(), Op::Delete { id: 1 }, 0);
+        let s = v.shown(1).expect("held");
+        assert!(s.m.deleted && s.pending_delete && s.m.text.is_empty());
+        assert_eq!(v.last_editable(), None, "the only message of ours is going");
+    }
+
+    #[test]
+    fn unsent_operations_fold_into_one_wish() {
+        let mut v = RoomView::default();
+        v.apply(welcome(vec![msg(1, ALICE, "a1")], false), 0);
+        let react = |on| Op::React { id: 1, emoji: "🎉".into(), on };
+        v.queue_op("r1".into(), react(true), 0);
+        let removed = v.push_pending(v.pending("r2".into(), react(false), 0));
+        assert_eq!(removed, ["r1"]);
+        assert!(v.outbox.is_empty(), "on then off before anything went out: nothing to send");
+        v.queue_op("e1".into(), Op::Edit { id: 1, text: "one".into() }, 0);
+        v.queue_op("e2".into(), Op::Edit { id: 1, text: "two".into() }, 0);
+        assert_eq!(v.outbox.len(), 1);
+        assert_eq!(v.outbox[0].op, Op::Edit { id: 1, text: "two".into() });
+        v.queue_op("d".into(), Op::Delete { id: 1 }, 0);
+        assert_eq!(v.outbox.iter().map(|p| p.client_id.as_str()).collect::<Vec<_>>(), ["d"]);
+        // Once out, the room may have applied it: both go, in order.
+        let mut v = RoomView::default();
+        v.apply(welcome(vec![msg(1, ALICE, "a1")], false), 0);
+        v.queue_op("r1".into(), react(true), 0);
+        v.outbox[0].sent = true;
+        v.queue_op("r2".into(), react(false), 0);
+        assert_eq!(v.outbox.len(), 2);
+    }
+
+    #[test]
+    fn an_unsent_post_is_rewritten_by_an_edit() {
+        let mut v = RoomView::default();
+        v.apply(welcome(vec![], false), 0);
+        v.queue("c1".into(), "typo".into(), 0);
+        let layout = v.layout;
+        assert!(v.rewrite_post("c1", "fixed".into()));
+        assert_eq!(v.outbox[0].post_text(), Some("fixed"));
+        assert_ne!(v.layout, layout, "its row is drawn anew");
+        v.outbox[0].sent = true;
+        assert!(!v.rewrite_post("c1", "again".into()), "out on the wire: the room may have it");
+    }
+
+    #[test]
+    fn a_conflict_drops_the_operation_and_shows_on_its_message() {
+        let mut v = RoomView::default();
+        v.apply(welcome(vec![msg(1, ALICE, "a1"), msg(2, BOB, "b2")], false), 0);
+        v.queue_op("e".into(), Op::Edit { id: 1, text: "x".into() }, 0);
+        v.queue_op("r".into(), Op::React { id: 2, emoji: "👍".into(), on: true }, 0);
+        v.queue("p".into(), "post".into(), 0);
+        v.apply(
+            ServerFrame::Error {
+                code: ErrorCode::MessageDeleted,
+                message: "that message was deleted".into(),
+                retry_after_ms: None,
+                client_id: Some("e".into()),
+            },
+            0,
+        );
+        assert_eq!(v.conflicts.get(&1).map(String::as_str), Some("that message was deleted"));
+        assert_eq!(v.shown(1).and_then(|s| s.conflict).as_deref(), Some("that message was deleted"));
+        assert!(v.notice.is_none(), "shown on the message, not at the composer");
+        v.apply(error(ErrorCode::NotAuthor, Some("r")), 0);
+        v.apply(error(ErrorCode::TextTooLong, Some("p")), 0);
+        assert_eq!(v.outbox.len(), 1, "the post waits for the person");
+        assert_eq!(v.outbox[0].failed.as_deref(), Some("no"));
+        assert!(v.conflicts.contains_key(&2));
+        v.dismiss_conflict(1);
+        assert!(v.shown(1).is_some_and(|s| s.conflict.is_none()));
+    }
+
+    #[test]
+    fn saved_outboxes_of_older_pages_load_and_every_operation_round_trips() {
+        let old = r#"[{"client_id":"c1","text":"hi","created_ms":5},
+                      {"client_id":"c2","text":"yo","created_ms":6,"author":"alice","failed":"too long","sent":true}]"#;
+        let saved: Vec<Pending> = serde_json::from_str(old).expect("older outboxes load");
+        assert_eq!(saved[0].op, Op::Send { text: "hi".into(), reply_to: None });
+        assert_eq!((saved[1].failed.as_deref(), saved[1].sent), (Some("too long"), true));
+        let v = RoomView::default();
+        let ops = [
+            Op::Send { text: "hi".into(), reply_to: Some(3) },
+            Op::Edit { id: 3, text: "new".into() },
+            Op::Delete { id: 3 },
+            Op::React { id: 3, emoji: "👍".into(), on: false },
+        ];
+        for op in ops {
+            let p = v.pending("c".into(), op, 7);
+            let text = serde_json::to_string(&p).expect("serializes");
+            assert_eq!(serde_json::from_str::<Pending>(&text).expect("loads"), p, "{text}");
+        }
+        // A post is saved in the shape older pages read.
+        let text = serde_json::to_string(&v.pending("c".into(), Op::Send { text: "hi".into(), reply_to: None }, 7))
+            .expect("serializes");
+        assert_eq!(text, r#"{"client_id":"c","text":"hi","created_ms":7,"author":""}"#);
+        for bad in [r#"{"client_id":"c","op":"edit","text":"x"}"#, r#"{"client_id":"c","op":"zap","id":1}"#] {
+            assert!(serde_json::from_str::<Pending>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unread_and_mentions_count_only_others() {
+        let mut v = RoomView::default();
+        let mention = ChatMessage { mentions: vec![ALICE], ..msg(3, BOB, "c") };
+        v.apply(welcome(vec![msg(1, BOB, "a"), msg(2, ALICE, "b"), mention], false), 0);
         assert_eq!(v.count_after(1), 1);
         assert_eq!(v.count_after(0), 2);
+        assert_eq!(v.mentions_after(0), 1);
+        assert!(v.shown(3).is_some_and(|s| s.mentions_me));
+        v.apply(ServerFrame::Deleted { seq: 4, id: 3 }, 0);
+        assert_eq!(v.mentions_after(0), 0, "a deleted mention no longer calls");
+    }
+
+    #[test]
+    fn our_reaction_toggles_with_set_semantics() {
+        let mut r = thumbs(1, &["bob"], false);
+        react(&mut r, "👍", false, "alice");
+        assert_eq!(r, thumbs(1, &["bob"], false), "removing one we do not have changes nothing");
+        react(&mut r, "👍", true, "alice");
+        react(&mut r, "👍", true, "alice");
+        assert_eq!(r, thumbs(2, &["bob", "alice"], true));
+        let many: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+        let mut r = vec![Reaction { emoji: "🎉".into(), count: 10, names: many.clone(), mine: false }];
+        react(&mut r, "🎉", true, "alice");
+        assert_eq!((r[0].count, r[0].names.len()), (11, 10), "the sample stays at ten names");
+        react(&mut r, "🎉", false, "alice");
+        react(&mut r, "🎉", true, "zed");
+        react(&mut r, "❤️", true, "alice");
+        assert_eq!(r[1].emoji, "❤️");
+        react(&mut r, "❤️", false, "alice");
+        assert_eq!(r.len(), 1, "an emoji nobody has goes");
+    }
+
+    #[test]
+    fn frames_that_change_nothing_say_so() {
+        let mut v = RoomView::default();
+        v.apply(welcome(vec![msg(1, BOB, "b1")], false), 0);
+        assert!(!v.apply(ServerFrame::Message(msg(1, BOB, "b1")), 0));
+        assert!(!v.apply(ServerFrame::MemberJoined(member(BOB)), 0));
+        assert!(!v.apply(ServerFrame::Presence { joined: vec![], left: vec![member(CAROL)] }, 0));
+        assert!(!v.apply(ServerFrame::Typing(member(ALICE)), 0));
+        assert!(v.apply(ServerFrame::Message(msg(2, BOB, "b2")), 0));
     }
 
     #[test]
@@ -488,10 +1365,12 @@ mod tests {
     }
 
     #[test]
-    fn grouping() {
-        assert!(same_group(&msg(1, "bob", "a"), &msg(2, "bob", "b")));
-        assert!(!same_group(&msg(1, "bob", "a"), &msg(2, "eve", "b")));
-        assert!(!same_group(&msg(1, "bob", "a"), &msg(1000, "bob", "b")));
+    fn grouping_is_by_member_id() {
+        assert!(same_group(&msg(1, BOB, "a"), &msg(2, BOB, "b")));
+        let renamed = ChatMessage { author: "Bob".into(), ..msg(2, BOB, "b") };
+        assert!(same_group(&msg(1, BOB, "a"), &renamed));
+        assert!(!same_group(&msg(1, BOB, "a"), &msg(2, CAROL, "b")));
+        assert!(!same_group(&msg(1, BOB, "a"), &msg(1000, BOB, "b")));
     }
 
     #[test]
@@ -513,58 +1392,10 @@ mod tests {
     }
 
     #[test]
-    fn a_reset_room_starts_afresh_and_keeps_the_outbox() {
-        let mut v = RoomView::default();
-        v.apply(welcome((1..=60).map(|s| msg(s, "bob", "x")).collect(), false), 0);
-        v.queue("c1".into(), "unsent".into(), 0);
-        let generation = v.generation;
-        let mut w = welcome(vec![msg(1, "carol", "new1"), msg(2, "carol", "new2")], false);
-        if let ServerFrame::Welcome { reset, .. } = &mut w {
-            *reset = true;
-        }
-        v.apply(w, 0);
-        assert_eq!(v.messages.len(), 2, "old seqs dropped, not mixed with the new room's");
-        assert_eq!(v.messages[&1].author, "carol");
-        assert_eq!(v.last_seq(), Some(2), "the next resume is from the new history");
-        assert_eq!(v.outbox.len(), 1, "unsent messages are still unsent");
-        assert_eq!(v.resets, 1);
-        assert!(v.generation > generation);
-    }
-
-    #[test]
-    fn a_resume_gap_says_how_much_was_skipped() {
-        let mut v = RoomView::default();
-        v.apply(welcome(vec![msg(1, "bob", "b1")], false), 0);
-        let generation = v.generation;
-        v.apply(welcome((300..=500).map(|s| msg(s, "bob", "x")).collect(), true), 0);
-        assert_eq!(v.skipped, Some(298));
-        assert!(v.generation > generation, "the list starts afresh: the page lands anew");
-        v.apply(ServerFrame::History { messages: (2..=299).map(|s| msg(s, "bob", "x")).collect(), has_more: false }, 0);
-        assert_eq!(v.skipped, None);
-    }
-
-    #[test]
-    fn a_stored_copy_of_our_pending_message_in_the_first_welcome_clears_it() {
-        let mut v = RoomView::with_outbox(vec![Pending {
-            client_id: "c1".into(),
-            text: "hi".into(),
-            created_ms: 0,
-            author: "alice".into(),
-            failed: None,
-            sent: false,
-        }]);
-        v.apply(welcome(vec![msg(1, "alice", "c1")], false), 0);
+    fn a_stored_copy_of_our_pending_post_in_the_first_welcome_clears_it() {
+        let p = RoomView::default().pending("c1".into(), Op::Send { text: "hi".into(), reply_to: None }, 0);
+        let mut v = RoomView::with_outbox(vec![p]);
+        v.apply(welcome(vec![msg(1, ALICE, "c1")], false), 0);
         assert!(v.outbox.is_empty(), "not shown twice after a reload");
-    }
-
-    #[test]
-    fn frames_that_change_nothing_say_so() {
-        let mut v = RoomView::default();
-        v.apply(welcome(vec![msg(1, "bob", "b1")], false), 0);
-        assert!(!v.apply(ServerFrame::Message(msg(1, "bob", "b1")), 0));
-        assert!(!v.apply(ServerFrame::MemberJoined { name: "bob".into() }, 0));
-        assert!(!v.apply(ServerFrame::Presence { joined: vec![], left: vec!["zed".into()] }, 0));
-        assert!(!v.apply(ServerFrame::Typing { name: "alice".into() }, 0));
-        assert!(v.apply(ServerFrame::Message(msg(2, "bob", "b2")), 0));
     }
 }

@@ -1,11 +1,14 @@
 //! The composer. With a keyboard, Enter sends and Shift+Enter adds a line; on a touch screen
 //! (`pointer: coarse`) Enter adds a line and the button sends. The Enter that commits an IME
 //! composition (`isComposing`, or keyCode 229 where Safari reports neither) never sends.
+//! Up arrow in an empty composer edits our last message (Enter saves, Escape cancels); a
+//! reply being written shows its quote above (Escape cancels); `@` suggests members online.
 //! Focused when the room opens.
 
 use crate::browser;
 use crate::connection::Command;
-use crate::ui::room::RoomCtx;
+use crate::ui::autocomplete::{MentionList, Mentions};
+use crate::ui::room::{Editing, RoomCtx};
 use confab_shared::ErrorCode;
 use leptos::prelude::*;
 
@@ -25,18 +28,59 @@ pub fn Composer(ctx: RoomCtx) -> impl IntoView {
     let max = confab_shared::limits::TEXT_MAX_CHARS;
     let coarse = browser::coarse_pointer();
 
+    let mentions = Mentions::new(view);
+    let editing = ctx.editing;
+    let cancel_edit = move || {
+        editing.set(None);
+        draft.set(String::new());
+        local_error.set(None);
+    };
     let submit = move || {
         let text = draft.get_untracked();
         if text.trim().is_empty() {
             return;
         }
-        match confab_shared::MessageText::parse(&text) {
-            Ok(_) => {
-                draft.set(String::new());
-                local_error.set(None);
-                ctx.queue(text);
+        if let Err(e) = confab_shared::MessageText::parse(&text) {
+            local_error.set(Some(e.message));
+            return;
+        }
+        match editing.get_untracked() {
+            Some(Editing::Message(id)) => ctx.edit(id, text),
+            Some(Editing::Pending(client_id)) => {
+                if !ctx.rewrite_pending(&client_id, text) {
+                    local_error.set(Some("It went out already: edit it once it is stored.".to_owned()));
+                    return;
+                }
             }
-            Err(e) => local_error.set(Some(e.message)),
+            None => ctx.queue(text),
+        }
+        editing.set(None);
+        mentions.close();
+        draft.set(String::new());
+        local_error.set(None);
+    };
+    // Up arrow in an empty composer: our newest post that has not gone out, else our newest
+    // stored message that is not deleted.
+    let edit_last = move || -> bool {
+        let pending = view.with_untracked(|v| {
+            v.outbox
+                .iter()
+                .rev()
+                .find(|p| p.is_post() && p.revocable())
+                .map(|p| (p.client_id.clone(), p.post_text().unwrap_or_default().to_owned()))
+        });
+        if let Some((client_id, text)) = pending {
+            ctx.reply_to.set(None);
+            editing.set(Some(Editing::Pending(client_id)));
+            draft.set(text);
+            return true;
+        }
+        match view.with_untracked(|v| v.last_editable()) {
+            Some(id) => {
+                ctx.start_edit(id);
+                true
+            }
+            None => false,
         }
     };
     // The notice is announced when it changes (role=alert); a countdown inside it would be
@@ -67,7 +111,54 @@ pub fn Composer(ctx: RoomCtx) -> impl IntoView {
 
     let placeholder =
         if coarse { "Write a message…" } else { "Write a message…  (Enter sends, Shift+Enter adds a line)" };
+    let reply_preview = move || {
+        let id = ctx.reply_to.get()?;
+        let (author, text) = view.with(|v| {
+            v.shown(id).map(|s| {
+                let text = if s.m.deleted { "message deleted".to_owned() } else { confab_shared::excerpt(&s.m.text) };
+                (s.m.author, text)
+            })
+        })?;
+        Some(view! {
+            <div class="composer-context" data-testid="reply-preview">
+                <span class="what">"Replying to "<b dir="auto">{author}</b></span>
+                <span class="excerpt" dir="auto">{text}</span>
+                <button
+                    class="link"
+                    aria-label="Cancel reply"
+                    on:click=move |_| {
+                        ctx.reply_to.set(None);
+                        ctx.focus_composer();
+                    }
+                >
+                    "Cancel"
+                </button>
+            </div>
+        })
+    };
+    let edit_banner = move || {
+        editing.get().map(|_| {
+            view! {
+                <div class="composer-context editing" data-testid="editing">
+                    <span class="what">"Editing your message"</span>
+                    <span class="excerpt">"Enter saves · Esc cancels"</span>
+                    <button
+                        class="link"
+                        on:click=move |_| {
+                            cancel_edit();
+                            ctx.focus_composer();
+                        }
+                    >
+                        "Cancel"
+                    </button>
+                </div>
+            }
+        })
+    };
     view! {
+        {reply_preview}
+        {edit_banner}
+        <MentionList m=mentions draft=draft textarea=ctx.composer />
         <form
             class="composer"
             on:submit=move |ev| {
@@ -84,19 +175,52 @@ pub fn Composer(ctx: RoomCtx) -> impl IntoView {
                 placeholder=placeholder
                 enterkeyhint=if coarse { "enter" } else { "send" }
                 prop:value=move || draft.get()
+                aria-autocomplete="list"
+                aria-controls="mention-list"
+                aria-expanded=move || mentions.open().to_string()
                 on:input=move |ev| {
-                    draft.set(event_target_value(&ev));
+                    let text = event_target_value(&ev);
+                    if let Some(el) = ctx.composer.get_untracked() {
+                        mentions.update(&text, el.selection_start().ok().flatten().unwrap_or(0));
+                    }
+                    draft.set(text);
                     local_error.set(None);
                     ctx.send(Command::Typing);
                 }
+                on:blur=move |_| mentions.close()
                 on:keydown=move |ev: leptos::ev::KeyboardEvent| {
-                    if enter_sends(&ev.key(), ev.shift_key(), ev.is_composing(), ev.key_code(), coarse) {
+                    let key = ev.key();
+                    if ev.is_composing() || ev.key_code() == 229 {
+                        return;
+                    }
+                    if mentions.key(&key, draft, ctx.composer) {
+                        ev.prevent_default();
+                        return;
+                    }
+                    let plain = !ev.shift_key() && !ev.alt_key() && !ev.ctrl_key() && !ev.meta_key();
+                    if key == "Escape" {
+                        if editing.get_untracked().is_some() {
+                            ev.prevent_default();
+                            cancel_edit();
+                        } else if ctx.reply_to.get_untracked().is_some() {
+                            ev.prevent_default();
+                            ctx.reply_to.set(None);
+                        }
+                        return;
+                    }
+                    if key == "ArrowUp" && plain && draft.with_untracked(|d| d.is_empty()) && edit_last() {
+                        ev.prevent_default();
+                        return;
+                    }
+                    if enter_sends(&key, ev.shift_key(), ev.is_composing(), ev.key_code(), coarse) {
                         ev.prevent_default();
                         submit();
                     }
                 }
             ></textarea>
-            <button type="submit" data-testid="send" aria-label="Send">"Send"</button>
+            <button type="submit" data-testid="send">
+                {move || if editing.get().is_some() { "Save" } else { "Send" }}
+            </button>
             <span class="counter">
                 {move || {
                     let n = draft.with(|d| d.chars().count());
@@ -106,6 +230,9 @@ pub fn Composer(ctx: RoomCtx) -> impl IntoView {
             <p class="notice" role="alert" data-testid="notice">
                 {notice_text}
                 <span aria-hidden="true">{countdown}</span>
+            </p>
+            <p class="flash" role="status" data-testid="flash">
+                {move || ctx.flash.get()}
             </p>
         </form>
     }

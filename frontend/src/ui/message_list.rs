@@ -1,17 +1,29 @@
 //! The message list: rows from `rows.rs`, the viewport moved as `list.rs` decides, history
-//! paging (on scrolling up, on a list too short to scroll, or by button), the "new messages"
-//! pill, and a visually hidden live region that announces only new messages from others.
-//! The list itself is not live: history pages and the list's own updates are not read out.
+//! paging (on scrolling up, on a list too short to scroll, or by button), jumps to a message
+//! (paging back until it is loaded), the "new messages" pill, and a visually hidden live
+//! region that announces only new messages from others. The list itself is not live: history
+//! pages and the list's own updates are not read out.
+//!
+//! The rows are rebuilt only when messages come or go (`RoomView::layout`); each message row
+//! reads its own signal, set only when that message changed (`RoomView::touched`), so an
+//! edit or a reaction redraws one row.
 
 use crate::browser;
 use crate::connection::Command;
 use crate::engine::Link;
-use crate::list::{self, Scroll, Shape};
-use crate::rows::{linkify, rows, Row, Token};
+use crate::list::{self, Jump, Scroll, Shape};
+use crate::rows::{rows, Row};
+use crate::state::{Op, Shown};
+use crate::ui::message_row::{MessageRow, QuoteBlock};
 use crate::ui::room::RoomCtx;
-use confab_shared::ChatMessage;
+use confab_shared::Seq;
 use leptos::html;
 use leptos::prelude::*;
+use std::collections::HashMap;
+use wasm_bindgen::JsCast;
+
+/// How long a message jumped to stays highlighted.
+pub const HIGHLIGHT_MS: u64 = 2_000;
 
 /// How long a message may stay unsent before the page says so and offers to retry.
 pub const SLOW_SEND_MS: u64 = 10_000;
@@ -20,20 +32,24 @@ fn date(ts: u64) -> js_sys::Date {
     js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts as f64))
 }
 
-fn day_label(ts: u64) -> String {
+/// The label of a timestamp's day.
+pub fn day_label(ts: u64) -> String {
     String::from(date(ts).to_date_string())
 }
 
-fn clock(ts: u64) -> String {
+/// "14:05".
+pub fn clock(ts: u64) -> String {
     let d = date(ts);
     format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
 }
 
-fn full_time(ts: u64) -> String {
+/// The full local date and time, for a `title`.
+pub fn full_time(ts: u64) -> String {
     String::from(date(ts).to_string())
 }
 
-fn iso_time(ts: u64) -> String {
+/// The ISO time, for a `datetime`.
+pub fn iso_time(ts: u64) -> String {
     String::from(date(ts).to_iso_string())
 }
 
@@ -59,6 +75,39 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
     let anchor = StoredValue::new(None::<(i32, i32)>);
     let shape = StoredValue::new(None::<Shape>);
     let resets = StoredValue::new(view.with_untracked(|v| v.resets));
+    // Each message row's signal, by id: what `touched` names is set, nothing else.
+    let shown = StoredValue::new(HashMap::<Seq, RwSignal<Option<Shown>>>::new());
+    Effect::new(move |_| {
+        view.track();
+        let touched = view.try_update_untracked(|v| std::mem::take(&mut v.touched)).unwrap_or_default();
+        for id in touched {
+            if let Some(sig) = shown.with_value(|m| m.get(&id).copied()) {
+                let next = view.with_untracked(|v| v.shown(id));
+                sig.try_maybe_update(|s| {
+                    let changed = *s != next;
+                    *s = next;
+                    (changed, ())
+                });
+            }
+        }
+    });
+    // The rows change only with the layout (messages come or go, a pending post changes).
+    let layout = Memo::new(move |_| {
+        view.with(|v| {
+            let posts: Vec<(String, bool, bool, Option<String>)> = v
+                .outbox
+                .iter()
+                .filter(|p| p.is_post())
+                .map(|p| (p.client_id.clone(), p.failed.is_some(), p.sent, p.post_text().map(str::to_owned)))
+                .collect();
+            (v.layout, posts)
+        })
+    });
+    let all_rows = Memo::new(move |_| {
+        layout.with(|_| ());
+        let read = read_up_to.get();
+        view.with_untracked(|v| rows(v, read, day_label))
+    });
 
     let request_older = move || {
         let wanted = view.try_maybe_update(|v| {
@@ -125,6 +174,49 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
         });
     });
 
+    // A jump to a message: page back (bounded) until it is held, then scroll to it and
+    // highlight it briefly.
+    Effect::new(move |_| {
+        let Some((id, pages)) = ctx.jump.get() else { return };
+        match view.with(|v| list::jump_step(v, id, pages)) {
+            Jump::Wait => {}
+            Jump::PageBack => {
+                ctx.jump.set(Some((id, pages + 1)));
+                view.update(|v| v.want_older = true);
+                ctx.send(Command::LoadOlder);
+            }
+            Jump::NotFound => {
+                ctx.jump.set(None);
+                ctx.say("That message is not in this room any more.");
+            }
+            Jump::Show => {
+                ctx.jump.set(None);
+                request_animation_frame(move || {
+                    let el = web_sys::window()
+                        .and_then(|w| w.document())
+                        .and_then(|d| d.get_element_by_id(&format!("m{id}")));
+                    if let Some(el) = el {
+                        let opts = web_sys::ScrollIntoViewOptions::new();
+                        opts.set_block(web_sys::ScrollLogicalPosition::Center);
+                        el.scroll_into_view_with_scroll_into_view_options(&opts);
+                        if let Ok(el) = el.dyn_into::<web_sys::HtmlElement>() {
+                            let _ = el.focus();
+                        }
+                    }
+                    ctx.highlight.set(Some(id));
+                    set_timeout(
+                        move || {
+                            if ctx.highlight.try_get_untracked().flatten() == Some(id) {
+                                ctx.highlight.try_set(None);
+                            }
+                        },
+                        std::time::Duration::from_millis(HIGHLIGHT_MS),
+                    );
+                });
+            }
+        }
+    });
+
     let on_scroll = move |_| {
         let Some(el) = list.get_untracked() else { return };
         let bottom = el.scroll_height() - el.scroll_top() - el.client_height() < 48;
@@ -132,7 +224,7 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
             at_bottom.set(bottom);
         }
         if bottom {
-            let last = view.with_untracked(|v| v.last_seq().unwrap_or(0));
+            let last = view.with_untracked(|v| v.newest_id().unwrap_or(0));
             seen.set(last);
             mark_read(last);
         }
@@ -153,15 +245,9 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
                 data-testid="messages"
                 tabindex="0"
             >
-                <Show when=move || view.with(|v| v.skipped.is_some())>
+                <Show when=move || view.with(|v| v.away_gap)>
                     <p class="gap" role="status" data-testid="gap">
-                        {move || {
-                            let n = view.with(|v| v.skipped.unwrap_or(0));
-                            format!(
-                                "While you were away, {n} more message{} arrived than are shown here. ",
-                                if n == 1 { "" } else { "s" },
-                            )
-                        }}
+                        "While you were away, more happened than is shown here. "
                         <button class="link" on:click=move |_| request_older()>
                             "Load older messages"
                         </button>
@@ -187,11 +273,7 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
                         })
                     }}
                 </p>
-                <For
-                    each=move || view.with(|v| rows(v, read_up_to.get(), day_label))
-                    key=Row::key
-                    children=move |row| render_row(row, ctx)
-                />
+                <For each=move || all_rows.get() key=Row::key children=move |row| render_row(row, ctx, shown) />
             </div>
             <div class="visually-hidden" aria-live="polite" data-testid="announcer">
                 {move || announcement.get()}
@@ -215,16 +297,30 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
     }
 }
 
-/// One row. Message times are the clock time (stable: nothing changes in the accessible
-/// text as minutes pass), with the full date in `title` and `datetime`.
-pub fn render_row(row: Row, ctx: RoomCtx) -> AnyView {
+/// One row. A message row gets its own signal (registered under its id in `shown`, so
+/// the list sets it when that message changes).
+pub fn render_row(row: Row, ctx: RoomCtx, shown: StoredValue<HashMap<Seq, RwSignal<Option<Shown>>>>) -> AnyView {
     match row {
         Row::Unread => view! {
             <div class="day unread" role="separator" data-testid="unread-divider"><span>"New"</span></div>
         }
         .into_any(),
         Row::Day(d) => view! { <div class="day" role="separator"><span>{d}</span></div> }.into_any(),
-        Row::Message { m, grouped, mine } => render_message(m, grouped, mine),
+        Row::Message { id, grouped } => {
+            let sig = RwSignal::new(ctx.view.with_untracked(|v| v.shown(id)));
+            shown.update_value(|m| {
+                m.insert(id, sig);
+            });
+            // A row for the same id under a new key (regrouped) may have taken the slot.
+            on_cleanup(move || {
+                shown.try_update_value(|m| {
+                    if m.get(&id) == Some(&sig) {
+                        m.remove(&id);
+                    }
+                });
+            });
+            view! { <MessageRow id=id grouped=grouped shown=sig ctx=ctx /> }.into_any()
+        }
         Row::Pending(p) => {
             let now = ctx.now;
             let link = ctx.link;
@@ -242,17 +338,34 @@ pub fn render_row(row: Row, ctx: RoomCtx) -> AnyView {
                 match link.get() {
                     Link::Online => "not sent yet — trying again".to_owned(),
                     Link::Refused => "not sent — this name could not join the room".to_owned(),
+                    Link::Outdated => "not sent — reload the page to send it".to_owned(),
                     _ => "not sent yet — it goes out when the connection is back".to_owned(),
                 }
             };
             // Once on the wire the room may already have stored it: only a message that never
             // went out, or was refused, can still be taken back.
-            let revocable = !p.sent || p.failed.is_some();
+            let revocable = p.revocable();
             let is_failed = p.failed.is_some();
             let slow = move || is_failed || now.get().saturating_sub(created_ms) >= SLOW_SEND_MS;
+            let (text, reply_to) = match p.op {
+                Op::Send { text, reply_to } => (text, reply_to),
+                _ => (String::new(), None),
+            };
+            let quote = reply_to.and_then(|r| {
+                ctx.view.with_untracked(|v| {
+                    v.messages.get(&r).map(|m| confab_shared::Quote {
+                        id: m.id,
+                        member: m.member,
+                        author: m.author.clone(),
+                        excerpt: confab_shared::excerpt(&m.text),
+                        deleted: m.deleted,
+                    })
+                })
+            });
             view! {
                 <article class="msg mine pending" data-testid="pending" data-client-id=id>
-                    <p class="text" dir="auto">{p.text.clone()}</p>
+                    {quote.map(|q| view! { <QuoteBlock q=q ctx=ctx /> })}
+                    <p class="text" dir="auto">{text}</p>
                     <span class="status">
                         <span data-testid="pending-status">{status}</span>
                         <Show when=slow>
@@ -264,29 +377,32 @@ pub fn render_row(row: Row, ctx: RoomCtx) -> AnyView {
                         {revocable
                             .then(move || {
                                 view! {
-                        " · "
-                        <button
-                            class="link"
-                            data-testid="edit-pending"
-                            on:click=move |_| {
-                                if let Some(p) = ctx.cancel(&edit_id) {
-                                    ctx.draft.set(p.text);
-                                    ctx.focus_composer();
-                                }
-                            }
-                        >
-                            "Edit"
-                        </button>
-                        " · "
-                        <button
-                            class="link"
-                            data-testid="delete-pending"
-                            on:click=move |_| {
-                                ctx.cancel(&delete_id);
-                            }
-                        >
-                            "Delete"
-                        </button>
+                                    " · "
+                                    <button
+                                        class="link"
+                                        data-testid="edit-pending"
+                                        on:click=move |_| {
+                                            if let Some(p) = ctx.cancel(&edit_id) {
+                                                ctx.draft.set(p.post_text().unwrap_or_default().to_owned());
+                                                if let Op::Send { reply_to: Some(r), .. } = p.op {
+                                                    ctx.reply_to.set(Some(r));
+                                                }
+                                                ctx.focus_composer();
+                                            }
+                                        }
+                                    >
+                                        "Edit"
+                                    </button>
+                                    " · "
+                                    <button
+                                        class="link"
+                                        data-testid="delete-pending"
+                                        on:click=move |_| {
+                                            ctx.cancel(&delete_id);
+                                        }
+                                    >
+                                        "Delete"
+                                    </button>
                                 }
                             })}
                     </span>
@@ -295,45 +411,4 @@ pub fn render_row(row: Row, ctx: RoomCtx) -> AnyView {
             .into_any()
         }
     }
-}
-
-fn render_message(m: ChatMessage, grouped: bool, mine: bool) -> AnyView {
-    let author = m.author.clone();
-    view! {
-        <article class="msg" class:grouped=grouped class:mine=mine data-testid="message" data-seq=m.seq>
-            {if grouped {
-                view! { <span class="visually-hidden">{author}</span> }.into_any()
-            } else {
-                view! {
-                    <header>
-                        <span class="author" dir="auto">
-                            {author}
-                        </span>
-                        <time datetime=iso_time(m.ts) title=full_time(m.ts)>
-                            {clock(m.ts)}
-                        </time>
-                    </header>
-                }
-                    .into_any()
-            }}
-            <p class="text" dir="auto">
-                {linkify(&m.text)
-                    .into_iter()
-                    .map(|t| match t {
-                        Token::Text(s) => s.into_any(),
-                        Token::Link(url) => {
-                            let label = url.clone();
-                            view! {
-                                <a href=url target="_blank" rel="noopener noreferrer">
-                                    {label}
-                                </a>
-                            }
-                                .into_any()
-                        }
-                    })
-                    .collect_view()}
-            </p>
-        </article>
-    }
-    .into_any()
 }

@@ -6,18 +6,30 @@
 use crate::browser::{self, now_ms};
 use crate::connection::{self, Command, Session};
 use crate::engine::Link;
+use crate::list::message_anchor;
 use crate::outbox;
-use crate::state::{typing_text, Pending, RoomView};
+use crate::reactions;
+use crate::state::{typing_text, Op, Pending, RoomView};
 use crate::ui::composer::Composer;
 use crate::ui::message_list::MessageList;
-use confab_shared::{MemberKey, UserName};
+use confab_shared::{ErrorCode, MemberKey, Seq, UserName};
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
-/// What the room's parts share: the view, the link, the commands, the saved outbox.
+/// What the composer is editing instead of writing a new message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Editing {
+    /// A stored message of ours, by id: saving sends an `edit`.
+    Message(Seq),
+    /// A post of ours that has not gone out: saving rewrites it.
+    Pending(String),
+}
+
+/// What the room's parts share: the view, the link, the commands, the saved outbox, and the
+/// small pieces of page state the message rows, the toolbar and the composer hand each other.
 #[derive(Clone, Copy)]
 pub struct RoomCtx {
     /// The room as the page knows it.
@@ -30,9 +42,22 @@ pub struct RoomCtx {
     pub draft: RwSignal<String>,
     /// The composer, to focus.
     pub composer: NodeRef<html::Textarea>,
+    /// The message the next post replies to (shown above the composer).
+    pub reply_to: RwSignal<Option<Seq>>,
+    /// What the composer is editing, if anything.
+    pub editing: RwSignal<Option<Editing>>,
+    /// The message whose emoji picker is open.
+    pub picker: RwSignal<Option<Seq>>,
+    /// A jump in progress: the message wanted and the older pages asked for it so far.
+    pub jump: RwSignal<Option<(Seq, u32)>>,
+    /// The message highlighted after a jump, briefly.
+    pub highlight: RwSignal<Option<Seq>>,
+    /// A short status line ("Link copied"), announced politely.
+    pub flash: RwSignal<Option<String>>,
     commands: StoredValue<UnboundedSender<Command>>,
     outbox_key: StoredValue<String>,
     name: StoredValue<String>,
+    room: StoredValue<String>,
 }
 
 impl RoomCtx {
@@ -41,27 +66,106 @@ impl RoomCtx {
         let _ = self.commands.with_value(|tx| tx.unbounded_send(c));
     }
 
-    /// The person wrote a message: into the outbox, saved, and on screen at once, whatever
+    /// An operation the person made: into the outbox, saved, and on screen at once, whatever
     /// the connection is doing; then the connection is told.
-    pub fn queue(&self, text: String) {
-        let p = Pending {
-            client_id: browser::random_hex(16),
-            text,
-            created_ms: now_ms(),
-            author: self.name.get_value(),
-            failed: None,
-            sent: false,
-        };
-        self.outbox_key.with_value(|k| outbox::update(k, std::slice::from_ref(&p), &[]));
-        self.view.update(|v| v.push_pending(p));
+    fn operate(&self, op: Op) {
+        let mut p = self.view.with_untracked(|v| v.pending(browser::random_hex(16), op, now_ms()));
+        p.author = self.name.get_value();
+        let cid = p.client_id.clone();
+        let Some(removed) = self.view.try_update(|v| v.push_pending(p)) else { return };
+        // Saved as it stands after folding (it may have cancelled an earlier one).
+        let kept: Vec<Pending> =
+            self.view.with_untracked(|v| v.outbox.iter().filter(|q| q.client_id == cid).cloned().collect());
+        self.outbox_key.with_value(|k| outbox::update(k, &kept, &removed));
         self.send(Command::Flush);
     }
 
-    /// Takes a pending message out of the outbox (deleted, or back into the composer).
+    /// The person wrote a message (a reply, if one is being replied to).
+    pub fn queue(&self, text: String) {
+        let reply_to = self.reply_to.get_untracked();
+        self.reply_to.set(None);
+        self.operate(Op::Send { text, reply_to });
+    }
+
+    /// The person saved an edit of message `id` (nothing is sent if the text is the same).
+    pub fn edit(&self, id: Seq, text: String) {
+        let same = self.view.with_untracked(|v| v.shown(id).is_some_and(|s| s.m.text == text));
+        if !same {
+            self.operate(Op::Edit { id, text });
+        }
+    }
+
+    /// The person deleted message `id`.
+    pub fn delete(&self, id: Seq) {
+        if self.reply_to.get_untracked() == Some(id) {
+            self.reply_to.set(None);
+        }
+        self.operate(Op::Delete { id });
+    }
+
+    /// The person added (`on`) or removed a reaction; the emoji goes first in their recent ones.
+    pub fn react(&self, id: Seq, emoji: &str, on: bool) {
+        if on {
+            let recent = reactions::remember(browser::load(reactions::RECENT_KEY).unwrap_or_default(), emoji);
+            browser::save(reactions::RECENT_KEY, &recent);
+        }
+        self.operate(Op::React { id, emoji: emoji.to_owned(), on });
+    }
+
+    /// Rewrites a post that has not gone out yet; whether it could.
+    pub fn rewrite_pending(&self, client_id: &str, text: String) -> bool {
+        let done = self.view.try_update(|v| v.rewrite_post(client_id, text)).unwrap_or(false);
+        if done {
+            let p: Vec<Pending> =
+                self.view.with_untracked(|v| v.outbox.iter().filter(|p| p.client_id == client_id).cloned().collect());
+            self.outbox_key.with_value(|k| outbox::update(k, &p, &[]));
+            self.send(Command::Flush);
+        }
+        done
+    }
+
+    /// Takes a pending post out of the outbox (deleted, or back into the composer).
     pub fn cancel(&self, client_id: &str) -> Option<Pending> {
         let p = self.view.try_update(|v| v.cancel(client_id)).flatten()?;
         self.outbox_key.with_value(|k| outbox::update(k, &[], std::slice::from_ref(&p.client_id)));
         Some(p)
+    }
+
+    /// Scrolls to message `id`, paging back until it is loaded (see `list::jump_step`).
+    pub fn jump_to(&self, id: Seq) {
+        self.jump.set(Some((id, 0)));
+    }
+
+    /// The link to message `id`: `/r/{room}#m{id}` on this origin.
+    pub fn link_to(&self, id: Seq) -> String {
+        format!("{}/r/{}#m{id}", browser::origin(), self.room.get_value())
+    }
+
+    /// Shows a short status line for a few seconds.
+    pub fn say(&self, text: &str) {
+        let flash = self.flash;
+        let text = text.to_owned();
+        flash.set(Some(text.clone()));
+        set_timeout(
+            move || {
+                if flash.try_get_untracked().flatten().as_deref() == Some(text.as_str()) {
+                    flash.try_set(None);
+                }
+            },
+            std::time::Duration::from_secs(4),
+        );
+    }
+
+    /// Starts editing message `id` in the composer.
+    pub fn start_edit(&self, id: Seq) {
+        let Some(text) = self.view.with_untracked(|v| v.shown(id).filter(|s| s.mine && !s.m.deleted).map(|s| s.m.text))
+        else {
+            return;
+        };
+        self.reply_to.set(None);
+        self.editing.set(Some(Editing::Message(id)));
+        self.draft.set(text);
+        self.focus_composer();
     }
 
     /// A context over `view` with no connection behind it (component tests).
@@ -74,9 +178,16 @@ impl RoomCtx {
             now: RwSignal::new(now),
             draft: RwSignal::new(String::new()),
             composer: NodeRef::new(),
+            reply_to: RwSignal::new(None),
+            editing: RwSignal::new(None),
+            picker: RwSignal::new(None),
+            jump: RwSignal::new(None),
+            highlight: RwSignal::new(None),
+            flash: RwSignal::new(None),
             commands: StoredValue::new(tx),
             outbox_key: StoredValue::new("test.outbox".to_owned()),
             name: StoredValue::new("alice".to_owned()),
+            room: StoredValue::new("lobby".to_owned()),
         };
         (ctx, rx)
     }
@@ -138,10 +249,26 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
         now: RwSignal::new(now_ms()),
         draft: RwSignal::new(String::new()),
         composer: NodeRef::new(),
+        reply_to: RwSignal::new(None),
+        editing: RwSignal::new(None),
+        picker: RwSignal::new(None),
+        jump: RwSignal::new(None),
+        highlight: RwSignal::new(None),
+        flash: RwSignal::new(None),
         commands: StoredValue::new(tx),
         outbox_key: StoredValue::new(outbox_key.clone()),
         name: StoredValue::new(name.as_str().to_owned()),
+        room: StoredValue::new(room.clone()),
     };
+    // A link to a message (`/r/{room}#m42`) jumps to it, on opening and when the hash changes.
+    let jump_to_hash = move || {
+        if let Some(id) = message_anchor(&browser::hash()) {
+            ctx.jump_to(id);
+        }
+    };
+    jump_to_hash();
+    let hash = window_event_listener(leptos::ev::hashchange, move |_| jump_to_hash());
+    on_cleanup(move || hash.remove());
     on_cleanup(move || {
         ctx.commands.with_value(|tx| tx.close_channel());
         drains.with_value(|d| d.iter().for_each(|tx| tx.close_channel()));
@@ -180,7 +307,7 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
         let t = now.get();
         matches!(link.get(), Link::Waiting { .. })
             || view.with(|v| {
-                v.typing.values().any(|until| *until > t)
+                v.typing.values().any(|(_, until)| *until > t)
                     || v.outbox.iter().any(|p| p.failed.is_none())
                     || v.notice.as_ref().is_some_and(|n| n.retry_at_ms.is_some_and(|at| at > t))
             })
@@ -208,25 +335,38 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
         }
     });
 
-    // Unread count in the tab title while the tab is hidden, counted from the saved read
-    // marker (a tab that loads hidden does not count the whole welcome).
+    // While the tab is hidden or not focused: mentions of us in the tab title ("(2) #room"),
+    // and how many messages came; counted from the saved read marker (a tab that loads hidden
+    // does not count the whole welcome). Focus clears both.
     let read_key = format!("confab.read.{room}");
-    let seen_seq = RwSignal::new(browser::load::<u64>(&read_key).unwrap_or(0));
-    let title_room = if room.len() == 64 { "private room".to_owned() } else { room.clone() };
+    let seen_id = RwSignal::new(browser::load::<u64>(&read_key).unwrap_or(0));
+    let title_room = if room.len() == 64 { "private room".to_owned() } else { format!("#{room}") };
+    let away = RwSignal::new(browser::away());
+    let on_focus = window_event_listener(leptos::ev::focus, move |_| away.set(browser::away()));
+    let on_blur = window_event_listener(leptos::ev::blur, move |_| away.set(true));
+    let on_visible = window_event_listener(leptos::ev::visibilitychange, move |_| away.set(browser::away()));
+    on_cleanup(move || {
+        on_focus.remove();
+        on_blur.remove();
+        on_visible.remove();
+    });
     Effect::new(move |prev_resets: Option<u64>| {
         let resets = view.with(|v| v.resets);
         if prev_resets.is_some_and(|r| r != resets) {
-            seen_seq.set(0);
+            seen_id.set(0);
         }
-        let last = view.with(|v| v.last_seq().unwrap_or(0));
-        if !browser::hidden() {
-            seen_seq.set(last);
+        let newest = view.with(|v| v.newest_id().unwrap_or(0));
+        if !away.get() {
+            seen_id.set(newest);
         }
-        let unread = view.with(|v| v.count_after(seen_seq.get_untracked()));
-        browser::set_title(&if unread > 0 {
-            format!("({unread}) {title_room} · Confab")
-        } else {
-            format!("{title_room} · Confab")
+        let (unread, mentions) = view.with(|v| {
+            let seen = seen_id.get_untracked();
+            (v.count_after(seen), v.mentions_after(seen))
+        });
+        browser::set_title(&match (mentions, unread) {
+            (0, 0) => format!("{title_room} · Confab"),
+            (0, n) => format!("{title_room} · {n} new · Confab"),
+            (m, _) => format!("({m}) {title_room} · Confab"),
         });
         resets
     });
@@ -281,11 +421,11 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
                         view.with(|v| {
                             v.members
                                 .iter()
-                                .map(|m| {
-                                    let me = v.me.as_deref() == Some(m.as_str());
+                                .map(|(id, name)| {
+                                    let me = v.me_id() == Some(*id);
                                     view! {
                                         <li class:me=me dir="auto">
-                                            {m.clone()}
+                                            {name.clone()}
                                             {me.then_some(" (you)")}
                                         </li>
                                     }
@@ -315,13 +455,14 @@ pub fn LinkState(ctx: RoomCtx) -> impl IntoView {
     let class = move || match link.get() {
         Link::Online => "link-state online",
         Link::Connecting => "link-state connecting",
-        Link::Waiting { .. } | Link::Refused => "link-state offline",
+        Link::Waiting { .. } | Link::Refused | Link::Outdated => "link-state offline",
     };
     let status = move || match link.get() {
         Link::Online => "Online",
         Link::Connecting => "Connecting…",
         Link::Waiting { .. } => "Reconnecting",
         Link::Refused => "Not joined",
+        Link::Outdated => "Out of date",
     };
     let countdown = move || match link.get() {
         Link::Waiting { retry_at_ms } => {
@@ -334,7 +475,7 @@ pub fn LinkState(ctx: RoomCtx) -> impl IntoView {
             <span class="dot" aria-hidden="true"></span>
             <span role="status">{status}</span>
             <span aria-hidden="true" data-testid="countdown">{countdown}</span>
-            <Show when=move || link.get() != Link::Online>
+            <Show when=move || !matches!(link.get(), Link::Online | Link::Outdated)>
                 " · "
                 <button class="link" on:click=move |_| ctx.send(Command::RetryNow)>
                     "Retry now"
@@ -344,19 +485,33 @@ pub fn LinkState(ctx: RoomCtx) -> impl IntoView {
     }
 }
 
-/// The join was refused (name taken): say so and offer a way out.
+/// The join was refused: the name is taken (choose another), or the room no longer serves
+/// this page (reload; the page never reconnects by itself then).
 #[component]
 fn Refused(view: RwSignal<RoomView>, on_leave: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
     move || {
         view.with(|v| v.fatal.clone()).map(|n| {
-            view! {
-                <div class="banner" role="alert" data-testid="refused">
-                    {n.message}
-                    " — "
-                    <button class="link" on:click=move |_| on_leave()>
-                        "Choose another name"
-                    </button>
-                </div>
+            if n.code == ErrorCode::UnsupportedVersion {
+                view! {
+                    <div class="banner" role="alert" data-testid="refused">
+                        "Confab was updated and this page is out of date. "
+                        <button class="link" on:click=|_| browser::reload()>
+                            "Reload to keep chatting"
+                        </button>
+                    </div>
+                }
+                .into_any()
+            } else {
+                view! {
+                    <div class="banner" role="alert" data-testid="refused">
+                        {n.message}
+                        " — "
+                        <button class="link" on:click=move |_| on_leave()>
+                            "Choose another name"
+                        </button>
+                    </div>
+                }
+                .into_any()
             }
         })
     }
@@ -365,11 +520,7 @@ fn Refused(view: RwSignal<RoomView>, on_leave: impl Fn() + Copy + Send + Sync + 
 /// The room sent frames this page cannot read: a newer version is out.
 #[component]
 fn Outdated(view: RwSignal<RoomView>) -> impl IntoView {
-    let reload = |_| {
-        if let Some(w) = web_sys::window() {
-            let _ = w.location().reload();
-        }
-    };
+    let reload = |_| browser::reload();
     view! {
         <Show when=move || view.with(|v| v.unknown_frames > 0)>
             <p class="outdated" role="status" data-testid="outdated">

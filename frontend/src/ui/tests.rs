@@ -2,12 +2,13 @@
 //! the view holds, as text, with the structure screen readers and the e2e tests rely on.
 
 use super::composer::{enter_sends, Composer};
-use super::message_list::{render_row, MessageList, SLOW_SEND_MS};
-use super::room::{LinkState, RoomCtx};
+use super::message_list::{MessageList, SLOW_SEND_MS};
+use super::message_row::MessageRow;
+use super::room::{Editing, LinkState, RoomCtx};
 use crate::engine::Link;
-use crate::rows::Row;
-use crate::state::RoomView;
-use confab_shared::{ChatMessage, ServerFrame};
+use crate::fixtures::{ALICE, BOB};
+use crate::state::{Op, RoomView};
+use confab_shared::{ChatMessage, Quote, Reaction, ServerFrame};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -37,14 +38,33 @@ fn text_of(host: &web_sys::HtmlElement, selector: &str) -> String {
     host.query_selector(selector).ok().flatten().and_then(|e| e.text_content()).unwrap_or_default()
 }
 
-fn msg(seq: u64, author: &str, text: &str, ts: u64) -> ChatMessage {
-    ChatMessage { seq, client_id: format!("c{seq}"), author: author.into(), text: text.into(), ts }
+fn msg(id: u64, author: &str, text: &str, ts: u64) -> ChatMessage {
+    let member = if author == "alice" { ALICE } else { BOB };
+    ChatMessage { text: text.into(), ts, ..crate::fixtures::msg(id, member, &format!("c{id}")) }
 }
 
 fn view_with(messages: Vec<ChatMessage>) -> RwSignal<RoomView> {
     let mut v = RoomView::default();
-    v.apply(crate::fixtures::welcome(messages, &["alice", "bob"], false), 0);
+    v.apply(crate::fixtures::welcome(messages, false), 0);
     RwSignal::new(v)
+}
+
+/// One message row for message 1 of `m`'s view.
+fn row_of(m: ChatMessage, c: RoomCtx) -> web_sys::HtmlElement {
+    let id = m.id;
+    c.view.set(view_with(vec![m]).get_untracked());
+    let sig = RwSignal::new(c.view.with_untracked(|v| v.shown(id)));
+    mount(move || view! { <MessageRow id=id grouped=false shown=sig ctx=c /> })
+}
+
+fn click(host: &web_sys::HtmlElement, selector: &str) {
+    let el: web_sys::HtmlElement =
+        host.query_selector(selector).ok().flatten().unwrap_or_else(|| panic!("no {selector}")).unchecked_into();
+    el.click();
+}
+
+fn count(host: &web_sys::HtmlElement, selector: &str) -> u32 {
+    host.query_selector_all(selector).expect("a query").length()
 }
 
 fn ctx(view: RwSignal<RoomView>, now: u64) -> RoomCtx {
@@ -57,7 +77,7 @@ fn ctx(view: RwSignal<RoomView>, now: u64) -> RoomCtx {
 fn markup_in_a_message_is_text() {
     let evil = "<img src=x onerror=alert(1)><script>alert(2)</script>";
     let c = ctx(view_with(vec![]), 0);
-    let host = mount(move || render_row(Row::Message { m: msg(1, "bob", evil, 0), grouped: false, mine: false }, c));
+    let host = row_of(msg(1, "bob", evil, 0), c);
     assert_eq!(host.query_selector_all("img, script").expect("a query").length(), 0);
     assert_eq!(text_of(&host, ".text"), evil);
     let p = host.query_selector(".text").ok().flatten().expect("a .text");
@@ -68,7 +88,7 @@ fn markup_in_a_message_is_text() {
 fn only_http_links_become_links_and_open_safely() {
     let text = "see https://example.com/a?b=1 and javascript:alert(1) or http://x.test";
     let c = ctx(view_with(vec![]), 0);
-    let host = mount(move || render_row(Row::Message { m: msg(1, "bob", text, 0), grouped: false, mine: false }, c));
+    let host = row_of(msg(1, "bob", text, 0), c);
     let links = host.query_selector_all("a").expect("a query");
     assert_eq!(links.length(), 2);
     for i in 0..links.length() {
@@ -167,6 +187,11 @@ async fn a_slow_pending_message_says_why_and_can_be_retried_edited_or_deleted() 
     // Delete.
     view.update(|v| v.queue("p2".into(), "never mind".into(), 0));
     settle().await;
+    let ids: Vec<String> = (0..count(&host, "[data-testid=pending]"))
+        .filter_map(|i| host.query_selector_all("[data-testid=pending]").ok()?.item(i))
+        .filter_map(|n| n.unchecked_into::<web_sys::Element>().get_attribute("data-client-id"))
+        .collect();
+    assert_eq!(ids, ["p2"], "{:?}", view.with_untracked(|v| v.outbox.clone()));
     let delete: web_sys::HtmlElement =
         host.query_selector("[data-testid=delete-pending]").ok().flatten().expect("Delete").unchecked_into();
     delete.click();
@@ -218,10 +243,7 @@ async fn a_short_list_pages_back_by_itself_page_after_page() {
     // The page arrives (one more message, more still older): the list is still too short
     // to scroll, so it asks for the next one by itself.
     view.update(|v| {
-        v.apply(
-            confab_shared::ServerFrame::History { messages: vec![msg(50, "bob", "one more", 0)], has_more: true },
-            0,
-        );
+        v.apply(confab_shared::ServerFrame::History { messages: vec![msg(50, "bob", "one more", 0)], older: true }, 0);
     });
     settle().await;
     assert!(!view.with_untracked(|v| v.loading_older));
@@ -242,4 +264,118 @@ async fn the_composer_is_focused_and_the_enter_of_an_ime_commit_does_not_send() 
     assert!(!enter_sends("Enter", false, false, 229, false), "Safari's IME commit");
     assert!(!enter_sends("Enter", true, false, 13, false), "Shift+Enter adds a line");
     assert!(!enter_sends("Enter", false, false, 13, true), "a touch keyboard's Enter adds a line");
+}
+
+#[wasm_bindgen_test]
+async fn a_reaction_redraws_its_own_row_and_no_other() {
+    let view = view_with(vec![msg(1, "bob", "one", 0), msg(2, "bob", "two", 1), msg(3, "alice", "three", 2)]);
+    let c = ctx(view, 0);
+    let host = mount(move || view! { <MessageList ctx=c read_key="test.read5".to_owned() /> });
+    settle().await;
+    // Mark every row's text node: a row drawn anew loses its mark.
+    let texts = host.query_selector_all(".msg .text").expect("a query");
+    for i in 0..texts.length() {
+        let el: web_sys::Element = texts.item(i).expect("a text").unchecked_into();
+        el.set_attribute("data-mark", "kept").expect("set");
+    }
+    let summary =
+        vec![Reaction { emoji: "🎉".into(), count: 2, names: vec!["bob".into(), "carol".into()], mine: false }];
+    let drawn = || super::message_row::DRAWN.load(std::sync::atomic::Ordering::Relaxed);
+    let before = drawn();
+    view.update(|v| {
+        v.apply(ServerFrame::Reactions { seq: 4, id: 2, reactions: summary }, 0);
+    });
+    settle().await;
+    assert_eq!(count(&host, "[data-testid=chip]"), 1);
+    let chip = host.query_selector("#m2 [data-testid=chip]").ok().flatten().expect("the chip is on message 2");
+    assert_eq!(chip.get_attribute("title").as_deref(), Some("bob, carol reacted with 🎉"));
+    assert_eq!(drawn() - before, 1, "one message drawn anew, not three");
+    assert_eq!(count(&host, "#m1 .text[data-mark], #m3 .text[data-mark]"), 2, "the other rows kept their nodes");
+    // A click on the chip adds ours at once (optimistic), as a reaction in the outbox.
+    click(&host, "#m2 [data-testid=chip]");
+    settle().await;
+    assert_eq!(text_of(&host, "#m2 [data-testid=chip] .count"), "3");
+    let op = view.with_untracked(|v| v.outbox.last().map(|p| p.op.clone()));
+    assert_eq!(op, Some(Op::React { id: 2, emoji: "🎉".into(), on: true }));
+    assert_eq!(drawn() - before, 2, "our reaction redrew its message only");
+}
+
+#[wasm_bindgen_test]
+async fn the_toolbar_offers_edit_and_delete_only_on_our_live_messages() {
+    let view = view_with(vec![msg(1, "bob", "theirs", 0), msg(2, "alice", "ours", 1)]);
+    let c = ctx(view, 0);
+    let host = mount(move || view! { <MessageList ctx=c read_key="test.read6".to_owned() /> });
+    settle().await;
+    assert_eq!(count(&host, "#m1 [data-testid=edit-button]"), 0);
+    assert_eq!(count(&host, "#m2 [data-testid=edit-button]"), 1);
+    assert_eq!(count(&host, "#m1 [data-testid=reply-button]"), 1);
+    // Delete asks once more, in place; then a tombstone at once.
+    click(&host, "#m2 [data-testid=delete-button]");
+    settle().await;
+    click(&host, "#m2 [data-testid=confirm-delete]");
+    settle().await;
+    assert!(text_of(&host, "#m2 [data-testid=tombstone]").contains("deleting"));
+    assert_eq!(count(&host, "#m2 [data-testid=edit-button]"), 0, "no editing a deleted message");
+    view.update(|v| {
+        v.apply(ServerFrame::Deleted { seq: 3, id: 2 }, 0);
+        v.outbox.clear();
+        v.touched.insert(2);
+    });
+    settle().await;
+    assert_eq!(text_of(&host, "#m2 [data-testid=tombstone]"), "message deleted");
+    // Reply: the composer's reply target.
+    click(&host, "#m1 [data-testid=reply-button]");
+    assert_eq!(c.reply_to.get_untracked(), Some(1));
+}
+
+#[wasm_bindgen_test]
+async fn quotes_show_the_original_or_a_tombstone_and_jump_to_it() {
+    let c = ctx(view_with(vec![]), 0);
+    let quote = Quote { id: 7, member: BOB, author: "bob".into(), excerpt: "the plan".into(), deleted: false };
+    let m = ChatMessage { reply_to: Some(quote), edited_ts: Some(5), ..msg(9, "bob", "agreed", 0) };
+    let host = row_of(m, c);
+    settle().await;
+    assert_eq!(text_of(&host, "[data-testid=quote] .quote-author"), "bob");
+    assert_eq!(text_of(&host, "[data-testid=quote] .quote-text"), "the plan");
+    assert_eq!(text_of(&host, "[data-testid=edited]"), " (edited)");
+    click(&host, "[data-testid=quote]");
+    assert_eq!(c.jump.get_untracked(), Some((7, 0)));
+    let gone = Quote { id: 7, member: BOB, author: "bob".into(), excerpt: String::new(), deleted: true };
+    let host = row_of(ChatMessage { reply_to: Some(gone), ..msg(9, "bob", "agreed", 0) }, c);
+    settle().await;
+    assert_eq!(text_of(&host, "[data-testid=quote] .quote-text"), "message deleted");
+}
+
+#[wasm_bindgen_test]
+async fn up_arrow_edits_our_last_message_escape_cancels_enter_saves() {
+    let view = view_with(vec![msg(1, "alice", "first", 0), msg(2, "bob", "theirs", 1)]);
+    let c = ctx(view, 0);
+    let host = mount(move || view! { <Composer ctx=c /> });
+    settle().await;
+    let key = |k: &str| {
+        let init = web_sys::KeyboardEventInit::new();
+        init.set_key(k);
+        init.set_bubbles(true);
+        init.set_cancelable(true);
+        let ev = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).expect("an event");
+        let box_: web_sys::HtmlElement =
+            host.query_selector("textarea").ok().flatten().expect("a textarea").unchecked_into();
+        box_.dispatch_event(&ev).expect("dispatched");
+    };
+    key("ArrowUp");
+    settle().await;
+    assert_eq!(c.editing.get_untracked(), Some(Editing::Message(1)));
+    assert_eq!(c.draft.get_untracked(), "first");
+    assert!(text_of(&host, "[data-testid=editing]").contains("Editing"));
+    key("Escape");
+    settle().await;
+    assert_eq!(c.editing.get_untracked(), None);
+    assert_eq!(c.draft.get_untracked(), "");
+    key("ArrowUp");
+    c.draft.set("first, fixed".into());
+    key("Enter");
+    settle().await;
+    let op = view.with_untracked(|v| v.outbox.last().map(|p| p.op.clone()));
+    assert_eq!(op, Some(Op::Edit { id: 1, text: "first, fixed".into() }));
+    assert_eq!(c.editing.get_untracked(), None);
 }

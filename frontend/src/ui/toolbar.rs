@@ -1,0 +1,106 @@
+//! A message's toolbar, shown on hover and on keyboard focus inside the message: react,
+//! reply, edit and delete (our own messages that are not deleted), copy link. Delete asks
+//! once more in place (no browser dialog).
+
+use crate::state::Shown;
+use crate::ui::picker::EmojiPicker;
+use crate::ui::room::RoomCtx;
+use confab_shared::Seq;
+use leptos::prelude::*;
+
+/// The toolbar of message `id`.
+#[component]
+pub fn Toolbar(id: Seq, shown: RwSignal<Option<Shown>>, ctx: RoomCtx) -> impl IntoView {
+    let own = move || shown.with(|s| s.as_ref().is_some_and(|s| s.mine && !s.m.deleted));
+    let live = move || shown.with(|s| s.as_ref().is_some_and(|s| !s.m.deleted));
+    let confirming = RwSignal::new(false);
+    let picker_open = move || ctx.picker.get() == Some(id);
+    view! {
+        <div class="toolbar" class:open=picker_open role="toolbar" aria-label="Message actions" data-testid="toolbar">
+            <Show when=live>
+                <button
+                    class="tool"
+                    title="Add reaction"
+                    aria-label="Add reaction"
+                    aria-haspopup="true"
+                    aria-expanded=move || picker_open().to_string()
+                    data-testid="react-button"
+                    on:click=move |_| ctx.picker.update(|p| *p = if *p == Some(id) { None } else { Some(id) })
+                >
+                    "☺+"
+                </button>
+                <button
+                    class="tool"
+                    title="Reply"
+                    aria-label="Reply"
+                    data-testid="reply-button"
+                    on:click=move |_| {
+                        ctx.editing.set(None);
+                        ctx.reply_to.set(Some(id));
+                        ctx.focus_composer();
+                    }
+                >
+                    "↩"
+                </button>
+            </Show>
+            <Show when=own>
+                <button
+                    class="tool"
+                    title="Edit"
+                    aria-label="Edit"
+                    data-testid="edit-button"
+                    on:click=move |_| ctx.start_edit(id)
+                >
+                    "✎"
+                </button>
+                <Show
+                    when=move || confirming.get()
+                    fallback=move || {
+                        view! {
+                            <button
+                                class="tool"
+                                title="Delete"
+                                aria-label="Delete"
+                                data-testid="delete-button"
+                                on:click=move |_| confirming.set(true)
+                            >
+                                "🗑"
+                            </button>
+                        }
+                    }
+                >
+                    <button
+                        class="tool danger"
+                        data-testid="confirm-delete"
+                        on:click=move |_| {
+                            confirming.set(false);
+                            ctx.delete(id);
+                        }
+                    >
+                        "Delete"
+                    </button>
+                    <button class="tool" on:click=move |_| confirming.set(false)>
+                        "Keep"
+                    </button>
+                </Show>
+            </Show>
+            <button
+                class="tool"
+                title="Copy link"
+                aria-label="Copy link to message"
+                data-testid="copy-link"
+                on:click=move |_| {
+                    let url = ctx.link_to(id);
+                    crate::browser::copy(&url);
+                    crate::browser::replace_url(&url);
+                    ctx.say("Link copied");
+                }
+            >
+                "🔗"
+            </button>
+            <Show when=picker_open>
+                <EmojiPicker id=id shown=shown ctx=ctx />
+            </Show>
+        </div>
+    }
+}
