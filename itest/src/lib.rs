@@ -79,6 +79,25 @@ impl Server {
         Ok(server)
     }
 
+    /// As [`Server::start_with`], on a copy of the state directory `fixture` (a room written
+    /// by an older build, say).
+    pub async fn start_from_state(label: &str, vars: &[(&str, &str)], fixture: &Path) -> Result<Self, String> {
+        let dir = root().join("target").join("itest").join(format!("{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let state = dir.join("state").join("v3");
+        copy_dir(fixture, &state).map_err(|e| format!("cannot copy {}: {e}", fixture.display()))?;
+        let mut server = Self {
+            child: None,
+            port: 0,
+            state_dir: dir.join("state"),
+            vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            log_level: "log".to_owned(),
+            log: dir.join("wrangler.log"),
+        };
+        server.spawn().await?;
+        Ok(server)
+    }
+
     async fn spawn(&mut self) -> Result<(), String> {
         self.spawn_on(None).await
     }
@@ -227,6 +246,20 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
 }
 
 /// A key of the right shape, distinct per `seed`.

@@ -194,6 +194,26 @@ impl ClientFrame {
         raw.try_into()
     }
 
+    /// The `client_id` a frame that failed to parse gave, if it is well-formed enough to have
+    /// one (`{"data": {"client_id": "..."}}`): a refused `send`, `edit`, `delete` or `react`
+    /// then names the operation it refuses, so the client can show it on that operation.
+    /// Called on the error path only.
+    pub fn client_id_of(text: &str) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Data {
+            client_id: String,
+        }
+        #[derive(Deserialize)]
+        struct Frame {
+            data: Data,
+        }
+        if text.len() > FRAME_MAX_BYTES {
+            return None;
+        }
+        let id = serde_json::from_str::<Frame>(text).ok()?.data.client_id;
+        ClientId::parse(&id).ok().map(ClientId::into_string)
+    }
+
     /// The `client_id` of an operation (`send`, `edit`, `delete`, `react`), so a refusal can
     /// name the operation it refuses.
     pub fn client_id(&self) -> Option<&str> {
@@ -606,6 +626,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(l, Limits::default());
+    }
+
+    #[test]
+    fn a_refused_operation_still_names_its_client_id() {
+        let bad = r#"{"type":"react","data":{"client_id":"r1","id":1,"emoji":"a b","on":true}}"#;
+        assert_eq!(ClientFrame::parse(bad).unwrap_err().code, ErrorCode::InvalidReaction);
+        assert_eq!(ClientFrame::client_id_of(bad).as_deref(), Some("r1"));
+        assert_eq!(ClientFrame::client_id_of(r#"{"type":"send","data":{"client_id":"","text":"x"}}"#), None);
+        assert_eq!(ClientFrame::client_id_of("nonsense"), None);
     }
 
     #[test]

@@ -185,7 +185,9 @@ fn reaction_caps_distinct_emoji_and_a_sample_of_names_with_an_exact_count() {
         voters.push(s);
     }
     h.react(voters[0], "bad", 1, "two words", true);
-    assert_eq!(error_for(&mut h, voters[0]).0, ErrorCode::InvalidReaction);
+    assert_eq!(error_for(&mut h, voters[0]), (ErrorCode::InvalidReaction, Some("bad".into())));
+    h.edit(a, "blank", 1, "  ");
+    assert_eq!(error_for(&mut h, a), (ErrorCode::EmptyText, Some("blank".into())));
     let m = seen_by(&mut h, "alice", KEY_A, 1);
     let e0 = &m.reactions[0];
     assert_eq!((e0.count as usize, e0.names.len()), (REACTION_NAMES_MAX + 4, REACTION_NAMES_MAX));

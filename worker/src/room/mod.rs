@@ -545,8 +545,13 @@ impl Room {
                         }
                     }
                     Err(e) => {
-                        if self.charge(socket, 1, None, now_ms, &mut out) {
-                            Self::reply(&mut out, socket, ServerFrame::error(e));
+                        let client_id = ClientFrame::client_id_of(text);
+                        if self.charge(socket, 1, client_id.as_deref(), now_ms, &mut out) {
+                            let refusal = match client_id {
+                                Some(id) => ServerFrame::refused_send(&id, e, None),
+                                None => ServerFrame::error(e),
+                            };
+                            Self::reply(&mut out, socket, refusal);
                         }
                     }
                 }
