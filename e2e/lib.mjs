@@ -228,7 +228,7 @@ export async function startProxy(targetPort) {
 }
 
 /**
- * Puts `n` messages into `room` over protocol v1 (20 per member, within the rate limit).
+ * Puts `n` messages into `room` over protocol v2 (20 per member, within the rate limit).
  * `tag` keeps a second batch's client ids (and texts) apart from the first's.
  */
 export async function seed(serverUrl, room, n, tag = '') {
@@ -241,7 +241,7 @@ export async function seed(serverUrl, room, n, tag = '') {
       const timer = setTimeout(() => reject(new Error(`seeding ${room} timed out`)), 20_000);
       ws.onopen = () => {
         const name = `seeder${member}`;
-        ws.send(JSON.stringify({ type: 'join', data: { name, key: `${name}`.padEnd(40, '_') } }));
+        ws.send(JSON.stringify({ type: 'join', data: { v: 2, name, key: `${name}`.padEnd(40, '_') } }));
       };
       ws.onmessage = (ev) => {
         const f = JSON.parse(ev.data);
