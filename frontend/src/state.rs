@@ -608,10 +608,14 @@ impl RoomView {
                     return changed;
                 }
                 if let Some(m) = self.messages.get_mut(&id).filter(|m| m.version < seq) {
+                    // A tombstone, as the room stores it: no text, quote, mentions,
+                    // reactions or edit time.
                     m.deleted = true;
                     m.text.clear();
                     m.mentions.clear();
                     m.reactions.clear();
+                    m.reply_to = None;
+                    m.edited_ts = None;
                     m.version = seq;
                     self.touched.insert(id);
                 }

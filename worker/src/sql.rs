@@ -9,7 +9,8 @@
 //! - `events (seq, id, member, client_id, ts)`: the log; `(member, client_id)` unique.
 //! - `posts (id, version, member, author, client_id, text, ts, edited_ts, deleted, reply_to,
 //!   mentions)`: each message as it is now; `mentions` is a comma-separated list of ids.
-//! - `reactions (id, emoji, member, seq)` (`seq`: the event that added it) and
+//! - `reactions (id, emoji, member, seq, name)` (`seq`: the event that added it; `name`: the
+//!   member's name then) and
 //!   `versions (id, version, text, ts)`.
 //!
 //! Each method runs its statements with no `.await` between them, so the runtime commits
@@ -149,7 +150,7 @@ fn create_tables(sql: &SqlStorage) -> Result<()> {
             ts INTEGER NOT NULL, edited_ts INTEGER, deleted INTEGER NOT NULL DEFAULT 0, reply_to INTEGER,
             mentions TEXT NOT NULL DEFAULT '')",
         "CREATE TABLE IF NOT EXISTS reactions (id INTEGER NOT NULL, emoji TEXT NOT NULL, member INTEGER NOT NULL,
-            seq INTEGER NOT NULL, PRIMARY KEY (id, emoji, member)) WITHOUT ROWID",
+            seq INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (id, emoji, member)) WITHOUT ROWID",
         "CREATE TABLE IF NOT EXISTS versions (id INTEGER NOT NULL, version INTEGER NOT NULL, text TEXT NOT NULL,
             ts INTEGER NOT NULL, PRIMARY KEY (id, version)) WITHOUT ROWID",
     ] {
@@ -501,11 +502,11 @@ impl RoomStore for SqlStore<'_> {
                 self.run("DELETE FROM versions WHERE id = ?", vec![int(*id)])?;
                 self.run("DELETE FROM reactions WHERE id = ?", vec![int(*id)])?;
             }
-            Change::React { id, emoji, on } => {
+            Change::React { id, emoji, on, name } => {
                 if *on {
                     self.run(
-                        "INSERT OR IGNORE INTO reactions (id, emoji, member, seq) VALUES (?, ?, ?, ?)",
-                        vec![int(*id), (*emoji).into(), int(op.member), int(seq)],
+                        "INSERT OR IGNORE INTO reactions (id, emoji, member, seq, name) VALUES (?, ?, ?, ?, ?)",
+                        vec![int(*id), (*emoji).into(), int(op.member), int(seq), (*name).into()],
                     )?;
                 } else {
                     self.run(
@@ -563,9 +564,7 @@ impl RoomStore for SqlStore<'_> {
         }
         let rows: Vec<Row> = self.rows(
             &format!(
-                "SELECT r.id, r.emoji, r.member, coalesce(m.display, '') AS name, r.seq
-                 FROM reactions r LEFT JOIN members m ON m.id = r.member
-                 WHERE r.id IN ({}) ORDER BY r.id, r.seq",
+                "SELECT id, emoji, member, name, seq FROM reactions WHERE id IN ({}) ORDER BY id, seq",
                 ids_list(ids)
             ),
             Vec::new(),

@@ -92,7 +92,7 @@ pub struct ReactionRow {
     pub emoji: String,
     /// Who.
     pub member: MemberId,
-    /// Their display name now.
+    /// Their display name when they reacted.
     pub name: String,
     /// The event that added it (the summary orders emoji by first use, names by arrival:
     /// by seq, as timestamps tie).
@@ -136,6 +136,9 @@ pub enum Change<'a> {
         emoji: &'a str,
         /// Add or remove.
         on: bool,
+        /// The member's display name now, kept with the reaction as a post keeps its
+        /// author's: a summary reads the same to everyone, whenever they look.
+        name: &'a str,
     },
 }
 
@@ -237,8 +240,8 @@ pub struct MemoryStore {
     events: BTreeMap<Seq, (Seq, MemberId, String, u64)>,
     ops: HashMap<(MemberId, String), Seq>,
     messages: BTreeMap<Seq, StoredMessage>,
-    /// (id, emoji, member) → the seq that added it.
-    reactions: BTreeMap<(Seq, String, MemberId), u64>,
+    /// (id, emoji, member) → (the seq that added it, the name it was added under).
+    reactions: BTreeMap<(Seq, String, MemberId), (Seq, String)>,
     versions: BTreeMap<(Seq, Seq), String>,
     /// When set, every call fails: lets tests check how the room answers a platform failure.
     pub fail: bool,
@@ -279,6 +282,11 @@ impl MemoryStore {
             .insert(id, MemberRow { key_hash: Some(legacy_key_hash(key)), display: display.to_owned(), bucket: None });
         self.names.insert(claim.to_owned(), (id, ms));
         id
+    }
+
+    /// The event an operation `(member, client_id)` was recorded as, if it was.
+    pub fn find_op(&self, member: MemberId, client_id: &str) -> Option<Seq> {
+        self.ops.get(&(member, client_id.to_owned())).copied()
     }
 
     /// Forgets the epoch and everything else: storage recreated.
@@ -426,11 +434,11 @@ impl RoomStore for MemoryStore {
                 self.reactions.retain(|(i, _, _), _| i != id);
                 *id
             }
-            Change::React { id, emoji, on } => {
+            Change::React { id, emoji, on, name } => {
                 self.message_mut(*id)?.version = seq;
                 let k = (*id, (*emoji).to_owned(), op.member);
                 if *on {
-                    self.reactions.entry(k).or_insert(seq);
+                    self.reactions.entry(k).or_insert_with(|| (seq, (*name).to_owned()));
                 } else {
                     self.reactions.remove(&k);
                 }
@@ -473,11 +481,11 @@ impl RoomStore for MemoryStore {
                 .reactions
                 .range((*id, String::new(), 0)..)
                 .take_while(|((i, _, _), _)| i == id)
-                .map(|((i, emoji, member), seq)| ReactionRow {
+                .map(|((i, emoji, member), (seq, name))| ReactionRow {
                     id: *i,
                     emoji: emoji.clone(),
                     member: *member,
-                    name: self.members.get(member).map(|m| m.display.clone()).unwrap_or_default(),
+                    name: name.clone(),
                     seq: *seq,
                 })
                 .collect();

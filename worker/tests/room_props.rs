@@ -1,15 +1,20 @@
 //! Property tests over the room state machine: any sequence of socket events — joins under
-//! contested names, sends with repeated client ids, hostile text, typing, history requests,
-//! closes, hibernation and time passing — never panics and keeps what defines a chat room:
-//! - every stored message reaches every socket joined at that moment exactly once, and each
-//!   socket receives messages in seq order;
-//! - the members are exactly the names with an open joined socket;
-//! - every joined socket's member list, built by the page's own `RoomView` from the frames it
-//!   received and compared exactly as the page compares (display strings, case and all),
-//!   equals the room's once no presence batch is pending.
+//! contested names, posts, replies, edits, deletes and reactions from several members and
+//! sockets with repeated client ids, hostile text, typing, history requests, closes, resumes
+//! from wherever a page left off, hibernation and time passing — never panics and keeps what
+//! defines a chat room:
+//! - the event log is contiguous, and every event reaches every socket joined when it was
+//!   recorded exactly once, in `seq` order;
+//! - every joined page, built by the page's own `RoomView` from the frames it received (a
+//!   resumed page from the frames of its earlier sockets too), holds exactly what a fresh
+//!   joiner of the same member sees, message for message (text, tombstones, quotes,
+//!   mentions, reaction summaries with `mine`), as a contiguous run of the newest messages;
+//! - reaction counts are the sizes of the sets the acknowledged operations make;
+//! - the members are exactly those with an open joined socket, and once no presence batch is
+//!   pending every page's member list is the room's.
 
 use confab_frontend::state::RoomView;
-use confab_shared::ServerFrame;
+use confab_shared::{ChatMessage, MemberId, ServerFrame};
 use confab_worker::room::{Input, SocketId};
 use proptest::prelude::*;
 use serde_json::json;
@@ -21,35 +26,93 @@ use common::Harness;
 #[derive(Debug, Clone)]
 enum Op {
     Open,
-    Join { socket: usize, name: usize, key: usize, since: Option<u64> },
-    Send { socket: usize, client_id: usize, text: String },
-    Typing { socket: usize },
-    History { socket: usize, before: u64, limit: u32 },
-    Raw { socket: usize, text: String },
-    Binary { socket: usize, len: usize },
-    Close { socket: usize },
+    Join {
+        socket: usize,
+        who: usize,
+    },
+    /// A page that was closed comes back on an open socket, resuming where it left off.
+    Resume {
+        socket: usize,
+        page: usize,
+    },
+    Send {
+        socket: usize,
+        client_id: usize,
+        text: String,
+        reply: Option<usize>,
+    },
+    Edit {
+        socket: usize,
+        client_id: usize,
+        target: usize,
+        text: String,
+    },
+    Delete {
+        socket: usize,
+        client_id: usize,
+        target: usize,
+    },
+    React {
+        socket: usize,
+        client_id: usize,
+        target: usize,
+        emoji: usize,
+        on: bool,
+    },
+    Typing {
+        socket: usize,
+    },
+    /// The page's own paging: the page before the oldest message it holds.
+    Older {
+        socket: usize,
+        limit: u32,
+    },
+    Raw {
+        socket: usize,
+        text: String,
+    },
+    Binary {
+        socket: usize,
+        len: usize,
+    },
+    Close {
+        socket: usize,
+    },
     Hibernate,
-    Wait { ms: u64 },
+    Wait {
+        ms: u64,
+    },
     Tick,
 }
 
-// "аlice" has a Cyrillic а: one claim with "alice" by its confusable skeleton.
-const NAMES: [&str; 5] = ["alice", "Alice", "\u{430}lice", "bob", "carol"];
-const KEYS: [&str; 2] = ["kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk", "jjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjj"];
-
-fn claim_key(name: &str) -> String {
-    confab_shared::UserName::parse(name).expect("test names are valid").claim_key()
-}
+// "аlice" has a Cyrillic а: one claim with "alice" by its confusable skeleton. Each identity
+// is a (name, key) pair; "alice" with the second key is someone else trying the name.
+const WHO: [(&str, &str); 6] = [
+    ("alice", "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"),
+    ("Alice", "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"),
+    ("\u{430}lice", "jjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjj"),
+    ("bob", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"),
+    ("carol", "cccccccccccccccccccccccccccccccccccccccc"),
+    ("bob", "jjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjj"),
+];
+const EMOJI: [&str; 3] = ["👍", "🎉", "lgtm"];
 
 fn op() -> impl Strategy<Value = Op> {
+    let text = prop_oneof!["[a-z ]{1,12}", "@(alice|bob|carol|nobody)[ ,]?[a-z]{0,4}", "\\PC{0,10}"];
     prop_oneof![
         2 => Just(Op::Open),
-        5 => (0..8usize, 0..NAMES.len(), 0..KEYS.len(), prop::option::of(0u64..30))
-            .prop_map(|(socket, name, key, since)| Op::Join { socket, name, key, since }),
-        6 => (0..8usize, 0..6usize, prop_oneof!["[a-z ]{0,20}", "\\PC{0,10}", Just(String::new())])
-            .prop_map(|(socket, client_id, text)| Op::Send { socket, client_id, text }),
+        4 => (0..8usize, 0..WHO.len()).prop_map(|(socket, who)| Op::Join { socket, who }),
+        2 => (0..8usize, 0..8usize).prop_map(|(socket, page)| Op::Resume { socket, page }),
+        6 => (0..8usize, 0..8usize, text.clone(), prop::option::of(0..40usize))
+            .prop_map(|(socket, client_id, text, reply)| Op::Send { socket, client_id, text, reply }),
+        3 => (0..8usize, 0..8usize, 0..40usize, text)
+            .prop_map(|(socket, client_id, target, text)| Op::Edit { socket, client_id, target, text }),
+        2 => (0..8usize, 0..8usize, 0..40usize)
+            .prop_map(|(socket, client_id, target)| Op::Delete { socket, client_id, target }),
+        5 => (0..8usize, 0..8usize, 0..40usize, 0..EMOJI.len(), any::<bool>())
+            .prop_map(|(socket, client_id, target, emoji, on)| Op::React { socket, client_id, target, emoji, on }),
         1 => (0..8usize).prop_map(|socket| Op::Typing { socket }),
-        1 => (0..8usize, 0u64..40, 0u32..120).prop_map(|(socket, before, limit)| Op::History { socket, before, limit }),
+        1 => (0..8usize, 1u32..20).prop_map(|(socket, limit)| Op::Older { socket, limit }),
         1 => (0..8usize, any::<String>()).prop_map(|(socket, text)| Op::Raw { socket, text }),
         1 => (0..8usize, 0usize..20_000).prop_map(|(socket, len)| Op::Binary { socket, len }),
         4 => (0..8usize).prop_map(|socket| Op::Close { socket }),
@@ -60,133 +123,257 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Every message as `viewer` sees it now: the truth a page must match.
+fn truth(h: &mut Harness, viewer: MemberId) -> BTreeMap<u64, ChatMessage> {
+    let mut all = BTreeMap::new();
+    let mut before = u64::MAX;
+    loop {
+        let page = h.room.page_for(&mut h.store, before, 100, viewer).expect("the memory store does not fail");
+        let Some(first) = page.messages.first() else { break };
+        before = first.id;
+        all.extend(page.messages.into_iter().map(|m| (m.id, m)));
+        if !page.older {
+            break;
+        }
+    }
+    all
+}
+
 fn run(ops: Vec<Op>, presence_immediate: usize) -> Result<(), TestCaseError> {
-    let mut h = Harness::with_config(confab_worker::room::RoomConfig { presence_immediate, ..Default::default() });
+    let mut h = Harness::with_config(confab_worker::room::RoomConfig { presence_immediate, ..common::unlimited() });
     let mut sockets: Vec<SocketId> = Vec::new();
     let mut open: BTreeSet<SocketId> = BTreeSet::new();
-    let mut joined: BTreeMap<SocketId, String> = BTreeMap::new(); // socket -> claim key
-                                                                  // What each joined socket's page holds, built from the frames it received.
+    // Joined sockets: which identity, and the page each holds.
+    let mut joined: BTreeMap<SocketId, usize> = BTreeMap::new();
     let mut views: BTreeMap<SocketId, RoomView> = BTreeMap::new();
-    // The newest message seq each socket received as a `message` frame.
+    // Pages whose socket closed, with their identity, ready to resume.
+    let mut closed_pages: Vec<(usize, RoomView)> = Vec::new();
+    // The newest event seq each socket received.
     let mut last_delivered: BTreeMap<SocketId, u64> = BTreeMap::new();
+    // Reaction sets as acknowledged operations make them: (id, emoji) -> members.
+    let mut model: BTreeMap<(u64, &'static str), BTreeSet<MemberId>> = BTreeMap::new();
+    let mut pending_react: Option<(MemberId, String, u64, &'static str, bool)> = None;
+    let mut pending_delete: Option<(MemberId, String, u64)> = None;
     let pick = |sockets: &Vec<SocketId>, i: usize| sockets.get(i % sockets.len().max(1)).copied();
 
     for op in ops {
         let joined_before: BTreeSet<SocketId> = joined.keys().copied().collect();
-        let stored_before = h.store.all().last().map_or(0, |m| m.seq);
+        let events_before = h.store.events().count() as u64;
+        let ids: Vec<u64> = h.store.all().map(|m| m.id).collect();
+        let target = |i: usize| ids.get(i % ids.len().max(1)).copied().unwrap_or(1);
+        let live = |s: &Option<SocketId>| s.filter(|s| open.contains(s));
         match op {
             Op::Open => {
                 let s = h.open();
                 sockets.push(s);
                 open.insert(s);
             }
-            Op::Join { socket, name, key, since } => {
-                let Some(s) = pick(&sockets, socket).filter(|s| open.contains(s)) else { continue };
-                let mut data = json!({"name": NAMES[name], "key": KEYS[key]});
-                if let Some(since) = since {
+            Op::Join { socket, who } => {
+                let Some(s) = live(&pick(&sockets, socket)) else { continue };
+                let (name, key) = WHO[who];
+                h.text(s, json!({"type": "join", "data": {"v": 2, "name": name, "key": key}}));
+                if h.inbox.get(&s).is_some_and(|f| f.iter().any(|f| matches!(f, ServerFrame::Welcome { .. }))) {
+                    joined.insert(s, who);
+                    views.insert(s, RoomView::default());
+                }
+            }
+            Op::Resume { socket, page } => {
+                let Some(s) = live(&pick(&sockets, socket)).filter(|s| !joined.contains_key(s)) else { continue };
+                if closed_pages.is_empty() {
+                    continue;
+                }
+                let (who, view) = closed_pages.remove(page % closed_pages.len());
+                let (name, key) = WHO[who];
+                let mut data = json!({"v": 2, "name": name, "key": key});
+                if let (Some(since), Some(epoch)) = (view.last_seq, view.epoch.clone()) {
                     data["since"] = json!(since);
+                    data["epoch"] = json!(epoch);
                 }
                 h.text(s, json!({"type": "join", "data": data}));
                 if h.inbox.get(&s).is_some_and(|f| f.iter().any(|f| matches!(f, ServerFrame::Welcome { .. }))) {
-                    joined.insert(s, claim_key(NAMES[name]));
+                    joined.insert(s, who);
+                    views.insert(s, view);
                 }
             }
-            Op::Send { socket, client_id, text } => {
-                let Some(s) = pick(&sockets, socket).filter(|s| open.contains(s)) else { continue };
-                h.send(s, &format!("c{client_id}"), &text);
+            Op::Send { socket, client_id, text, reply } => {
+                let Some(s) = live(&pick(&sockets, socket)) else { continue };
+                let mut data = json!({"client_id": format!("c{client_id}"), "text": text});
+                if let Some(r) = reply {
+                    data["reply_to"] = json!(target(r));
+                }
+                h.text(s, json!({"type": "send", "data": data}));
+            }
+            Op::Edit { socket, client_id, target: t, text } => {
+                let Some(s) = live(&pick(&sockets, socket)) else { continue };
+                h.edit(s, &format!("c{client_id}"), target(t), &text);
+            }
+            Op::Delete { socket, client_id, target: t } => {
+                let Some(s) = live(&pick(&sockets, socket)) else { continue };
+                if let Some(m) = h.room.member_of(s) {
+                    pending_delete = Some((m, format!("c{client_id}"), target(t)));
+                }
+                h.delete(s, &format!("c{client_id}"), target(t));
+            }
+            Op::React { socket, client_id, target: t, emoji, on } => {
+                let Some(s) = live(&pick(&sockets, socket)) else { continue };
+                if let Some(m) = h.room.member_of(s) {
+                    pending_react = Some((m, format!("c{client_id}"), target(t), EMOJI[emoji], on));
+                }
+                h.react(s, &format!("c{client_id}"), target(t), EMOJI[emoji], on);
             }
             Op::Typing { socket } => {
-                let Some(s) = pick(&sockets, socket).filter(|s| open.contains(s)) else { continue };
+                let Some(s) = live(&pick(&sockets, socket)) else { continue };
                 h.text(s, json!({"type": "typing", "data": {}}));
             }
-            Op::History { socket, before, limit } => {
-                let Some(s) = pick(&sockets, socket).filter(|s| open.contains(s)) else { continue };
+            Op::Older { socket, limit } => {
+                let Some(s) = live(&pick(&sockets, socket)) else { continue };
+                let before = views.get(&s).and_then(|v| v.oldest_id()).unwrap_or(u64::MAX >> 12);
                 h.text(s, json!({"type": "history", "data": {"before": before, "limit": limit}}));
             }
             Op::Raw { socket, text } => {
-                let Some(s) = pick(&sockets, socket).filter(|s| open.contains(s)) else { continue };
+                let Some(s) = live(&pick(&sockets, socket)) else { continue };
                 h.raw(s, &text);
             }
             Op::Binary { socket, len } => {
-                let Some(s) = pick(&sockets, socket).filter(|s| open.contains(s)) else { continue };
+                let Some(s) = live(&pick(&sockets, socket)) else { continue };
                 let effects = h.room.handle(&mut h.store, Input::Binary(s, len), h.now);
                 h.apply(effects);
             }
             Op::Close { socket } => {
-                let Some(s) = pick(&sockets, socket).filter(|s| open.contains(s)) else { continue };
+                let Some(s) = live(&pick(&sockets, socket)) else { continue };
                 h.close(s);
                 open.remove(&s);
-                joined.remove(&s);
             }
             Op::Hibernate => h.hibernate(),
             Op::Wait { ms } => h.now += ms,
             Op::Tick => h.tick(),
         }
-        // Sockets the room closed (frame too large) are gone, as the runtime would report.
+        // Sockets the room closed (a frame too large, a protocol refusal) are gone, as the
+        // runtime would report.
         for s in h.closed.keys().copied().collect::<Vec<_>>() {
             if open.remove(&s) {
                 h.close(s);
-                joined.remove(&s);
             }
         }
-        // Exactly once, in order: each message stored by this event reached every socket
-        // that was joined when it was stored, once.
-        let new: Vec<u64> = h.store.all().map(|m| m.seq).filter(|s| *s > stored_before).collect();
+
+        // The log is contiguous.
+        let events: Vec<(u64, u64)> = h.store.events().collect();
+        prop_assert!(events.iter().map(|e| e.0).eq(1..=events.len() as u64), "a hole in the event log");
+        let new: Vec<u64> = events.iter().map(|e| e.0).filter(|s| *s > events_before).collect();
+        // Reaction sets, from what was acknowledged as a new event.
+        if let Some((m, cid, id, emoji, on)) = pending_react.take() {
+            if !new.is_empty() && h.store.find_op(m, &cid).is_some_and(|seq| seq > events_before) {
+                let set = model.entry((id, emoji)).or_default();
+                if on {
+                    set.insert(m);
+                } else {
+                    set.remove(&m);
+                }
+            }
+        }
+        if let Some((m, cid, id)) = pending_delete.take() {
+            if h.store.find_op(m, &cid).is_some_and(|seq| seq > events_before) {
+                model.retain(|(i, _), _| *i != id);
+            }
+        }
+
+        // Exactly once, in order: each event recorded now reached every socket joined before
+        // it, once.
         for s in &joined_before {
             if !open.contains(s) && !h.closed.contains_key(s) {
                 continue;
             }
-            let got: Vec<u64> = h
-                .inbox
-                .get(s)
-                .into_iter()
-                .flatten()
-                .filter_map(|f| match f {
-                    ServerFrame::Message(m) => Some(m.seq),
-                    _ => None,
-                })
-                .collect();
-            prop_assert_eq!(&got, &new, "socket {} receives each new message once", s);
+            let got: Vec<u64> = h.inbox.get(s).into_iter().flatten().filter_map(event_seq).collect();
+            prop_assert_eq!(&got, &new, "socket {} receives each new event once", s);
         }
         for (s, frames) in &h.inbox {
-            let view = views.entry(*s).or_default();
             for f in frames {
-                if let ServerFrame::Message(m) = f {
+                if let Some(seq) = event_seq(f) {
                     let last = last_delivered.entry(*s).or_default();
-                    prop_assert!(m.seq > *last, "socket {} got seq {} after {}", s, m.seq, last);
-                    *last = m.seq;
+                    prop_assert!(seq > *last, "socket {} got seq {} after {}", s, seq, last);
+                    *last = seq;
                 }
-                if let ServerFrame::Welcome { messages, .. } = f {
-                    if let Some(m) = messages.last() {
-                        let last = last_delivered.entry(*s).or_default();
-                        *last = (*last).max(m.seq);
-                    }
+                if let ServerFrame::Welcome { latest_seq, .. } = f {
+                    last_delivered.insert(*s, *latest_seq);
                 }
-                view.apply(f.clone(), h.now);
+                if let Some(view) = views.get_mut(s) {
+                    view.apply(f.clone(), h.now);
+                }
             }
         }
         h.inbox.clear();
-        views.retain(|s, _| joined.contains_key(s));
+        // Closed pages wait to resume.
+        for s in joined.keys().copied().collect::<Vec<_>>() {
+            if !open.contains(&s) {
+                let who = joined.remove(&s).expect("listed just above");
+                if let Some(view) = views.remove(&s) {
+                    closed_pages.push((who, view));
+                }
+            }
+        }
         last_delivered.retain(|s, _| open.contains(s));
 
-        let members = h.room.member_names();
-        let mut canonical: Vec<String> = members.iter().map(|n| claim_key(n)).collect();
-        canonical.sort();
-        let expected: BTreeSet<String> = joined.values().cloned().collect();
+        // Every page holds what a fresh joiner of its member sees: message for message, a
+        // contiguous run of the newest.
+        let mut truths: BTreeMap<MemberId, BTreeMap<u64, ChatMessage>> = BTreeMap::new();
+        for (s, view) in &views {
+            let Some(member) = h.room.member_of(*s) else { continue };
+            prop_assert_eq!(view.me_id(), Some(member), "socket {}'s page is its member's", s);
+            prop_assert!(!view.resume_needed, "socket {} saw a hole", s);
+            if !truths.contains_key(&member) {
+                let t = truth(&mut h, member);
+                truths.insert(member, t);
+            }
+            let truth = &truths[&member];
+            for (id, m) in &view.messages {
+                prop_assert_eq!(Some(m), truth.get(id), "socket {}'s message {}", s, id);
+            }
+            if let Some(oldest) = view.oldest_id() {
+                let expected: Vec<u64> = truth.keys().copied().filter(|id| *id >= oldest).collect();
+                let held: Vec<u64> = view.messages.keys().copied().collect();
+                prop_assert_eq!(held, expected, "socket {} holds a contiguous run of the newest", s);
+            }
+        }
+        // Reaction counts are set sizes.
+        if let Some(truth) = truths.values().next() {
+            for m in truth.values() {
+                let counts: BTreeMap<&str, u32> = m.reactions.iter().map(|r| (r.emoji.as_str(), r.count)).collect();
+                let expected: BTreeMap<&str, u32> = model
+                    .iter()
+                    .filter(|((id, _), set)| *id == m.id && !set.is_empty())
+                    .map(|((_, emoji), set)| (*emoji, set.len() as u32))
+                    .collect();
+                prop_assert_eq!(counts, expected, "reactions on {}", m.id);
+            }
+        }
+
+        let online = h.room.online();
+        let expected: BTreeSet<MemberId> = joined.keys().filter_map(|s| h.room.member_of(*s)).collect();
         prop_assert_eq!(
-            &canonical,
-            &expected.into_iter().collect::<Vec<_>>(),
-            "members are the names with an open joined socket"
+            online.iter().map(|m| m.id).collect::<BTreeSet<_>>(),
+            expected,
+            "members are those with an open joined socket"
         );
         // Once no presence batch is pending, every page's member list is the room's, exactly.
         if !h.room.presence_pending() {
+            let room: BTreeMap<MemberId, String> = online.into_iter().map(|m| (m.id, m.name)).collect();
             for (s, view) in &views {
-                let view: Vec<String> = view.members.iter().cloned().collect();
-                prop_assert_eq!(&view, &members, "socket {}'s member list", s);
+                prop_assert_eq!(&view.members, &room, "socket {}'s member list", s);
             }
         }
     }
     Ok(())
+}
+
+/// The event `seq` a frame carries, if it is an event.
+fn event_seq(f: &ServerFrame) -> Option<u64> {
+    match f {
+        ServerFrame::Message(m) => Some(m.id),
+        ServerFrame::Edited { seq, .. } | ServerFrame::Deleted { seq, .. } | ServerFrame::Reactions { seq, .. } => {
+            Some(*seq)
+        }
+        _ => None,
+    }
 }
 
 proptest! {

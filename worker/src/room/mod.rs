@@ -781,7 +781,7 @@ impl Room {
         };
         Self::reply(out, socket, welcome);
         if is_new_member || renamed {
-            self.announce(you, true, now_ms, out);
+            self.announce(you, true, renamed && !is_new_member, now_ms, out);
         }
     }
 
@@ -870,7 +870,7 @@ impl Room {
         m.sockets.remove(&socket);
         if m.sockets.is_empty() {
             let m = self.members.remove(&id).expect("looked up just above");
-            self.announce(MemberView { id, name: m.display }, false, now_ms, out);
+            self.announce(MemberView { id, name: m.display }, false, false, now_ms, out);
         }
     }
 
@@ -892,6 +892,18 @@ impl Room {
     ) -> Result<HistoryPage, ProtocolError> {
         let limit = limit.clamp(1, confab_shared::limits::HISTORY_PAGE_MAX);
         Self::page(store, before.unwrap_or(Seq::MAX), limit, None).map_err(storage)
+    }
+
+    /// The messages before `before` as `viewer` sees them (`mine` included): the `history`
+    /// frame's page, for tools and tests that need a member's exact view.
+    pub fn page_for(
+        &self,
+        store: &mut impl RoomStore,
+        before: Seq,
+        limit: u32,
+        viewer: MemberId,
+    ) -> Result<HistoryPage, ProtocolError> {
+        Self::page(store, before, limit, Some(viewer)).map_err(storage)
     }
 
     /// `GET /api/rooms/{room}`.

@@ -208,7 +208,7 @@ impl Room {
                         ));
                     }
                 }
-                let seq = stored(store.append(&op(Change::React { id, emoji, on })))?;
+                let seq = stored(store.append(&op(Change::React { id, emoji, on, name: &display })))?;
                 if on {
                     // The newest event: last in the order of addition, as storage will list it.
                     rows.push(ReactionRow { id, emoji: emoji.to_owned(), member, name: display, seq });

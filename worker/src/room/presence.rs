@@ -33,7 +33,16 @@ pub(super) struct PresenceBatch {
 impl Room {
     /// Tells the others that `member` arrived (or is now shown under a new name) or went:
     /// at once while the room is quiet, batched while it is busy (see [`PRESENCE_IMMEDIATE`]).
-    pub(super) fn announce(&mut self, member: MemberView, present: bool, now_ms: u64, out: &mut Vec<Effect>) {
+    /// `renamed`: the member was already here under another name, so its own other tabs must
+    /// hear it too.
+    pub(super) fn announce(
+        &mut self,
+        member: MemberView,
+        present: bool,
+        renamed: bool,
+        now_ms: u64,
+        out: &mut Vec<Effect>,
+    ) {
         let p = &mut self.presence;
         while p.recent.front().is_some_and(|t| now_ms.saturating_sub(*t) >= PRESENCE_WINDOW_MS) {
             p.recent.pop_front();
@@ -41,7 +50,8 @@ impl Room {
         if p.flush_at.is_none() && p.recent.len() < self.config.presence_immediate {
             p.recent.push_back(now_ms);
             let (to, frame) = if present {
-                (Audience::Others(member.id), ServerFrame::MemberJoined(member))
+                let to = if renamed { Audience::Room } else { Audience::Others(member.id) };
+                (to, ServerFrame::MemberJoined(member))
             } else {
                 (Audience::Room, ServerFrame::MemberLeft(member))
             };
