@@ -29,7 +29,10 @@ def send(text, cid="c1"):
     return json.dumps({"type": "send", "data": {"client_id": cid, "text": text}}, ensure_ascii=False)
 
 def join(name, key=KEY, **more):
-    return json.dumps({"type": "join", "data": {"name": name, "key": key, **more}}, ensure_ascii=False)
+    return json.dumps({"type": "join", "data": {"v": 2, "name": name, "key": key, **more}}, ensure_ascii=False)
+
+def op(kind, **data):
+    return json.dumps({"type": kind, "data": {"client_id": "o1", **data}}, ensure_ascii=False)
 
 # 1. Not JSON at all.
 junk = ["", " ", "ping ", "PING", "pong", "hello", "{", "}", "[", "{\"type\":", "{'type':'send'}", "undefined",
@@ -65,11 +68,11 @@ for _ in range(100):
 
 # 3. Unknown types.
 for t in ["dance", "Send", "SEND", "join ", " send", "ack", "welcome", "message", "error", "member_joined",
-          "delete", "edit", "admin", "kick", "__proto__", "constructor", "", "send\u0000", "séND", "💬"]:
+          "admin", "kick", "reaction", "ban", "__proto__", "constructor", "", "send\u0000", "séND", "💬"]:
     add("unknown_type", "bad_frame", json.dumps({"type": t, "data": {}}))
 for i in range(80):
     t = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz_") for _ in range(rng.randint(1, 20)))
-    if t in ("join", "send", "typing", "history"):
+    if t in ("join", "send", "typing", "history", "edit", "delete", "react"):
         continue
     add("unknown_type", "bad_frame", json.dumps({"type": t, "data": {"text": "x"}}))
 
@@ -158,7 +161,37 @@ for cid in ["", "a b", "a/b", "x" * 65, "é", "<script>", "a\u0000"]:
 for n in [0, 1, 2, 16, 100, 1000, 16384]:
     add("binary", "bad_frame", binary_len=n)
 
-# 14. Floods far over the rate limit.
+# 14. Protocol 2 operations: wrong shapes, invalid values, ids the room does not have.
+MISSING = 9_000_000_000
+for data in [{}, {"id": "1"}, {"id": -1}, {"id": 1.5}, {"id": None}, {"text": "x"}, {"id": 1, "text": 5}]:
+    add("bad_op", "bad_frame", op("edit", **data))
+for data in [{}, {"id": "1"}, {"id": []}, {"id": True}]:
+    add("bad_op", "bad_frame", op("delete", **data))
+for data in [{"id": 1, "emoji": "x"}, {"id": 1, "on": True}, {"emoji": "x", "on": True}, {"id": 1, "emoji": 1, "on": True},
+             {"id": 1, "emoji": "x", "on": "yes"}, {"id": 1, "emoji": "x", "on": 1}]:
+    add("bad_op", "bad_frame", op("react", **data))
+add("bad_op", "bad_frame", json.dumps({"type": "send", "data": {"client_id": "o1", "text": "x", "reply_to": "1"}}))
+add("bad_op", "bad_frame", json.dumps({"type": "send", "data": {"client_id": "o1", "text": "x", "reply_to": -3}}))
+for t in ["", " ", "\n\t"]:
+    add("bad_op", "empty_text", op("edit", id=1, text=t))
+add("bad_op", "text_too_long", op("edit", id=1, text="z" * 4001))
+add("bad_op", "bad_request", op("edit", id=1, text="a\u0007b"))
+for e in ["", " ", "a b", "\u200b", "\u202e", "\u200d", "\ufe0f", "x" * 17, "🙂" * 17, "a\nb", "\u0000", "\u2066x"]:
+    add("bad_reaction", "invalid_reaction", op("react", id=1, emoji=e, on=True))
+for kind, data in [("edit", {"id": MISSING, "text": "x"}), ("delete", {"id": MISSING}),
+                   ("react", {"id": MISSING, "emoji": "👍", "on": True}), ("react", {"id": MISSING, "emoji": "👍", "on": False}),
+                   ("send", {"text": "re", "reply_to": MISSING})]:
+    add("op_on_missing", "message_not_found", op(kind, **data))
+for frame in [op("edit", id=1, text="x"), op("delete", id=1), op("react", id=1, emoji="👍", on=True)]:
+    add("before_join", "not_joined", frame, state="fresh")
+# A protocol 1 page (no `v`): refused, and the socket closed with 4001 ("reload").
+for v in [None, 1, 3, 0]:
+    data = {"name": "old", "key": KEY}
+    if v is not None:
+        data["v"] = v
+    add("old_protocol", "unsupported_version", json.dumps({"type": "join", "data": data}), state="fresh")
+
+# 15. Floods (last: what they store is broadcast to every joined socket) far over the rate limit.
 for n in [60, 100]:
     add("flood", "rate_limited", flood=n)
 

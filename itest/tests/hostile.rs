@@ -75,6 +75,13 @@ async fn the_corpus_over_the_wire(s: &Server) -> Outcome {
             let code = c.expect_close().await?;
             ensure(code.is_none_or(|c| c == 1009), format!("row {i}: closed with {code:?}"))?;
             closed_for_size += 1;
+        } else if row["expect"] == "unsupported_version" {
+            // Refused, then closed with 4001 ("reload"): each on a socket of its own.
+            let mut c = s.connect(&room).await?;
+            send_row(&mut c, row).await?;
+            expect_code(&mut c, row, i).await?;
+            let code = c.expect_close().await?;
+            ensure(code == Some(confab_shared::close::UNSUPPORTED_VERSION), format!("row {i}: closed with {code:?}"))?;
         } else if row["state"] == "fresh" {
             let refusal = row["expect"] == "invalid_name" || row["expect"] == "name_taken";
             if (refusal && fresh_refusals + 1 >= confab_shared::limits::REFUSED_JOINS_MAX)
@@ -94,7 +101,9 @@ async fn the_corpus_over_the_wire(s: &Server) -> Outcome {
     }
     // Nothing hostile reached the watcher but joins and leaves.
     while let Some(t) = watcher.next_text(Duration::from_millis(500)).await? {
-        ensure(!t.contains("\"type\":\"message\""), format!("a hostile frame was broadcast: {t}"))?;
+        let event =
+            ["message", "edited", "deleted", "reactions"].iter().any(|e| t.contains(&format!("\"type\":\"{e}\"")));
+        ensure(!event, format!("a hostile frame was broadcast: {t}"))?;
     }
     // Both long-lived sockets still serve.
     fresh.send_json(json!({"type": "join", "data": {"v": 2, "name": "fresh", "key": key("fresh")}})).await?;
