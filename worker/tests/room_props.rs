@@ -320,11 +320,7 @@ fn run(ops: Vec<Op>, presence_immediate: usize) -> Result<(), TestCaseError> {
             let Some(member) = h.room.member_of(*s) else { continue };
             prop_assert_eq!(view.me_id(), Some(member), "socket {}'s page is its member's", s);
             prop_assert!(!view.resume_needed, "socket {} saw a hole", s);
-            if !truths.contains_key(&member) {
-                let t = truth(&mut h, member);
-                truths.insert(member, t);
-            }
-            let truth = &truths[&member];
+            let truth = truths.entry(member).or_insert_with(|| truth(&mut h, member));
             for (id, m) in &view.messages {
                 prop_assert_eq!(Some(m), truth.get(id), "socket {}'s message {}", s, id);
             }
