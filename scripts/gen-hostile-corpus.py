@@ -190,6 +190,9 @@ for v in [None, 1, 3, 0]:
     if v is not None:
         data["v"] = v
     add("old_protocol", "unsupported_version", json.dumps({"type": "join", "data": data}), state="fresh")
+# ...told to reload whatever else is wrong with its join.
+for data in [{"name": "", "key": KEY}, {"name": "ok", "key": "short"}, {"name": "a\u202eb", "key": KEY, "v": 1}]:
+    add("old_protocol", "unsupported_version", json.dumps({"type": "join", "data": data}, ensure_ascii=False), state="fresh")
 
 # 15. Floods (last: what they store is broadcast to every joined socket) far over the rate limit.
 for n in [60, 100]:

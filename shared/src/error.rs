@@ -16,15 +16,16 @@ pub enum ErrorCode {
     InvalidName,
     /// The name belongs to someone else: it was first claimed with a different key.
     NameTaken,
-    /// `send` with text that is empty or only white space.
+    /// `send` or `edit` with text that is empty or only white space.
     EmptyText,
-    /// `send` with text over the limit.
+    /// `send` or `edit` with text over the limit.
     TextTooLong,
     /// The frame is over `limits.frame_max_bytes`; the socket may be closed with 1009 after it.
     FrameTooLarge,
     /// The member sends faster than the rate limit; `retry_after_ms` says when to try again.
     RateLimited,
-    /// Well-formed but not acceptable: a second `join`, a bad `key`, `client_id` or `limit`.
+    /// Well-formed but not acceptable: a second `join`, a bad `key`, `client_id`, `limit` or
+    /// `epoch`, control characters in a text.
     BadRequest,
     /// The room failed to do something that should have worked; safe to retry.
     Internal,
@@ -42,7 +43,8 @@ pub enum ErrorCode {
     UnsupportedVersion,
     /// `edit`, `delete`, `react` or a reply name a message id the room does not have.
     MessageNotFound,
-    /// `edit` or `react` on a message that was deleted (maybe while the op waited offline).
+    /// `edit`, `react` (adding or removing) or a reply on a message that was deleted (maybe
+    /// while the operation waited offline).
     MessageDeleted,
     /// `edit` or `delete` of someone else's message.
     NotAuthor,

@@ -143,6 +143,14 @@ impl TryFrom<RawClientFrame> for ClientFrame {
         let cid = |s: &str| ClientId::parse(s);
         Ok(match raw {
             RawClientFrame::Join { v, name, key, since, epoch } => {
+                // First: a page from another protocol must hear "reload", whatever else is
+                // wrong with its join.
+                if v != PROTOCOL_VERSION {
+                    return Err(ProtocolError::new(
+                        ErrorCode::UnsupportedVersion,
+                        format!("this room speaks protocol {PROTOCOL_VERSION}, not {v}: reload the page"),
+                    ));
+                }
                 if epoch.as_ref().is_some_and(|e| e.len() > EPOCH_MAX_LEN) {
                     return Err(ProtocolError::new(ErrorCode::BadRequest, "epoch is not one this room gave"));
                 }
@@ -429,9 +437,17 @@ mod tests {
     }
 
     #[test]
-    fn a_join_without_a_version_is_protocol_1() {
-        let f = ClientFrame::parse(&format!(r#"{{"type":"join","data":{{"name":"bob","key":"{}"}}}}"#, key())).unwrap();
-        assert!(matches!(f, ClientFrame::Join { v: 1, since: None, epoch: None, .. }), "{f:?}");
+    fn a_join_of_another_protocol_is_refused_before_anything_else() {
+        for join in [
+            format!(r#"{{"type":"join","data":{{"name":"bob","key":"{}"}}}}"#, key()),
+            format!(r#"{{"type":"join","data":{{"v":3,"name":"bob","key":"{}"}}}}"#, key()),
+            r#"{"type":"join","data":{"name":"","key":"short"}}"#.to_owned(),
+        ] {
+            assert_eq!(ClientFrame::parse(&join).unwrap_err().code, ErrorCode::UnsupportedVersion, "{join}");
+        }
+        let f = ClientFrame::parse(&format!(r#"{{"type":"join","data":{{"v":2,"name":"bob","key":"{}"}}}}"#, key()))
+            .unwrap();
+        assert!(matches!(f, ClientFrame::Join { v: 2, since: None, epoch: None, .. }), "{f:?}");
         assert_eq!(ClientFrame::parse(r#"{"type":"typing","data":{}}"#).unwrap(), ClientFrame::Typing {});
     }
 
@@ -582,10 +598,10 @@ mod tests {
             ),
             (r#"{"type":"react","data":{"client_id":"c","id":1,"emoji":"👍"}}"#, ErrorCode::BadFrame),
             (
-                r#"{"type":"join","data":{"name":"","key":"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"}}"#,
+                r#"{"type":"join","data":{"v":2,"name":"","key":"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"}}"#,
                 ErrorCode::InvalidName,
             ),
-            (r#"{"type":"join","data":{"name":"a","key":"short"}}"#, ErrorCode::BadRequest),
+            (r#"{"type":"join","data":{"v":2,"name":"a","key":"short"}}"#, ErrorCode::BadRequest),
         ];
         for (text, code) in cases {
             assert_eq!(ClientFrame::parse(text).unwrap_err().code, *code, "{text}");

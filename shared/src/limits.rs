@@ -18,8 +18,8 @@ pub const PRIVATE_ROOM_ID_LEN: usize = 64;
 pub const HISTORY_PAGE_MAX: u32 = 100;
 /// Messages sent in `welcome` on a fresh join.
 pub const WELCOME_MESSAGES: u32 = 50;
-/// Most messages sent in `welcome` when resuming with `since`; past that `has_more` is set
-/// and the client pages back with `history`.
+/// Most changed messages a resume's `welcome` replays; past that it is a fresh join's view
+/// with `gap` set.
 pub const RESUME_MAX: u32 = 200;
 /// The room relays a member's `typing` at most this often.
 pub const TYPING_RELAY_INTERVAL_MS: u64 = 2_000;

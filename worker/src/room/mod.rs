@@ -534,6 +534,12 @@ impl Room {
                         }
                     }
                     Err(e) if e.code == ErrorCode::FrameTooLarge => self.too_large(socket, now_ms, &mut out),
+                    // A page from another protocol: tell it to reload, and close (it must not
+                    // reconnect in a loop).
+                    Err(e) if e.code == ErrorCode::UnsupportedVersion => {
+                        Self::reply(&mut out, socket, ServerFrame::error(e));
+                        self.close_socket(socket, close::UNSUPPORTED_VERSION, "reload", now_ms, &mut out);
+                    }
                     // A join refused for its name counts towards the refused-join cap like
                     // a taken name: both are ways to probe.
                     Err(e)
@@ -663,12 +669,7 @@ impl Room {
     ) {
         let member = self.conns.get(&socket).and_then(|c| c.member);
         match (frame, member) {
-            (ClientFrame::Join { v, name, key, since, epoch }, None) => {
-                if v != PROTOCOL_VERSION {
-                    let e = format!("this room speaks protocol {PROTOCOL_VERSION}, not {v}: reload the page");
-                    Self::reply(out, socket, err(ErrorCode::UnsupportedVersion, e));
-                    return self.close_socket(socket, close::UNSUPPORTED_VERSION, "reload", now_ms, out);
-                }
+            (ClientFrame::Join { name, key, since, epoch, .. }, None) => {
                 self.on_join(store, socket, name, &key, since, epoch.as_deref(), now_ms, out)
             }
             (ClientFrame::Join { .. }, Some(_)) => {
