@@ -49,6 +49,11 @@ pub struct ChatRoom {
     /// What this instance knows of its storage (whether the tables exist: reads of a room
     /// that was never written find nothing and create nothing; the first write creates them).
     cache: SqlCache,
+    /// The runtime's `DurableObjectStorage`, for `transactionSync`.
+    storage: JsValue,
+    /// The upgrade of a protocol 1 room failed: the room serves nothing (503) until a retry
+    /// succeeds, rather than start a second, empty history beside the old one.
+    upgrade_failed: Cell<bool>,
 }
 
 /// What exists only while the object is in memory; rebuilt on wake.
@@ -90,9 +95,14 @@ impl DurableObject for ChatRoom {
             Err(e) => console_error!("could not set the ping auto-response: {e:?}"),
         }
         let sql = state.storage().sql();
-        if let Err(e) = SqlStore::upgrade(&sql) {
-            console_error!("upgrading the room's storage failed: {e}");
-        }
+        let storage = js_sys::Reflect::get(state.as_raw(), &JsValue::from_str("storage")).unwrap_or(JsValue::NULL);
+        let upgrade_failed = match SqlStore::upgrade(&sql, &storage) {
+            Ok(_) => false,
+            Err(e) => {
+                console_error!("upgrading the room's storage failed: {e}");
+                true
+            }
+        };
         let cache = SqlCache::default();
         cache.schema.set(SqlStore::exists(&sql));
         Self {
@@ -102,10 +112,26 @@ impl DurableObject for ChatRoom {
             live: RefCell::new(None),
             alarm_at: Cell::new(None),
             cache,
+            storage,
+            upgrade_failed: Cell::new(upgrade_failed),
         }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
+        if self.upgrade_failed.get() {
+            let sql = self.state.storage().sql();
+            match SqlStore::upgrade(&sql, &self.storage) {
+                Ok(_) => {
+                    self.upgrade_failed.set(false);
+                    self.cache.schema.set(SqlStore::exists(&sql));
+                }
+                Err(e) => {
+                    console_error!("upgrading the room's storage failed again: {e}");
+                    let e = ProtocolError::new(ErrorCode::Internal, "this room's storage is being upgraded; try again");
+                    return error_response(e, 503);
+                }
+            }
+        }
         let url = req.url()?;
         match url.path() {
             "/ws" => {
@@ -253,7 +279,7 @@ fn wasm_memory_bytes() -> u32 {
 
 impl ChatRoom {
     fn store(&self) -> SqlStore<'_> {
-        SqlStore { sql: self.state.storage().sql(), cache: &self.cache }
+        SqlStore { sql: self.state.storage().sql(), storage: &self.storage, cache: &self.cache }
     }
 
     /// The live state, rebuilt from the open sockets if the object just woke up.

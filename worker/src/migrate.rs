@@ -41,33 +41,38 @@ pub fn rekey_claims(rows: Vec<ClaimRow>) -> (Vec<ClaimRow>, Vec<(String, String)
 pub struct PlannedMember {
     /// Its new id.
     pub id: MemberId,
-    /// The name its messages and claim were stored under (a claim key).
-    pub old_key: String,
-    /// Its claim, if it still has one: `(unsalted key hash, when it last joined)`. A member
-    /// without one wrote messages under a claim that lapsed or lost the re-keying: nobody can
-    /// join as it, so nobody can edit or delete those messages.
-    pub claim: Option<(String, u64)>,
+    /// The name its messages are stored under in the old `messages` table.
+    pub stored: String,
+    /// Its claim, if it still has one: `(claim key, unsalted key hash, when it last joined)`.
+    /// A member without one wrote messages under a claim that lapsed or lost the re-keying:
+    /// nobody can join as it, so nobody can edit or delete those messages.
+    pub claim: Option<(String, String, u64)>,
     /// The name to show: its newest message's author, else the claim key.
     pub display: String,
 }
 
-/// Member ids for a protocol 1 room: one per claim and one per author without a claim,
-/// numbered in the order of the old keys, so running the plan twice (a migration cut short
-/// and run again) gives every member the same id. `authors` is `(old key, newest author
-/// display)` for each key that wrote messages.
-pub fn plan_members(claims: Vec<ClaimRow>, authors: Vec<(String, String)>) -> Vec<PlannedMember> {
-    let mut by_key: BTreeMap<String, PlannedMember> = BTreeMap::new();
-    for (key, hash, ms) in claims {
-        by_key
-            .insert(key.clone(), PlannedMember { id: 0, old_key: key.clone(), claim: Some((hash, ms)), display: key });
+/// Member ids for a protocol 1 room: one per name messages are stored under and one per
+/// claim, numbered in the order of those names, so running the plan twice (a migration cut
+/// short and run again) gives every member the same id. `claims` is `(stored name, claim key,
+/// key hash, ms)`: a claim re-keyed just now still has its messages under its old name, and
+/// a losing claim's messages stay under theirs, even when that name is the winner's new key
+/// (`ernrna` losing to `emma`, whose key is `ernrna`): they never merge. `authors` is
+/// `(stored name, newest author display)` for each name that wrote messages.
+pub fn plan_members(claims: Vec<(String, String, String, u64)>, authors: Vec<(String, String)>) -> Vec<PlannedMember> {
+    let mut by_stored: BTreeMap<String, PlannedMember> = BTreeMap::new();
+    for (stored, key, hash, ms) in claims {
+        by_stored.insert(
+            stored.clone(),
+            PlannedMember { id: 0, stored, claim: Some((key.clone(), hash, ms)), display: key },
+        );
     }
-    for (key, display) in authors {
-        by_key
-            .entry(key.clone())
-            .or_insert_with(|| PlannedMember { id: 0, old_key: key, claim: None, display: String::new() })
+    for (stored, display) in authors {
+        by_stored
+            .entry(stored.clone())
+            .or_insert_with(|| PlannedMember { id: 0, stored, claim: None, display: String::new() })
             .display = display;
     }
-    by_key.into_values().zip(1..).map(|(m, id)| PlannedMember { id, ..m }).collect()
+    by_stored.into_values().zip(1..).map(|(m, id)| PlannedMember { id, ..m }).collect()
 }
 
 #[cfg(test)]
@@ -95,15 +100,43 @@ mod tests {
 
     #[test]
     fn every_author_and_claim_gets_one_stable_id() {
-        let claims = vec![("bob".to_owned(), "hb".to_owned(), 5), ("alice".to_owned(), "ha".to_owned(), 9)];
+        let claims = vec![
+            ("bob".to_owned(), "bob".to_owned(), "hb".to_owned(), 5),
+            ("alice".to_owned(), "alice".to_owned(), "ha".to_owned(), 9),
+        ];
         let authors = vec![("alice".to_owned(), "Alice".to_owned()), ("zed".to_owned(), "Zed".to_owned())];
         let plan = plan_members(claims.clone(), authors.clone());
         assert_eq!(plan, plan_members(claims, authors), "a rerun plans the same ids");
-        let by: BTreeMap<_, _> = plan.iter().map(|m| (m.old_key.as_str(), m)).collect();
+        let by: BTreeMap<_, _> = plan.iter().map(|m| (m.stored.as_str(), m)).collect();
         assert_eq!(plan.iter().map(|m| m.id).collect::<Vec<_>>(), vec![1, 2, 3]);
         assert_eq!(by["alice"].display, "Alice", "the newest author name shows");
-        assert_eq!(by["alice"].claim, Some(("ha".to_owned(), 9)));
+        assert_eq!(by["alice"].claim, Some(("alice".to_owned(), "ha".to_owned(), 9)));
         assert_eq!(by["bob"].display, "bob", "a claim without messages shows its key");
         assert_eq!(by["zed"].claim, None, "an author whose claim lapsed can never be joined as");
+    }
+
+    #[test]
+    fn a_loser_whose_name_is_the_winners_new_key_keeps_its_own_messages() {
+        let key = |n: &str| confab_shared::UserName::parse(n).unwrap().claim_key();
+        // Two old claims that are one claim key now, where the loser's own name is that key.
+        let (winner, loser) = ("emma", "ernrna");
+        assert_eq!(key(winner), key(loser));
+        assert_eq!(key(loser), loser, "the loser's name is the shared key");
+        let old = vec![(winner.to_owned(), "hw".to_owned(), 20), (loser.to_owned(), "hl".to_owned(), 10)];
+        let (new, renames) = rekey_claims(old);
+        assert_eq!(renames, vec![(winner.to_owned(), key(winner))]);
+        let claims: Vec<_> = new
+            .into_iter()
+            .map(|(k, h, ms)| {
+                let stored = renames.iter().find(|(_, new)| *new == k).map_or(k.clone(), |(old, _)| old.clone());
+                (stored, k, h, ms)
+            })
+            .collect();
+        let authors = vec![(winner.to_owned(), "Emma".to_owned()), (loser.to_owned(), "ernrna".to_owned())];
+        let plan = plan_members(claims, authors);
+        let by: BTreeMap<_, _> = plan.iter().map(|m| (m.stored.as_str(), m)).collect();
+        assert_eq!(by[winner].claim.as_ref().map(|c| c.1.as_str()), Some("hw"), "the winner holds the key");
+        assert_eq!(by[loser].claim, None, "the loser's messages are their own member's, unclaimable");
+        assert_ne!(by[winner].id, by[loser].id);
     }
 }

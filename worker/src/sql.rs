@@ -4,7 +4,8 @@
 //!
 //! Tables (see `store.rs` for the model):
 //! - `meta (key, value)`: `schema` (3), `epoch` and `salt` (random hex, made with the tables).
-//! - `members (id, key_hash, display, bucket_milli, bucket_at)`.
+//! - `members (id, claim, key_hash, display, bucket_milli, bucket_at)`: `claim` is the claim
+//!   key the member was made for, so an owner whose lapsed claim was pruned gets it back.
 //! - `names (claim, member, claimed_ms)`: who holds each claim key.
 //! - `events (seq, id, member, client_id, ts)`: the log; `(member, client_id)` unique.
 //! - `posts (id, version, member, author, client_id, text, ts, edited_ts, deleted, reply_to,
@@ -13,8 +14,8 @@
 //!   member's name then) and
 //!   `versions (id, version, text, ts)`.
 //!
-//! Each method runs its statements with no `.await` between them, so the runtime commits
-//! them together: an event is never stored without the change it records.
+//! A method that writes more than once runs in one `transactionSync` ([`atomically`]): an
+//! event is never stored without the change it records, and a failure leaves nothing.
 
 use crate::budget::Bucket;
 use crate::migrate::{plan_members, rekey_claims, ClaimRow};
@@ -23,12 +24,55 @@ use confab_shared::limits::VERSIONS_MAX;
 use confab_shared::{MemberId, MemberKey, Seq};
 use serde::Deserialize;
 use std::cell::{Cell, RefCell};
+use wasm_bindgen::{JsCast, JsValue};
 use worker::*;
 
 /// SQLite stores integers as i64 and the JS bridge as f64: keep bounds inside 2^53.
 const MAX_SAFE: Seq = (1 << 53) - 1;
 /// The schema this build writes.
 const SCHEMA: u64 = 3;
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// The runtime's `DurableObjectStorage`, for the one method workers-rs does not bind.
+    #[wasm_bindgen(extends = js_sys::Object)]
+    type TxStorage;
+    /// Runs `callback` in a transaction: committed when it returns, rolled back when it
+    /// throws (here: returns `Err`). Durable Object SQL refuses `BEGIN`; this is the way.
+    #[wasm_bindgen(method, catch, js_name = transactionSync)]
+    fn transaction_sync(
+        this: &TxStorage,
+        callback: &mut dyn FnMut() -> std::result::Result<JsValue, JsValue>,
+    ) -> std::result::Result<JsValue, JsValue>;
+}
+
+/// Runs `body` in one transaction of `storage` (the runtime's `DurableObjectStorage`): its
+/// writes all happen, or, if it fails (or the commit does), none of them.
+pub fn atomically<T>(
+    storage: &JsValue,
+    body: impl FnOnce() -> std::result::Result<T, StoreError>,
+) -> std::result::Result<T, StoreError> {
+    let tx: &TxStorage = storage.unchecked_ref();
+    let mut body = Some(body);
+    let mut out: Option<std::result::Result<T, StoreError>> = None;
+    let mut run = || {
+        let result = body.take().map_or_else(|| Err(StoreError("the transaction ran twice".into())), |b| b());
+        let failed = result.is_err();
+        out = Some(result);
+        if failed {
+            Err(JsValue::from_str("rolled back"))
+        } else {
+            Ok(JsValue::UNDEFINED)
+        }
+    };
+    let committed = tx.transaction_sync(&mut run);
+    match (out, committed) {
+        (Some(Err(e)), _) => Err(e),
+        (Some(Ok(v)), Ok(_)) => Ok(v),
+        (_, Err(e)) => Err(StoreError(format!("the transaction failed: {e:?}"))),
+        (None, Ok(_)) => Err(StoreError("the transaction did not run".into())),
+    }
+}
 
 /// What one Durable Object instance caches about its storage.
 #[derive(Default)]
@@ -47,6 +91,8 @@ pub struct SqlCache {
 pub struct SqlStore<'a> {
     /// The object's SQLite.
     pub sql: SqlStorage,
+    /// The runtime's `DurableObjectStorage`, for transactions.
+    pub storage: &'a JsValue,
     /// Its cache.
     pub cache: &'a SqlCache,
 }
@@ -139,8 +185,9 @@ struct Number {
 fn create_tables(sql: &SqlStorage) -> Result<()> {
     for statement in [
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS members (id INTEGER PRIMARY KEY, key_hash TEXT, display TEXT NOT NULL,
-            bucket_milli INTEGER, bucket_at INTEGER)",
+        "CREATE TABLE IF NOT EXISTS members (id INTEGER PRIMARY KEY, claim TEXT, key_hash TEXT,
+            display TEXT NOT NULL, bucket_milli INTEGER, bucket_at INTEGER)",
+        "CREATE INDEX IF NOT EXISTS members_by_claim ON members (claim)",
         "CREATE TABLE IF NOT EXISTS names (claim TEXT PRIMARY KEY, member INTEGER NOT NULL,
             claimed_ms INTEGER NOT NULL)",
         "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, id INTEGER NOT NULL,
@@ -179,11 +226,21 @@ impl SqlStore<'_> {
     }
 
     /// Brings a room written by a protocol 1 build up to date, once, in the constructor (a
-    /// room that was never written stays unwritten). Its name claims are re-keyed if they
-    /// predate claim keys, then every claim and author becomes a member
-    /// ([`plan_members`]), every message a post event with the same id, and the old tables
-    /// go. Every step can run again if an earlier run was cut short. Returns whether it ran.
-    pub fn upgrade(sql: &SqlStorage) -> Result<bool> {
+    /// room that was never written stays unwritten), in one transaction: it all happens or
+    /// none of it does. Its name claims are re-keyed if they predate claim keys, then every
+    /// name messages are stored under and every claim becomes a member ([`plan_members`]),
+    /// every message a post event with the same id, and the old tables go. Returns whether it
+    /// ran.
+    pub fn upgrade(sql: &SqlStorage, storage: &JsValue) -> std::result::Result<bool, StoreError> {
+        if table_count(sql, "'messages', 'claims'") < 2.0 {
+            return Ok(false);
+        }
+        atomically(storage, || Self::upgrade_tables(sql).map_err(store_err))?;
+        console_log!("room storage upgraded to protocol 2");
+        Ok(true)
+    }
+
+    fn upgrade_tables(sql: &SqlStorage) -> Result<()> {
         #[derive(Deserialize)]
         struct Claim {
             name: String,
@@ -195,67 +252,65 @@ impl SqlStore<'_> {
             member: String,
             author: String,
         }
-        if table_count(sql, "'messages', 'claims'") < 2.0 {
-            return Ok(false);
-        }
         sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value NOT NULL)", None)?;
         let keyed: Vec<Number> = sql.exec("SELECT value FROM meta WHERE key = 'claims_keyed_by'", None)?.to_array()?;
         let rows: Vec<Claim> = sql.exec("SELECT name, key_hash, claimed_ms FROM claims", None)?.to_array()?;
-        let mut claims: Vec<ClaimRow> = rows.into_iter().map(|c| (c.name, c.key_hash, c.claimed_ms as u64)).collect();
-        let mut renames = Vec::new();
-        if !keyed.first().is_some_and(|v| v.value >= 2.0) {
-            (claims, renames) = rekey_claims(claims);
-        }
-        // The newest display each old member key wrote under.
+        let old: Vec<ClaimRow> = rows.into_iter().map(|c| (c.name, c.key_hash, c.claimed_ms as u64)).collect();
+        // Each claim, with the name its messages are stored under: a claim re-keyed just now
+        // still has them under its old name.
+        let claims: Vec<(String, String, String, u64)> = if keyed.first().is_some_and(|v| v.value >= 2.0) {
+            old.into_iter().map(|(key, hash, ms)| (key.clone(), key, hash, ms)).collect()
+        } else {
+            let (new, renames) = rekey_claims(old);
+            new.into_iter()
+                .map(|(key, hash, ms)| {
+                    let stored =
+                        renames.iter().find(|(_, k)| *k == key).map_or_else(|| key.clone(), |(o, _)| o.clone());
+                    (stored, key, hash, ms)
+                })
+                .collect()
+        };
+        // The newest display each stored name wrote under.
         let authors: Vec<Author> = sql
             .exec(
                 "SELECT member, author FROM messages WHERE seq IN (SELECT max(seq) FROM messages GROUP BY member)",
                 None,
             )?
             .to_array()?;
-        let mut authors: Vec<(String, String)> = authors.into_iter().map(|a| (a.member, a.author)).collect();
-        // A claim that moved to its claim key takes its messages along.
-        for (old, new) in &renames {
-            for a in authors.iter_mut().filter(|a| &a.0 == old) {
-                a.0 = new.clone();
-            }
-        }
+        let authors: Vec<(String, String)> = authors.into_iter().map(|a| (a.member, a.author)).collect();
         create_tables(sql)?;
-        for m in plan_members(claims, authors.clone()) {
-            let (hash, claimed) = m.claim.clone().unzip();
+        for m in plan_members(claims, authors) {
+            let (key, hash, ms) = match m.claim {
+                Some((key, hash, ms)) => (Some(key), Some(hash), Some(ms)),
+                None => (None, None, None),
+            };
+            let text = |v: Option<String>| v.map_or(SqlStorageValue::Null, Into::into);
             sql.exec(
-                "INSERT OR REPLACE INTO members (id, key_hash, display) VALUES (?, ?, ?)",
-                vec![int(m.id), hash.map_or(SqlStorageValue::Null, Into::into), m.display.clone().into()],
+                "INSERT OR REPLACE INTO members (id, claim, key_hash, display) VALUES (?, ?, ?, ?)",
+                vec![int(m.id), text(key.clone()), text(hash), m.display.into()],
             )?;
-            if let Some(ms) = claimed {
+            if let (Some(key), Some(ms)) = (key, ms) {
                 sql.exec(
                     "INSERT OR REPLACE INTO names (claim, member, claimed_ms) VALUES (?, ?, ?)",
-                    vec![m.old_key.clone().into(), int(m.id), int(ms)],
+                    vec![key.into(), int(m.id), int(ms)],
                 )?;
             }
-            // Its messages under the key they were stored with (before any re-keying).
-            let stored_as: Vec<String> = std::iter::once(m.old_key.clone())
-                .chain(renames.iter().filter(|(_, new)| new == &m.old_key).map(|(old, _)| old.clone()))
-                .collect();
-            for key in stored_as {
-                sql.exec(
-                    "INSERT OR IGNORE INTO posts (id, version, member, author, client_id, text, ts)
-                     SELECT seq, seq, ?, author, client_id, text, ts FROM messages WHERE member = ?",
-                    vec![int(m.id), key.clone().into()],
-                )?;
-                sql.exec(
-                    "INSERT OR IGNORE INTO events (seq, id, member, client_id, ts)
-                     SELECT seq, seq, ?, client_id, ts FROM messages WHERE member = ?",
-                    vec![int(m.id), key.into()],
-                )?;
-            }
+            sql.exec(
+                "INSERT OR IGNORE INTO posts (id, version, member, author, client_id, text, ts)
+                 SELECT seq, seq, ?, author, client_id, text, ts FROM messages WHERE member = ?",
+                vec![int(m.id), m.stored.clone().into()],
+            )?;
+            sql.exec(
+                "INSERT OR IGNORE INTO events (seq, id, member, client_id, ts)
+                 SELECT seq, seq, ?, client_id, ts FROM messages WHERE member = ?",
+                vec![int(m.id), m.stored.into()],
+            )?;
         }
         sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", vec![int(SCHEMA)])?;
         sql.exec("DROP TABLE messages", None)?;
         sql.exec("DROP TABLE claims", None)?;
         sql.exec("DELETE FROM meta WHERE key = 'claims_keyed_by'", None)?;
-        console_log!("room storage upgraded to protocol 2");
-        Ok(true)
+        Ok(())
     }
 
     /// Creates the tables before the first write. Idempotent.
@@ -332,20 +387,9 @@ impl SqlStore<'_> {
         )?;
         Ok(id)
     }
-}
 
-impl RoomStore for SqlStore<'_> {
-    fn epoch(&mut self) -> std::result::Result<Option<String>, StoreError> {
-        self.meta("epoch", &self.cache.epoch)
-    }
-
-    fn latest(&mut self) -> std::result::Result<Option<(Seq, u64)>, StoreError> {
-        let rows: Vec<SeqTs> = self.rows("SELECT seq, ts FROM events ORDER BY seq DESC LIMIT 1", Vec::new())?;
-        Ok(rows.first().map(|r| (r.seq as Seq, r.ts as u64)))
-    }
-
-    fn claim(
-        &mut self,
+    fn claim_inner(
+        &self,
         claim: &str,
         display: &str,
         key: &MemberKey,
@@ -373,6 +417,33 @@ impl RoomStore for SqlStore<'_> {
             vec![claim.into()],
         )?;
         let Some(h) = holders.into_iter().next() else {
+            // Free. The owner of a claim that lapsed (and was pruned) with nobody taking it is
+            // the same member again: their messages stay theirs to edit.
+            #[derive(Deserialize)]
+            struct Own {
+                id: f64,
+                bucket_milli: Option<f64>,
+                bucket_at: Option<f64>,
+            }
+            let own: Vec<Own> = self.rows(
+                "SELECT id, bucket_milli, bucket_at FROM members WHERE claim = ? AND key_hash IN (?, ?)
+                 ORDER BY id DESC LIMIT 1",
+                vec![claim.into(), hash.clone().into(), legacy_key_hash(key).into()],
+            )?;
+            if let Some(own) = own.into_iter().next() {
+                let member = own.id as MemberId;
+                self.run(
+                    "UPDATE members SET key_hash = ?, display = ? WHERE id = ?",
+                    vec![hash.into(), display.into(), int(member)],
+                )?;
+                self.run(
+                    "INSERT OR REPLACE INTO names (claim, member, claimed_ms) VALUES (?, ?, ?)",
+                    vec![claim.into(), int(member), int(now_ms)],
+                )?;
+                let bucket =
+                    own.bucket_milli.zip(own.bucket_at).map(|(m, a)| Bucket { milli: m as u64, at_ms: a as u64 });
+                return Ok(Some(Claimed { member, bucket }));
+            }
             return Ok(Some(Claimed { member: self.new_member(claim, display, hash, now_ms)?, bucket: None }));
         };
         let member = h.member as MemberId;
@@ -396,50 +467,7 @@ impl RoomStore for SqlStore<'_> {
         Ok(None)
     }
 
-    fn members(&mut self, ids: &[MemberId]) -> std::result::Result<Vec<MemberInfo>, StoreError> {
-        #[derive(Deserialize)]
-        struct Row {
-            id: f64,
-            display: String,
-            bucket_milli: Option<f64>,
-            bucket_at: Option<f64>,
-        }
-        // Ids are integers the room produced: inlining them is safe and one statement.
-        let rows: Vec<Row> = self.rows(
-            &format!(
-                "SELECT id, display, bucket_milli, bucket_at FROM members WHERE id IN ({}) ORDER BY id",
-                ids_list(ids)
-            ),
-            Vec::new(),
-        )?;
-        Ok(rows
-            .into_iter()
-            .map(|r| MemberInfo {
-                id: r.id as MemberId,
-                name: r.display,
-                bucket: r.bucket_milli.zip(r.bucket_at).map(|(m, a)| Bucket { milli: m as u64, at_ms: a as u64 }),
-            })
-            .collect())
-    }
-
-    fn holder(&mut self, claim: &str) -> std::result::Result<Option<MemberId>, StoreError> {
-        #[derive(Deserialize)]
-        struct Row {
-            member: f64,
-        }
-        let rows: Vec<Row> = self.rows("SELECT member FROM names WHERE claim = ?", vec![claim.into()])?;
-        Ok(rows.first().map(|r| r.member as MemberId))
-    }
-
-    fn find(&mut self, member: MemberId, client_id: &str) -> std::result::Result<Option<(Seq, u64)>, StoreError> {
-        let rows: Vec<SeqTs> = self.rows(
-            "SELECT seq, ts FROM events WHERE member = ? AND client_id = ?",
-            vec![int(member), client_id.into()],
-        )?;
-        Ok(rows.first().map(|r| (r.seq as Seq, r.ts as u64)))
-    }
-
-    fn append(&mut self, op: &Op<'_>) -> std::result::Result<Appended, StoreError> {
+    fn append_inner(&self, op: &Op<'_>) -> std::result::Result<Appended, StoreError> {
         #[derive(Deserialize)]
         struct Seq_ {
             seq: f64,
@@ -459,7 +487,7 @@ impl RoomStore for SqlStore<'_> {
         )?;
         let Some(seq) = inserted.first().map(|r| r.seq as Seq) else {
             let (seq, ts) = self
-                .find(op.member, op.client_id)?
+                .find_inner(op.member, op.client_id)?
                 .ok_or_else(|| StoreError("insert conflicted but no event matches".into()))?;
             return Ok(Appended::Duplicate { seq, ts });
         };
@@ -522,6 +550,80 @@ impl RoomStore for SqlStore<'_> {
             vec![int(op.bucket.milli), int(op.bucket.at_ms), int(op.member)],
         )?;
         Ok(Appended::Stored(seq))
+    }
+
+    fn find_inner(&self, member: MemberId, client_id: &str) -> std::result::Result<Option<(Seq, u64)>, StoreError> {
+        let rows: Vec<SeqTs> = self.rows(
+            "SELECT seq, ts FROM events WHERE member = ? AND client_id = ?",
+            vec![int(member), client_id.into()],
+        )?;
+        Ok(rows.first().map(|r| (r.seq as Seq, r.ts as u64)))
+    }
+}
+
+impl RoomStore for SqlStore<'_> {
+    fn epoch(&mut self) -> std::result::Result<Option<String>, StoreError> {
+        self.meta("epoch", &self.cache.epoch)
+    }
+
+    fn latest(&mut self) -> std::result::Result<Option<(Seq, u64)>, StoreError> {
+        let rows: Vec<SeqTs> = self.rows("SELECT seq, ts FROM events ORDER BY seq DESC LIMIT 1", Vec::new())?;
+        Ok(rows.first().map(|r| (r.seq as Seq, r.ts as u64)))
+    }
+
+    fn claim(
+        &mut self,
+        claim: &str,
+        display: &str,
+        key: &MemberKey,
+        now_ms: u64,
+    ) -> std::result::Result<Option<Claimed>, StoreError> {
+        let this = &*self;
+        atomically(self.storage, || this.claim_inner(claim, display, key, now_ms))
+    }
+
+    fn members(&mut self, ids: &[MemberId]) -> std::result::Result<Vec<MemberInfo>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: f64,
+            display: String,
+            bucket_milli: Option<f64>,
+            bucket_at: Option<f64>,
+        }
+        // Ids are integers the room produced: inlining them is safe and one statement.
+        let rows: Vec<Row> = self.rows(
+            &format!(
+                "SELECT id, display, bucket_milli, bucket_at FROM members WHERE id IN ({}) ORDER BY id",
+                ids_list(ids)
+            ),
+            Vec::new(),
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| MemberInfo {
+                id: r.id as MemberId,
+                name: r.display,
+                bucket: r.bucket_milli.zip(r.bucket_at).map(|(m, a)| Bucket { milli: m as u64, at_ms: a as u64 }),
+            })
+            .collect())
+    }
+
+    fn holder(&mut self, claim: &str) -> std::result::Result<Option<MemberId>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            member: f64,
+        }
+        let rows: Vec<Row> = self.rows("SELECT member FROM names WHERE claim = ?", vec![claim.into()])?;
+        Ok(rows.first().map(|r| r.member as MemberId))
+    }
+
+    fn find(&mut self, member: MemberId, client_id: &str) -> std::result::Result<Option<(Seq, u64)>, StoreError> {
+        self.find_inner(member, client_id)
+    }
+
+    fn append(&mut self, op: &Op<'_>) -> std::result::Result<Appended, StoreError> {
+        let this = &*self;
+        atomically(self.storage, || this.append_inner(op))
     }
 
     fn messages(&mut self, ids: &[Seq]) -> std::result::Result<Vec<StoredMessage>, StoreError> {

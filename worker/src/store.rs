@@ -245,10 +245,14 @@ pub struct MemoryStore {
     versions: BTreeMap<(Seq, Seq), String>,
     /// When set, every call fails: lets tests check how the room answers a platform failure.
     pub fail: bool,
+    /// Whether lapsed names were pruned (once per store, as the SQL store does per instance).
+    pruned: bool,
 }
 
 #[derive(Debug, Clone)]
 struct MemberRow {
+    /// The claim key it was made for.
+    claim: String,
     key_hash: Option<String>,
     display: String,
     bucket: Option<Bucket>,
@@ -278,8 +282,13 @@ impl MemoryStore {
     pub fn insert_legacy_claim(&mut self, claim: &str, display: &str, key: &MemberKey, ms: u64) -> MemberId {
         self.make_epoch();
         let id = self.members.keys().next_back().map_or(1, |k| k + 1);
-        self.members
-            .insert(id, MemberRow { key_hash: Some(legacy_key_hash(key)), display: display.to_owned(), bucket: None });
+        let row = MemberRow {
+            claim: claim.to_owned(),
+            key_hash: Some(legacy_key_hash(key)),
+            display: display.to_owned(),
+            bucket: None,
+        };
+        self.members.insert(id, row);
         self.names.insert(claim.to_owned(), (id, ms));
         id
     }
@@ -287,6 +296,12 @@ impl MemoryStore {
     /// The event an operation `(member, client_id)` was recorded as, if it was.
     pub fn find_op(&self, member: MemberId, client_id: &str) -> Option<Seq> {
         self.ops.get(&(member, client_id.to_owned())).copied()
+    }
+
+    /// What a new instance of the object would do: prune lapsed claims again on its first
+    /// join (the SQL store does it once per instance).
+    pub fn new_instance(&mut self) {
+        self.pruned = false;
     }
 
     /// Forgets the epoch and everything else: storage recreated.
@@ -310,7 +325,12 @@ impl MemoryStore {
 
     fn new_member(&mut self, claim: &str, display: &str, key: &MemberKey, now_ms: u64) -> MemberId {
         let id = self.members.keys().next_back().map_or(1, |k| k + 1);
-        let row = MemberRow { key_hash: Some(key_hash(MEMORY_SALT, key)), display: display.to_owned(), bucket: None };
+        let row = MemberRow {
+            claim: claim.to_owned(),
+            key_hash: Some(key_hash(MEMORY_SALT, key)),
+            display: display.to_owned(),
+            bucket: None,
+        };
         self.members.insert(id, row);
         self.names.insert(claim.to_owned(), (id, now_ms));
         id
@@ -341,7 +361,24 @@ impl RoomStore for MemoryStore {
     ) -> Result<Option<Claimed>, StoreError> {
         self.check()?;
         self.make_epoch();
+        if !std::mem::replace(&mut self.pruned, true) {
+            self.names.retain(|_, (_, ms)| now_ms.saturating_sub(*ms) < CLAIM_IDLE_MS);
+        }
+        let hashes = [key_hash(MEMORY_SALT, key), legacy_key_hash(key)];
         let Some(&(id, ms)) = self.names.get(claim) else {
+            // Free. The owner of a pruned claim is the same member again.
+            let own = self
+                .members
+                .iter_mut()
+                .rev()
+                .find(|(_, m)| m.claim == claim && m.key_hash.as_ref().is_some_and(|h| hashes.contains(h)));
+            if let Some((&id, m)) = own {
+                m.key_hash = Some(key_hash(MEMORY_SALT, key));
+                m.display = display.to_owned();
+                let bucket = m.bucket;
+                self.names.insert(claim.to_owned(), (id, now_ms));
+                return Ok(Some(Claimed { member: id, bucket }));
+            }
             return Ok(Some(Claimed { member: self.new_member(claim, display, key, now_ms), bucket: None }));
         };
         let row = self.members.get_mut(&id).ok_or_else(|| StoreError("a name points at no member".into()))?;

@@ -253,6 +253,22 @@ fn a_lapsed_name_taken_by_someone_else_is_a_new_member_who_cannot_touch_the_old_
 }
 
 #[test]
+fn an_owner_back_after_the_claim_lapsed_unclaimed_is_the_same_member() {
+    let mut h = Harness::new();
+    let a = h.join("alice", KEY_A);
+    h.send(a, "p1", "mine");
+    let id = h.id_of("alice");
+    h.close(a);
+    // A new instance (the SQL store prunes lapsed claims once per instance) long after.
+    h.now += confab_worker::store::CLAIM_IDLE_MS + 1;
+    h.hibernate();
+    let a = h.join("alice", KEY_A);
+    assert!(matches!(h.welcome(a), ServerFrame::Welcome { you, .. } if you.id == id));
+    h.edit(a, "e1", 1, "still mine");
+    assert_eq!(h.acks(a), vec![("e1".to_owned(), 2)]);
+}
+
+#[test]
 fn a_resume_from_another_epoch_is_a_reset() {
     let (mut h, a, _) = room();
     h.send(a, "p1", "one");

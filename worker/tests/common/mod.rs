@@ -227,6 +227,7 @@ impl Harness {
             self.tick();
         }
         self.wake = None;
+        self.store.new_instance();
         self.room = Room::restore("lobby", self.config, self.attachments.values().cloned(), &mut self.store);
         self.room.check_invariants().unwrap();
     }
