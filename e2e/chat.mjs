@@ -284,7 +284,8 @@ try {
     await box.click();
     await box.press('ArrowUp');
     await alice.page.getByTestId('editing').waitFor();
-    assert(await box.inputValue() === 'reading back now' || (await box.inputValue()).length > 0, 'the text to edit is in the composer');
+    const editing = await box.inputValue();
+    assert(editing === 'see https://example.com/docs for more', `the composer holds ${JSON.stringify(editing)}`);
     await box.fill('an edited message');
     await box.press('Enter');
     await bob.sees('an edited message');
@@ -319,19 +320,47 @@ try {
     await alice.page.waitForFunction(() => !document.title.startsWith('('), null, { timeout: 5_000 });
   }, alice.page);
 
-  await step('v2 screenshots: toolbar, reply, reactions, tombstone at 1280 and 375 px, light and dark', async () => {
+  await step('v2: copy link puts /r/{room}#m{id} in the address bar; opening it jumps to the message', async () => {
+    await alice.act('replying to you', 'copy-link');
+    await alice.page.getByTestId('flash').filter({ hasText: 'Link copied' }).waitFor({ timeout: 5_000 });
+    const url = new URL(alice.page.url());
+    const id = await alice.row('replying to you').getAttribute('data-id');
+    assert(url.pathname === `/r/${room}` && url.hash === `#m${id}`, `the link is ${url}`);
+    const page = await ctxA.newPage();
+    await page.goto(url.href);
+    await page.locator(`#m${id}.highlight`).waitFor({ timeout: 10_000 });
+    await page.close();
+  }, alice.page);
+
+  await step('v2 screenshots: toolbar, reply, reactions, tombstone, mention at 1280 and 375 px, light and dark', async () => {
+    await alice.act('@alice look at this', 'react-button');
+    await alice.page.getByTestId('picker').getByRole('button', { name: '🎉' }).click();
+    await bob.row('@alice look at this').locator('[data-testid=chip]').waitFor({ timeout: 10_000 });
     for (const [who, w] of [[alice, 1280], [bob, 375]]) {
+      await who.page.getByTestId('messages').evaluate((el) => { el.scrollTop = el.scrollHeight; });
       for (const scheme of ['light', 'dark']) {
         await who.page.emulateMedia({ colorScheme: scheme });
-        await who.row('how are you?').hover();
+        await who.row('replying to you').hover();
+        await twoFrames(who.page);
         await who.page.screenshot({ path: join(outDir, `v2-${w}-${scheme}.png`) });
       }
     }
+    await bob.act('replying to you', 'react-button');
+    await bob.page.getByTestId('picker').waitFor();
+    await bob.page.screenshot({ path: join(outDir, 'v2-375-dark-picker.png') });
+    await bob.page.keyboard.press('Escape');
     await alice.act('how are you?', 'react-button');
     await alice.page.getByTestId('picker').waitFor();
+    await alice.page.emulateMedia({ colorScheme: 'light' });
     await alice.page.screenshot({ path: join(outDir, 'v2-1280-light-picker.png') });
     await alice.page.keyboard.press('Escape');
-    await alice.page.emulateMedia({ colorScheme: 'light' });
+    const box = alice.page.getByLabel('Message', { exact: true });
+    await alice.act('@alice look at this', 'reply-button');
+    await box.pressSequentially('@b');
+    await alice.page.getByTestId('mention-list').waitFor();
+    await alice.page.screenshot({ path: join(outDir, 'v2-1280-light-composer.png') });
+    await box.fill('');
+    await box.press('Escape');
     await bob.page.emulateMedia({ colorScheme: 'dark' });
   });
 
@@ -350,7 +379,7 @@ try {
       .map((k) => JSON.parse(localStorage.getItem(k))).flat().map((p) => p.op || 'send'));
     assert(JSON.stringify(saved) === JSON.stringify(['edit', 'react']), `saved outbox ${JSON.stringify(saved)}`);
     proxy.restore();
-    await bob.page.getByTestId('link-state').getByRole('button', { name: 'Retry now' }).click().catch(() => {});
+    await bob.page.getByTestId('link-state').getByRole('button', { name: 'Retry now' }).click({ timeout: 3_000 }).catch(() => {});
     await bob.online();
     await alice.sees('replied, and edited offline');
     const chip = alice.row('an edited message').locator('[data-testid=chip][data-emoji="🎉"]');
@@ -361,6 +390,28 @@ try {
     const saved2 = await bob.page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('confab.outbox.')).length);
     assert(saved2 === 0, 'the outbox is empty once acknowledged');
   }, alice.page);
+
+  await step('v2: bob reacts offline to a message alice deletes meanwhile: the refusal shows on it', async () => {
+    await alice.say('soon gone');
+    await bob.sees('soon gone');
+    proxy.cutSockets();
+    await bob.page.getByTestId('link-state').filter({ hasText: /Reconnecting|Connecting/ }).waitFor({ timeout: 15_000 });
+    await bob.act('soon gone', 'react-button');
+    await bob.page.getByTestId('picker').getByRole('button', { name: '👀' }).click();
+    await alice.act('soon gone', 'delete-button');
+    await alice.row('soon gone').getByTestId('confirm-delete').click();
+    await alice.page.getByTestId('message').filter({ hasText: 'soon gone' }).waitFor({ state: 'detached', timeout: 10_000 });
+    proxy.restore();
+    await bob.page.getByTestId('link-state').getByRole('button', { name: 'Retry now' }).click({ timeout: 3_000 }).catch(() => {});
+    await bob.online();
+    const conflict = bob.page.getByTestId('conflict');
+    await conflict.waitFor({ timeout: 10_000 });
+    assert((await conflict.innerText()).includes('not applied'), `the refusal reads ${await conflict.innerText()}`);
+    assert(await bob.page.getByTestId('message').filter({ hasText: 'soon gone' }).count() === 0, 'bob sees the tombstone');
+    await bob.page.screenshot({ path: join(outDir, 'v2-375-dark-conflict.png') });
+    await conflict.getByRole('button', { name: 'Dismiss' }).click();
+    await conflict.waitFor({ state: 'detached' });
+  }, bob.page);
 
   await step('leaving shows bob alice going', async () => {
     await alice.page.getByRole('button', { name: 'Leave the room' }).click();
@@ -423,6 +474,16 @@ try {
     const texts = await alice.messages().locator('.text').allInnerTexts();
     assert(texts.every((t, i) => t === `seeded message ${i + 1}`), 'all 120, in order, once');
   }, alice.page);
+  await step('v2: a link to an old message pages back until it is loaded, then shows it', async () => {
+    const id = 3; // the seeder's third message is the room's third event
+    await alice.page.goto(`${server.url}/r/${big}#m${id}`);
+    await alice.page.locator(`#m${id}.highlight`).waitFor({ timeout: 15_000 });
+    assert((await alice.page.locator(`#m${id} .text`).innerText()) === 'seeded message 3', 'the message linked');
+    const box = await alice.page.locator(`#m${id}`).boundingBox();
+    const list = await alice.page.getByTestId('messages').boundingBox();
+    assert(box && list && box.y >= list.y && box.y + box.height <= list.y + list.height, 'it is on screen');
+  }, alice.page);
+
   await step('reading above your own last message: typing and arrivals do not pull the view down', async () => {
     await alice.page.setViewportSize({ width: 1280, height: 420 });
     await alice.say('reading back now');
@@ -504,7 +565,8 @@ try {
     await bob.page.getByTestId('link-state').filter({ hasText: /Reconnecting|Connecting/ }).waitFor({ timeout: 15_000 });
     await seed(server.url, big, 210, 'missed');
     proxy.restore();
-    await bob.page.getByTestId('link-state').getByRole('button', { name: 'Retry now' }).click();
+    // The page may be back by itself before the button can be clicked.
+    await bob.page.getByTestId('link-state').getByRole('button', { name: 'Retry now' }).click({ timeout: 3_000 }).catch(() => {});
     await bob.online();
     await bob.page.getByTestId('gap').waitFor({ timeout: 10_000 });
     await bob.sees('missed message 210');

@@ -42,6 +42,15 @@ if [ "$need_browser" = 1 ] && ! command -v chromium >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+# 1b. An emoji font: reactions are emoji, and the screenshots the browser tests take should
+# show them (headless Chromium draws boxes without one).
+if [ "$need_browser" = 1 ] && command -v apt-get >/dev/null && ! fc-list 2>/dev/null | grep -qi emoji; then
+  log "installing an emoji font from apt"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq fonts-noto-color-emoji >/dev/null
+fi
+
 # 2. Rust: the toolchain in rust-toolchain.toml, plus the wasm target.
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   log "adding rust target wasm32-unknown-unknown"

@@ -2,13 +2,16 @@
 //!
 //! # Layout
 //! Pure, tested natively (`cargo test -p confab-frontend`):
-//! - [`state`]: what the page knows about a room, built only by applying server frames;
-//!   idempotent, and it says when a frame changed nothing.
+//! - [`state`]: what the page knows about a room, built only by applying server frames:
+//!   the room's event log (last `seq`, epoch, holes, gap and reset), messages by id, members
+//!   by id, the outbox of operations laid over the messages; idempotent, and it says when a
+//!   frame changed nothing and which messages it touched.
 //! - [`engine`]: the delivery engine, sans I/O: join with resume, heartbeat, connect deadline,
 //!   reconnect spread by close code, the outbox resent until acked, refused sends retried or
 //!   marked. The integration tests drive it against a real server too.
-//! - [`outbox`]: the saved outbox, one key per room and name, merged entry by entry so tabs
-//!   never overwrite each other (its storage calls are wasm-only).
+//! - [`outbox`]: the saved outbox (posts, edits, deletes, reactions), one key per room and
+//!   name, merged entry by entry so tabs never overwrite each other, read entry by entry so
+//!   older pages' outboxes load (its storage calls are wasm-only).
 //! - [`rows`]: the message list as rows (days, groups, "New", pending), and links in text.
 //! - [`list`]: what the list does after a change: where the viewport goes, what is announced,
 //!   how a jump to a message pages back.
@@ -19,9 +22,12 @@
 //! - `connection.rs`: the engine's driver in the page, over the browser's `WebSocket` events.
 //! - `app.rs`: the shell: start page or room, by path.
 //! - `ui/`: the components, one file per visible part: `home.rs` (start page), `room.rs`
-//!   (a room: session, header, link state, members, saved outbox, title),
-//!   `message_list.rs` (rows, scrolling, paging, announcements), `composer.rs`.
-//! - `browser.rs`: small wrappers over local storage, time, randomness, location.
+//!   (a room: session, header, link state, members, saved outbox, title with mentions,
+//!   message links), `message_list.rs` (rows, per-row signals, scrolling, paging, jumps,
+//!   announcements), `message_row.rs` (one message: quote, text or tombstone, "(edited)",
+//!   reaction chips, a refused change), `toolbar.rs`, `picker.rs` (emoji), `composer.rs`
+//!   (send, reply, Up-arrow edit) and `autocomplete.rs` (its `@` suggestions).
+//! - `browser.rs`: small wrappers over local storage, time, randomness, location, clipboard.
 
 pub mod engine;
 #[cfg(test)]

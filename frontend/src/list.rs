@@ -67,6 +67,12 @@ pub fn decide(prev: Option<Shape>, now: Shape, at_bottom: bool, anchored: bool) 
     if anchored && !now.paging {
         return Scroll::DropAnchor;
     }
+    if anchored && now.queued == prev.queued {
+        // An older page is on its way: the view stays where it was asked from until it lands
+        // (the reader's "at the bottom" may be stale: a jump asks for pages without a scroll);
+        // only the person's own new message still brings it down.
+        return Scroll::Keep;
+    }
     if now.queued != prev.queued || at_bottom {
         return Scroll::Bottom;
     }
@@ -175,6 +181,10 @@ mod tests {
         v.apply(welcome((51..=100).map(|s| msg(s, BOB, "x")).collect(), true), 0);
         v.want_older = true;
         let before = Shape::of(&v);
+        // While it is on its way, other changes do not move the view, even "at the bottom".
+        let mut waiting = v.clone();
+        waiting.apply(ServerFrame::Message(msg(101, BOB, "x")), 0);
+        assert_eq!(decide(Some(before), Shape::of(&waiting), true, true), Scroll::Keep);
         v.apply(ServerFrame::History { messages: (1..=50).map(|s| msg(s, BOB, "x")).collect(), older: false }, 0);
         assert_eq!(decide(Some(before), Shape::of(&v), false, true), Scroll::RestoreAnchor);
         // The request was dropped (paging ended, nothing landed): forget the anchor.

@@ -145,7 +145,8 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
             seen.set(0);
             read_key.with_value(|k| browser::remove(k));
         }
-        let decision = list::decide(prev, now_shape, at_bottom.get_untracked(), anchor.get_value().is_some());
+        let saved = anchor.get_value();
+        let decision = list::decide(prev, now_shape, at_bottom.get_untracked(), saved.is_some());
         shape.set_value(Some(now_shape));
         request_animation_frame(move || {
             let Some(el) = list.get_untracked() else { return };
@@ -159,10 +160,14 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
                     mark_read(newest);
                 }
                 Scroll::RestoreAnchor => {
-                    if let Some((h, top)) = anchor.get_value() {
+                    // The anchor of the page that landed: a jump may already have asked for
+                    // the next page (and saved its own anchor, kept for when that one lands).
+                    if let Some((h, top)) = saved {
                         el.set_scroll_top(top + el.scroll_height() - h);
                     }
-                    anchor.set_value(None);
+                    if anchor.get_value() == saved {
+                        anchor.set_value(None);
+                    }
                 }
                 Scroll::DropAnchor => anchor.set_value(None),
                 Scroll::Keep => {}
@@ -182,8 +187,9 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
             Jump::Wait => {}
             Jump::PageBack => {
                 ctx.jump.set(Some((id, pages + 1)));
-                view.update(|v| v.want_older = true);
-                ctx.send(Command::LoadOlder);
+                // As if scrolled to the top: the page lands above what is on screen, which
+                // stays put (not pulled to the bottom) until the message is shown.
+                request_older();
             }
             Jump::NotFound => {
                 ctx.jump.set(None);
@@ -191,27 +197,36 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
             }
             Jump::Show => {
                 ctx.jump.set(None);
+                // Two frames on: after whatever the list does with the viewport for the page
+                // that just landed (its own frame callback is queued this frame).
                 request_animation_frame(move || {
-                    let el = web_sys::window()
-                        .and_then(|w| w.document())
-                        .and_then(|d| d.get_element_by_id(&format!("m{id}")));
-                    if let Some(el) = el {
-                        let opts = web_sys::ScrollIntoViewOptions::new();
-                        opts.set_block(web_sys::ScrollLogicalPosition::Center);
-                        el.scroll_into_view_with_scroll_into_view_options(&opts);
-                        if let Ok(el) = el.dyn_into::<web_sys::HtmlElement>() {
-                            let _ = el.focus();
-                        }
-                    }
-                    ctx.highlight.set(Some(id));
-                    set_timeout(
-                        move || {
-                            if ctx.highlight.try_get_untracked().flatten() == Some(id) {
-                                ctx.highlight.try_set(None);
+                    request_animation_frame(move || {
+                        let el = web_sys::window()
+                            .and_then(|w| w.document())
+                            .and_then(|d| d.get_element_by_id(&format!("m{id}")));
+                        // The reader is where the message is now, not at the bottom (the scroll
+                        // event confirms it), and not where the last page was asked for: an
+                        // anchor restore due in this same frame must not pull the view back.
+                        at_bottom.set(false);
+                        anchor.set_value(None);
+                        if let Some(el) = el {
+                            let opts = web_sys::ScrollIntoViewOptions::new();
+                            opts.set_block(web_sys::ScrollLogicalPosition::Center);
+                            el.scroll_into_view_with_scroll_into_view_options(&opts);
+                            if let Ok(el) = el.dyn_into::<web_sys::HtmlElement>() {
+                                let _ = el.focus();
                             }
-                        },
-                        std::time::Duration::from_millis(HIGHLIGHT_MS),
-                    );
+                        }
+                        ctx.highlight.set(Some(id));
+                        set_timeout(
+                            move || {
+                                if ctx.highlight.try_get_untracked().flatten() == Some(id) {
+                                    ctx.highlight.try_set(None);
+                                }
+                            },
+                            std::time::Duration::from_millis(HIGHLIGHT_MS),
+                        );
+                    })
                 });
             }
         }

@@ -64,7 +64,9 @@ pub fn Toolbar(id: Seq, shown: RwSignal<Option<Shown>>, ctx: RoomCtx) -> impl In
                                 data-testid="delete-button"
                                 on:click=move |_| confirming.set(true)
                             >
-                                "🗑"
+                                <svg class="icon" viewBox="0 0 16 16" aria-hidden="true">
+                                    <path d="M3 4h10M6 4V2.5h4V4M4.5 4l.7 9.5h5.6l.7-9.5" />
+                                </svg>
                             </button>
                         }
                     }
@@ -96,7 +98,9 @@ pub fn Toolbar(id: Seq, shown: RwSignal<Option<Shown>>, ctx: RoomCtx) -> impl In
                     ctx.say("Link copied");
                 }
             >
-                "🔗"
+                <svg class="icon" viewBox="0 0 16 16" aria-hidden="true">
+                    <path d="M6.5 9.5l3-3M7 4.5l1.3-1.3a2.5 2.5 0 0 1 3.5 3.5L10.5 8M9 11.5l-1.3 1.3a2.5 2.5 0 0 1-3.5-3.5L5.5 8" />
+                </svg>
             </button>
             <Show when=picker_open>
                 <EmojiPicker id=id shown=shown ctx=ctx />
