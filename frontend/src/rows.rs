@@ -62,7 +62,7 @@ pub fn rows(v: &RoomView, read_up_to: Option<u64>, day: impl Fn(u64) -> String) 
         out.push(Row::Message { id: m.id, grouped });
         prev = Some((m, label));
     }
-    out.extend(v.outbox.iter().filter(|p| p.is_post()).cloned().map(Row::Pending));
+    out.extend(v.pending_posts().cloned().map(Row::Pending));
     out
 }
 

@@ -315,6 +315,10 @@ pub struct RoomView {
     /// Messages whose display changed since the page last took this set: the page redraws
     /// only their rows.
     pub touched: BTreeSet<Seq>,
+    /// Our operations the room acknowledged as event `seq` before that event arrived here (the
+    /// room answers the sender first): still shown as done, never sent again, gone when the
+    /// event is applied. Without this the change would blink out for a frame.
+    pub settling: Vec<(Seq, Pending)>,
 }
 
 impl RoomView {
@@ -533,6 +537,7 @@ impl RoomView {
         match self.order(seq) {
             Order::Next => {
                 self.last_seq = Some(seq);
+                self.settle();
                 Ok(())
             }
             Order::Seen => Err(false),
@@ -571,6 +576,8 @@ impl RoomView {
                 }
                 self.epoch = Some(epoch);
                 self.last_seq = Some(latest_seq);
+                // The welcome is the room's state: what was settling is in it (or was reset).
+                self.settling.clear();
                 self.resume_needed = false;
                 self.members = members.into_iter().map(|m| (m.id, m.name)).collect();
                 self.limits = Some(limits);
@@ -633,11 +640,16 @@ impl RoomView {
                 }
                 true
             }
-            ServerFrame::Ack { client_id, .. } => {
+            ServerFrame::Ack { client_id, seq, .. } => {
                 if self.notice.as_ref().is_some_and(|n| n.client_id.as_ref() == Some(&client_id)) {
                     self.notice = None;
                 }
-                self.cancel(&client_id).is_some()
+                let Some(p) = self.cancel(&client_id) else { return false };
+                if self.last_seq.is_some_and(|last| seq > last) {
+                    self.touch_op(&p.op);
+                    self.settling.push((seq, p));
+                }
+                true
             }
             ServerFrame::MemberJoined(m) => self.members.insert(m.id, m.name.clone()) != Some(m.name),
             ServerFrame::MemberLeft(m) => {
@@ -694,6 +706,25 @@ impl RoomView {
                 true
             }
         }
+    }
+
+    /// Drops the acknowledged operations whose event has been applied.
+    fn settle(&mut self) {
+        let Some(last) = self.last_seq else { return };
+        if self.settling.iter().any(|(seq, _)| *seq <= last) {
+            let (done, waiting): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut self.settling).into_iter().partition(|(seq, _)| *seq <= last);
+            self.settling = waiting;
+            for (_, p) in done {
+                self.touch_op(&p.op);
+            }
+        }
+    }
+
+    /// Our posts on their way, oldest first: acknowledged ones whose message has not arrived,
+    /// then the outbox's.
+    pub fn pending_posts(&self) -> impl Iterator<Item = &Pending> {
+        self.settling.iter().map(|(_, p)| p).chain(self.outbox.iter()).filter(|p| p.is_post())
     }
 
     /// The quotes of message `id` in the replies we hold follow its edit or delete.
@@ -777,7 +808,8 @@ impl RoomView {
         let mut m = self.messages.get(&id)?.clone();
         let me = self.me.as_ref();
         let (mut pending_edit, mut pending_delete) = (false, false);
-        for p in self.outbox.iter().filter(|p| p.op.target() == Some(id) && p.failed.is_none()) {
+        let ops = self.settling.iter().map(|(_, p)| p).chain(self.outbox.iter());
+        for p in ops.filter(|p| p.op.target() == Some(id) && p.failed.is_none()) {
             match &p.op {
                 Op::Edit { text, .. } if !m.deleted => {
                     m.text = text.clone();
@@ -1245,6 +1277,29 @@ mod tests {
         v.outbox[0].sent = true;
         v.queue_op("r2".into(), react(false), 0);
         assert_eq!(v.outbox.len(), 2);
+    }
+
+    #[test]
+    fn an_ack_that_comes_before_its_event_keeps_the_change_shown() {
+        let mut v = RoomView::default();
+        v.apply(welcome(vec![msg(1, ALICE, "a1")], false), 0);
+        v.queue_op("e".into(), Op::Edit { id: 1, text: "better".into() }, 0);
+        v.queue("p".into(), "next".into(), 0);
+        // The room answers the sender first, then sends the events.
+        v.apply(ServerFrame::Ack { client_id: "e".into(), seq: 2, ts: 2 }, 0);
+        v.apply(ServerFrame::Ack { client_id: "p".into(), seq: 3, ts: 3 }, 0);
+        assert!(v.outbox.is_empty(), "acknowledged: never sent again");
+        assert_eq!(v.shown(1).map(|s| s.m.text).as_deref(), Some("better"), "no blink back to the old text");
+        assert_eq!(v.pending_posts().count(), 1, "the post stays on screen until its message comes");
+        v.apply(ServerFrame::Edited { seq: 2, id: 1, text: "better".into(), edited_ts: 2, mentions: vec![] }, 0);
+        v.apply(ServerFrame::Message(ChatMessage { text: "next".into(), ..msg(3, ALICE, "p") }), 0);
+        assert!(v.settling.is_empty());
+        assert_eq!(v.pending_posts().count(), 0);
+        assert_eq!(v.shown(1).map(|s| s.m.text).as_deref(), Some("better"));
+        // An ack for what changed nothing names an event already applied: nothing to wait for.
+        v.queue_op("r".into(), Op::React { id: 1, emoji: "👍".into(), on: false }, 0);
+        v.apply(ServerFrame::Ack { client_id: "r".into(), seq: 3, ts: 3 }, 0);
+        assert!(v.settling.is_empty());
     }
 
     #[test]

@@ -95,9 +95,7 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
     let layout = Memo::new(move |_| {
         view.with(|v| {
             let posts: Vec<(String, bool, bool, Option<String>)> = v
-                .outbox
-                .iter()
-                .filter(|p| p.is_post())
+                .pending_posts()
                 .map(|p| (p.client_id.clone(), p.failed.is_some(), p.sent, p.post_text().map(str::to_owned)))
                 .collect();
             (v.layout, posts)
