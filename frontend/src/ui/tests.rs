@@ -379,3 +379,102 @@ async fn up_arrow_edits_our_last_message_escape_cancels_enter_saves() {
     assert_eq!(op, Some(Op::Edit { id: 1, text: "first, fixed".into() }));
     assert_eq!(c.editing.get_untracked(), None);
 }
+
+/// Dispatches a keydown of `key` on the first `selector` in `host`.
+fn press(host: &web_sys::HtmlElement, selector: &str, key: &str) {
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key(key);
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    let ev = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).expect("an event");
+    let el = host.query_selector(selector).ok().flatten().unwrap_or_else(|| panic!("no {selector}"));
+    el.dispatch_event(&ev).expect("dispatched");
+}
+
+#[wasm_bindgen_test]
+async fn the_picker_offers_the_fixed_set_and_recent_ones_and_toggles_ours() {
+    crate::browser::save(crate::reactions::RECENT_KEY, &vec!["🦀".to_owned(), "👍".to_owned()]);
+    let mut mine = msg(1, "bob", "pick one", 0);
+    mine.reactions = vec![Reaction { emoji: "👍".into(), count: 1, names: vec!["alice".into()], mine: true }];
+    let view = view_with(vec![mine]);
+    let c = ctx(view, 0);
+    let host = mount(move || view! { <MessageList ctx=c read_key="test.read7".to_owned() /> });
+    settle().await;
+    click(&host, "#m1 [data-testid=react-button]");
+    settle().await;
+    let picks = host.query_selector_all("[data-testid=pick]").expect("a query");
+    assert_eq!(picks.length(), 9, "eight fixed and the one recent the set lacks");
+    let active = web_sys::window().and_then(|w| w.document()).and_then(|d| d.active_element());
+    assert_eq!(active.and_then(|e| e.get_attribute("data-emoji")).as_deref(), Some("👍"), "focus in the picker");
+    let ours = host.query_selector("[data-testid=pick][data-emoji='👍']").ok().flatten().expect("👍");
+    assert_eq!(ours.get_attribute("aria-pressed").as_deref(), Some("true"));
+    // Escape closes it; picking ours again takes it back.
+    press(&host, "[data-testid=picker]", "Escape");
+    settle().await;
+    assert_eq!(count(&host, "[data-testid=picker]"), 0);
+    click(&host, "#m1 [data-testid=react-button]");
+    settle().await;
+    click(&host, "[data-testid=pick][data-emoji='👍']");
+    settle().await;
+    let op = view.with_untracked(|v| v.outbox.last().map(|p| p.op.clone()));
+    assert_eq!(op, Some(Op::React { id: 1, emoji: "👍".into(), on: false }));
+    assert_eq!(count(&host, "[data-testid=picker]"), 0, "closed after a pick");
+    assert_eq!(count(&host, "#m1 [data-testid=chip]"), 0, "ours was the only one: gone at once");
+}
+
+#[wasm_bindgen_test]
+async fn at_suggests_members_and_enter_completes() {
+    let view = view_with(vec![]);
+    view.update(|v| {
+        v.apply(ServerFrame::MemberJoined(crate::fixtures::member(crate::fixtures::CAROL)), 0);
+    });
+    let c = ctx(view, 0);
+    let host = mount(move || view! { <Composer ctx=c /> });
+    settle().await;
+    let area: web_sys::HtmlTextAreaElement =
+        host.query_selector("textarea").ok().flatten().expect("a textarea").unchecked_into();
+    area.set_value("hi @");
+    area.set_selection_range(4, 4).expect("a caret");
+    area.dispatch_event(&web_sys::Event::new("input").expect("an event")).expect("dispatched");
+    settle().await;
+    let names: Vec<String> = (0..count(&host, "[data-testid=mention-option]"))
+        .filter_map(|i| host.query_selector_all("[data-testid=mention-option]").ok()?.item(i)?.text_content())
+        .collect();
+    assert_eq!(names, ["bob", "carol"], "members online, not us");
+    press(&host, "textarea", "ArrowDown");
+    settle().await;
+    press(&host, "textarea", "Enter");
+    settle().await;
+    assert_eq!(c.draft.get_untracked(), "hi @carol ");
+    assert_eq!(count(&host, "[data-testid=mention-option]"), 0, "closed once chosen");
+    assert!(view.with_untracked(|v| v.outbox.is_empty()), "the Enter chose; it did not send");
+}
+
+#[wasm_bindgen_test]
+async fn a_mention_of_us_is_highlighted_and_a_refused_change_shows_on_its_message() {
+    let c = ctx(view_with(vec![]), 0);
+    let host = row_of(ChatMessage { mentions: vec![ALICE], ..msg(1, "bob", "@alice hi", 0) }, c);
+    settle().await;
+    assert_eq!(count(&host, ".msg.mention"), 1);
+    let view = view_with(vec![msg(1, "alice", "ours", 0)]);
+    let c = ctx(view, 0);
+    let host = mount(move || view! { <MessageList ctx=c read_key="test.read8".to_owned() /> });
+    settle().await;
+    view.update(|v| {
+        v.queue_op("e".into(), Op::Edit { id: 1, text: "x".into() }, 0);
+        v.apply(
+            ServerFrame::Error {
+                code: confab_shared::ErrorCode::MessageDeleted,
+                message: "that message was deleted".into(),
+                retry_after_ms: None,
+                client_id: Some("e".into()),
+            },
+            0,
+        );
+    });
+    settle().await;
+    assert!(text_of(&host, "#m1 [data-testid=conflict]").contains("that message was deleted"));
+    click(&host, "#m1 [data-testid=conflict] button");
+    settle().await;
+    assert_eq!(count(&host, "[data-testid=conflict]"), 0);
+}
