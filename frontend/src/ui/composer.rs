@@ -30,11 +30,13 @@ pub fn Composer(ctx: RoomCtx) -> impl IntoView {
 
     let mentions = Mentions::new(view);
     let editing = ctx.editing;
-    let cancel_edit = move || {
+    // The edit is over (saved or cancelled): what was being written comes back.
+    let end_edit = move || {
         editing.set(None);
-        draft.set(String::new());
+        draft.set(ctx.stash.try_update(std::mem::take).unwrap_or_default());
         local_error.set(None);
     };
+    let cancel_edit = end_edit;
     let submit = move || {
         let text = draft.get_untracked();
         if text.trim().is_empty() {
@@ -52,12 +54,16 @@ pub fn Composer(ctx: RoomCtx) -> impl IntoView {
                     return;
                 }
             }
-            None => ctx.queue(text),
+            None => {
+                ctx.queue(text);
+                draft.set(String::new());
+                mentions.close();
+                local_error.set(None);
+                return;
+            }
         }
-        editing.set(None);
         mentions.close();
-        draft.set(String::new());
-        local_error.set(None);
+        end_edit();
     };
     // Up arrow in an empty composer: our newest post that has not gone out, else our newest
     // stored message that is not deleted.

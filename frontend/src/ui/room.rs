@@ -46,6 +46,9 @@ pub struct RoomCtx {
     pub reply_to: RwSignal<Option<Seq>>,
     /// What the composer is editing, if anything.
     pub editing: RwSignal<Option<Editing>>,
+    /// What the person was writing when an edit took the composer: back once the edit is
+    /// saved or cancelled.
+    pub stash: RwSignal<String>,
     /// The message whose emoji picker is open.
     pub picker: RwSignal<Option<Seq>>,
     /// A jump in progress: the message wanted and the older pages asked for it so far.
@@ -163,6 +166,9 @@ impl RoomCtx {
             return;
         };
         self.reply_to.set(None);
+        if self.editing.get_untracked().is_none() {
+            self.stash.set(self.draft.get_untracked());
+        }
         self.editing.set(Some(Editing::Message(id)));
         self.draft.set(text);
         self.focus_composer();
@@ -180,6 +186,7 @@ impl RoomCtx {
             composer: NodeRef::new(),
             reply_to: RwSignal::new(None),
             editing: RwSignal::new(None),
+            stash: RwSignal::new(String::new()),
             picker: RwSignal::new(None),
             jump: RwSignal::new(None),
             highlight: RwSignal::new(None),
@@ -251,6 +258,7 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
         composer: NodeRef::new(),
         reply_to: RwSignal::new(None),
         editing: RwSignal::new(None),
+        stash: RwSignal::new(String::new()),
         picker: RwSignal::new(None),
         jump: RwSignal::new(None),
         highlight: RwSignal::new(None),

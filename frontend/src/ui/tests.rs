@@ -378,6 +378,13 @@ async fn up_arrow_edits_our_last_message_escape_cancels_enter_saves() {
     let op = view.with_untracked(|v| v.outbox.last().map(|p| p.op.clone()));
     assert_eq!(op, Some(Op::Edit { id: 1, text: "first, fixed".into() }));
     assert_eq!(c.editing.get_untracked(), None);
+    // An edit started from the toolbar over a draft gives the draft back when it ends.
+    c.draft.set("half a thought".into());
+    c.start_edit(1);
+    assert_eq!(c.draft.get_untracked(), "first, fixed");
+    key("Escape");
+    settle().await;
+    assert_eq!(c.draft.get_untracked(), "half a thought");
 }
 
 /// Dispatches a keydown of `key` on the first `selector` in `host`.
