@@ -23,9 +23,10 @@
 //! - `app.rs`: the shell: start page or room, by path.
 //! - `ui/`: the components, one file per visible part: `home.rs` (start page), `room.rs`
 //!   (a room: session, header, link state, members, saved outbox, title with mentions,
-//!   message links), `message_list.rs` (rows, per-row signals, scrolling, paging, jumps,
+//!   message links), `ctx.rs` (what its parts share; the person's operations),
+//!   `message_list.rs` (rows, per-row signals, scrolling, paging, jumps,
 //!   announcements), `message_row.rs` (one message: quote, text or tombstone, "(edited)",
-//!   reaction chips, a refused change), `toolbar.rs`, `picker.rs` (emoji), `composer.rs`
+//!   reaction chips, a refused change), `pending_row.rs` (one of ours on its way), `toolbar.rs`, `picker.rs` (emoji), `composer.rs`
 //!   (send, reply, Up-arrow edit) and `autocomplete.rs` (its `@` suggestions).
 //! - `browser.rs`: small wrappers over local storage, time, randomness, location, clipboard.
 

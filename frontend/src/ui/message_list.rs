@@ -10,11 +10,11 @@
 
 use crate::browser;
 use crate::connection::Command;
-use crate::engine::Link;
 use crate::list::{self, Jump, Scroll, Shape};
 use crate::rows::{rows, Row};
-use crate::state::{Op, Shown};
-use crate::ui::message_row::{MessageRow, QuoteBlock};
+use crate::state::Shown;
+use crate::ui::message_row::MessageRow;
+use crate::ui::pending_row::PendingRow;
 use crate::ui::room::RoomCtx;
 use confab_shared::Seq;
 use leptos::html;
@@ -24,9 +24,6 @@ use wasm_bindgen::JsCast;
 
 /// How long a message jumped to stays highlighted.
 pub const HIGHLIGHT_MS: u64 = 2_000;
-
-/// How long a message may stay unsent before the page says so and offers to retry.
-pub const SLOW_SEND_MS: u64 = 10_000;
 
 fn date(ts: u64) -> js_sys::Date {
     js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts as f64))
@@ -334,94 +331,6 @@ pub fn render_row(row: Row, ctx: RoomCtx, shown: StoredValue<HashMap<Seq, RwSign
             });
             view! { <MessageRow id=id grouped=grouped shown=sig ctx=ctx /> }.into_any()
         }
-        Row::Pending(p) => {
-            let now = ctx.now;
-            let link = ctx.link;
-            let id = p.client_id.clone();
-            let (edit_id, delete_id) = (id.clone(), id.clone());
-            let created_ms = p.created_ms;
-            let failed = p.failed.clone();
-            let status = move || {
-                if let Some(why) = failed.clone() {
-                    return format!("not sent: {why}");
-                }
-                if now.get().saturating_sub(created_ms) < SLOW_SEND_MS {
-                    return "sending…".to_owned();
-                }
-                match link.get() {
-                    Link::Online => "not sent yet — trying again".to_owned(),
-                    Link::Refused => "not sent — this name could not join the room".to_owned(),
-                    Link::Outdated => "not sent — reload the page to send it".to_owned(),
-                    _ => "not sent yet — it goes out when the connection is back".to_owned(),
-                }
-            };
-            // Once on the wire the room may already have stored it: only a message that never
-            // went out, or was refused, can still be taken back.
-            let revocable = p.revocable();
-            let is_failed = p.failed.is_some();
-            let slow = move || is_failed || now.get().saturating_sub(created_ms) >= SLOW_SEND_MS;
-            let (text, reply_to) = match p.op {
-                Op::Send { text, reply_to } => (text, reply_to),
-                _ => (String::new(), None),
-            };
-            let quote = reply_to.and_then(|r| {
-                ctx.view.with_untracked(|v| {
-                    v.messages.get(&r).map(|m| confab_shared::Quote {
-                        id: m.id,
-                        member: m.member,
-                        author: m.author.clone(),
-                        excerpt: confab_shared::excerpt(&m.text),
-                        deleted: m.deleted,
-                    })
-                })
-            });
-            view! {
-                <article class="msg mine pending" data-testid="pending" data-client-id=id>
-                    {quote.map(|q| view! { <QuoteBlock q=q ctx=ctx /> })}
-                    <p class="text" dir="auto">{text}</p>
-                    <span class="status">
-                        <span data-testid="pending-status">{status}</span>
-                        <Show when=slow>
-                            " · "
-                            <button class="link" on:click=move |_| ctx.send(Command::RetryNow)>
-                                "Retry now"
-                            </button>
-                        </Show>
-                        {revocable
-                            .then(move || {
-                                view! {
-                                    " · "
-                                    <button
-                                        class="link"
-                                        data-testid="edit-pending"
-                                        on:click=move |_| {
-                                            if let Some(p) = ctx.cancel(&edit_id) {
-                                                ctx.draft.set(p.post_text().unwrap_or_default().to_owned());
-                                                if let Op::Send { reply_to: Some(r), .. } = p.op {
-                                                    ctx.reply_to.set(Some(r));
-                                                }
-                                                ctx.focus_composer();
-                                            }
-                                        }
-                                    >
-                                        "Edit"
-                                    </button>
-                                    " · "
-                                    <button
-                                        class="link"
-                                        data-testid="delete-pending"
-                                        on:click=move |_| {
-                                            ctx.cancel(&delete_id);
-                                        }
-                                    >
-                                        "Delete"
-                                    </button>
-                                }
-                            })}
-                    </span>
-                </article>
-            }
-            .into_any()
-        }
+        Row::Pending(p) => view! { <PendingRow p=p ctx=ctx /> }.into_any(),
     }
 }

@@ -8,204 +8,15 @@ use crate::connection::{self, Command, Session};
 use crate::engine::Link;
 use crate::list::message_anchor;
 use crate::outbox;
-use crate::reactions;
-use crate::state::{typing_text, Op, Pending, RoomView};
+use crate::state::{typing_text, RoomView};
 use crate::ui::composer::Composer;
+pub use crate::ui::ctx::{Editing, RoomCtx};
 use crate::ui::message_list::MessageList;
-use confab_shared::{ErrorCode, MemberKey, Seq, UserName};
-use futures::channel::mpsc::{unbounded, UnboundedSender};
-use leptos::html;
+use confab_shared::{ErrorCode, MemberKey, UserName};
+use futures::channel::mpsc::unbounded;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
-
-/// What the composer is editing instead of writing a new message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Editing {
-    /// A stored message of ours, by id: saving sends an `edit`.
-    Message(Seq),
-    /// A post of ours that has not gone out: saving rewrites it.
-    Pending(String),
-}
-
-/// What the room's parts share: the view, the link, the commands, the saved outbox, and the
-/// small pieces of page state the message rows, the toolbar and the composer hand each other.
-#[derive(Clone, Copy)]
-pub struct RoomCtx {
-    /// The room as the page knows it.
-    pub view: RwSignal<RoomView>,
-    /// The connection's state.
-    pub link: RwSignal<Link>,
-    /// The time, while something on screen needs it (see [`RoomPage`]).
-    pub now: RwSignal<u64>,
-    /// The composer's text (a pending message taken back to edit lands here).
-    pub draft: RwSignal<String>,
-    /// The composer, to focus.
-    pub composer: NodeRef<html::Textarea>,
-    /// The message the next post replies to (shown above the composer).
-    pub reply_to: RwSignal<Option<Seq>>,
-    /// What the composer is editing, if anything.
-    pub editing: RwSignal<Option<Editing>>,
-    /// What the person was writing when an edit took the composer: back once the edit is
-    /// saved or cancelled.
-    pub stash: RwSignal<String>,
-    /// The message whose emoji picker is open.
-    pub picker: RwSignal<Option<Seq>>,
-    /// A jump in progress: the message wanted and the older pages asked for it so far.
-    pub jump: RwSignal<Option<(Seq, u32)>>,
-    /// The message highlighted after a jump, briefly.
-    pub highlight: RwSignal<Option<Seq>>,
-    /// A short status line ("Link copied"), announced politely.
-    pub flash: RwSignal<Option<String>>,
-    commands: StoredValue<UnboundedSender<Command>>,
-    outbox_key: StoredValue<String>,
-    name: StoredValue<String>,
-    room: StoredValue<String>,
-}
-
-impl RoomCtx {
-    /// Tells the connection.
-    pub fn send(&self, c: Command) {
-        let _ = self.commands.with_value(|tx| tx.unbounded_send(c));
-    }
-
-    /// An operation the person made: into the outbox, saved, and on screen at once, whatever
-    /// the connection is doing; then the connection is told.
-    fn operate(&self, op: Op) {
-        let mut p = self.view.with_untracked(|v| v.pending(browser::random_hex(16), op, now_ms()));
-        p.author = self.name.get_value();
-        let cid = p.client_id.clone();
-        let Some(removed) = self.view.try_update(|v| v.push_pending(p)) else { return };
-        // Saved as it stands after folding (it may have cancelled an earlier one).
-        let kept: Vec<Pending> =
-            self.view.with_untracked(|v| v.outbox.iter().filter(|q| q.client_id == cid).cloned().collect());
-        self.outbox_key.with_value(|k| outbox::update(k, &kept, &removed));
-        self.send(Command::Flush);
-    }
-
-    /// The person wrote a message (a reply, if one is being replied to).
-    pub fn queue(&self, text: String) {
-        let reply_to = self.reply_to.get_untracked();
-        self.reply_to.set(None);
-        self.operate(Op::Send { text, reply_to });
-    }
-
-    /// The person saved an edit of message `id` (nothing is sent if the text is the same).
-    pub fn edit(&self, id: Seq, text: String) {
-        let same = self.view.with_untracked(|v| v.shown(id).is_some_and(|s| s.m.text == text));
-        if !same {
-            self.operate(Op::Edit { id, text });
-        }
-    }
-
-    /// The person deleted message `id`.
-    pub fn delete(&self, id: Seq) {
-        if self.reply_to.get_untracked() == Some(id) {
-            self.reply_to.set(None);
-        }
-        self.operate(Op::Delete { id });
-    }
-
-    /// The person added (`on`) or removed a reaction; the emoji goes first in their recent ones.
-    pub fn react(&self, id: Seq, emoji: &str, on: bool) {
-        if on {
-            let recent = reactions::remember(browser::load(reactions::RECENT_KEY).unwrap_or_default(), emoji);
-            browser::save(reactions::RECENT_KEY, &recent);
-        }
-        self.operate(Op::React { id, emoji: emoji.to_owned(), on });
-    }
-
-    /// Rewrites a post that has not gone out yet; whether it could.
-    pub fn rewrite_pending(&self, client_id: &str, text: String) -> bool {
-        let done = self.view.try_update(|v| v.rewrite_post(client_id, text)).unwrap_or(false);
-        if done {
-            let p: Vec<Pending> =
-                self.view.with_untracked(|v| v.outbox.iter().filter(|p| p.client_id == client_id).cloned().collect());
-            self.outbox_key.with_value(|k| outbox::update(k, &p, &[]));
-            self.send(Command::Flush);
-        }
-        done
-    }
-
-    /// Takes a pending post out of the outbox (deleted, or back into the composer).
-    pub fn cancel(&self, client_id: &str) -> Option<Pending> {
-        let p = self.view.try_update(|v| v.cancel(client_id)).flatten()?;
-        self.outbox_key.with_value(|k| outbox::update(k, &[], std::slice::from_ref(&p.client_id)));
-        Some(p)
-    }
-
-    /// Scrolls to message `id`, paging back until it is loaded (see `list::jump_step`).
-    pub fn jump_to(&self, id: Seq) {
-        self.jump.set(Some((id, 0)));
-    }
-
-    /// The link to message `id`: `/r/{room}#m{id}` on this origin.
-    pub fn link_to(&self, id: Seq) -> String {
-        format!("{}/r/{}#m{id}", browser::origin(), self.room.get_value())
-    }
-
-    /// Shows a short status line for a few seconds.
-    pub fn say(&self, text: &str) {
-        let flash = self.flash;
-        let text = text.to_owned();
-        flash.set(Some(text.clone()));
-        set_timeout(
-            move || {
-                if flash.try_get_untracked().flatten().as_deref() == Some(text.as_str()) {
-                    flash.try_set(None);
-                }
-            },
-            std::time::Duration::from_secs(4),
-        );
-    }
-
-    /// Starts editing message `id` in the composer.
-    pub fn start_edit(&self, id: Seq) {
-        let Some(text) = self.view.with_untracked(|v| v.shown(id).filter(|s| s.mine && !s.m.deleted).map(|s| s.m.text))
-        else {
-            return;
-        };
-        self.reply_to.set(None);
-        if self.editing.get_untracked().is_none() {
-            self.stash.set(self.draft.get_untracked());
-        }
-        self.editing.set(Some(Editing::Message(id)));
-        self.draft.set(text);
-        self.focus_composer();
-    }
-
-    /// A context over `view` with no connection behind it (component tests).
-    #[cfg(test)]
-    pub fn detached(view: RwSignal<RoomView>, now: u64) -> (Self, futures::channel::mpsc::UnboundedReceiver<Command>) {
-        let (tx, rx) = unbounded();
-        let ctx = Self {
-            view,
-            link: RwSignal::new(Link::Online),
-            now: RwSignal::new(now),
-            draft: RwSignal::new(String::new()),
-            composer: NodeRef::new(),
-            reply_to: RwSignal::new(None),
-            editing: RwSignal::new(None),
-            stash: RwSignal::new(String::new()),
-            picker: RwSignal::new(None),
-            jump: RwSignal::new(None),
-            highlight: RwSignal::new(None),
-            flash: RwSignal::new(None),
-            commands: StoredValue::new(tx),
-            outbox_key: StoredValue::new("test.outbox".to_owned()),
-            name: StoredValue::new("alice".to_owned()),
-            room: StoredValue::new("lobby".to_owned()),
-        };
-        (ctx, rx)
-    }
-
-    /// Focuses the composer.
-    pub fn focus_composer(&self) {
-        if let Some(el) = self.composer.get_untracked() {
-            let _ = el.focus();
-        }
-    }
-}
 
 /// One open room: owns the connection task for as long as it is on screen.
 #[component]
@@ -250,24 +61,7 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
         drains.push(dtx);
     }
     let drains = StoredValue::new(drains);
-    let ctx = RoomCtx {
-        view,
-        link,
-        now: RwSignal::new(now_ms()),
-        draft: RwSignal::new(String::new()),
-        composer: NodeRef::new(),
-        reply_to: RwSignal::new(None),
-        editing: RwSignal::new(None),
-        stash: RwSignal::new(String::new()),
-        picker: RwSignal::new(None),
-        jump: RwSignal::new(None),
-        highlight: RwSignal::new(None),
-        flash: RwSignal::new(None),
-        commands: StoredValue::new(tx),
-        outbox_key: StoredValue::new(outbox_key.clone()),
-        name: StoredValue::new(name.as_str().to_owned()),
-        room: StoredValue::new(room.clone()),
-    };
+    let ctx = RoomCtx::new(view, link, tx, outbox_key.clone(), name.as_str().to_owned(), room.clone());
     // A link to a message (`/r/{room}#m42`) jumps to it, on opening and when the hash changes.
     let jump_to_hash = move || {
         if let Some(id) = message_anchor(&browser::hash()) {
@@ -278,7 +72,7 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
     let hash = window_event_listener(leptos::ev::hashchange, move |_| jump_to_hash());
     on_cleanup(move || hash.remove());
     on_cleanup(move || {
-        ctx.commands.with_value(|tx| tx.close_channel());
+        ctx.close();
         drains.with_value(|d| d.iter().for_each(|tx| tx.close_channel()));
     });
 

@@ -2,8 +2,9 @@
 //! the view holds, as text, with the structure screen readers and the e2e tests rely on.
 
 use super::composer::{enter_sends, Composer};
-use super::message_list::{MessageList, SLOW_SEND_MS};
+use super::message_list::MessageList;
 use super::message_row::MessageRow;
+use super::pending_row::SLOW_SEND_MS;
 use super::room::{Editing, LinkState, RoomCtx};
 use crate::engine::Link;
 use crate::fixtures::{ALICE, BOB};
