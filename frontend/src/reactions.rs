@@ -23,6 +23,12 @@ pub fn extra_recent(recent: &[String]) -> Vec<String> {
     recent.iter().filter(|e| !PICKER.contains(&e.as_str())).cloned().collect()
 }
 
+/// Whether adding `emoji` keeps the message within `limit` distinct emoji (the room refuses
+/// more with `too_many_reactions`; the page says so at once instead).
+pub fn has_room_for(reactions: &[Reaction], emoji: &str, limit: u32) -> bool {
+    reactions.iter().any(|r| r.emoji == emoji) || reactions.len() < limit as usize
+}
+
 /// Who reacted, for a chip's tooltip: "alice, bob and 3 others reacted with 👍". The room
 /// lists at most ten names; the count is exact.
 pub fn tooltip(r: &Reaction) -> String {
@@ -52,6 +58,14 @@ mod tests {
         assert_eq!(tooltip(&r(3, &["bob", "carol"])), "bob, carol and 1 other reacted with 👍");
         assert_eq!(tooltip(&r(12, &["bob", "carol"])), "bob, carol and 10 others reacted with 👍");
         assert_eq!(tooltip(&r(4, &[])), "4 people reacted with 👍");
+    }
+
+    #[test]
+    fn a_new_emoji_needs_room_an_existing_one_never_does() {
+        let full: Vec<Reaction> = (0..3).map(|i| Reaction { emoji: format!("e{i}"), ..r(1, &[]) }).collect();
+        assert!(has_room_for(&full, "e1", 3), "joining an emoji already there adds none");
+        assert!(!has_room_for(&full, "new", 3));
+        assert!(has_room_for(&full, "new", 4));
     }
 
     #[test]

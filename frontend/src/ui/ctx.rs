@@ -103,6 +103,14 @@ impl RoomCtx {
 
     /// The person added (`on`) or removed a reaction; the emoji goes first in their recent ones.
     pub fn react(&self, id: Seq, emoji: &str, on: bool) {
+        let fits = self.view.with_untracked(|v| {
+            let limit = v.limits.unwrap_or_default().reactions_per_message;
+            v.shown(id).is_none_or(|s| reactions::has_room_for(&s.m.reactions, emoji, limit))
+        });
+        if on && !fits {
+            self.say("This message has as many different reactions as it can take.");
+            return;
+        }
         if on {
             let recent = reactions::remember(browser::load(reactions::RECENT_KEY).unwrap_or_default(), emoji);
             browser::save(reactions::RECENT_KEY, &recent);
