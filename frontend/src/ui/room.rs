@@ -200,7 +200,7 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
                     "Members"
                 </button>
             </header>
-            <Refused view=view on_leave=on_leave />
+            <Refused view=view link=link on_leave=on_leave />
             <Outdated view=view />
             <MessageList ctx=ctx read_key=read_key />
             <aside id="members" class="members" aria-label="Members online">
@@ -290,9 +290,24 @@ pub fn LinkState(ctx: RoomCtx) -> impl IntoView {
 /// The join was refused: the name is taken (choose another), or the room no longer serves
 /// this page (reload; the page never reconnects by itself then).
 #[component]
-fn Refused(view: RwSignal<RoomView>, on_leave: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+fn Refused(
+    view: RwSignal<RoomView>,
+    link: RwSignal<Link>,
+    on_leave: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
     move || {
-        view.with(|v| v.fatal.clone()).map(|n| {
+        // The close code alone (4001) says it too, if the error frame was lost.
+        let outdated = link.get() == Link::Outdated;
+        let fatal = view.with(|v| v.fatal.clone());
+        let fatal = fatal.or_else(|| {
+            outdated.then(|| crate::state::Notice {
+                code: ErrorCode::UnsupportedVersion,
+                message: String::new(),
+                retry_at_ms: None,
+                client_id: None,
+            })
+        });
+        fatal.map(|n| {
             if n.code == ErrorCode::UnsupportedVersion {
                 view! {
                     <div class="banner" role="alert" data-testid="refused">

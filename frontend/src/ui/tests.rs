@@ -486,3 +486,13 @@ async fn a_mention_of_us_is_highlighted_and_a_refused_change_shows_on_its_messag
     settle().await;
     assert_eq!(count(&host, "[data-testid=conflict]"), 0);
 }
+
+#[wasm_bindgen_test]
+async fn a_room_that_no_longer_serves_this_page_asks_for_a_reload_and_offers_no_retry() {
+    let c = ctx(view_with(vec![]), 0);
+    c.link.set(Link::Outdated);
+    let host = mount(move || view! { <LinkState ctx=c /> });
+    settle().await;
+    assert_eq!(text_of(&host, "[role=status]"), "Out of date");
+    assert_eq!(count(&host, "button"), 0, "retrying cannot help");
+}
