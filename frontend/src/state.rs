@@ -571,9 +571,13 @@ impl RoomView {
                     self.away_gap = gap;
                     self.relayout();
                 }
+                // A resume replays what changed, not the replies quoting it: those we hold
+                // follow here, as they would have followed the live edit or delete.
+                let changed: BTreeSet<Seq> = messages.iter().map(|m| m.id).collect();
                 for m in messages {
                     self.put(m);
                 }
+                self.requote_from_held(&changed);
                 self.epoch = Some(epoch);
                 self.last_seq = Some(latest_seq);
                 // The welcome is the room's state: what was settling is in it (or was reset).
@@ -735,6 +739,31 @@ impl RoomView {
                     q.excerpt = text.clone();
                     q.deleted = deleted;
                     self.touched.insert(*reply_id);
+                }
+            }
+        }
+    }
+
+    /// The replies we hold to the messages `changed` quote them as we now hold them.
+    fn requote_from_held(&mut self, changed: &BTreeSet<Seq>) {
+        let quotes: Vec<(Seq, Seq)> = self
+            .messages
+            .iter()
+            .filter_map(|(id, m)| m.reply_to.as_ref().filter(|q| changed.contains(&q.id)).map(|q| (*id, q.id)))
+            .collect();
+        for (reply, target) in quotes {
+            let Some((excerpt_now, deleted)) = self
+                .messages
+                .get(&target)
+                .map(|t| (if t.deleted { String::new() } else { excerpt(&t.text) }, t.deleted))
+            else {
+                continue;
+            };
+            if let Some(q) = self.messages.get_mut(&reply).and_then(|m| m.reply_to.as_mut()) {
+                if q.excerpt != excerpt_now || q.deleted != deleted {
+                    q.excerpt = excerpt_now;
+                    q.deleted = deleted;
+                    self.touched.insert(reply);
                 }
             }
         }
@@ -1208,6 +1237,22 @@ mod tests {
         v.apply(ServerFrame::Message(r), 0);
         v.apply(ServerFrame::Edited { seq: 8, id: 6, text: "later".into(), edited_ts: 1, mentions: vec![] }, 0);
         assert_eq!(v.messages[&7].reply_to.as_ref().map(|q| q.excerpt.as_str()), Some("later"));
+    }
+
+    #[test]
+    fn a_resume_that_replays_an_edit_updates_the_replies_we_hold() {
+        let mut v = RoomView::default();
+        let original = ChatMessage { text: "before".into(), ..msg(1, BOB, "b1") };
+        v.apply(welcome(vec![original.clone(), reply(2, CAROL, &original)], false), 0);
+        // Away: message 1 edited (seq 3), then deleted (seq 4); the resume replays message 1 only.
+        let edited = ChatMessage { text: "after".into(), version: 3, edited_ts: Some(3), ..original.clone() };
+        v.apply(welcome_at(vec![edited], false, 3), 0);
+        assert_eq!(v.messages[&2].reply_to.as_ref().map(|q| q.excerpt.as_str()), Some("after"));
+        let gone = ChatMessage { text: String::new(), deleted: true, version: 4, ..original };
+        v.apply(welcome_at(vec![gone], false, 4), 0);
+        let q = v.messages[&2].reply_to.clone().expect("a quote");
+        assert!(q.deleted && q.excerpt.is_empty());
+        assert!(v.touched.contains(&2));
     }
 
     #[test]

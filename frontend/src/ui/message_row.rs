@@ -136,7 +136,7 @@ fn body(s: Shown, grouped: bool, ctx: RoomCtx) -> impl IntoView {
 #[component]
 pub fn QuoteBlock(q: Quote, ctx: RoomCtx) -> impl IntoView {
     let target = q.id;
-    let label = format!("Reply to {}: go to the message", q.author);
+    let label = format!("In reply to {}: go to their message", q.author);
     view! {
         <button
             class="quote"
