@@ -22,7 +22,9 @@ trap cleanup EXIT
 git -C "$root" worktree add --detach "$wt" "$rev" >/dev/null
 ln -s "$root/node_modules" "$wt/node_modules"
 mkdir -p "$wt/dist" && echo '<!doctype html><title>v1</title>' > "$wt/dist/index.html"
-(cd "$wt" && CARGO_TARGET_DIR="$root/target" bash scripts/build-worker.sh)
+# A target dir of its own: sharing one between two checkouts of the same crates lets cargo
+# take one's artifacts for the other's (workspace members are hashed without their path).
+(cd "$wt" && CARGO_TARGET_DIR="$root/target/v1-build" bash scripts/build-worker.sh)
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 state="$tmp/state"
