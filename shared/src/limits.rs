@@ -21,6 +21,10 @@ pub const WELCOME_MESSAGES: u32 = 50;
 /// Most changed messages a resume's `welcome` replays; past that it is a fresh join's view
 /// with `gap` set.
 pub const RESUME_MAX: u32 = 200;
+/// A resume further back than this many events is answered with a fresh view and `gap`
+/// without looking at what changed: the room never scans an unbounded stretch of its log for
+/// one join.
+pub const RESUME_EVENTS_MAX: u64 = 5_000;
 /// The room relays a member's `typing` at most this often.
 pub const TYPING_RELAY_INTERVAL_MS: u64 = 2_000;
 /// Clients show "typing" this long after the last `typing` frame unless renewed.

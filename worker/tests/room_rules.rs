@@ -279,6 +279,29 @@ fn welcome_has_the_last_50_and_resume_sends_what_changed_once_each() {
 }
 
 #[test]
+fn a_resume_too_far_back_is_a_gap_without_scanning_the_log() {
+    let mut h = Harness::with_config(common::unlimited());
+    let a = h.join("alice", KEY_A);
+    h.send(a, "p", "one message");
+    let epoch = h.epoch();
+    // Many events, all on one message: reactions toggled on and off.
+    let limit = confab_shared::limits::RESUME_EVENTS_MAX;
+    for i in 0..=limit {
+        h.now += 2; // within the member's rate
+        h.react(a, &format!("r{i}"), 1, "👍", i % 2 == 0);
+    }
+    h.take(a);
+    let latest = 1 + limit + 1;
+    assert_eq!(h.room.info(&mut h.store).unwrap().latest_seq, latest);
+    // Within the bound: the one message that changed.
+    let near = h.resume("bob", KEY_B, latest - limit, &epoch);
+    assert!(matches!(h.welcome(near), ServerFrame::Welcome { gap: false, ref messages, .. } if messages.len() == 1));
+    // Past it: a fresh view and `gap`, though only one message changed.
+    let far = h.resume("bob", KEY_B, latest - limit - 1, &epoch);
+    assert!(matches!(h.welcome(far), ServerFrame::Welcome { gap: true, .. }));
+}
+
+#[test]
 fn history_pages_back_without_gaps() {
     let mut h = Harness::with_config(common::unlimited());
     let a = h.join("alice", KEY_A);

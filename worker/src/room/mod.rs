@@ -25,7 +25,8 @@ use crate::budget::AddressBudgets;
 pub use crate::budget::{Bucket, HTTP_READERS_MAX};
 use crate::store::{RoomStore, StoreError};
 use confab_shared::limits::{
-    HISTORY_COST, JOIN_DEADLINE_MS, PROTOCOL_VERSION, REFUSED_JOINS_MAX, RESUME_MAX, WELCOME_MESSAGES,
+    HISTORY_COST, JOIN_DEADLINE_MS, PROTOCOL_VERSION, REFUSED_JOINS_MAX, RESUME_EVENTS_MAX, RESUME_MAX,
+    WELCOME_MESSAGES,
 };
 use confab_shared::{
     close, ClientFrame, ErrorCode, HistoryPage, Limits, Member as MemberView, MemberId, MemberKey, ProtocolError,
@@ -741,6 +742,9 @@ impl Room {
         let since = since.filter(|_| !reset);
         let id = claimed.member;
         let view = match since {
+            Some(since) if latest_seq - since > RESUME_EVENTS_MAX => {
+                Self::fresh(store, id).map(|(messages, older)| (messages, older, true))
+            }
             Some(since) => Self::resume(store, since, id),
             None => Self::fresh(store, id).map(|(messages, older)| (messages, older, false)),
         };
@@ -796,7 +800,8 @@ impl Room {
     }
 
     /// A resume's view: every message changed after `since`, once, as it is now; or, past
-    /// [`RESUME_MAX`] of them, a fresh view marked as a gap. `(messages, older, gap)`.
+    /// [`RESUME_MAX`] of them, a fresh view marked as a gap (as is a resume more than
+    /// [`RESUME_EVENTS_MAX`] events back, decided before this). `(messages, older, gap)`.
     fn resume(
         store: &mut impl RoomStore,
         since: Seq,
