@@ -560,6 +560,19 @@ try {
     await bob.online();
   }, bob.page);
 
+  await step('v2: an event after a hole in the log: the page resumes from the last one it applied', async () => {
+    const upgrades = proxy.upgrades();
+    const held = await bob.messages().count();
+    proxy.inject(JSON.stringify({ type: 'deleted', data: { seq: 1_000_000_000, id: 1 } }));
+    const until = Date.now() + 10_000;
+    while (proxy.upgrades() === upgrades && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    assert(proxy.upgrades() > upgrades, 'the page opened a new socket to resume');
+    await bob.online();
+    await twoFrames(bob.page);
+    assert(await bob.messages().count() === held, `bob holds ${await bob.messages().count()} messages, not ${held}`);
+    assert(await bob.page.getByTestId('tombstone').count() === 0, 'the event past the hole was not applied');
+  }, bob.page);
+
   await step('back after a long absence: the page lands at the bottom and says what was skipped', async () => {
     proxy.cutSockets();
     await bob.page.getByTestId('link-state').filter({ hasText: /Reconnecting|Connecting/ }).waitFor({ timeout: 15_000 });
