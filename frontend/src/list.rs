@@ -101,6 +101,16 @@ pub fn announcement(prev: Option<Shape>, v: &RoomView) -> Option<String> {
     }
 }
 
+/// The tab's title while the person is away: mentions of them first, as a count in brackets
+/// ("(2) #lobby"), else how many messages came ("#lobby · 5 new"), else the room.
+pub fn tab_title(room: &str, unread: usize, mentions: usize) -> String {
+    match (mentions, unread) {
+        (0, 0) => format!("{room} · Confab"),
+        (0, n) => format!("{room} · {n} new · Confab"),
+        (m, _) => format!("({m}) {room} · Confab"),
+    }
+}
+
 /// Most older pages a jump to a message asks for before it gives up.
 pub const JUMP_PAGES_MAX: u32 = 20;
 
@@ -237,6 +247,13 @@ mod tests {
         v.has_more = true;
         v.messages.remove(&1);
         assert_eq!(jump_step(&v, 1, JUMP_PAGES_MAX), Jump::NotFound, "bounded");
+    }
+
+    #[test]
+    fn the_title_counts_mentions_first() {
+        assert_eq!(tab_title("#lobby", 0, 0), "#lobby · Confab");
+        assert_eq!(tab_title("#lobby", 5, 0), "#lobby · 5 new · Confab");
+        assert_eq!(tab_title("#lobby", 5, 2), "(2) #lobby · Confab");
     }
 
     #[test]

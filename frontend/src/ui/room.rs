@@ -165,11 +165,7 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
             let seen = seen_id.get_untracked();
             (v.count_after(seen), v.mentions_after(seen))
         });
-        browser::set_title(&match (mentions, unread) {
-            (0, 0) => format!("{title_room} · Confab"),
-            (0, n) => format!("{title_room} · {n} new · Confab"),
-            (m, _) => format!("({m}) {title_room} · Confab"),
-        });
+        browser::set_title(&crate::list::tab_title(&title_room, unread, mentions));
         resets
     });
 

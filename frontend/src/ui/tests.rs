@@ -496,3 +496,25 @@ async fn a_room_that_no_longer_serves_this_page_asks_for_a_reload_and_offers_no_
     assert_eq!(text_of(&host, "[role=status]"), "Out of date");
     assert_eq!(count(&host, "button"), 0, "retrying cannot help");
 }
+
+#[wasm_bindgen_test]
+async fn a_reply_shows_what_it_replies_to_escape_cancels_enter_sends_it_as_a_reply() {
+    let view = view_with(vec![msg(1, "bob", "the plan", 0)]);
+    let c = ctx(view, 0);
+    let host = mount(move || view! { <Composer ctx=c /> });
+    c.reply_to.set(Some(1));
+    settle().await;
+    let preview = text_of(&host, "[data-testid=reply-preview]");
+    assert!(preview.contains("bob") && preview.contains("the plan"), "{preview}");
+    press(&host, "textarea", "Escape");
+    settle().await;
+    assert_eq!(count(&host, "[data-testid=reply-preview]"), 0);
+    assert_eq!(c.reply_to.get_untracked(), None);
+    c.reply_to.set(Some(1));
+    c.draft.set("agreed".into());
+    press(&host, "textarea", "Enter");
+    settle().await;
+    let op = view.with_untracked(|v| v.outbox.last().map(|p| p.op.clone()));
+    assert_eq!(op, Some(Op::Send { text: "agreed".into(), reply_to: Some(1) }));
+    assert_eq!(c.reply_to.get_untracked(), None, "one reply, then plain messages again");
+}
