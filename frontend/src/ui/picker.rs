@@ -9,9 +9,14 @@ use confab_shared::Seq;
 use leptos::html;
 use leptos::prelude::*;
 
-/// The picker for message `id`.
+/// The picker for message `id`, opened by `opener` (focus goes back there when it closes).
 #[component]
-pub fn EmojiPicker(id: Seq, shown: RwSignal<Option<Shown>>, ctx: RoomCtx) -> impl IntoView {
+pub fn EmojiPicker(
+    id: Seq,
+    shown: RwSignal<Option<Shown>>,
+    ctx: RoomCtx,
+    opener: NodeRef<html::Button>,
+) -> impl IntoView {
     let recent: Vec<String> = browser::load(RECENT_KEY).unwrap_or_default();
     let choices: Vec<String> = PICKER.iter().map(|e| (*e).to_owned()).chain(extra_recent(&recent)).collect();
     let first = NodeRef::<html::Button>::new();
@@ -22,6 +27,9 @@ pub fn EmojiPicker(id: Seq, shown: RwSignal<Option<Shown>>, ctx: RoomCtx) -> imp
     });
     let close = move || {
         ctx.picker.set(None);
+        if let Some(b) = opener.get_untracked() {
+            let _ = b.focus();
+        }
     };
     view! {
         <div

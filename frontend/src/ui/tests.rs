@@ -420,6 +420,12 @@ async fn the_picker_offers_the_fixed_set_and_recent_ones_and_toggles_ours() {
     press(&host, "[data-testid=picker]", "Escape");
     settle().await;
     assert_eq!(count(&host, "[data-testid=picker]"), 0);
+    let active = web_sys::window().and_then(|w| w.document()).and_then(|d| d.active_element());
+    assert_eq!(
+        active.and_then(|e| e.get_attribute("data-testid")).as_deref(),
+        Some("react-button"),
+        "focus goes back to the button that opened it"
+    );
     click(&host, "#m1 [data-testid=react-button]");
     settle().await;
     click(&host, "[data-testid=pick][data-emoji='👍']");

@@ -15,6 +15,7 @@ pub fn Toolbar(id: Seq, shown: RwSignal<Option<Shown>>, ctx: RoomCtx) -> impl In
     let live = move || shown.with(|s| s.as_ref().is_some_and(|s| !s.m.deleted));
     let confirming = RwSignal::new(false);
     let picker_open = move || ctx.picker.get() == Some(id);
+    let react_button = NodeRef::<leptos::html::Button>::new();
     view! {
         <div class="toolbar" class:open=picker_open role="toolbar" aria-label="Message actions" data-testid="toolbar">
             <Show when=live>
@@ -25,6 +26,7 @@ pub fn Toolbar(id: Seq, shown: RwSignal<Option<Shown>>, ctx: RoomCtx) -> impl In
                     aria-haspopup="true"
                     aria-expanded=move || picker_open().to_string()
                     data-testid="react-button"
+                    node_ref=react_button
                     on:click=move |_| ctx.picker.update(|p| *p = if *p == Some(id) { None } else { Some(id) })
                 >
                     "☺+"
@@ -103,7 +105,7 @@ pub fn Toolbar(id: Seq, shown: RwSignal<Option<Shown>>, ctx: RoomCtx) -> impl In
                 </svg>
             </button>
             <Show when=picker_open>
-                <EmojiPicker id=id shown=shown ctx=ctx />
+                <EmojiPicker id=id shown=shown ctx=ctx opener=react_button />
             </Show>
         </div>
     }
