@@ -98,6 +98,11 @@ impl RoomCtx {
         if self.reply_to.get_untracked() == Some(id) {
             self.reply_to.set(None);
         }
+        // Deleting the message being edited ends the edit: what was being written comes back.
+        if self.editing.get_untracked() == Some(Editing::Message(id)) {
+            self.editing.set(None);
+            self.draft.set(self.stash.try_update(std::mem::take).unwrap_or_default());
+        }
         self.operate(Op::Delete { id });
     }
 

@@ -310,12 +310,15 @@ async fn the_toolbar_offers_edit_and_delete_only_on_our_live_messages() {
     assert_eq!(count(&host, "#m1 [data-testid=edit-button]"), 0);
     assert_eq!(count(&host, "#m2 [data-testid=edit-button]"), 1);
     assert_eq!(count(&host, "#m1 [data-testid=reply-button]"), 1);
-    // Delete asks once more, in place; then a tombstone at once.
+    // Delete asks once more, in place; then a tombstone at once (and an edit of it ends).
+    c.start_edit(2);
+    assert_eq!(c.draft.get_untracked(), "ours");
     click(&host, "#m2 [data-testid=delete-button]");
     settle().await;
     click(&host, "#m2 [data-testid=confirm-delete]");
     settle().await;
     assert!(text_of(&host, "#m2 [data-testid=tombstone]").contains("deleting"));
+    assert_eq!((c.editing.get_untracked(), c.draft.get_untracked()), (None, String::new()));
     assert_eq!(count(&host, "#m2 [data-testid=edit-button]"), 0, "no editing a deleted message");
     view.update(|v| {
         v.apply(ServerFrame::Deleted { seq: 3, id: 2 }, 0);
