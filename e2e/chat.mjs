@@ -336,7 +336,9 @@ try {
     await alice.act('@alice look at this', 'react-button');
     await alice.page.getByTestId('picker').getByRole('button', { name: '🎉' }).click();
     await bob.row('@alice look at this').locator('[data-testid=chip]').waitFor({ timeout: 10_000 });
+    await alice.page.getByTestId('flash').filter({ hasText: /^$/ }).waitFor({ state: 'attached', timeout: 6_000 });
     for (const [who, w] of [[alice, 1280], [bob, 375]]) {
+      await who.page.evaluate(() => document.activeElement?.blur()); // only the hovered toolbar shows
       await who.page.getByTestId('messages').evaluate((el) => { el.scrollTop = el.scrollHeight; });
       for (const scheme of ['light', 'dark']) {
         await who.page.emulateMedia({ colorScheme: scheme });

@@ -237,9 +237,6 @@ pub fn Composer(ctx: RoomCtx) -> impl IntoView {
                 {notice_text}
                 <span aria-hidden="true">{countdown}</span>
             </p>
-            <p class="flash" role="status" data-testid="flash">
-                {move || ctx.flash.get()}
-            </p>
         </form>
     }
 }

@@ -285,6 +285,9 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
                 </p>
                 <For each=move || all_rows.get() key=Row::key children=move |row| render_row(row, ctx, shown) />
             </div>
+            <p class="toast" role="status" data-testid="flash">
+                {move || ctx.flash.get()}
+            </p>
             <div class="visually-hidden" aria-live="polite" data-testid="announcer">
                 {move || announcement.get()}
             </div>
