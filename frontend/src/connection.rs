@@ -153,7 +153,7 @@ pub async fn run(s: Session, mut commands: UnboundedReceiver<Command>) {
         });
         if s.drain {
             let done = s.view.with_untracked(|v| v.outbox.iter().all(|p| p.failed.is_some()));
-            if (done && engine.link() == Link::Online) || engine.link() == Link::Refused {
+            if (done && engine.link() == Link::Online) || matches!(engine.link(), Link::Refused | Link::Outdated) {
                 return;
             }
         }
