@@ -527,3 +527,22 @@ async fn a_reply_shows_what_it_replies_to_escape_cancels_enter_sends_it_as_a_rep
     assert_eq!(op, Some(Op::Send { text: "agreed".into(), reply_to: Some(1) }));
     assert_eq!(c.reply_to.get_untracked(), None, "one reply, then plain messages again");
 }
+
+#[wasm_bindgen_test]
+async fn up_arrow_over_an_unsent_post_rewrites_it_in_place() {
+    let view = view_with(vec![msg(1, "alice", "stored", 0)]);
+    view.update(|v| v.queue("p1".into(), "typo".into(), 5));
+    let c = ctx(view, 0);
+    let host = mount(move || view! { <Composer ctx=c /> });
+    settle().await;
+    press(&host, "textarea", "ArrowUp");
+    settle().await;
+    assert_eq!(c.editing.get_untracked(), Some(Editing::Pending("p1".into())), "the newest of ours: the unsent post");
+    assert_eq!(c.draft.get_untracked(), "typo");
+    c.draft.set("fixed".into());
+    press(&host, "textarea", "Enter");
+    settle().await;
+    let outbox = view.with_untracked(|v| v.outbox.clone());
+    assert_eq!(outbox.len(), 1, "rewritten, not a second post nor an edit");
+    assert_eq!(outbox[0].op, Op::Send { text: "fixed".into(), reply_to: None });
+}
