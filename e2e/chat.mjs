@@ -664,6 +664,15 @@ try {
     assert(await page.getByTestId('pending').count() === 0, 'nothing sent by Enter');
     await page.getByTestId('send').click();
     await alice.sees('line b');
+    // A tap on a message shows its toolbar (no hover on a touch screen); react from there.
+    const row = page.getByTestId('message').filter({ hasText: 'line b' }).last();
+    await row.locator('.text').tap();
+    assert(await row.evaluate((el) => el.contains(document.activeElement)), 'the tapped message has the focus (its toolbar shows by focus too)');
+    const bar = row.getByTestId('toolbar');
+    await page.waitForFunction((el) => getComputedStyle(el).opacity === '1', await bar.elementHandle(), { timeout: 5_000 });
+    await row.getByTestId('react-button').tap();
+    await page.getByTestId('picker').getByRole('button', { name: '🙏' }).tap();
+    await row.locator('[data-testid=chip][data-emoji="🙏"]').waitFor({ timeout: 10_000 });
     // A keyboard page: the Enter that commits an IME composition (keyCode 229) does not send.
     const abox = alice.page.getByLabel('Message', { exact: true });
     await abox.fill('にほんご');
