@@ -58,9 +58,10 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
     // for this visit (unless the room's history is reset); what is read now is saved.
     let read_up_to = RwSignal::new(browser::load::<u64>(&read_key));
     let read_key = StoredValue::new(read_key);
-    let mark_read = move |seq: u64| {
-        if seq > 0 && !browser::hidden() {
-            read_key.with_value(|k| browser::save(k, &seq));
+    // The read marker is a message id (the newest seen), not an event seq.
+    let mark_read = move |id: Seq| {
+        if id > 0 && !browser::hidden() {
+            read_key.with_value(|k| browser::save(k, &id));
         }
     };
     let list = NodeRef::<html::Div>::new();
