@@ -162,7 +162,7 @@ mod tests {
         // The newest message is ours, the reader scrolled up; typing, presence, a reaction.
         v.apply(ServerFrame::Typing(member(BOB)), 0);
         v.apply(ServerFrame::MemberJoined(member(CAROL)), 0);
-        v.apply(ServerFrame::Reactions { seq: 3, id: 1, reactions: vec![] }, 0);
+        v.apply(ServerFrame::Reactions { seq: 3, id: 1, by: 2, reactions: vec![] }, 0);
         assert_eq!(decide(Some(before), Shape::of(&v), false, false), Scroll::Keep);
         // A message from someone else: still kept (the pill says so).
         v.apply(ServerFrame::Message(msg(4, BOB, "c")), 0);
@@ -224,7 +224,7 @@ mod tests {
         v.apply(ServerFrame::Message(msg(3, ALICE, "y")), 0);
         assert_eq!(announcement(Some(before), &v), None, "our own message is not announced");
         let before = Shape::of(&v);
-        v.apply(ServerFrame::Reactions { seq: 4, id: 2, reactions: vec![] }, 0);
+        v.apply(ServerFrame::Reactions { seq: 4, id: 2, by: 2, reactions: vec![] }, 0);
         assert_eq!(announcement(Some(before), &v), None, "a reaction is not a new message");
         v.apply(ServerFrame::Message(msg(5, BOB, "z")), 0);
         assert_eq!(announcement(Some(before), &v).as_deref(), Some("bob: m5"));

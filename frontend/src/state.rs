@@ -561,7 +561,13 @@ impl RoomView {
                 self.drop_ops_from_other_epochs(&epoch);
                 // Our id first: a stored copy of a post still in our outbox is ours.
                 self.me = Some(you);
-                if self.epoch.is_none() || gap || reset {
+                let fresh = self.epoch.is_none() || gap || reset;
+                // A resume replays every message that changed, loaded or not. One older than
+                // the oldest we hold (while older ones exist) is not added: it would sit above
+                // a hole in the list, and paging back would start below it. It still updates
+                // the quotes of the replies we hold.
+                let floor = if fresh || !self.has_more { None } else { self.oldest_id() };
+                if fresh {
                     self.messages.clear();
                     self.conflicts.clear();
                     self.touched.clear();
@@ -573,11 +579,16 @@ impl RoomView {
                 }
                 // A resume replays what changed, not the replies quoting it: those we hold
                 // follow here, as they would have followed the live edit or delete.
-                let changed: BTreeSet<Seq> = messages.iter().map(|m| m.id).collect();
+                let quotes: BTreeMap<Seq, (String, bool)> = messages
+                    .iter()
+                    .map(|m| (m.id, (if m.deleted { String::new() } else { excerpt(&m.text) }, m.deleted)))
+                    .collect();
                 for m in messages {
-                    self.put(m);
+                    if floor.is_none_or(|oldest| m.id >= oldest) {
+                        self.put(m);
+                    }
                 }
-                self.requote_from_held(&changed);
+                self.requote_with(&quotes);
                 self.epoch = Some(epoch);
                 self.last_seq = Some(latest_seq);
                 // The welcome is the room's state: what was settling is in it (or was reset).
@@ -633,12 +644,24 @@ impl RoomView {
                 self.requote(id, String::new(), true);
                 true
             }
-            ServerFrame::Reactions { seq, id, reactions } => {
+            ServerFrame::Reactions { seq, id, by, reactions } => {
                 if let Err(changed) = self.take_seq(seq) {
                     return changed;
                 }
+                let me = self.me_id();
                 if let Some(m) = self.messages.get_mut(&id).filter(|m| m.version < seq) {
-                    m.reactions = reactions;
+                    // Only `by` can have changed its own `mine`; ours stay as they were.
+                    m.reactions = if me == Some(by) {
+                        reactions
+                    } else {
+                        reactions
+                            .into_iter()
+                            .map(|r| {
+                                let mine = m.reactions.iter().any(|h| h.emoji == r.emoji && h.mine);
+                                Reaction { mine, ..r }
+                            })
+                            .collect()
+                    };
                     m.version = seq;
                     self.touched.insert(id);
                 }
@@ -744,26 +767,16 @@ impl RoomView {
         }
     }
 
-    /// The replies we hold to the messages `changed` quote them as we now hold them.
-    fn requote_from_held(&mut self, changed: &BTreeSet<Seq>) {
-        let quotes: Vec<(Seq, Seq)> = self
-            .messages
-            .iter()
-            .filter_map(|(id, m)| m.reply_to.as_ref().filter(|q| changed.contains(&q.id)).map(|q| (*id, q.id)))
-            .collect();
-        for (reply, target) in quotes {
-            let Some((excerpt_now, deleted)) = self
-                .messages
-                .get(&target)
-                .map(|t| (if t.deleted { String::new() } else { excerpt(&t.text) }, t.deleted))
-            else {
-                continue;
-            };
-            if let Some(q) = self.messages.get_mut(&reply).and_then(|m| m.reply_to.as_mut()) {
-                if q.excerpt != excerpt_now || q.deleted != deleted {
-                    q.excerpt = excerpt_now;
-                    q.deleted = deleted;
-                    self.touched.insert(reply);
+    /// The quotes of the replies we hold to the messages in `quotes` (id → excerpt now,
+    /// deleted) follow them.
+    fn requote_with(&mut self, quotes: &BTreeMap<Seq, (String, bool)>) {
+        for (reply, m) in &mut self.messages {
+            let Some(q) = m.reply_to.as_mut() else { continue };
+            if let Some((excerpt_now, deleted)) = quotes.get(&q.id) {
+                if q.excerpt != *excerpt_now || q.deleted != *deleted {
+                    q.excerpt = excerpt_now.clone();
+                    q.deleted = *deleted;
+                    self.touched.insert(*reply);
                 }
             }
         }
@@ -994,12 +1007,35 @@ mod tests {
     }
 
     #[test]
+    fn a_resume_does_not_add_a_message_older_than_the_loaded_window_but_its_quotes_follow() {
+        // We hold 40..=42 (one a reply to 10, which we never loaded), and older ones exist.
+        let ten = msg(10, BOB, "b10");
+        let mut v = RoomView::default();
+        v.apply(welcome_at(vec![msg(40, BOB, "b40"), reply(41, CAROL, &ten), msg(42, BOB, "b42")], true, 42), 0);
+        // Offline, message 10 was edited and 43 was posted: the resume replays both.
+        let edited = ChatMessage { text: "ten, fixed".into(), version: 44, edited_ts: Some(44_000), ..ten };
+        v.apply(welcome_at(vec![edited, msg(43, BOB, "b43")], true, 44), 0);
+        assert_eq!(ids(&v), vec![40, 41, 42, 43], "no hole above 40");
+        assert_eq!(v.oldest_id(), Some(40), "paging back starts below what we hold");
+        let quote = v.messages[&41].reply_to.as_ref().unwrap();
+        assert_eq!(quote.excerpt, "ten, fixed", "the reply we hold follows the edit");
+        // A page that holds the whole room (nothing older) takes every replayed message.
+        let mut all = RoomView::default();
+        all.apply(welcome_at(vec![msg(1, BOB, "b1"), msg(2, BOB, "b2")], false, 2), 0);
+        all.apply(
+            welcome_at(vec![ChatMessage { version: 3, text: "one, fixed".into(), ..msg(1, BOB, "b1") }], false, 3),
+            0,
+        );
+        assert_eq!(all.messages[&1].text, "one, fixed");
+    }
+
+    #[test]
     fn welcome_then_live_events_in_seq_order() {
         let mut v = RoomView::default();
         v.apply(welcome(vec![msg(1, BOB, "b1"), msg(2, BOB, "b2")], false), 0);
         assert_eq!((v.last_seq, v.epoch.as_deref()), (Some(2), Some(EPOCH)));
         assert!(v.apply(ServerFrame::Message(msg(3, BOB, "b3")), 0));
-        assert!(v.apply(ServerFrame::Reactions { seq: 4, id: 3, reactions: thumbs(1, &["bob"], false) }, 0));
+        assert!(v.apply(ServerFrame::Reactions { seq: 4, id: 3, by: BOB, reactions: thumbs(1, &["bob"], false) }, 0));
         assert_eq!(ids(&v), [1, 2, 3]);
         assert_eq!(v.last_seq, Some(4), "a reaction is an event too");
         assert_eq!(v.messages[&3].version, 4);
@@ -1034,7 +1070,7 @@ mod tests {
         let once = v.clone();
         assert!(!v.apply(ServerFrame::Message(msg(1, BOB, "b1")), 0));
         assert!(!v.apply(ServerFrame::Edited { seq: 2, id: 1, text: "new".into(), edited_ts: 5, mentions: vec![] }, 0));
-        assert!(!v.apply(ServerFrame::Reactions { seq: 2, id: 1, reactions: thumbs(9, &[], true) }, 0));
+        assert!(!v.apply(ServerFrame::Reactions { seq: 2, id: 1, by: ALICE, reactions: thumbs(9, &[], true) }, 0));
         assert_eq!(v, once);
         // A resume that replays an older copy of message 1 does not undo the edit.
         v.apply(welcome_at(vec![msg(1, BOB, "b1")], false, 2), 0);
@@ -1256,13 +1292,26 @@ mod tests {
     }
 
     #[test]
+    fn someone_elses_reaction_keeps_our_own_flags() {
+        let mut v = RoomView::default();
+        v.apply(welcome(vec![msg(1, BOB, "b1")], false), 0);
+        v.apply(ServerFrame::Reactions { seq: 2, id: 1, by: ALICE, reactions: thumbs(1, &["alice"], true) }, 0);
+        // Bob adds 👍 too: his frame carries no `mine` for us; ours stays.
+        v.apply(ServerFrame::Reactions { seq: 3, id: 1, by: BOB, reactions: thumbs(2, &["alice", "bob"], false) }, 0);
+        assert_eq!(v.messages[&1].reactions, thumbs(2, &["alice", "bob"], true));
+        // We take ours back: our frame says so.
+        v.apply(ServerFrame::Reactions { seq: 4, id: 1, by: ALICE, reactions: thumbs(1, &["bob"], false) }, 0);
+        assert_eq!(v.messages[&1].reactions, thumbs(1, &["bob"], false));
+    }
+
+    #[test]
     fn a_reaction_redraws_one_row_and_not_the_list() {
         let mut v = RoomView::default();
         v.apply(welcome((1..=50).map(|s| msg(s, BOB, "x")).collect(), false), 0);
         v.touched.clear();
         let layout = v.layout;
-        v.apply(ServerFrame::Reactions { seq: 51, id: 7, reactions: thumbs(2, &["bob", "carol"], false) }, 0);
-        v.apply(ServerFrame::Reactions { seq: 52, id: 7, reactions: thumbs(1, &["bob"], false) }, 0);
+        v.apply(ServerFrame::Reactions { seq: 51, id: 7, by: BOB, reactions: thumbs(2, &["bob", "carol"], false) }, 0);
+        v.apply(ServerFrame::Reactions { seq: 52, id: 7, by: BOB, reactions: thumbs(1, &["bob"], false) }, 0);
         assert_eq!(v.messages[&7].reactions, thumbs(1, &["bob"], false), "replaced, never added");
         assert_eq!(v.touched.iter().copied().collect::<Vec<_>>(), [7]);
         assert_eq!(v.layout, layout, "the rows are the same rows");
@@ -1274,7 +1323,7 @@ mod tests {
     fn our_pending_changes_show_at_once_and_reconcile_with_the_rooms() {
         let mut v = RoomView::default();
         v.apply(welcome(vec![msg(1, ALICE, "a1"), msg(2, BOB, "b2")], false), 0);
-        v.apply(ServerFrame::Reactions { seq: 3, id: 2, reactions: thumbs(1, &["bob"], false) }, 0);
+        v.apply(ServerFrame::Reactions { seq: 3, id: 2, by: BOB, reactions: thumbs(1, &["bob"], false) }, 0);
         v.queue_op("e".into(), Op::Edit { id: 1, text: "better".into() }, 0);
         v.queue_op("r".into(), Op::React { id: 2, emoji: "👍".into(), on: true }, 0);
         let s = v.shown(1).expect("held");
@@ -1283,7 +1332,7 @@ mod tests {
         assert_eq!(v.shown(2).expect("held").m.reactions, thumbs(2, &["bob", "alice"], true));
         // The room's events, then the acks: what is shown does not move.
         v.apply(ServerFrame::Edited { seq: 4, id: 1, text: "better".into(), edited_ts: 4, mentions: vec![] }, 0);
-        v.apply(ServerFrame::Reactions { seq: 5, id: 2, reactions: thumbs(2, &["bob", "alice"], true) }, 0);
+        v.apply(ServerFrame::Reactions { seq: 5, id: 2, by: ALICE, reactions: thumbs(2, &["bob", "alice"], true) }, 0);
         assert_eq!(v.shown(2).expect("held").m.reactions, thumbs(2, &["bob", "alice"], true), "not counted twice");
         v.apply(ServerFrame::Ack { client_id: "e".into(), seq: 4, ts: 4 }, 0);
         v.apply(ServerFrame::Ack { client_id: "r".into(), seq: 5, ts: 5 }, 0);

@@ -610,8 +610,8 @@ pub mod engine_client {
                 }
                 todo = more;
             }
-            // A resume after a long outage can leave a gap (the room sends at most the newest
-            // 200 after `since`, with `has_more`): page back, as the page does on scrolling up.
+            // A resume after a long outage can be a gap (the room then sends a fresh view of the
+            // newest 50, with `gap` and `older`): page back, as the page does on scrolling up.
             if view.has_more && !view.loading_older {
                 todo = engine.load_older(&mut view);
                 if !todo.is_empty() {

@@ -26,11 +26,11 @@ async fn stored(s: &Server, room: &str) -> Result<Vec<Value>, String> {
         ensure(status == 200, format!("{path}: {status} {body}"))?;
         let page: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
         let messages = page["messages"].as_array().cloned().unwrap_or_default();
-        before = messages.first().and_then(|m| m["seq"].as_u64());
+        before = messages.first().and_then(|m| m["id"].as_u64());
         let mut batch = messages;
         batch.append(&mut all);
         all = batch;
-        if page["has_more"] != true {
+        if page["older"] != true {
             return Ok(all);
         }
     }
@@ -95,7 +95,7 @@ async fn a_crash_mid_conversation_loses_nothing(s: &mut Server) -> Outcome {
         all.len() == CLIENTS * EACH && distinct.len() == all.len(),
         format!("stored {} ({} distinct)", all.len(), distinct.len()),
     )?;
-    let seqs: Vec<u64> = all.iter().filter_map(|m| m["seq"].as_u64()).collect();
+    let seqs: Vec<u64> = all.iter().filter_map(|m| m["id"].as_u64()).collect();
     ensure(seqs.windows(2).all(|w| w[0] < w[1]), "stored seqs increase")?;
     println!(
         "    {CLIENTS} clients × {EACH} messages: all {} delivered to all, once, in order; {reconnects} reconnects",

@@ -105,7 +105,7 @@ pub fn excerpt(text: &str) -> String {
 }
 
 /// Where `text` may mention someone: for each `@` at the start or after a character that is
-/// not a letter or digit, the names it could begin (one, two or three words, trailing
+/// not a letter or digit, the names it could begin (as many words as fit in a name, trailing
 /// punctuation dropped), longest first. The room takes, per `@`, the first that is a member's
 /// name. At most [`MENTIONS_MAX`] `@`s are looked at.
 pub fn mention_candidates(text: &str) -> Vec<Vec<String>> {
@@ -115,14 +115,22 @@ pub fn mention_candidates(text: &str) -> Vec<Vec<String>> {
         if c == '@' && !prev.is_some_and(char::is_alphanumeric) {
             let rest = text.get(i + 1..).unwrap_or_default();
             let mut words: Vec<&str> = Vec::new();
-            for w in rest.split(' ').take(3) {
-                if w.is_empty() || w.starts_with('@') || w.contains(['\n', '\t']) {
-                    if let Some(head) = w.split(['\n', '\t']).next().filter(|h| !h.is_empty() && !w.starts_with('@')) {
-                        words.push(head);
-                    }
+            // As many words as a name can hold (names are at most NAME_MAX_CHARS long); a line
+            // break or tab ends the name.
+            let mut len = 0;
+            for w in rest.split(' ') {
+                let head = w.split(['\n', '\t']).next().unwrap_or_default();
+                if head.is_empty() || head.starts_with('@') {
                     break;
                 }
-                words.push(w);
+                len += head.chars().count() + usize::from(!words.is_empty());
+                if len > NAME_MAX_CHARS {
+                    break;
+                }
+                words.push(head);
+                if head.len() != w.len() {
+                    break;
+                }
             }
             let mut names = Vec::new();
             for n in (1..=words.len()).rev() {
@@ -175,12 +183,21 @@ mod tests {
         assert_eq!(mention_candidates("hi @bob"), vec![vec!["bob".to_owned()]]);
         assert_eq!(
             mention_candidates("@Alice Smith said hi"),
-            vec![vec!["Alice Smith said".to_owned(), "Alice Smith".to_owned(), "Alice".to_owned()]]
+            vec![vec![
+                "Alice Smith said hi".to_owned(),
+                "Alice Smith said".to_owned(),
+                "Alice Smith".to_owned(),
+                "Alice".to_owned()
+            ]]
         );
         assert!(mention_candidates("mail me at bob@example.com").is_empty());
         assert!(mention_candidates("@ alone").is_empty());
         assert_eq!(mention_candidates("(@eve)").first().unwrap().last().unwrap(), "eve");
         assert_eq!(mention_candidates("@a\nnext"), vec![vec!["a".to_owned()]]);
+        assert_eq!(mention_candidates(&format!("@bob\n{}", "x".repeat(40))), vec![vec!["bob".to_owned()]]);
+        let long = mention_candidates("@Anne Marie de Vries says hi");
+        assert_eq!(long[0][1], "Anne Marie de Vries says", "four-word names are candidates");
+        assert!(long[0].iter().all(|n| n.chars().count() <= NAME_MAX_CHARS));
         assert_eq!(mention_candidates("@a @b").len(), 2);
         assert_eq!(mention_candidates(&"@x ".repeat(100)).len(), MENTIONS_MAX);
     }

@@ -301,13 +301,19 @@ pub enum ServerFrame {
         /// The message's id.
         id: Seq,
     },
-    /// A message's reactions changed: the whole summary, to replace the one held.
+    /// A message's reactions changed: the whole summary, to replace the one held. Only the
+    /// member who changed it (`by`) can have changed their own `mine`: their sockets get the
+    /// summary with their `mine`; everyone else gets it with `mine` false and keeps their own
+    /// flags (emoji they had reacted with stay theirs). So one reaction costs two frames to
+    /// serialize, however many people have reacted.
     Reactions {
         /// The event's `seq`.
         seq: Seq,
         /// The message's id.
         id: Seq,
-        /// The summary, `mine` as seen by the recipient.
+        /// Who added or removed a reaction.
+        by: MemberId,
+        /// The summary; `mine` as seen by `by` on `by`'s sockets, false on everyone else's.
         reactions: Vec<Reaction>,
     },
     /// To the sending socket: the operation with this `client_id` is done, as event `seq` (for
@@ -503,8 +509,8 @@ mod tests {
             ),
             (ServerFrame::Deleted { seq: 11, id: 3 }, json!({"type": "deleted", "data": {"seq": 11, "id": 3}})),
             (
-                ServerFrame::Reactions { seq: 12, id: 3, reactions: vec![] },
-                json!({"type": "reactions", "data": {"seq": 12, "id": 3, "reactions": []}}),
+                ServerFrame::Reactions { seq: 12, id: 3, by: 2, reactions: vec![] },
+                json!({"type": "reactions", "data": {"seq": 12, "id": 3, "by": 2, "reactions": []}}),
             ),
             (
                 ServerFrame::Ack { client_id: "c1".into(), seq: 3, ts: 1700 },
@@ -626,7 +632,19 @@ mod tests {
         {
             assert!(Emoji::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["\u{200D}", "\u{FE0F}", "a\u{202E}b", "x\ny", "\u{0}"] {
+        for bad in [
+            "\u{200D}",
+            "\u{FE0F}",
+            "a\u{202E}b",
+            "x\ny",
+            "\u{0}",
+            "👍\u{E0041}",
+            "👍\u{200D}",
+            "\u{200D}👍",
+            "👍\u{FE0F}\u{FE0F}",
+            "🏴\u{E0067}\u{E0062}",
+            "a\u{E007F}",
+        ] {
             assert_eq!(Emoji::parse(bad).unwrap_err().code, ErrorCode::InvalidReaction, "{bad:?}");
         }
     }

@@ -93,21 +93,48 @@ fn is_token_char(c: char) -> bool {
 }
 
 impl Emoji {
-    /// Parses a reaction.
+    /// Parses a reaction. The joiners emoji sequences need are accepted only where a sequence
+    /// uses them (U+FE0F after a character, U+200D between two, tag characters after a black
+    /// flag and ending with a cancel tag), so `👍` and `👍` plus a stray selector are not two
+    /// reactions that look alike.
     pub fn parse(s: &str) -> Result<Self, ProtocolError> {
-        let joiner = |c: char| matches!(c, '\u{200D}' | '\u{FE0F}' | '\u{E0020}'..='\u{E007F}');
-        let visible = |c: char| !c.is_whitespace() && !c.is_control() && (joiner(c) || !names::is_default_ignorable(c));
-        let chars = s.chars().count();
-        if chars == 0
-            || chars > REACTION_MAX_CHARS
-            || s.len() > REACTION_MAX_BYTES
-            || !s.chars().all(visible)
-            || s.chars().all(joiner)
-        {
-            return Err(ProtocolError::new(
+        let refused = || {
+            ProtocolError::new(
                 ErrorCode::InvalidReaction,
                 format!("a reaction is 1 to {REACTION_MAX_CHARS} visible characters, without spaces"),
-            ));
+            )
+        };
+        let chars: Vec<char> = s.chars().collect();
+        if chars.is_empty() || chars.len() > REACTION_MAX_CHARS || s.len() > REACTION_MAX_BYTES {
+            return Err(refused());
+        }
+        const VS16: char = '\u{FE0F}';
+        const ZWJ: char = '\u{200D}';
+        const BLACK_FLAG: char = '\u{1F3F4}';
+        const CANCEL_TAG: char = '\u{E007F}';
+        let is_tag = |c: char| ('\u{E0020}'..='\u{E007F}').contains(&c);
+        let is_joiner = |c: char| c == VS16 || c == ZWJ || is_tag(c);
+        let mut in_tags = false;
+        for (i, &c) in chars.iter().enumerate() {
+            let prev = i.checked_sub(1).and_then(|p| chars.get(p)).copied();
+            let next = chars.get(i + 1).copied();
+            let ok = match c {
+                VS16 => prev.is_some_and(|p| !is_joiner(p)),
+                ZWJ => prev.is_some_and(|p| p == VS16 || !is_joiner(p)) && next.is_some_and(|n| !is_joiner(n)),
+                c if is_tag(c) => {
+                    let starts = prev == Some(BLACK_FLAG);
+                    let ok = in_tags || (starts && c != CANCEL_TAG);
+                    in_tags = ok && c != CANCEL_TAG;
+                    ok
+                }
+                c => !in_tags && !c.is_whitespace() && !c.is_control() && !names::is_default_ignorable(c),
+            };
+            if !ok {
+                return Err(refused());
+            }
+        }
+        if in_tags {
+            return Err(refused());
         }
         Ok(Self(s.to_owned()))
     }

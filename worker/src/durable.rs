@@ -18,6 +18,7 @@
 use crate::room::{Attachment, Effect, Input, Room, RoomConfig, SocketId};
 use crate::routes::{history_query, var_u32};
 use crate::sql::{SqlCache, SqlStore};
+use crate::store::CLAIM_IDLE_MS;
 use confab_shared::limits::FRAME_MAX_BYTES;
 use confab_shared::{ErrorCode, HttpError, ProtocolError, PING, PONG};
 use std::cell::{Cell, RefCell};
@@ -103,8 +104,20 @@ impl DurableObject for ChatRoom {
                 true
             }
         };
-        let cache = SqlCache::default();
-        cache.schema.set(SqlStore::exists(&sql));
+        let cache = SqlCache::new(env_u32(&env, "CLAIM_IDLE_MS", 0).into());
+        if cache.claim_idle_ms.get() == 0 {
+            cache.claim_idle_ms.set(CLAIM_IDLE_MS);
+        }
+        let upgrade_failed = match SqlStore::exists(&sql) {
+            Ok(exists) => {
+                cache.schema.set(exists);
+                upgrade_failed
+            }
+            Err(e) => {
+                console_error!("reading the room's tables failed: {e}");
+                true
+            }
+        };
         Self {
             state,
             config,
@@ -121,10 +134,18 @@ impl DurableObject for ChatRoom {
         if self.upgrade_failed.get() {
             let sql = self.state.storage().sql();
             match SqlStore::upgrade(&sql, &self.storage) {
-                Ok(_) => {
-                    self.upgrade_failed.set(false);
-                    self.cache.schema.set(SqlStore::exists(&sql));
-                }
+                Ok(_) => match SqlStore::exists(&sql) {
+                    Ok(exists) => {
+                        self.upgrade_failed.set(false);
+                        self.cache.schema.set(exists);
+                    }
+                    Err(e) => {
+                        console_error!("reading the room's tables failed again: {e}");
+                        let e =
+                            ProtocolError::new(ErrorCode::Internal, "this room's storage is unavailable; try again");
+                        return error_response(e, 503);
+                    }
+                },
                 Err(e) => {
                     console_error!("upgrading the room's storage failed again: {e}");
                     let e = ProtocolError::new(ErrorCode::Internal, "this room's storage is being upgraded; try again");

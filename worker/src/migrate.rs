@@ -36,6 +36,22 @@ pub fn rekey_claims(rows: Vec<ClaimRow>) -> (Vec<ClaimRow>, Vec<(String, String)
     (by_key.into_iter().map(|(k, (_, h, ms))| (k, h, ms)).collect(), renames)
 }
 
+/// Each claim of a protocol 1 room as `(stored name, claim key, key hash, ms)`: re-keyed if
+/// the room's claims predate claim keys (`keyed` false), and with the name its messages are
+/// stored under, which for a claim re-keyed now is still its old name.
+pub fn stored_claims(old: Vec<ClaimRow>, keyed: bool) -> Vec<(String, String, String, u64)> {
+    if keyed {
+        return old.into_iter().map(|(key, hash, ms)| (key.clone(), key, hash, ms)).collect();
+    }
+    let (new, renames) = rekey_claims(old);
+    new.into_iter()
+        .map(|(key, hash, ms)| {
+            let stored = renames.iter().find(|(_, k)| *k == key).map_or_else(|| key.clone(), |(o, _)| o.clone());
+            (stored, key, hash, ms)
+        })
+        .collect()
+}
+
 /// A member of a protocol 2 room made from a protocol 1 room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedMember {
@@ -123,15 +139,7 @@ mod tests {
         assert_eq!(key(winner), key(loser));
         assert_eq!(key(loser), loser, "the loser's name is the shared key");
         let old = vec![(winner.to_owned(), "hw".to_owned(), 20), (loser.to_owned(), "hl".to_owned(), 10)];
-        let (new, renames) = rekey_claims(old);
-        assert_eq!(renames, vec![(winner.to_owned(), key(winner))]);
-        let claims: Vec<_> = new
-            .into_iter()
-            .map(|(k, h, ms)| {
-                let stored = renames.iter().find(|(_, new)| *new == k).map_or(k.clone(), |(old, _)| old.clone());
-                (stored, k, h, ms)
-            })
-            .collect();
+        let claims = stored_claims(old, false);
         let authors = vec![(winner.to_owned(), "Emma".to_owned()), (loser.to_owned(), "ernrna".to_owned())];
         let plan = plan_members(claims, authors);
         let by: BTreeMap<_, _> = plan.iter().map(|m| (m.stored.as_str(), m)).collect();

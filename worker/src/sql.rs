@@ -7,9 +7,12 @@
 //! - `members (id, claim, key_hash, display, bucket_milli, bucket_at)`: `claim` is the claim
 //!   key the member was made for, so an owner whose lapsed claim was pruned gets it back.
 //! - `names (claim, member, claimed_ms)`: who holds each claim key.
-//! - `events (seq, id, member, client_id, ts)`: the log; `(member, client_id)` unique.
 //! - `posts (id, version, member, author, client_id, text, ts, edited_ts, deleted, reply_to,
-//!   mentions)`: each message as it is now; `mentions` is a comma-separated list of ids.
+//!   mentions)`: each message as it is now (`mentions` is a comma-separated list of ids). A
+//!   post is its own event: its `id` is its `seq`, so storing one is a single insert.
+//! - `events (seq, id, member, client_id, ts)`: every other event (edits, deletes, reaction
+//!   changes) of message `id`. The log is the two together: `seq`s are taken from both, one
+//!   after the other, and `(member, client_id)` is unique across both.
 //! - `reactions (id, emoji, member, seq, name)` (`seq`: the event that added it; `name`: the
 //!   member's name then) and
 //!   `versions (id, version, text, ts)`.
@@ -18,7 +21,7 @@
 //! event is never stored without the change it records, and a failure leaves nothing.
 
 use crate::budget::Bucket;
-use crate::migrate::{plan_members, rekey_claims, ClaimRow};
+use crate::migrate::{plan_members, stored_claims, ClaimRow};
 use crate::store::*;
 use confab_shared::limits::VERSIONS_MAX;
 use confab_shared::{MemberId, MemberKey, Seq};
@@ -85,6 +88,28 @@ pub struct SqlCache {
     pub salt: RefCell<Option<String>>,
     /// See `salt`.
     pub epoch: RefCell<Option<String>>,
+    /// The tables were created by the transaction under way: if it rolls back, so must what
+    /// this cache says about them.
+    pub created: Cell<bool>,
+    /// A claim unused this long lapses (`CLAIM_IDLE_MS`; 90 days unless a test shortens it).
+    pub claim_idle_ms: Cell<u64>,
+}
+
+impl SqlCache {
+    /// A cache that knows nothing yet, with the claim lapse time.
+    pub fn new(claim_idle_ms: u64) -> Self {
+        Self { claim_idle_ms: Cell::new(claim_idle_ms), ..Self::default() }
+    }
+
+    /// After a transaction: if it failed and had created the tables, they are gone again.
+    fn settle<T>(&self, result: &std::result::Result<T, StoreError>) {
+        if result.is_err() && self.created.get() {
+            self.schema.set(false);
+            self.salt.replace(None);
+            self.epoch.replace(None);
+        }
+        self.created.set(false);
+    }
 }
 
 /// The store of one Durable Object.
@@ -169,6 +194,10 @@ impl From<PostRow> for StoredMessage {
     }
 }
 
+/// The next `seq`: one past the newest post or other event.
+const NEXT_SEQ: &str =
+    "SELECT max(coalesce((SELECT max(seq) FROM events), 0), coalesce((SELECT max(id) FROM posts), 0)) + 1 AS s";
+
 const POST_COLUMNS: &str = "id, version, member, author, client_id, text, ts, edited_ts, deleted, reply_to, mentions";
 
 #[derive(Deserialize)]
@@ -195,7 +224,7 @@ fn create_tables(sql: &SqlStorage) -> Result<()> {
         "CREATE TABLE IF NOT EXISTS posts (id INTEGER PRIMARY KEY, version INTEGER NOT NULL,
             member INTEGER NOT NULL, author TEXT NOT NULL, client_id TEXT NOT NULL, text TEXT NOT NULL,
             ts INTEGER NOT NULL, edited_ts INTEGER, deleted INTEGER NOT NULL DEFAULT 0, reply_to INTEGER,
-            mentions TEXT NOT NULL DEFAULT '')",
+            mentions TEXT NOT NULL DEFAULT '', UNIQUE (member, client_id))",
         "CREATE TABLE IF NOT EXISTS reactions (id INTEGER NOT NULL, emoji TEXT NOT NULL, member INTEGER NOT NULL,
             seq INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (id, emoji, member)) WITHOUT ROWID",
         "CREATE TABLE IF NOT EXISTS versions (id INTEGER NOT NULL, version INTEGER NOT NULL, text TEXT NOT NULL,
@@ -209,20 +238,22 @@ fn create_tables(sql: &SqlStorage) -> Result<()> {
     Ok(())
 }
 
-fn table_count(sql: &SqlStorage, names: &str) -> f64 {
-    sql.exec(&format!("SELECT count(*) AS value FROM sqlite_master WHERE type = 'table' AND name IN ({names})"), None)
-        .and_then(|c| c.to_array::<Number>())
-        .ok()
-        .and_then(|rows| rows.first().map(|r| r.value))
-        .unwrap_or(0.0)
+/// How many of the tables `names` exist. An error is an error, never "none": taking a failed
+/// read of the catalogue for an empty room would start a second history beside the first.
+fn table_count(sql: &SqlStorage, names: &str) -> std::result::Result<f64, StoreError> {
+    let rows: Vec<Number> = sql
+        .exec(&format!("SELECT count(*) AS value FROM sqlite_master WHERE type = 'table' AND name IN ({names})"), None)
+        .and_then(|c| c.to_array())
+        .map_err(store_err)?;
+    Ok(rows.first().map_or(0.0, |r| r.value))
 }
 
 impl SqlStore<'_> {
     /// Whether the room has protocol 2 tables (a read of the catalogue; it writes nothing).
     /// Every table, or the creation runs again (its statements are idempotent) and makes what
     /// is missing: a schema half made by a failed first write is mended by the next.
-    pub fn exists(sql: &SqlStorage) -> bool {
-        table_count(sql, "'meta', 'members', 'names', 'events', 'posts', 'reactions', 'versions'") >= 7.0
+    pub fn exists(sql: &SqlStorage) -> std::result::Result<bool, StoreError> {
+        Ok(table_count(sql, "'meta', 'members', 'names', 'events', 'posts', 'reactions', 'versions'")? >= 7.0)
     }
 
     /// Brings a room written by a protocol 1 build up to date, once, in the constructor (a
@@ -232,8 +263,13 @@ impl SqlStore<'_> {
     /// every message a post event with the same id, and the old tables go. Returns whether it
     /// ran.
     pub fn upgrade(sql: &SqlStorage, storage: &JsValue) -> std::result::Result<bool, StoreError> {
-        if table_count(sql, "'messages', 'claims'") < 2.0 {
+        if table_count(sql, "'messages', 'claims'")? < 2.0 {
             return Ok(false);
+        }
+        // Protocol 1 tables beside protocol 2 ones: something wrote this room before its
+        // upgrade. Merging the two would mix two histories; serve nothing instead.
+        if table_count(sql, "'posts', 'events'")? > 0.0 {
+            return Err(StoreError("the room has both protocol 1 and protocol 2 tables".into()));
         }
         atomically(storage, || Self::upgrade_tables(sql).map_err(store_err))?;
         console_log!("room storage upgraded to protocol 2");
@@ -256,20 +292,7 @@ impl SqlStore<'_> {
         let keyed: Vec<Number> = sql.exec("SELECT value FROM meta WHERE key = 'claims_keyed_by'", None)?.to_array()?;
         let rows: Vec<Claim> = sql.exec("SELECT name, key_hash, claimed_ms FROM claims", None)?.to_array()?;
         let old: Vec<ClaimRow> = rows.into_iter().map(|c| (c.name, c.key_hash, c.claimed_ms as u64)).collect();
-        // Each claim, with the name its messages are stored under: a claim re-keyed just now
-        // still has them under its old name.
-        let claims: Vec<(String, String, String, u64)> = if keyed.first().is_some_and(|v| v.value >= 2.0) {
-            old.into_iter().map(|(key, hash, ms)| (key.clone(), key, hash, ms)).collect()
-        } else {
-            let (new, renames) = rekey_claims(old);
-            new.into_iter()
-                .map(|(key, hash, ms)| {
-                    let stored =
-                        renames.iter().find(|(_, k)| *k == key).map_or_else(|| key.clone(), |(o, _)| o.clone());
-                    (stored, key, hash, ms)
-                })
-                .collect()
-        };
+        let claims = stored_claims(old, keyed.first().is_some_and(|v| v.value >= 2.0));
         // The newest display each stored name wrote under.
         let authors: Vec<Author> = sql
             .exec(
@@ -300,11 +323,6 @@ impl SqlStore<'_> {
                  SELECT seq, seq, ?, author, client_id, text, ts FROM messages WHERE member = ?",
                 vec![int(m.id), m.stored.clone().into()],
             )?;
-            sql.exec(
-                "INSERT OR IGNORE INTO events (seq, id, member, client_id, ts)
-                 SELECT seq, seq, ?, client_id, ts FROM messages WHERE member = ?",
-                vec![int(m.id), m.stored.into()],
-            )?;
         }
         sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", vec![int(SCHEMA)])?;
         sql.exec("DROP TABLE messages", None)?;
@@ -324,6 +342,7 @@ impl SqlStore<'_> {
             })
             .map_err(store_err)?;
         self.cache.schema.set(true);
+        self.cache.created.set(true);
         // Said once per room: the tests check that reads alone never get here.
         console_log!("room tables created");
         Ok(())
@@ -377,8 +396,8 @@ impl SqlStore<'_> {
             id: f64,
         }
         let ids: Vec<Id> = self.rows(
-            "INSERT INTO members (key_hash, display) VALUES (?, ?) RETURNING id",
-            vec![hash.into(), display.into()],
+            "INSERT INTO members (claim, key_hash, display) VALUES (?, ?, ?) RETURNING id",
+            vec![claim.into(), hash.into(), display.into()],
         )?;
         let id = ids.first().map(|r| r.id as MemberId).ok_or_else(|| StoreError("no member id".into()))?;
         self.run(
@@ -404,7 +423,7 @@ impl SqlStore<'_> {
             bucket_at: Option<f64>,
         }
         self.migrate()?;
-        let cutoff = now_ms.saturating_sub(CLAIM_IDLE_MS);
+        let cutoff = now_ms.saturating_sub(self.cache.claim_idle_ms.get());
         if !self.cache.pruned.replace(true) {
             // Once per instance: lapsed claims go, so claims do not pile up for ever. (Their
             // members stay: they wrote messages.)
@@ -448,10 +467,11 @@ impl SqlStore<'_> {
         };
         let member = h.member as MemberId;
         if h.key_hash.as_deref() == Some(&hash) || h.key_hash.as_deref() == Some(&legacy_key_hash(key)) {
-            // The owner: renew the claim, take the name as typed now, salt an unsalted hash.
+            // The owner: renew the claim, take the name as typed now, salt an unsalted hash
+            // (and record the claim key on rows that lack it, so a later lapse finds it).
             self.run(
-                "UPDATE members SET key_hash = ?, display = ? WHERE id = ?",
-                vec![hash.into(), display.into(), int(member)],
+                "UPDATE members SET claim = ?, key_hash = ?, display = ? WHERE id = ?",
+                vec![claim.into(), hash.into(), display.into(), int(member)],
             )?;
             self.run(
                 "UPDATE names SET claimed_ms = max(claimed_ms, ?) WHERE claim = ?",
@@ -467,45 +487,77 @@ impl SqlStore<'_> {
         Ok(None)
     }
 
-    fn append_inner(&self, op: &Op<'_>) -> std::result::Result<Appended, StoreError> {
+    /// A post: one statement takes the next seq, stores the message and rejects a retry (the
+    /// unique index, and a guard against an id already used by another kind of operation),
+    /// so it needs no transaction; the budget after it is saved next to it.
+    fn post(&self, op: &Op<'_>) -> std::result::Result<Appended, StoreError> {
+        #[derive(Deserialize)]
+        struct Id {
+            id: f64,
+        }
+        let Change::Post { author, text, reply_to, mentions } = &op.change else {
+            return Err(StoreError("not a post".into()));
+        };
+        self.migrate()?;
+        let inserted: Vec<Id> = self.rows(
+            &format!(
+                "INSERT INTO posts (id, version, member, author, client_id, text, ts, reply_to, mentions)
+                 SELECT s, s, ?1, ?2, ?3, ?4, ?5, ?6, ?7 FROM ({NEXT_SEQ})
+                 WHERE NOT EXISTS (SELECT 1 FROM events WHERE member = ?1 AND client_id = ?3)
+                 ON CONFLICT (member, client_id) DO NOTHING RETURNING id"
+            ),
+            vec![
+                int(op.member),
+                (*author).into(),
+                op.client_id.into(),
+                (*text).into(),
+                int(op.ts),
+                opt_int(*reply_to),
+                ids_list(mentions).into(),
+            ],
+        )?;
+        let Some(seq) = inserted.first().map(|r| r.id as Seq) else { return self.duplicate(op) };
+        self.save_bucket(op)?;
+        Ok(Appended::Stored(seq))
+    }
+
+    fn duplicate(&self, op: &Op<'_>) -> std::result::Result<Appended, StoreError> {
+        let (seq, ts) = self
+            .find_inner(op.member, op.client_id)?
+            .ok_or_else(|| StoreError("insert conflicted but no event matches".into()))?;
+        Ok(Appended::Duplicate { seq, ts })
+    }
+
+    fn save_bucket(&self, op: &Op<'_>) -> std::result::Result<(), StoreError> {
+        self.run(
+            "UPDATE members SET bucket_milli = ?, bucket_at = ? WHERE id = ?",
+            vec![int(op.bucket.milli), int(op.bucket.at_ms), int(op.member)],
+        )
+    }
+
+    /// An edit, delete or reaction: the event, then its change, in one transaction.
+    fn change(&self, op: &Op<'_>) -> std::result::Result<Appended, StoreError> {
         #[derive(Deserialize)]
         struct Seq_ {
             seq: f64,
         }
-        self.migrate()?;
         let target = match &op.change {
-            Change::Post { .. } => None,
-            Change::Edit { id, .. } | Change::Delete { id } | Change::React { id, .. } => Some(*id),
+            Change::Post { .. } => return Err(StoreError("a post is not a change".into())),
+            Change::Edit { id, .. } | Change::Delete { id } | Change::React { id, .. } => *id,
         };
-        // One statement takes the next seq and rejects a retry atomically (the unique index);
-        // a post's id is its own seq.
+        self.migrate()?;
         let inserted: Vec<Seq_> = self.rows(
-            "INSERT INTO events (seq, id, member, client_id, ts)
-             SELECT s, coalesce(?1, s), ?2, ?3, ?4 FROM (SELECT coalesce(max(seq), 0) + 1 AS s FROM events) WHERE true
-             ON CONFLICT (member, client_id) DO NOTHING RETURNING seq",
-            vec![opt_int(target), int(op.member), op.client_id.into(), int(op.ts)],
+            &format!(
+                "INSERT INTO events (seq, id, member, client_id, ts)
+                 SELECT s, ?1, ?2, ?3, ?4 FROM ({NEXT_SEQ})
+                 WHERE NOT EXISTS (SELECT 1 FROM posts WHERE member = ?2 AND client_id = ?3)
+                 ON CONFLICT (member, client_id) DO NOTHING RETURNING seq"
+            ),
+            vec![int(target), int(op.member), op.client_id.into(), int(op.ts)],
         )?;
-        let Some(seq) = inserted.first().map(|r| r.seq as Seq) else {
-            let (seq, ts) = self
-                .find_inner(op.member, op.client_id)?
-                .ok_or_else(|| StoreError("insert conflicted but no event matches".into()))?;
-            return Ok(Appended::Duplicate { seq, ts });
-        };
+        let Some(seq) = inserted.first().map(|r| r.seq as Seq) else { return self.duplicate(op) };
         match &op.change {
-            Change::Post { author, text, reply_to, mentions } => self.run(
-                "INSERT INTO posts (id, version, member, author, client_id, text, ts, reply_to, mentions)
-                 VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                vec![
-                    int(seq),
-                    int(op.member),
-                    (*author).into(),
-                    op.client_id.into(),
-                    (*text).into(),
-                    int(op.ts),
-                    opt_int(*reply_to),
-                    ids_list(mentions).into(),
-                ],
-            )?,
+            Change::Post { .. } => {}
             Change::Edit { id, text, mentions } => {
                 self.run(
                     "INSERT INTO versions (id, version, text, ts) SELECT id, ?2, text, ?3 FROM posts WHERE id = ?1",
@@ -545,16 +597,14 @@ impl SqlStore<'_> {
                 self.run("UPDATE posts SET version = ? WHERE id = ?", vec![int(seq), int(*id)])?;
             }
         }
-        self.run(
-            "UPDATE members SET bucket_milli = ?, bucket_at = ? WHERE id = ?",
-            vec![int(op.bucket.milli), int(op.bucket.at_ms), int(op.member)],
-        )?;
+        self.save_bucket(op)?;
         Ok(Appended::Stored(seq))
     }
 
     fn find_inner(&self, member: MemberId, client_id: &str) -> std::result::Result<Option<(Seq, u64)>, StoreError> {
         let rows: Vec<SeqTs> = self.rows(
-            "SELECT seq, ts FROM events WHERE member = ? AND client_id = ?",
+            "SELECT id AS seq, ts FROM posts WHERE member = ?1 AND client_id = ?2
+             UNION ALL SELECT seq, ts FROM events WHERE member = ?1 AND client_id = ?2",
             vec![int(member), client_id.into()],
         )?;
         Ok(rows.first().map(|r| (r.seq as Seq, r.ts as u64)))
@@ -567,7 +617,12 @@ impl RoomStore for SqlStore<'_> {
     }
 
     fn latest(&mut self) -> std::result::Result<Option<(Seq, u64)>, StoreError> {
-        let rows: Vec<SeqTs> = self.rows("SELECT seq, ts FROM events ORDER BY seq DESC LIMIT 1", Vec::new())?;
+        let rows: Vec<SeqTs> = self.rows(
+            "SELECT seq, ts FROM (SELECT seq, ts FROM events ORDER BY seq DESC LIMIT 1)
+             UNION ALL SELECT seq, ts FROM (SELECT id AS seq, ts FROM posts ORDER BY id DESC LIMIT 1)
+             ORDER BY seq DESC LIMIT 1",
+            Vec::new(),
+        )?;
         Ok(rows.first().map(|r| (r.seq as Seq, r.ts as u64)))
     }
 
@@ -579,7 +634,9 @@ impl RoomStore for SqlStore<'_> {
         now_ms: u64,
     ) -> std::result::Result<Option<Claimed>, StoreError> {
         let this = &*self;
-        atomically(self.storage, || this.claim_inner(claim, display, key, now_ms))
+        let result = atomically(self.storage, || this.claim_inner(claim, display, key, now_ms));
+        self.cache.settle(&result);
+        result
     }
 
     fn members(&mut self, ids: &[MemberId]) -> std::result::Result<Vec<MemberInfo>, StoreError> {
@@ -622,8 +679,15 @@ impl RoomStore for SqlStore<'_> {
     }
 
     fn append(&mut self, op: &Op<'_>) -> std::result::Result<Appended, StoreError> {
-        let this = &*self;
-        atomically(self.storage, || this.append_inner(op))
+        let result = if matches!(op.change, Change::Post { .. }) {
+            // One insert: atomic by itself (the budget saved after it is not part of it).
+            self.post(op)
+        } else {
+            let this = &*self;
+            atomically(self.storage, || this.change(op))
+        };
+        self.cache.settle(&result);
+        result
     }
 
     fn messages(&mut self, ids: &[Seq]) -> std::result::Result<Vec<StoredMessage>, StoreError> {
@@ -649,7 +713,8 @@ impl RoomStore for SqlStore<'_> {
             id: f64,
         }
         let rows: Vec<Row> = self.rows(
-            "SELECT DISTINCT id FROM events WHERE seq > ? ORDER BY id LIMIT ?",
+            "SELECT id FROM (SELECT id FROM posts WHERE id > ?1 UNION SELECT id FROM events WHERE seq > ?1)
+             ORDER BY id LIMIT ?2",
             vec![int(since), int(limit.into())],
         )?;
         Ok(rows.into_iter().map(|r| r.id as Seq).collect())

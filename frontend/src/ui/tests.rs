@@ -284,7 +284,7 @@ async fn a_reaction_redraws_its_own_row_and_no_other() {
     let drawn = || super::message_row::DRAWN.load(std::sync::atomic::Ordering::Relaxed);
     let before = drawn();
     view.update(|v| {
-        v.apply(ServerFrame::Reactions { seq: 4, id: 2, reactions: summary }, 0);
+        v.apply(ServerFrame::Reactions { seq: 4, id: 2, by: 2, reactions: summary }, 0);
     });
     settle().await;
     assert_eq!(count(&host, "[data-testid=chip]"), 1);

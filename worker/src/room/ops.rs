@@ -215,12 +215,18 @@ impl Room {
                 } else {
                     rows.retain(|r| !(r.member == member && r.emoji == emoji));
                 }
-                let frames = view::summaries_by_group(&rows, self.members.keys().copied())
-                    .into_iter()
-                    .map(|(members, reactions)| {
-                        (Audience::Members(members), ServerFrame::Reactions { seq, id, reactions })
-                    })
-                    .collect();
+                // Two frames whatever the room's size: the reactor's `mine`, and everyone else's
+                // summary without one (their own flags did not change).
+                let frames = vec![
+                    (
+                        Audience::Members(vec![member]),
+                        ServerFrame::Reactions { seq, id, by: member, reactions: view::summarize(&rows, Some(member)) },
+                    ),
+                    (
+                        Audience::Others(member),
+                        ServerFrame::Reactions { seq, id, by: member, reactions: view::summarize(&rows, None) },
+                    ),
+                ];
                 Ok(Outcome::Stored { seq, ts, frames })
             }
             ClientFrame::Join { .. } | ClientFrame::Typing {} | ClientFrame::History { .. } => Ok(Outcome::Unchanged),
@@ -258,9 +264,16 @@ fn own(m: StoredMessage, member: MemberId, what: &str) -> Result<StoredMessage, 
 /// The members `text` mentions: per `@`, the longest candidate that is a name someone in the
 /// room holds (compared as claims compare, so `@ALICE` finds alice), each member once.
 fn mentions(store: &mut impl RoomStore, text: &str) -> Result<Vec<MemberId>, StoreError> {
+    /// Names looked up for one message at most: a text of many long `@` runs costs no more.
+    const LOOKUPS_MAX: usize = 64;
     let mut ids = Vec::new();
+    let mut lookups = 0;
     for candidates in mention_candidates(text) {
         for name in candidates {
+            lookups += 1;
+            if lookups > LOOKUPS_MAX {
+                return Ok(ids);
+            }
             let Ok(name) = UserName::parse(&name) else { continue };
             if let Some(id) = store.holder(&name.claim_key())? {
                 if !ids.contains(&id) {

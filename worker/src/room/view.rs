@@ -4,7 +4,7 @@
 use crate::store::{ReactionRow, RoomStore, StoreError, StoredMessage};
 use confab_shared::limits::REACTION_NAMES_MAX;
 use confab_shared::{excerpt, ChatMessage, MemberId, Quote, Reaction, Seq};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 /// `rows` as `viewer` sees them (no `mine` without a viewer), in the same order.
 pub(super) fn messages(
@@ -85,30 +85,4 @@ pub fn summarize(rows: &[ReactionRow], viewer: Option<MemberId>) -> Vec<Reaction
         e.mine |= Some(r.member) == viewer;
     }
     order.into_iter().filter_map(|e| by.remove(e)).collect()
-}
-
-/// The summary of one message for each group of `online` members it reads the same to: the
-/// members who used none of its emoji share one frame, and each distinct set of emoji used
-/// makes another. Groups with no member are left out.
-pub fn summaries_by_group(
-    rows: &[ReactionRow],
-    online: impl Iterator<Item = MemberId>,
-) -> Vec<(Vec<MemberId>, Vec<Reaction>)> {
-    let mut used: HashMap<MemberId, HashSet<&str>> = HashMap::new();
-    for r in rows {
-        used.entry(r.member).or_default().insert(r.emoji.as_str());
-    }
-    let base = summarize(rows, None);
-    let mut groups: BTreeMap<Vec<bool>, Vec<MemberId>> = BTreeMap::new();
-    for m in online {
-        let mine: Vec<bool> = base.iter().map(|r| used.get(&m).is_some_and(|u| u.contains(r.emoji.as_str()))).collect();
-        groups.entry(mine).or_default().push(m);
-    }
-    groups
-        .into_iter()
-        .map(|(mine, members)| {
-            let summary = base.iter().zip(mine).map(|(r, mine)| Reaction { mine, ..r.clone() }).collect();
-            (members, summary)
-        })
-        .collect()
 }
