@@ -43,6 +43,11 @@ impl Bucket {
         b.milli >= u64::from(burst) * 1000
     }
 
+    /// Whether, left alone from `now_ms`, the bucket is full again within `within_ms`.
+    pub fn full_within(&self, burst: u32, per_sec: u32, now_ms: u64, within_ms: u64) -> bool {
+        self.is_full_at(burst, per_sec, now_ms.saturating_add(within_ms))
+    }
+
     /// Takes `cost` tokens, or says how long until there are that many (never more than a
     /// minute: a rate of 0 is a misconfiguration, not a reason to make clients wait forever
     /// or hand them a number JavaScript cannot hold).

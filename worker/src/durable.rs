@@ -202,8 +202,9 @@ impl DurableObject for ChatRoom {
                 live.next_sweep_ms = now + self.sweep_ms;
                 let state: &RawState = self.state.as_raw().unchecked_ref();
                 let sockets = &live.sockets;
-                let effects =
-                    live.room.sweep(now, |id| sockets.get(&id).and_then(|ws| state.auto_response_ms(ws.as_ref())));
+                let effects = live
+                    .room
+                    .sweep(&mut store, now, |id| sockets.get(&id).and_then(|ws| state.auto_response_ms(ws.as_ref())));
                 let closed = effects.iter().filter(|e| matches!(e, Effect::Close { .. })).count();
                 if closed > 0 {
                     console_log!("sweep closed {closed} silent socket(s)");

@@ -529,9 +529,16 @@ impl SqlStore<'_> {
     }
 
     fn save_bucket(&self, op: &Op<'_>) -> std::result::Result<(), StoreError> {
+        match op.bucket {
+            Some(b) => self.write_bucket(op.member, b),
+            None => Ok(()),
+        }
+    }
+
+    fn write_bucket(&self, member: MemberId, b: Bucket) -> std::result::Result<(), StoreError> {
         self.run(
             "UPDATE members SET bucket_milli = ?, bucket_at = ? WHERE id = ?",
-            vec![int(op.bucket.milli), int(op.bucket.at_ms), int(op.member)],
+            vec![int(b.milli), int(b.at_ms), int(member)],
         )
     }
 
@@ -746,6 +753,13 @@ impl RoomStore for SqlStore<'_> {
                 seq: r.seq as Seq,
             })
             .collect())
+    }
+
+    fn save_bucket(&mut self, member: MemberId, bucket: Bucket) -> std::result::Result<(), StoreError> {
+        if !self.cache.schema.get() {
+            return Ok(());
+        }
+        self.write_bucket(member, bucket)
     }
 
     fn versions(&mut self, id: Seq) -> std::result::Result<Vec<(Seq, String)>, StoreError> {

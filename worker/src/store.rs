@@ -153,8 +153,9 @@ pub struct Op<'a> {
     pub ts: u64,
     /// What it does.
     pub change: Change<'a>,
-    /// The member's rate budget after paying for it, saved with the event.
-    pub bucket: Bucket,
+    /// The member's rate budget after paying for it, to save with the event; `None` when it
+    /// need not be saved (see `Room`'s `bucket_to_save`).
+    pub bucket: Option<Bucket>,
 }
 
 /// What [`RoomStore::append`] did.
@@ -225,6 +226,8 @@ pub trait RoomStore {
     fn changed_since(&mut self, since: Seq, limit: u32) -> Result<Vec<Seq>, StoreError>;
     /// Reactions on these messages, by message, then in the order they were added.
     fn reactions(&mut self, ids: &[Seq]) -> Result<Vec<ReactionRow>, StoreError>;
+    /// Saves a member's rate budget (when its last socket closes with the budget spent).
+    fn save_bucket(&mut self, member: MemberId, bucket: Bucket) -> Result<(), StoreError>;
     /// Earlier texts of message `id` with the `seq` that replaced each, oldest first (kept for
     /// moderators; not sent to clients).
     fn versions(&mut self, id: Seq) -> Result<Vec<(Seq, String)>, StoreError>;
@@ -296,6 +299,11 @@ impl MemoryStore {
     /// The event an operation `(member, client_id)` was recorded as, if it was.
     pub fn find_op(&self, member: MemberId, client_id: &str) -> Option<Seq> {
         self.ops.get(&(member, client_id.to_owned())).copied()
+    }
+
+    /// The budget saved for a member, if any.
+    pub fn saved_bucket(&self, member: MemberId) -> Option<Bucket> {
+        self.members.get(&member).and_then(|m| m.bucket)
     }
 
     /// What a new instance of the object would do: prune lapsed claims again on its first
@@ -484,8 +492,8 @@ impl RoomStore for MemoryStore {
         };
         self.events.insert(seq, (id, op.member, op.client_id.to_owned(), op.ts));
         self.ops.insert((op.member, op.client_id.to_owned()), seq);
-        if let Some(m) = self.members.get_mut(&op.member) {
-            m.bucket = Some(op.bucket);
+        if let (Some(m), Some(b)) = (self.members.get_mut(&op.member), op.bucket) {
+            m.bucket = Some(b);
         }
         Ok(Appended::Stored(seq))
     }
@@ -530,6 +538,14 @@ impl RoomStore for MemoryStore {
             rows.extend(of);
         }
         Ok(rows)
+    }
+
+    fn save_bucket(&mut self, member: MemberId, bucket: Bucket) -> Result<(), StoreError> {
+        self.check()?;
+        if let Some(m) = self.members.get_mut(&member) {
+            m.bucket = Some(bucket);
+        }
+        Ok(())
     }
 
     fn versions(&mut self, id: Seq) -> Result<Vec<(Seq, String)>, StoreError> {

@@ -201,7 +201,10 @@ fn rate_limit_is_per_member_across_tabs_and_rejoins() {
 
 #[test]
 fn hibernation_keeps_members_claims_buckets_and_typing() {
-    let mut h = Harness::new();
+    // A refill slower than the idle time before eviction (20 s for 20 messages): the spent
+    // budget must survive it.
+    let slow = RoomConfig { rate_per_sec: 1, ..RoomConfig::default() };
+    let mut h = Harness::with_config(slow);
     let a = h.join("alice", KEY_A);
     let b = h.join("bob", KEY_B);
     for i in 0..20 {
@@ -212,11 +215,15 @@ fn hibernation_keeps_members_claims_buckets_and_typing() {
     h.take(b);
     h.hibernate();
     assert_eq!(h.room.member_names(), vec!["alice", "bob"]);
-    h.send(a, "c20", "x");
+    // The 10 s of idle before eviction refilled 10 of the 20 spent, no more.
+    for i in 20..30 {
+        h.send(a, &format!("c{i}"), "x");
+    }
+    h.take(a);
+    h.send(a, "c30", "x");
     assert_eq!(h.last_error(a).0, ErrorCode::RateLimited, "the bucket survived");
     // The typing throttle is memory only: hibernation takes seconds of silence, by when its
     // 2 s have passed anyway.
-    h.now += 2_000;
     h.text(b, json!({"type": "typing", "data": {}}));
     assert_eq!(h.take(a), vec![h.typing("bob")]);
     let thief = h.join("alice", KEY_B);
@@ -227,8 +234,8 @@ fn hibernation_keeps_members_claims_buckets_and_typing() {
     h.close(b);
     assert!(h.take(a).contains(&h.left("bob")));
     h.now += 1_000;
-    h.send(a, "c21", "seq continues");
-    assert!(h.take(a).iter().any(|f| matches!(f, ServerFrame::Ack { seq: 21, .. })));
+    h.send(a, "c31", "seq continues");
+    assert!(h.take(a).iter().any(|f| matches!(f, ServerFrame::Ack { seq: 31, .. })));
 }
 
 #[test]
@@ -414,7 +421,7 @@ fn silent_sockets_are_swept_and_any_frame_counts_across_hibernation() {
         pinged_at = h.now - 1_000;
         h.send(sender, &format!("b{i}"), "reading: 21.5 °C");
         h.hibernate();
-        let effects = h.room.sweep(h.now, |s| (s == pinger).then_some(pinged_at));
+        let effects = h.room.sweep(&mut h.store, h.now, |s| (s == pinger).then_some(pinged_at));
         h.apply(effects);
     }
     // 190 s later: bob is gone (once), the pinger and the silent-but-sending bot stay.
@@ -680,18 +687,50 @@ fn look_alike_names_are_one_claim() {
 
 #[test]
 fn a_members_budget_is_kept_in_storage_across_leaving_and_hibernation() {
+    // A refill slower than the idle time before eviction: what was spent is saved.
+    let slow = RoomConfig { rate_per_sec: 1, ..RoomConfig::default() };
+    let mut h = Harness::with_config(slow);
+    let a = h.join("alice", KEY_A);
+    for i in 0..20 {
+        h.send(a, &format!("c{i}"), "x");
+    }
+    h.take(a);
+    h.hibernate();
+    // Memory is gone; the budget is not (10 s refilled 10 of 20).
+    h.send(a, "c20", "x");
+    assert!(matches!(h.take(a).first(), Some(ServerFrame::Ack { .. })));
+    for i in 21..30 {
+        h.send(a, &format!("c{i}"), "x");
+    }
+    h.take(a);
+    h.send(a, "c30", "x");
+    assert_eq!(h.last_error(a).0, ErrorCode::RateLimited, "only what refilled");
+    // Leaving and coming straight back does not refill it either.
+    h.close(a);
+    h.room = confab_worker::room::Room::restore("lobby", h.config, std::iter::empty(), &mut h.store);
+    let a = h.join("alice", KEY_A);
+    h.take(a);
+    h.send(a, "c31", "x");
+    assert_eq!(h.last_error(a).0, ErrorCode::RateLimited);
+}
+
+#[test]
+fn with_the_default_limits_a_burst_is_one_write_per_message() {
+    // 20 messages at 5 per second refill in 4 s, before the room can be evicted: the budget
+    // is never written, and after a wake it is full, as it truly is by then.
     let mut h = Harness::new();
     let a = h.join("alice", KEY_A);
     for i in 0..20 {
         h.send(a, &format!("c{i}"), "x");
     }
-    h.close(a);
-    h.hibernate();
-    // Memory is gone; the budget is not.
-    let a = h.join("alice", KEY_A);
     h.take(a);
-    h.send(a, "c20", "x");
-    assert_eq!(h.last_error(a).0, ErrorCode::RateLimited);
+    let alice = h.id_of("alice");
+    assert_eq!(h.store.saved_bucket(alice), None, "nothing saved");
+    h.hibernate();
+    for i in 20..40 {
+        h.send(a, &format!("c{i}"), "x");
+    }
+    assert!(h.take(a).iter().all(|f| !matches!(f, ServerFrame::Error { .. })), "a full budget after the wake");
 }
 
 #[test]

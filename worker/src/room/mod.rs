@@ -40,6 +40,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// The room's handle for one socket; the glue keeps it in the socket's tags.
 pub type SocketId = u64;
 
+/// The runtime evicts a hibernatable object only after this long without an event (it
+/// documents about 10 s). A member's rate budget that will be full again by then needs no
+/// saving: whenever the room next wakes, it starts full, which is the truth.
+pub const HIBERNATION_IDLE_MS: u64 = 10_000;
+
 /// WebSocket close code for "message too big".
 pub const CLOSE_TOO_BIG: u16 = close::TOO_BIG;
 
@@ -252,6 +257,8 @@ pub struct Room {
     /// Memory only: if the object is evicted before a batch goes out (it is due within
     /// 100 ms; eviction needs seconds of silence), members who rejoin get a fresh `welcome`.
     presence: PresenceBatch,
+    /// Budgets of members who just left, saved to storage when the event ends.
+    unsaved: Vec<(MemberId, Bucket)>,
 }
 
 /// The unit the per-address limits count by: an IPv4 address as is, an IPv6 address by its
@@ -311,6 +318,7 @@ impl Room {
             next_socket: 1,
             latest: None,
             presence: PresenceBatch::default(),
+            unsaved: Vec::new(),
         };
         let sockets: Vec<Attachment> = sockets.into_iter().collect();
         let ids: Vec<MemberId> = sockets.iter().filter(|a| !a.closed).filter_map(|a| a.member).collect();
@@ -450,12 +458,26 @@ impl Room {
     /// (`pinged` reports the runtime's auto-response time). A peer that vanished without
     /// closing (a laptop lid shut, a network gone) leaves a half-open socket the runtime
     /// never reports; closing it makes presence converge. The glue calls this from its alarm.
-    pub fn sweep(&mut self, now_ms: u64, pinged: impl Fn(SocketId) -> Option<u64>) -> Vec<Effect> {
+    pub fn sweep(
+        &mut self,
+        store: &mut impl RoomStore,
+        now_ms: u64,
+        pinged: impl Fn(SocketId) -> Option<u64>,
+    ) -> Vec<Effect> {
         let mut out = Vec::new();
         for id in self.stale_sockets(now_ms, pinged) {
             self.close_socket(id, close::GOING_AWAY, "no heartbeat", now_ms, &mut out);
         }
+        self.save_departed(store);
         out
+    }
+
+    /// Saves the budgets of members who left during this event. A failed save costs that
+    /// member one refill, no more: it is not worth failing the event for.
+    fn save_departed(&mut self, store: &mut impl RoomStore) {
+        for (id, bucket) in std::mem::take(&mut self.unsaved) {
+            let _ = store.save_bucket(id, bucket);
+        }
     }
 
     /// The sockets [`Room::sweep`] would close, sorted.
@@ -585,6 +607,7 @@ impl Room {
             Input::Closed(socket) => self.on_close(socket, now_ms, &mut out),
             Input::Tick => self.on_tick(now_ms, &mut out),
         }
+        self.save_departed(store);
         out
     }
 
@@ -876,8 +899,22 @@ impl Room {
         m.sockets.remove(&socket);
         if m.sockets.is_empty() {
             let m = self.members.remove(&id).expect("looked up just above");
+            // Gone from memory: a budget that is not full yet is saved (when the event ends), so
+            // leaving and coming straight back does not refill it.
+            let (burst, per_sec) = (self.config.rate_burst, self.config.rate_per_sec);
+            if !m.bucket.is_full_at(burst, per_sec, now_ms) {
+                self.unsaved.push((id, m.bucket));
+            }
             self.announce(MemberView { id, name: m.display }, false, false, now_ms, out);
         }
+    }
+
+    /// The budget to save with a member's event: only one still short when the room could
+    /// first be evicted (with the default limits, never; with a slow refill, every time), so
+    /// a burst of messages is one write each, not two.
+    fn bucket_to_save(&self, bucket: Bucket, now_ms: u64) -> Option<Bucket> {
+        let (burst, per_sec) = (self.config.rate_burst, self.config.rate_per_sec);
+        (!bucket.full_within(burst, per_sec, now_ms, HIBERNATION_IDLE_MS)).then_some(bucket)
     }
 
     fn latest(&mut self, store: &mut impl RoomStore) -> Result<(Seq, u64), StoreError> {

@@ -121,8 +121,7 @@ impl Room {
         // Timestamps never go backwards within a room, whatever the clock does.
         let ts = now_ms.max(last_ts);
         let display = self.members.get(&member).map(|m| m.display.clone()).unwrap_or_default();
-        let bucket =
-            self.members.get(&member).map(|m| m.bucket).unwrap_or_else(|| super::Bucket::full(&self.config, now_ms));
+        let bucket = self.members.get(&member).and_then(|m| self.bucket_to_save(m.bucket, now_ms));
         let op = |change| Op { member, client_id, ts, change, bucket };
         match frame {
             ClientFrame::Send { text, reply_to, .. } => {

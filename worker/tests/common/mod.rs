@@ -217,7 +217,8 @@ impl Harness {
         }
     }
 
-    /// Simulates hibernation: the room is dropped and rebuilt from the sockets' attachments
+    /// Simulates hibernation: after the idle time the runtime waits for, the room is dropped
+    /// and rebuilt from the sockets' attachments
     /// (tombstones of sockets the room closed included, as the runtime still lists those).
     /// Hibernation needs seconds of silence, so every wake-up the room asked for (presence
     /// within 100 ms, join deadlines within 10 s) has happened by then: deliver them first.
@@ -227,6 +228,8 @@ impl Harness {
             self.tick();
         }
         self.wake = None;
+        // The runtime evicts only after this long without an event.
+        self.now += confab_worker::room::HIBERNATION_IDLE_MS;
         self.store.new_instance();
         self.room = Room::restore("lobby", self.config, self.attachments.values().cloned(), &mut self.store);
         self.room.check_invariants().unwrap();
