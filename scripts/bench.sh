@@ -14,5 +14,7 @@ step "room benchmarks"
 cargo run --release --locked -p confab-bench -- ${ARGS:-} "$@"
 step "page benchmark"
 node e2e/page-bench.mjs
+step "page benchmark: 200 reactions arriving on a page holding 2,000 messages"
+node e2e/burst-bench.mjs
 step "sizes"
 bash scripts/size.sh

@@ -252,6 +252,36 @@ async fn a_protocol_1_room_keeps_its_history_members_and_names() -> Outcome {
     result
 }
 
+/// Claims lapse after 2 s here, and a restart is a new instance (which prunes lapsed claims):
+/// the owner back to an untaken name is the same member, messages and all; a newcomer taking
+/// a lapsed name is not.
+async fn an_owner_back_after_a_lapse_is_the_same_member() -> Outcome {
+    let mut s = Server::start_with("lapse", &[("CLAIM_IDLE_MS", "2000")], "log").await?;
+    let result = async {
+        let room = unique_room("lapse");
+        let (mut a, w) = s.join(&room, "alice", &key("alice")).await?;
+        let ServerFrame::Welcome { you: first, .. } = w else { return Err("no welcome".into()) };
+        let id = acked(&mut a, "p1", send("p1", "mine")).await?;
+        let (b, w) = s.join(&room, "bob", &key("bob")).await?;
+        let ServerFrame::Welcome { you: bob, .. } = w else { return Err("no welcome".into()) };
+        a.close().await;
+        b.close().await;
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        s.restart().await?;
+        let (mut a, w) = s.join(&room, "alice", &key("alice")).await?;
+        let ServerFrame::Welcome { you, .. } = w else { return Err("no welcome".into()) };
+        ensure(you.id == first.id, format!("alice came back as {you:?}, was {first:?}"))?;
+        acked(&mut a, "e1", json!({"type": "edit", "data": {"client_id": "e1", "id": id, "text": "still mine"}}))
+            .await?;
+        let (_m, w) = s.join(&room, "bob", &key("mallory")).await?;
+        let ServerFrame::Welcome { you: taker, .. } = w else { return Err("no welcome".into()) };
+        ensure(taker.id != bob.id && taker.name == "bob", format!("the lapsed name's taker: {taker:?}, was {bob:?}"))
+    }
+    .await;
+    s.stop();
+    result
+}
+
 fn main() {
     harness("protocol_v2", &[("RATE_BURST", "100"), ("RATE_PER_SEC", "100")], "log", |server| {
         Box::pin(async move {
@@ -265,6 +295,10 @@ fn main() {
                     (
                         "a_protocol_1_room_keeps_its_history_members_and_names",
                         Box::pin(a_protocol_1_room_keeps_its_history_members_and_names()),
+                    ),
+                    (
+                        "an_owner_back_after_a_lapse_is_the_same_member",
+                        Box::pin(an_owner_back_after_a_lapse_is_the_same_member()),
                     ),
                 ],
                 Duration::from_secs(120),

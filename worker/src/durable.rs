@@ -104,10 +104,9 @@ impl DurableObject for ChatRoom {
                 true
             }
         };
-        let cache = SqlCache::new(env_u32(&env, "CLAIM_IDLE_MS", 0).into());
-        if cache.claim_idle_ms.get() == 0 {
-            cache.claim_idle_ms.set(CLAIM_IDLE_MS);
-        }
+        // Milliseconds past u32: read as u64.
+        let claim_idle_ms = env.var("CLAIM_IDLE_MS").ok().and_then(|v| v.to_string().trim().parse::<u64>().ok());
+        let cache = SqlCache::new(claim_idle_ms.unwrap_or(CLAIM_IDLE_MS));
         let upgrade_failed = match SqlStore::exists(&sql) {
             Ok(exists) => {
                 cache.schema.set(exists);
