@@ -36,6 +36,7 @@ mod fixtures;
 pub mod list;
 pub mod mentions;
 pub mod outbox;
+pub mod pending;
 pub mod reactions;
 pub mod rows;
 pub mod state;
