@@ -29,7 +29,7 @@ step "build the Worker (worker-build, release)"
 bash scripts/build-worker.sh
 export CONFAB_SKIP_WORKER_BUILD=1
 
-step "integration: protocol v1 against wrangler dev"
+step "integration: protocol 2 against wrangler dev"
 cargo test -p confab-itest --locked
 
 step "browser: two people chat in headless Chromium"
