@@ -194,10 +194,6 @@ impl From<PostRow> for StoredMessage {
     }
 }
 
-/// The next `seq`: one past the newest post or other event.
-const NEXT_SEQ: &str =
-    "SELECT max(coalesce((SELECT max(seq) FROM events), 0), coalesce((SELECT max(id) FROM posts), 0)) + 1 AS s";
-
 const POST_COLUMNS: &str = "id, version, member, author, client_id, text, ts, edited_ts, deleted, reply_to, mentions";
 
 #[derive(Deserialize)]
@@ -500,12 +496,10 @@ impl SqlStore<'_> {
         };
         self.migrate()?;
         let inserted: Vec<Id> = self.rows(
-            &format!(
-                "INSERT INTO posts (id, version, member, author, client_id, text, ts, reply_to, mentions)
-                 SELECT s, s, ?1, ?2, ?3, ?4, ?5, ?6, ?7 FROM ({NEXT_SEQ})
+            "INSERT INTO posts (id, version, member, author, client_id, text, ts, reply_to, mentions)
+                 SELECT ?8, ?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7
                  WHERE NOT EXISTS (SELECT 1 FROM events WHERE member = ?1 AND client_id = ?3)
-                 ON CONFLICT (member, client_id) DO NOTHING RETURNING id"
-            ),
+                 ON CONFLICT (member, client_id) DO NOTHING RETURNING id",
             vec![
                 int(op.member),
                 (*author).into(),
@@ -514,6 +508,7 @@ impl SqlStore<'_> {
                 int(op.ts),
                 opt_int(*reply_to),
                 ids_list(mentions).into(),
+                int(op.seq),
             ],
         )?;
         let Some(seq) = inserted.first().map(|r| r.id as Seq) else { return self.duplicate(op) };
@@ -554,13 +549,11 @@ impl SqlStore<'_> {
         };
         self.migrate()?;
         let inserted: Vec<Seq_> = self.rows(
-            &format!(
-                "INSERT INTO events (seq, id, member, client_id, ts)
-                 SELECT s, ?1, ?2, ?3, ?4 FROM ({NEXT_SEQ})
+            "INSERT INTO events (seq, id, member, client_id, ts)
+                 SELECT ?5, ?1, ?2, ?3, ?4
                  WHERE NOT EXISTS (SELECT 1 FROM posts WHERE member = ?2 AND client_id = ?3)
-                 ON CONFLICT (member, client_id) DO NOTHING RETURNING seq"
-            ),
-            vec![int(target), int(op.member), op.client_id.into(), int(op.ts)],
+                 ON CONFLICT (member, client_id) DO NOTHING RETURNING seq",
+            vec![int(target), int(op.member), op.client_id.into(), int(op.ts), int(op.seq)],
         )?;
         let Some(seq) = inserted.first().map(|r| r.seq as Seq) else { return self.duplicate(op) };
         match &op.change {

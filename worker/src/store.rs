@@ -145,6 +145,10 @@ pub enum Change<'a> {
 /// One operation to record as the next event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Op<'a> {
+    /// The `seq` it takes if recorded: the one after the room's newest. The room is the only
+    /// writer and reads its log's head from storage once, so it knows; the stores refuse a
+    /// `seq` their own keys show taken rather than record an event out of order.
+    pub seq: Seq,
     /// Who did it.
     pub member: MemberId,
     /// Their id for the operation (unique per member).
@@ -436,6 +440,9 @@ impl RoomStore for MemoryStore {
         }
         self.make_epoch();
         let seq = self.events.keys().next_back().map_or(1, |s| s + 1);
+        if seq != op.seq {
+            return Err(StoreError(format!("the room expected seq {}, the log is at {}", op.seq, seq - 1)));
+        }
         let id = match &op.change {
             Change::Post { author, text, reply_to, mentions } => {
                 let m = StoredMessage {

@@ -117,12 +117,13 @@ impl Room {
                 return Ok(Outcome::Duplicate { seq, ts });
             }
         }
-        let (_, last_ts) = self.latest(store).map_err(failed)?;
+        let (last_seq, last_ts) = self.latest(store).map_err(failed)?;
+        let seq = last_seq + 1;
         // Timestamps never go backwards within a room, whatever the clock does.
         let ts = now_ms.max(last_ts);
         let display = self.members.get(&member).map(|m| m.display.clone()).unwrap_or_default();
         let bucket = self.members.get(&member).and_then(|m| self.bucket_to_save(m.bucket, now_ms));
-        let op = |change| Op { member, client_id, ts, change, bucket };
+        let op = |change| Op { seq, member, client_id, ts, change, bucket };
         match frame {
             ClientFrame::Send { text, reply_to, .. } => {
                 let quote = match reply_to {
