@@ -147,6 +147,11 @@ fn random_token(prefix: char) -> String {
     std::iter::once(prefix.to_string()).chain(bytes.iter().map(|b| format!("{b:02x}"))).collect()
 }
 
+/// A member's saved rate budget, from its two columns (both null: never saved).
+fn saved_bucket(milli: Option<f64>, at_ms: Option<f64>) -> Option<Bucket> {
+    milli.zip(at_ms).map(|(m, a)| Bucket { milli: m as u64, at_ms: a as u64 })
+}
+
 fn ids_list(ids: &[u64]) -> String {
     ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
 }
@@ -447,40 +452,44 @@ impl SqlStore<'_> {
             )?;
             if let Some(own) = own.into_iter().next() {
                 let member = own.id as MemberId;
-                self.run(
-                    "UPDATE members SET key_hash = ?, display = ? WHERE id = ?",
-                    vec![hash.into(), display.into(), int(member)],
-                )?;
-                self.run(
-                    "INSERT OR REPLACE INTO names (claim, member, claimed_ms) VALUES (?, ?, ?)",
-                    vec![claim.into(), int(member), int(now_ms)],
-                )?;
-                let bucket =
-                    own.bucket_milli.zip(own.bucket_at).map(|(m, a)| Bucket { milli: m as u64, at_ms: a as u64 });
+                self.renew(member, claim, &hash, display, now_ms)?;
+                let bucket = saved_bucket(own.bucket_milli, own.bucket_at);
                 return Ok(Some(Claimed { member, bucket }));
             }
             return Ok(Some(Claimed { member: self.new_member(claim, display, hash, now_ms)?, bucket: None }));
         };
         let member = h.member as MemberId;
         if h.key_hash.as_deref() == Some(&hash) || h.key_hash.as_deref() == Some(&legacy_key_hash(key)) {
-            // The owner: renew the claim, take the name as typed now, salt an unsalted hash
-            // (and record the claim key on rows that lack it, so a later lapse finds it).
-            self.run(
-                "UPDATE members SET claim = ?, key_hash = ?, display = ? WHERE id = ?",
-                vec![claim.into(), hash.into(), display.into(), int(member)],
-            )?;
-            self.run(
-                "UPDATE names SET claimed_ms = max(claimed_ms, ?) WHERE claim = ?",
-                vec![int(now_ms), claim.into()],
-            )?;
-            let bucket =
-                h.bucket_milli.zip(h.bucket_at).map(|(milli, at)| Bucket { milli: milli as u64, at_ms: at as u64 });
+            self.renew(member, claim, &hash, display, now_ms)?;
+            let bucket = saved_bucket(h.bucket_milli, h.bucket_at);
             return Ok(Some(Claimed { member, bucket }));
         }
         if (h.claimed_ms as u64) <= cutoff {
             return Ok(Some(Claimed { member: self.new_member(claim, display, hash, now_ms)?, bucket: None }));
         }
         Ok(None)
+    }
+
+    /// The owner joined: renew the claim (or take it back, if it was pruned), take the name
+    /// as typed now, salt an unsalted hash, and record the claim key on rows that lack it, so
+    /// a later lapse finds it.
+    fn renew(
+        &self,
+        member: MemberId,
+        claim: &str,
+        hash: &str,
+        display: &str,
+        now_ms: u64,
+    ) -> std::result::Result<(), StoreError> {
+        self.run(
+            "UPDATE members SET claim = ?, key_hash = ?, display = ? WHERE id = ?",
+            vec![claim.into(), hash.into(), display.into(), int(member)],
+        )?;
+        self.run(
+            "INSERT INTO names (claim, member, claimed_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (claim) DO UPDATE SET member = ?2, claimed_ms = max(claimed_ms, ?3)",
+            vec![claim.into(), int(member), int(now_ms)],
+        )
     }
 
     /// A post: one statement takes the next seq, stores the message and rejects a retry (the
@@ -660,7 +669,7 @@ impl RoomStore for SqlStore<'_> {
             .map(|r| MemberInfo {
                 id: r.id as MemberId,
                 name: r.display,
-                bucket: r.bucket_milli.zip(r.bucket_at).map(|(m, a)| Bucket { milli: m as u64, at_ms: a as u64 }),
+                bucket: saved_bucket(r.bucket_milli, r.bucket_at),
             })
             .collect())
     }
