@@ -436,28 +436,7 @@ impl SqlStore<'_> {
              FROM names n JOIN members m ON m.id = n.member WHERE n.claim = ?",
             vec![claim.into()],
         )?;
-        let Some(h) = holders.into_iter().next() else {
-            // Free. The owner of a claim that lapsed (and was pruned) with nobody taking it is
-            // the same member again: their messages stay theirs to edit.
-            #[derive(Deserialize)]
-            struct Own {
-                id: f64,
-                bucket_milli: Option<f64>,
-                bucket_at: Option<f64>,
-            }
-            let own: Vec<Own> = self.rows(
-                "SELECT id, bucket_milli, bucket_at FROM members WHERE claim = ? AND key_hash IN (?, ?)
-                 ORDER BY id DESC LIMIT 1",
-                vec![claim.into(), hash.clone().into(), legacy_key_hash(key).into()],
-            )?;
-            if let Some(own) = own.into_iter().next() {
-                let member = own.id as MemberId;
-                self.renew(member, claim, &hash, display, now_ms)?;
-                let bucket = saved_bucket(own.bucket_milli, own.bucket_at);
-                return Ok(Some(Claimed { member, bucket }));
-            }
-            return Ok(Some(Claimed { member: self.new_member(claim, display, hash, now_ms)?, bucket: None }));
-        };
+        let Some(h) = holders.into_iter().next() else { return self.take_free(claim, display, key, hash, now_ms) };
         let member = h.member as MemberId;
         if h.key_hash.as_deref() == Some(&hash) || h.key_hash.as_deref() == Some(&legacy_key_hash(key)) {
             self.renew(member, claim, &hash, display, now_ms)?;
@@ -465,9 +444,39 @@ impl SqlStore<'_> {
             return Ok(Some(Claimed { member, bucket }));
         }
         if (h.claimed_ms as u64) <= cutoff {
-            return Ok(Some(Claimed { member: self.new_member(claim, display, hash, now_ms)?, bucket: None }));
+            return self.take_free(claim, display, key, hash, now_ms);
         }
         Ok(None)
+    }
+
+    /// Takes a free (or lapsed) name: the key's own member again if it ever held this claim
+    /// (an owner back after a lapse, whoever held the name in between: their messages stay
+    /// theirs to edit), else a new member.
+    fn take_free(
+        &self,
+        claim: &str,
+        display: &str,
+        key: &MemberKey,
+        hash: String,
+        now_ms: u64,
+    ) -> std::result::Result<Option<Claimed>, StoreError> {
+        #[derive(Deserialize)]
+        struct Own {
+            id: f64,
+            bucket_milli: Option<f64>,
+            bucket_at: Option<f64>,
+        }
+        let own: Vec<Own> = self.rows(
+            "SELECT id, bucket_milli, bucket_at FROM members WHERE claim = ? AND key_hash IN (?, ?)
+             ORDER BY id DESC LIMIT 1",
+            vec![claim.into(), hash.clone().into(), legacy_key_hash(key).into()],
+        )?;
+        if let Some(own) = own.into_iter().next() {
+            let member = own.id as MemberId;
+            self.renew(member, claim, &hash, display, now_ms)?;
+            return Ok(Some(Claimed { member, bucket: saved_bucket(own.bucket_milli, own.bucket_at) }));
+        }
+        Ok(Some(Claimed { member: self.new_member(claim, display, hash, now_ms)?, bucket: None }))
     }
 
     /// The owner joined: renew the claim (or take it back, if it was pruned), take the name
@@ -521,7 +530,11 @@ impl SqlStore<'_> {
             ],
         )?;
         let Some(seq) = inserted.first().map(|r| r.id as Seq) else { return self.duplicate(op) };
-        self.save_bucket(op)?;
+        // The post is stored: a failed budget write costs that member a refill, and must not
+        // make the room think the post was not (its seq is taken now).
+        if let Err(e) = self.save_bucket(op) {
+            console_error!("saving a budget failed: {e}");
+        }
         Ok(Appended::Stored(seq))
     }
 

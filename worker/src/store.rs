@@ -348,6 +348,25 @@ impl MemoryStore {
         id
     }
 
+    /// A free or lapsed name: the key's own member again if it ever held this claim (an
+    /// owner back after a lapse, whoever held it in between), else a new member.
+    fn take_free(&mut self, claim: &str, display: &str, key: &MemberKey, now_ms: u64) -> Claimed {
+        let hashes = [key_hash(MEMORY_SALT, key), legacy_key_hash(key)];
+        let own = self
+            .members
+            .iter_mut()
+            .rev()
+            .find(|(_, m)| m.claim == claim && m.key_hash.as_ref().is_some_and(|h| hashes.contains(h)));
+        if let Some((&id, m)) = own {
+            m.key_hash = Some(key_hash(MEMORY_SALT, key));
+            m.display = display.to_owned();
+            let bucket = m.bucket;
+            self.names.insert(claim.to_owned(), (id, now_ms));
+            return Claimed { member: id, bucket };
+        }
+        Claimed { member: self.new_member(claim, display, key, now_ms), bucket: None }
+    }
+
     fn message_mut(&mut self, id: Seq) -> Result<&mut StoredMessage, StoreError> {
         self.messages.get_mut(&id).ok_or_else(|| StoreError(format!("no message {id}")))
     }
@@ -376,22 +395,8 @@ impl RoomStore for MemoryStore {
         if !std::mem::replace(&mut self.pruned, true) {
             self.names.retain(|_, (_, ms)| now_ms.saturating_sub(*ms) < CLAIM_IDLE_MS);
         }
-        let hashes = [key_hash(MEMORY_SALT, key), legacy_key_hash(key)];
         let Some(&(id, ms)) = self.names.get(claim) else {
-            // Free. The owner of a pruned claim is the same member again.
-            let own = self
-                .members
-                .iter_mut()
-                .rev()
-                .find(|(_, m)| m.claim == claim && m.key_hash.as_ref().is_some_and(|h| hashes.contains(h)));
-            if let Some((&id, m)) = own {
-                m.key_hash = Some(key_hash(MEMORY_SALT, key));
-                m.display = display.to_owned();
-                let bucket = m.bucket;
-                self.names.insert(claim.to_owned(), (id, now_ms));
-                return Ok(Some(Claimed { member: id, bucket }));
-            }
-            return Ok(Some(Claimed { member: self.new_member(claim, display, key, now_ms), bucket: None }));
+            return Ok(Some(self.take_free(claim, display, key, now_ms)));
         };
         let row = self.members.get_mut(&id).ok_or_else(|| StoreError("a name points at no member".into()))?;
         let owner = row.key_hash.as_deref() == Some(&key_hash(MEMORY_SALT, key))
@@ -404,7 +409,7 @@ impl RoomStore for MemoryStore {
             return Ok(Some(Claimed { member: id, bucket }));
         }
         if now_ms.saturating_sub(ms) >= CLAIM_IDLE_MS {
-            return Ok(Some(Claimed { member: self.new_member(claim, display, key, now_ms), bucket: None }));
+            return Ok(Some(self.take_free(claim, display, key, now_ms)));
         }
         Ok(None)
     }

@@ -272,6 +272,24 @@ fn an_owner_back_after_the_claim_lapsed_unclaimed_is_the_same_member() {
 }
 
 #[test]
+fn an_owner_back_after_someone_elses_lapsed_turn_with_the_name_is_the_same_member() {
+    let mut h = Harness::new();
+    let a = h.join("alice", KEY_A);
+    h.send(a, "p1", "mine");
+    let alice = h.id_of("alice");
+    h.close(a);
+    h.now += confab_worker::store::CLAIM_IDLE_MS;
+    let b = h.join("alice", KEY_B); // someone else takes the lapsed name
+    h.close(b);
+    // No new instance: the name's row is still there, lapsed again, when alice comes back.
+    h.now += confab_worker::store::CLAIM_IDLE_MS;
+    let a = h.join("alice", KEY_A);
+    assert!(matches!(h.welcome(a), ServerFrame::Welcome { you, .. } if you.id == alice));
+    h.edit(a, "e1", 1, "still mine");
+    assert_eq!(h.acks(a), vec![("e1".to_owned(), 2)]);
+}
+
+#[test]
 fn a_resume_from_another_epoch_is_a_reset() {
     let (mut h, a, _) = room();
     h.send(a, "p1", "one");

@@ -58,6 +58,11 @@ impl Room {
         if !matches!(outcome, Ok(Outcome::Stored { .. } | Outcome::Unchanged)) {
             self.refund(member);
         }
+        if outcome.is_err() {
+            // Storage may have failed after writing: read the log's head again next time
+            // rather than hand out a seq that may be taken.
+            self.latest = None;
+        }
         match outcome {
             Ok(Outcome::Stored { seq, ts, frames }) => {
                 self.latest = Some((seq, ts));
@@ -174,7 +179,11 @@ impl Room {
                     return Ok(Outcome::Unchanged);
                 }
                 let mentions = mentions(store, text.as_str()).map_err(failed)?;
-                let seq = stored(store.append(&op(Change::Edit { id, text: text.as_str(), mentions: &mentions })))?;
+                let seq =
+                    match recorded(store.append(&op(Change::Edit { id, text: text.as_str(), mentions: &mentions })))? {
+                        Ok(seq) => seq,
+                        Err(duplicate) => return Ok(duplicate),
+                    };
                 let frame = ServerFrame::Edited { seq, id, text: text.into_string(), edited_ts: ts, mentions };
                 Ok(Outcome::Stored { seq, ts, frames: vec![(Audience::Room, frame)] })
             }
@@ -183,7 +192,10 @@ impl Room {
                 if target.deleted {
                     return Ok(Outcome::Unchanged);
                 }
-                let seq = stored(store.append(&op(Change::Delete { id })))?;
+                let seq = match recorded(store.append(&op(Change::Delete { id })))? {
+                    Ok(seq) => seq,
+                    Err(duplicate) => return Ok(duplicate),
+                };
                 Ok(Outcome::Stored { seq, ts, frames: vec![(Audience::Room, ServerFrame::Deleted { seq, id })] })
             }
             ClientFrame::React { id, emoji, on, .. } => {
@@ -208,7 +220,10 @@ impl Room {
                         ));
                     }
                 }
-                let seq = stored(store.append(&op(Change::React { id, emoji, on, name: &display })))?;
+                let seq = match recorded(store.append(&op(Change::React { id, emoji, on, name: &display })))? {
+                    Ok(seq) => seq,
+                    Err(duplicate) => return Ok(duplicate),
+                };
                 if on {
                     // The newest event: last in the order of addition, as storage will list it.
                     rows.push(ReactionRow { id, emoji: emoji.to_owned(), member, name: display, seq });
@@ -234,12 +249,13 @@ impl Room {
     }
 }
 
-/// The event an edit, delete or reaction was recorded as. Its retry was caught by `find`
-/// before, so a duplicate here is a race the store resolved: treat it as recorded.
-fn stored(appended: Result<Appended, StoreError>) -> Result<Seq, ProtocolError> {
-    match appended.map_err(failed)? {
-        Appended::Stored(seq) | Appended::Duplicate { seq, .. } => Ok(seq),
-    }
+/// The event an edit, delete or reaction was recorded as, or (`Err`) the outcome of a retry
+/// the store caught (its `find` ran first, so only a caller that skips it sees one).
+fn recorded(appended: Result<Appended, StoreError>) -> Result<Result<Seq, Outcome>, ProtocolError> {
+    Ok(match appended.map_err(failed)? {
+        Appended::Stored(seq) => Ok(seq),
+        Appended::Duplicate { seq, ts } => Err(Outcome::Duplicate { seq, ts }),
+    })
 }
 
 /// The message an operation names.
