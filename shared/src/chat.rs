@@ -3,6 +3,7 @@
 //! candidates a room resolves to member ids).
 
 use crate::limits::{EXCERPT_MAX_CHARS, MENTIONS_MAX, NAME_MAX_CHARS};
+use crate::moderation::Role;
 use crate::values::Seq;
 use serde::{Deserialize, Serialize};
 
@@ -18,10 +19,20 @@ pub struct Member {
     pub id: MemberId,
     /// Display name, as the member last joined with it.
     pub name: String,
+    /// What the member may do here (left out for a plain member).
+    #[serde(default, skip_serializing_if = "Role::is_member")]
+    pub role: Role,
+}
+
+impl Member {
+    /// A plain member.
+    pub fn new(id: MemberId, name: impl Into<String>) -> Self {
+        Self { id, name: name.into(), role: Role::Member }
+    }
 }
 
 /// One message, in its current state (after every edit, delete and reaction so far).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     /// The message's id: the `seq` of its post in the room's event log.
     pub id: Seq,
@@ -43,10 +54,20 @@ pub struct ChatMessage {
     /// When it was last edited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_ts: Option<u64>,
-    /// Deleted by its author: a tombstone that keeps its place. Text, mentions, reactions and
+    /// Deleted (by its author, or removed by a moderator): a tombstone that keeps its place. Text, mentions, reactions and
     /// earlier versions are gone from the room's storage.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
+    /// Deleted by a moderator, not its author ("removed by a moderator").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
+    /// Posted by a bot (shown with a badge).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bot: bool,
+    /// Still being written (a bot's streamed answer): `appended` frames extend `text` until
+    /// `finished`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub streaming: bool,
     /// The message this one replies to, as it is now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<Quote>,

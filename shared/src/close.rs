@@ -23,3 +23,6 @@ pub const JOIN_TIMEOUT: u16 = 4000;
 /// The client speaks a protocol version the room no longer serves (a page open across a
 /// deploy). Do not reconnect: reload the page.
 pub const UNSUPPORTED_VERSION: u16 = 4001;
+/// The member was banned, or the bot's token revoked. Do not reconnect: the room refuses the
+/// join (`banned`).
+pub const REMOVED: u16 = 4003;

@@ -53,6 +53,29 @@ pub enum ErrorCode {
     InvalidReaction,
     /// `react` would put more distinct emoji on the message than `limits.reactions_per_message`.
     TooManyReactions,
+    /// The member's role does not allow that (a moderation action by a member, an action on
+    /// the owner or, by a moderator, on another moderator; editing a bot's settings with
+    /// someone else's token).
+    Forbidden,
+    /// A moderator muted the member: `retry_after_ms` says when the mute ends.
+    Muted,
+    /// The member (or its address) is banned from the room; the socket closes with 4003.
+    Banned,
+    /// Slow mode: the member posted less than `settings.slow_mode_secs` ago; `retry_after_ms`
+    /// says when it may post again.
+    SlowMode,
+    /// The room is invite-only and the join is neither an existing member's nor holds a valid
+    /// invite.
+    InviteRequired,
+    /// HTTP 401: the request needs `Authorization: Bearer <token>` with a valid bot token (or
+    /// the admin secret), and had none or a wrong one.
+    Unauthorized,
+    /// `append` or `finish` on a message that is not being streamed (finished, or never was),
+    /// or by someone other than its author.
+    NotStreaming,
+    /// A webhook URL that is not `http(s)`, or points at a private, loopback or link-local
+    /// address (allowed only when the deployment sets `ALLOW_PRIVATE_WEBHOOKS`).
+    InvalidUrl,
     /// A code this build does not know (sent by a newer room). Clients treat it like
     /// `internal`: show the message, keep what is unsent, retry later. Never sent by the room.
     #[serde(other)]
@@ -84,6 +107,14 @@ impl ErrorCode {
             Self::NotAuthor => "not_author",
             Self::InvalidReaction => "invalid_reaction",
             Self::TooManyReactions => "too_many_reactions",
+            Self::Forbidden => "forbidden",
+            Self::Muted => "muted",
+            Self::Banned => "banned",
+            Self::SlowMode => "slow_mode",
+            Self::InviteRequired => "invite_required",
+            Self::Unauthorized => "unauthorized",
+            Self::NotStreaming => "not_streaming",
+            Self::InvalidUrl => "invalid_url",
             Self::Unknown => "unknown",
         }
     }

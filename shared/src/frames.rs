@@ -5,7 +5,8 @@ pub use crate::chat::{ChatMessage, Member, MemberId, Quote, Reaction};
 use crate::error::{ErrorCode, ProtocolError};
 #[allow(unused_imports)] // named in docs
 use crate::limits::PROTOCOL_VERSION;
-use crate::limits::{Limits, FRAME_MAX_BYTES, HISTORY_PAGE_MAX};
+use crate::limits::{Limits, AUDIT_PAGE_MAX, FRAME_MAX_BYTES, HISTORY_PAGE_MAX, TEXT_MAX_CHARS};
+pub use crate::moderation::{Action, AuditEntry, RoomSettings};
 use crate::values::*;
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +31,9 @@ pub enum ClientFrame {
         /// The room epoch `since` belongs to (from `welcome`).
         #[serde(skip_serializing_if = "Option::is_none")]
         epoch: Option<String>,
+        /// An invite link's code, for an invite-only room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        invite: Option<String>,
     },
     /// A new message, optionally replying to one. `client_id` makes a resend harmless.
     Send {
@@ -40,6 +44,42 @@ pub enum ClientFrame {
         /// The id of the message this one replies to.
         #[serde(skip_serializing_if = "Option::is_none")]
         reply_to: Option<Seq>,
+        /// Bots: the message is the start of a streamed answer, extended by `append` until
+        /// `finish`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        streaming: bool,
+    },
+    /// Bots: the next chunk of a streamed message (appended to its text as is).
+    Append {
+        /// Unique per operation from this client.
+        client_id: ClientId,
+        /// The message's id.
+        id: Seq,
+        /// The chunk: 1 to 4000 characters, white space allowed, no control characters
+        /// other than newline, carriage return and tab.
+        text: String,
+    },
+    /// Bots: a streamed message is complete.
+    Finish {
+        /// Unique per operation from this client.
+        client_id: ClientId,
+        /// The message's id.
+        id: Seq,
+    },
+    /// A moderation action (see [`Action`]); refused with `forbidden` without the right.
+    Moderate {
+        /// Unique per operation from this client.
+        client_id: ClientId,
+        /// What to do.
+        action: Action,
+    },
+    /// Moderators: the audit trail, oldest first: entries with `seq < before`, at most `limit`.
+    Audit {
+        /// Exclusive upper bound (none: the newest).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<Seq>,
+        /// Page size (1–100).
+        limit: u32,
     },
     /// Replaces the text of one of your messages.
     Edit {
@@ -95,12 +135,35 @@ enum RawClientFrame {
         since: Option<Seq>,
         #[serde(default)]
         epoch: Option<String>,
+        #[serde(default)]
+        invite: Option<String>,
     },
     Send {
         client_id: String,
         text: String,
         #[serde(default)]
         reply_to: Option<Seq>,
+        #[serde(default)]
+        streaming: bool,
+    },
+    Append {
+        client_id: String,
+        id: Seq,
+        text: String,
+    },
+    Finish {
+        client_id: String,
+        id: Seq,
+    },
+    Moderate {
+        client_id: String,
+        action: Action,
+    },
+    Audit {
+        #[serde(default)]
+        before: Option<Seq>,
+        #[serde(default = "default_audit_page")]
+        limit: u32,
     },
     Edit {
         client_id: String,
@@ -129,6 +192,10 @@ fn v1() -> u32 {
     1
 }
 
+fn default_audit_page() -> u32 {
+    AUDIT_PAGE_MAX
+}
+
 fn default_page() -> u32 {
     crate::limits::WELCOME_MESSAGES
 }
@@ -142,7 +209,7 @@ impl TryFrom<RawClientFrame> for ClientFrame {
     fn try_from(raw: RawClientFrame) -> Result<Self, ProtocolError> {
         let cid = |s: &str| ClientId::parse(s);
         Ok(match raw {
-            RawClientFrame::Join { v, name, key, since, epoch } => {
+            RawClientFrame::Join { v, name, key, since, epoch, invite } => {
                 // First: a page from another protocol must hear "reload", whatever else is
                 // wrong with its join.
                 if v != PROTOCOL_VERSION {
@@ -154,10 +221,34 @@ impl TryFrom<RawClientFrame> for ClientFrame {
                 if epoch.as_ref().is_some_and(|e| e.len() > EPOCH_MAX_LEN) {
                     return Err(ProtocolError::new(ErrorCode::BadRequest, "epoch is not one this room gave"));
                 }
-                ClientFrame::Join { v, name: UserName::parse(&name)?, key: MemberKey::parse(&key)?, since, epoch }
+                if invite.as_ref().is_some_and(|c| c.is_empty() || c.len() > EPOCH_MAX_LEN) {
+                    return Err(ProtocolError::new(ErrorCode::BadRequest, "not an invite code"));
+                }
+                ClientFrame::Join {
+                    v,
+                    name: UserName::parse(&name)?,
+                    key: MemberKey::parse(&key)?,
+                    since,
+                    epoch,
+                    invite,
+                }
             }
-            RawClientFrame::Send { client_id, text, reply_to } => {
-                ClientFrame::Send { client_id: cid(&client_id)?, text: MessageText::parse(&text)?, reply_to }
+            RawClientFrame::Send { client_id, text, reply_to, streaming } => {
+                ClientFrame::Send { client_id: cid(&client_id)?, text: MessageText::parse(&text)?, reply_to, streaming }
+            }
+            RawClientFrame::Append { client_id, id, text } => {
+                ClientFrame::Append { client_id: cid(&client_id)?, id, text: chunk(text)? }
+            }
+            RawClientFrame::Finish { client_id, id } => ClientFrame::Finish { client_id: cid(&client_id)?, id },
+            RawClientFrame::Moderate { client_id, action } => {
+                action.validate()?;
+                ClientFrame::Moderate { client_id: cid(&client_id)?, action }
+            }
+            RawClientFrame::Audit { before, limit } => {
+                if limit == 0 || limit > AUDIT_PAGE_MAX {
+                    return Err(ProtocolError::new(ErrorCode::BadRequest, format!("limit is 1 to {AUDIT_PAGE_MAX}")));
+                }
+                ClientFrame::Audit { before, limit }
             }
             RawClientFrame::Edit { client_id, id, text } => {
                 ClientFrame::Edit { client_id: cid(&client_id)?, id, text: MessageText::parse(&text)? }
@@ -175,6 +266,25 @@ impl TryFrom<RawClientFrame> for ClientFrame {
             }
         })
     }
+}
+
+/// A streamed message's chunk: like a message's text, but white space alone is a chunk (a
+/// model's tokens often are).
+pub fn chunk(text: String) -> Result<String, ProtocolError> {
+    let n = text.chars().count();
+    if n == 0 {
+        return Err(ProtocolError::new(ErrorCode::EmptyText, "a chunk is not empty"));
+    }
+    if n > TEXT_MAX_CHARS {
+        return Err(ProtocolError::new(
+            ErrorCode::TextTooLong,
+            format!("a chunk has at most {TEXT_MAX_CHARS} characters"),
+        ));
+    }
+    if text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(ProtocolError::new(ErrorCode::BadRequest, "a chunk has no control characters"));
+    }
+    Ok(text)
 }
 
 impl ClientFrame {
@@ -229,8 +339,11 @@ impl ClientFrame {
             Self::Send { client_id, .. }
             | Self::Edit { client_id, .. }
             | Self::Delete { client_id, .. }
-            | Self::React { client_id, .. } => Some(client_id.as_str()),
-            Self::Join { .. } | Self::Typing {} | Self::History { .. } => None,
+            | Self::React { client_id, .. }
+            | Self::Append { client_id, .. }
+            | Self::Finish { client_id, .. }
+            | Self::Moderate { client_id, .. } => Some(client_id.as_str()),
+            Self::Join { .. } | Self::Typing {} | Self::History { .. } | Self::Audit { .. } => None,
         }
     }
 
@@ -277,6 +390,16 @@ pub enum ServerFrame {
         latest_seq: Seq,
         /// Limits in force in this room.
         limits: Limits,
+        /// The room's topic, slow mode and invite-only setting.
+        #[serde(default)]
+        settings: RoomSettings,
+        /// You are muted until then (ms since the Unix epoch).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        muted_until: Option<u64>,
+        /// Slow mode: you may post again in this many ms (the composer counts down, also
+        /// after a reload).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        slow_wait_ms: Option<u64>,
     },
     /// A new message (event `seq` = its `id`), to every joined member, in `seq` order.
     Message(ChatMessage),
@@ -300,6 +423,45 @@ pub enum ServerFrame {
         seq: Seq,
         /// The message's id.
         id: Seq,
+        /// By a moderator, not its author ("removed by a moderator").
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        removed: bool,
+    },
+    /// A streamed message grew: append `text` to it.
+    Appended {
+        /// The event's `seq` (the message's new `version`).
+        seq: Seq,
+        /// The message's id.
+        id: Seq,
+        /// The chunk.
+        text: String,
+    },
+    /// A streamed message is complete (its author finished it, or went quiet for
+    /// `STREAM_IDLE_MS`).
+    Finished {
+        /// The event's `seq`.
+        seq: Seq,
+        /// The message's id.
+        id: Seq,
+    },
+    /// A moderation event. Moderators see invite codes; everyone else gets
+    /// [`Action::public`].
+    Moderated(AuditEntry),
+    /// To the socket that made a bot: its token, shown once (the room keeps only its hash).
+    BotCreated {
+        /// The `moderate` operation's id.
+        client_id: String,
+        /// The bot.
+        bot: Member,
+        /// `Authorization: Bearer` token for the HTTP API, or a socket's `join` `key`.
+        token: String,
+    },
+    /// Answers `audit`: moderation events, oldest first.
+    Audit {
+        /// The page.
+        entries: Vec<AuditEntry>,
+        /// Older entries exist.
+        older: bool,
     },
     /// A message's reactions changed: the whole summary, to replace the one held. Only the
     /// member who changed it (`by`) can have changed their own `mine`: their sockets get the
@@ -406,16 +568,45 @@ mod tests {
             key: MemberKey::parse(&key()).unwrap(),
             since: Some(7),
             epoch: Some("e1".into()),
+            invite: None,
         };
         let text = || MessageText::parse("hi").unwrap();
         let cases = [
             (join, json!({"type": "join", "data": {"v": 2, "name": "alice", "key": key(), "since": 7, "epoch": "e1"}})),
             (
-                ClientFrame::Send { client_id: cid("c1"), text: text(), reply_to: None },
+                ClientFrame::Send { client_id: cid("c1"), text: text(), reply_to: None, streaming: false },
                 json!({"type": "send", "data": {"client_id": "c1", "text": "hi"}}),
             ),
             (
-                ClientFrame::Send { client_id: cid("c1"), text: text(), reply_to: Some(4) },
+                ClientFrame::Send { client_id: cid("c1"), text: text(), reply_to: None, streaming: true },
+                json!({"type": "send", "data": {"client_id": "c1", "text": "hi", "streaming": true}}),
+            ),
+            (
+                ClientFrame::Append { client_id: cid("a1"), id: 3, text: " there\n".into() },
+                json!({"type": "append", "data": {"client_id": "a1", "id": 3, "text": " there\n"}}),
+            ),
+            (
+                ClientFrame::Finish { client_id: cid("f1"), id: 3 },
+                json!({"type": "finish", "data": {"client_id": "f1", "id": 3}}),
+            ),
+            (
+                ClientFrame::Moderate { client_id: cid("m1"), action: Action::Mute { member: 2, minutes: 5 } },
+                json!({"type": "moderate", "data": {"client_id": "m1", "action": {"kind": "mute", "member": 2, "minutes": 5}}}),
+            ),
+            (ClientFrame::Audit { before: None, limit: 20 }, json!({"type": "audit", "data": {"limit": 20}})),
+            (
+                ClientFrame::Join {
+                    v: 2,
+                    name: UserName::parse("bob").unwrap(),
+                    key: MemberKey::parse(&key()).unwrap(),
+                    since: None,
+                    epoch: None,
+                    invite: Some("i123".into()),
+                },
+                json!({"type": "join", "data": {"v": 2, "name": "bob", "key": key(), "invite": "i123"}}),
+            ),
+            (
+                ClientFrame::Send { client_id: cid("c1"), text: text(), reply_to: Some(4), streaming: false },
                 json!({"type": "send", "data": {"client_id": "c1", "text": "hi", "reply_to": 4}}),
             ),
             (
@@ -476,12 +667,13 @@ mod tests {
                 names: vec!["alice".into(), "bob".into()],
                 mine: true,
             }],
+            ..ChatMessage::default()
         }
     }
 
     #[test]
     fn golden_server_frames() {
-        let bob = Member { id: 2, name: "bob".into() };
+        let bob = Member::new(2, "bob");
         let cases = [
             (
                 ServerFrame::Message(message()),
@@ -507,7 +699,43 @@ mod tests {
                 ServerFrame::Edited { seq: 10, id: 3, text: "hey".into(), edited_ts: 1900, mentions: vec![] },
                 json!({"type": "edited", "data": {"seq": 10, "id": 3, "text": "hey", "edited_ts": 1900}}),
             ),
-            (ServerFrame::Deleted { seq: 11, id: 3 }, json!({"type": "deleted", "data": {"seq": 11, "id": 3}})),
+            (
+                ServerFrame::Deleted { seq: 11, id: 3, removed: false },
+                json!({"type": "deleted", "data": {"seq": 11, "id": 3}}),
+            ),
+            (
+                ServerFrame::Deleted { seq: 11, id: 3, removed: true },
+                json!({"type": "deleted", "data": {"seq": 11, "id": 3, "removed": true}}),
+            ),
+            (
+                ServerFrame::Appended { seq: 12, id: 3, text: " more".into() },
+                json!({"type": "appended", "data": {"seq": 12, "id": 3, "text": " more"}}),
+            ),
+            (ServerFrame::Finished { seq: 13, id: 3 }, json!({"type": "finished", "data": {"seq": 13, "id": 3}})),
+            (
+                ServerFrame::Moderated(AuditEntry {
+                    seq: 14,
+                    ts: 1900,
+                    by: Member { id: 1, name: "alice".into(), role: crate::Role::Owner },
+                    action: Action::SlowMode { seconds: 10 },
+                    target: None,
+                }),
+                json!({"type": "moderated", "data": {"seq": 14, "ts": 1900,
+                    "by": {"id": 1, "name": "alice", "role": "owner"}, "action": {"kind": "slow_mode", "seconds": 10}}}),
+            ),
+            (
+                ServerFrame::BotCreated {
+                    client_id: "m2".into(),
+                    bot: Member { id: 5, name: "deploys".into(), role: crate::Role::Bot },
+                    token: "cb_5_x".into(),
+                },
+                json!({"type": "bot_created", "data": {"client_id": "m2",
+                    "bot": {"id": 5, "name": "deploys", "role": "bot"}, "token": "cb_5_x"}}),
+            ),
+            (
+                ServerFrame::Audit { entries: vec![], older: false },
+                json!({"type": "audit", "data": {"entries": [], "older": false}}),
+            ),
             (
                 ServerFrame::Reactions { seq: 12, id: 3, by: 2, reactions: vec![] },
                 json!({"type": "reactions", "data": {"seq": 12, "id": 3, "by": 2, "reactions": []}}),
@@ -551,15 +779,18 @@ mod tests {
         let welcome = ServerFrame::Welcome {
             protocol: 2,
             epoch: "e1".into(),
-            you: Member { id: 1, name: "alice".into() },
+            you: Member::new(1, "alice"),
             room: "lobby".into(),
-            members: vec![Member { id: 1, name: "alice".into() }, bob],
+            members: vec![Member::new(1, "alice"), bob],
             messages: vec![message()],
             older: false,
             gap: false,
             reset: false,
             latest_seq: 12,
             limits: Limits::default(),
+            settings: RoomSettings::default(),
+            muted_until: None,
+            slow_wait_ms: None,
         };
         let v = serde_json::to_value(&welcome).unwrap();
         assert_eq!(v["type"], "welcome");
@@ -568,6 +799,7 @@ mod tests {
         assert_eq!(v["data"]["limits"]["text_max_chars"], 4000);
         assert_eq!(v["data"]["limits"]["reactions_per_message"], 20);
         assert!(v["data"].get("gap").is_none() && v["data"].get("reset").is_none(), "false flags are left out");
+        assert_eq!(v["data"]["settings"], json!({}), "default settings are an empty object");
         assert_eq!(ServerFrame::parse(&welcome.to_json()).unwrap(), welcome);
     }
 

@@ -6,10 +6,12 @@
 //!   golden tests that pin the JSON on the wire. `docs/PROTOCOL.md` is their prose twin.
 //! - [`chat`]: [`ChatMessage`] and what it holds ([`Member`], [`Quote`], [`Reaction`]), the
 //!   quote [`excerpt`] and the `@name` [`mention_candidates`].
+//! - [`api`]: the HTTP API's bodies (bots, webhooks, the terminal client).
 //! - [`values`]: validated values ([`RoomName`], [`UserName`], [`MessageText`], …); `parse`
 //!   is the only way in from untrusted input.
 //! - [`names`]: what a name may hold; its canonical form and (feature `claims`) claim key.
 //! - [`limits`]: every limit, and [`Limits`] as sent in `welcome`.
+//! - [`moderation`]: roles, moderation actions, the room's settings, the audit trail.
 //! - [`error`]: [`ErrorCode`], the stable codes of refusals, and the HTTP error body.
 //! - [`close`]: the WebSocket close codes the room uses and what each asks of a client.
 
@@ -21,11 +23,13 @@
     deny(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, clippy::todo, clippy::unimplemented)
 )]
 
+pub mod api;
 pub mod chat;
 pub mod close;
 pub mod error;
 pub mod frames;
 pub mod limits;
+pub mod moderation;
 pub mod names;
 pub mod values;
 
@@ -33,6 +37,7 @@ pub use chat::{excerpt, mention_candidates, ChatMessage, Member, MemberId, Quote
 pub use error::{ErrorCode, HttpError, ProtocolError};
 pub use frames::{ClientFrame, ServerFrame};
 pub use limits::Limits;
+pub use moderation::{Action, AuditEntry, Role, RoomSettings};
 pub use values::{ClientId, Emoji, MemberKey, MessageText, RoomName, Seq, UserName};
 
 /// The plain-text keepalive a client sends; answered with [`PONG`] by the runtime's

@@ -90,6 +90,28 @@ pub const REACTION_NAMES_MAX: usize = 10;
 /// Earlier versions of a message the room keeps (the oldest go first).
 pub const VERSIONS_MAX: u32 = 20;
 
+/// The longest mute, in minutes (a week).
+pub const MUTE_MAX_MINUTES: u32 = 7 * 24 * 60;
+/// The longest slow-mode interval, in seconds.
+pub const SLOW_MODE_MAX_SECS: u32 = 120;
+/// A topic's length in characters.
+pub const TOPIC_MAX_CHARS: usize = 200;
+/// Messages a ban with `purge` removes at most (the member's newest).
+pub const PURGE_MAX: u32 = 500;
+/// Invite links a room keeps at once.
+pub const INVITES_MAX: u32 = 100;
+/// Bots a room may have at once.
+pub const BOTS_MAX: u32 = 20;
+/// Audit entries per `audit` page.
+pub const AUDIT_PAGE_MAX: u32 = 100;
+/// A streamed message's chunks: a burst of this many...
+pub const STREAM_CHUNK_BURST: u32 = 40;
+/// ...then this many per second.
+pub const STREAM_CHUNKS_PER_SEC: u32 = 20;
+/// A message being streamed that gets no chunk for this long is finished by the room (its
+/// writer is gone).
+pub const STREAM_IDLE_MS: u64 = 60_000;
+
 /// The limits in force in a room, sent to every member in `welcome`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {

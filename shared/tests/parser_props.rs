@@ -56,6 +56,7 @@ fn valid_client_frame() -> impl Strategy<Value = ClientFrame> {
     let epoch = prop::option::of("[a-f0-9]{1,64}");
     prop_oneof![
         (name, key, prop::option::of(id.clone()), epoch).prop_map(|(name, key, since, epoch)| ClientFrame::Join {
+            invite: None,
             v: 2,
             name,
             key,
@@ -63,7 +64,7 @@ fn valid_client_frame() -> impl Strategy<Value = ClientFrame> {
             epoch
         }),
         (cid.clone(), text.clone(), prop::option::of(id.clone()))
-            .prop_map(|(client_id, text, reply_to)| ClientFrame::Send { client_id, text, reply_to }),
+            .prop_map(|(client_id, text, reply_to)| ClientFrame::Send { client_id, text, reply_to, streaming: false }),
         (cid.clone(), id.clone(), text).prop_map(|(client_id, id, text)| ClientFrame::Edit { client_id, id, text }),
         (cid.clone(), id.clone()).prop_map(|(client_id, id)| ClientFrame::Delete { client_id, id }),
         (cid, id, emoji, any::<bool>()).prop_map(|(client_id, id, emoji, on)| ClientFrame::React {
