@@ -32,12 +32,27 @@
 //!   reaction is dropped and the refusal shown on its message (see `RoomView::refuse`).
 //! - A message unacknowledged for [`ACK_TIMEOUT_MS`] is sent again with a `ping`; if nothing
 //!   answers within [`PROBE_MS`] the socket is dead. [`Engine::retry_now`] does the same at once.
+//! - Rooms with owners: a join carries the invite code the page was opened with, until the
+//!   first welcome (then we are a member). `invite_required` is a refusal the person must act
+//!   on (no reconnect loop); `banned`, or close 4003, means we were removed: never reconnected.
+//! - Slow mode: posts wait while the view's slow-mode wait runs (and, while slow mode is on,
+//!   one post is out at a time, since its ack starts the next wait); a post refused with
+//!   `slow_mode` stays in the outbox and goes again when the room says (like `rate_limited`,
+//!   but only posts wait: edits and reactions go on). A post refused with `muted` is marked
+//!   failed like any refusal that cannot succeed.
+//! - Moderation actions and audit pages are not in the outbox: they are sent only on a joined
+//!   socket, and the view reports an action the room never answered. A moderator acts while
+//!   looking at the room; replaying a ban or a role change minutes later, after a reconnect,
+//!   could do what they no longer mean.
 
 use crate::state::{backoff_ms, retryable, Op, Pending, RoomView};
-use confab_shared::limits::{PROTOCOL_VERSION, TYPING_RELAY_INTERVAL_MS};
+use confab_shared::limits::{PROTOCOL_VERSION, SLOW_MODE_MAX_SECS, TYPING_RELAY_INTERVAL_MS};
 use confab_shared::{
     close, ClientFrame, ClientId, Emoji, ErrorCode, MemberKey, MessageText, ServerFrame, UserName, PING, PONG,
 };
+use owners::slow_mode_applies;
+
+mod owners;
 use std::collections::HashMap;
 
 /// How often to ping an otherwise quiet socket.
@@ -90,6 +105,8 @@ pub enum Link {
     Refused,
     /// The room no longer serves this page's protocol: only a reload helps.
     Outdated,
+    /// A moderator removed us (a ban): the room will not take us back, so no reconnecting.
+    Removed,
 }
 
 /// One member's connection to one room.
@@ -123,6 +140,12 @@ pub struct Engine {
     /// outbox goes out at the pace the room accepts rather than as a burst it refuses (and a
     /// refused frame still costs the socket's frame budget).
     pace: Pace,
+    /// The invite code the page was opened with: sent with every join until welcomed.
+    invite: Option<String>,
+    /// The room refused a post with `slow_mode`: posts wait until then.
+    posts_at_ms: Option<u64>,
+    /// Posts are held for slow mode: flush again then.
+    post_wake_ms: Option<u64>,
 }
 
 /// A token bucket in thousandths of a message, like the room's.
@@ -169,7 +192,16 @@ impl Engine {
             last_typing_ms: None,
             held: false,
             pace: Pace::default(),
+            invite: None,
+            posts_at_ms: None,
+            post_wake_ms: None,
         }
+    }
+
+    /// The engine joining with an invite link's code (an invite-only room lets us in with it).
+    pub fn with_invite(mut self, invite: Option<String>) -> Self {
+        self.invite = invite;
+        self
     }
 
     /// The link state to show.
@@ -214,8 +246,14 @@ impl Engine {
             (Some(e), Some(s)) => (Some(s), Some(e.clone())),
             _ => (None, None),
         };
-        let join =
-            ClientFrame::Join { v: PROTOCOL_VERSION, name: self.name.clone(), key: self.key.clone(), since, epoch };
+        let join = ClientFrame::Join {
+            v: PROTOCOL_VERSION,
+            name: self.name.clone(),
+            key: self.key.clone(),
+            since,
+            epoch,
+            invite: self.invite.clone(),
+        };
         vec![Out::Send(join.to_json())]
     }
 
@@ -244,6 +282,9 @@ impl Engine {
                 self.connect_deadline_ms = None;
                 self.link = Link::Online;
                 self.held = false;
+                // A member now: later joins need no invite (and one revoked since must not
+                // get in the way).
+                self.invite = None;
             }
             ServerFrame::Ack { .. } => {
                 self.send_retries = 0;
@@ -261,6 +302,34 @@ impl Engine {
                 self.open = false;
                 self.connect_deadline_ms = None;
                 return vec![Out::Close];
+            }
+            // Invite-only, and no valid invite: only the person can fix it (a new link).
+            ServerFrame::Error { code: ErrorCode::InviteRequired, .. } => {
+                view.apply(frame, now_ms);
+                self.link = Link::Refused;
+                self.open = false;
+                self.connect_deadline_ms = None;
+                return vec![Out::Close];
+            }
+            ServerFrame::Error { code: ErrorCode::Banned, .. } => {
+                view.apply(frame, now_ms);
+                self.link = Link::Removed;
+                self.open = false;
+                self.connect_deadline_ms = None;
+                return vec![Out::Close];
+            }
+            ServerFrame::Error { code: ErrorCode::SlowMode, retry_after_ms, client_id, .. } => {
+                // Refused, not stored: the post can be taken back again, and it (with any
+                // post after it) goes when the room says. Other operations go on.
+                if let Some(p) = client_id.as_deref().and_then(|id| view.outbox.iter_mut().find(|p| p.client_id == id))
+                {
+                    self.sent.remove(&p.client_id);
+                    p.sent = false;
+                    view.touch();
+                }
+                let cap = u64::from(SLOW_MODE_MAX_SECS) * 1000;
+                let at = now_ms.saturating_add(retry_after_ms.unwrap_or(1_000).min(cap));
+                self.posts_at_ms = Some(self.posts_at_ms.map_or(at, |t| t.max(at)));
             }
             ServerFrame::Error { code: ErrorCode::RateLimited, retry_after_ms, client_id, .. } => {
                 // Refused, not stored: it, and everything sent after it, goes again once the
@@ -330,7 +399,10 @@ impl Engine {
         if code == Some(close::UNSUPPORTED_VERSION) {
             self.link = Link::Outdated;
         }
-        if matches!(self.link, Link::Refused | Link::Outdated) {
+        if code == Some(close::REMOVED) {
+            self.link = Link::Removed;
+        }
+        if self.over() {
             return Vec::new();
         }
         if self.welcomed_at_ms.is_some_and(|t| now_ms >= t.saturating_add(STABLE_MS)) {
@@ -366,7 +438,7 @@ impl Engine {
         let dead = self.connect_deadline_ms.is_some_and(|t| now_ms >= t)
             || (self.open && now_ms >= self.heard_ms.saturating_add(DEAD_AFTER_MS))
             || self.probe_until_ms.is_some_and(|t| now_ms >= t);
-        if dead && !matches!(self.link, Link::Refused | Link::Outdated) {
+        if dead && !self.over() {
             // Never opened, never welcomed, or half-open: the browser has not noticed, but
             // nothing comes back.
             out.push(Out::Close);
@@ -391,7 +463,17 @@ impl Engine {
             self.flush(view, now_ms, &mut out);
             out.extend(self.page_back(view));
         }
+        if self.post_wake_ms.is_some_and(|t| now_ms >= t) {
+            self.post_wake_ms = None;
+            self.flush(view, now_ms, &mut out);
+        }
         out
+    }
+
+    /// The room refused the join for good, or removed us: nothing to reconnect to until the
+    /// person acts (and never, once removed).
+    fn over(&self) -> bool {
+        matches!(self.link, Link::Refused | Link::Outdated | Link::Removed)
     }
 
     /// When the driver should call [`Engine::on_tick`] next (ms since the epoch); `None`:
@@ -399,7 +481,7 @@ impl Engine {
     pub fn next_wake(&self) -> Option<u64> {
         let mut wake = match self.link {
             Link::Waiting { retry_at_ms } => return Some(retry_at_ms),
-            Link::Refused | Link::Outdated => return None,
+            Link::Refused | Link::Outdated | Link::Removed => return None,
             _ => self.connect_deadline_ms,
         };
         let mut at = |t: Option<u64>| {
@@ -412,6 +494,7 @@ impl Engine {
             at(Some(self.heard_ms.saturating_add(DEAD_AFTER_MS)));
             at(self.resend_at_ms);
             at(self.probe_until_ms);
+            at(self.post_wake_ms);
             if self.welcomed {
                 at(self.sent.values().min().map(|t| t.saturating_add(ACK_TIMEOUT_MS)));
             }
@@ -481,6 +564,9 @@ impl Engine {
     /// refused or policy-closed one); if joined, send every unacknowledged message again and
     /// probe the socket, so a half-open one is found within [`PROBE_MS`].
     pub fn retry_now(&mut self, view: &mut RoomView, now_ms: u64) -> Vec<Out> {
+        if self.link == Link::Removed {
+            return Vec::new();
+        }
         self.held = false;
         if view.outbox.iter().any(|p| p.failed.is_some()) {
             for p in &mut view.outbox {
@@ -530,8 +616,9 @@ impl Engine {
         }
         let mut invalid = Vec::new();
         let mut newly_sent = Vec::new();
+        let mut hold_posts = self.posts_held(view, now_ms);
         for p in &view.outbox {
-            if self.sent.contains_key(&p.client_id) || p.failed.is_some() {
+            if self.sent.contains_key(&p.client_id) || p.failed.is_some() || (hold_posts && p.is_post()) {
                 continue;
             }
             // Validated when made; an outbox stored by an older page might not be.
@@ -545,6 +632,8 @@ impl Engine {
             }
             out.push(Out::Send(frame.to_json()));
             self.sent.insert(p.client_id.clone(), now_ms);
+            // Slow mode: the next post waits for this one's ack (which starts the wait).
+            hold_posts |= p.is_post() && slow_mode_applies(view);
             if !p.sent {
                 newly_sent.push(p.client_id.clone());
             }
@@ -566,7 +655,7 @@ fn frame_of(p: &Pending) -> Option<ClientFrame> {
     let client_id = ClientId::parse(&p.client_id).ok()?;
     Some(match &p.op {
         Op::Send { text, reply_to } => {
-            ClientFrame::Send { client_id, text: MessageText::parse(text).ok()?, reply_to: *reply_to }
+            ClientFrame::Send { client_id, text: MessageText::parse(text).ok()?, reply_to: *reply_to, streaming: false }
         }
         Op::Edit { id, text } => ClientFrame::Edit { client_id, id: *id, text: MessageText::parse(text).ok()? },
         Op::Delete { id } => ClientFrame::Delete { client_id, id: *id },
@@ -646,7 +735,7 @@ mod tests {
         assert!(matches!(sent(&out)[..], [ClientFrame::Join { v: 2, since: None, epoch: None, .. }]));
         e.on_text(&mut v, &welcome(vec![msg(7, "bob", "b")]), 10);
         assert_eq!(e.link(), Link::Online);
-        e.on_text(&mut v, &ServerFrame::Deleted { seq: 8, id: 7 }.to_json(), 11);
+        e.on_text(&mut v, &ServerFrame::Deleted { seq: 8, id: 7, removed: false }.to_json(), 11);
         e.on_closed(20, 0.5);
         let out = e.on_open(&v, 1_000);
         let [ClientFrame::Join { v: 2, since: Some(8), epoch: Some(epoch), .. }] = &sent(&out)[..] else {

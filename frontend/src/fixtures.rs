@@ -1,7 +1,7 @@
 //! Frames the native and browser tests build over and over: one place, so a new protocol
 //! field is added once. The room has alice (member 1, "us"), bob (2) and carol (3).
 
-use confab_shared::{ChatMessage, Limits, Member, MemberId, Seq, ServerFrame};
+use confab_shared::{Action, AuditEntry, ChatMessage, Limits, Member, MemberId, Role, RoomSettings, Seq, ServerFrame};
 
 /// Our member id in every fixture.
 pub const ALICE: MemberId = 1;
@@ -24,7 +24,7 @@ pub fn name(id: MemberId) -> &'static str {
 
 /// A fixture member.
 pub fn member(id: MemberId) -> Member {
-    Member { id, name: name(id).to_owned() }
+    Member::new(id, name(id))
 }
 
 /// Message `id` by `member`, as posted (version = id), text `m{id}`, sent at `id` s.
@@ -37,11 +37,7 @@ pub fn msg(id: Seq, member: MemberId, client_id: &str) -> ChatMessage {
         client_id: client_id.to_owned(),
         text: format!("m{id}"),
         ts: id * 1000,
-        edited_ts: None,
-        deleted: false,
-        reply_to: None,
-        mentions: Vec::new(),
-        reactions: Vec::new(),
+        ..ChatMessage::default()
     }
 }
 
@@ -66,7 +62,26 @@ pub fn welcome_at(messages: Vec<ChatMessage>, older: bool, latest_seq: Seq) -> S
         reset: false,
         latest_seq,
         limits: Limits::default(),
+        settings: RoomSettings::default(),
+        muted_until: None,
+        slow_wait_ms: None,
     }
+}
+
+/// `frame` (a welcome) with us (alice) in `role`.
+pub fn as_role(mut frame: ServerFrame, role: Role) -> ServerFrame {
+    if let ServerFrame::Welcome { you, members, .. } = &mut frame {
+        you.role = role;
+        for m in members.iter_mut().filter(|m| m.id == you.id) {
+            m.role = role;
+        }
+    }
+    frame
+}
+
+/// A `moderated` event: `by` did `action` (to `target`), as event `seq` at `seq` s.
+pub fn moderated(seq: Seq, by: MemberId, action: Action, target: Option<MemberId>) -> ServerFrame {
+    ServerFrame::Moderated(AuditEntry { seq, ts: seq * 1000, by: member(by), action, target: target.map(member) })
 }
 
 /// `frame` (a welcome) with its `gap`, `reset` and `epoch` changed.

@@ -6,6 +6,13 @@
 //!   the room's event log (last `seq`, epoch, holes, gap and reset), messages by id, members
 //!   by id, the outbox of operations laid over the messages; idempotent, and it says when a
 //!   frame changed nothing and which messages it touched.
+//! - [`moderation`]: rooms with owners as the page sees them: the room's settings, roles, our
+//!   mute and slow-mode wait, invite links and bots known, our moderation actions on their
+//!   way; what the page offers whom.
+//! - [`stream`]: a bot's streamed message growing chunk by chunk until finished.
+//! - [`audit`]: the audit trail's pages merged, entries, roles and waits in words.
+//! - [`share`]: invite links (written, and read back from the address on load) and a new
+//!   bot's `curl` example.
 //! - [`engine`]: the delivery engine, sans I/O: join with resume, heartbeat, connect deadline,
 //!   reconnect spread by close code, the outbox resent until acked, refused sends retried or
 //!   marked. The integration tests drive it against a real server too.
@@ -30,16 +37,20 @@
 //!   (send, reply, Up-arrow edit) and `autocomplete.rs` (its `@` suggestions).
 //! - `browser.rs`: small wrappers over local storage, time, randomness, location, clipboard.
 
+pub mod audit;
 pub mod engine;
 #[cfg(test)]
 mod fixtures;
 pub mod list;
 pub mod mentions;
+pub mod moderation;
 pub mod outbox;
 pub mod pending;
 pub mod reactions;
 pub mod rows;
+pub mod share;
 pub mod state;
+pub mod stream;
 
 #[cfg(target_arch = "wasm32")]
 mod app;

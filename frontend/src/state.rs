@@ -8,6 +8,7 @@
 //! with its own `client_id`, applied exactly once by the room. [`RoomView::shown`] lays the
 //! unacknowledged ones over the room's copy, so the person sees their change at once.
 
+use crate::moderation::Moderation;
 use confab_shared::limits::{REACTION_NAMES_MAX, TYPING_DISPLAY_MS};
 use confab_shared::{excerpt, ChatMessage, ErrorCode, Limits, Member, MemberId, Reaction, Seq, ServerFrame};
 use std::collections::{BTreeMap, BTreeSet};
@@ -67,7 +68,7 @@ pub struct RoomView {
     pub last_seq: Option<Seq>,
     /// Messages by id, in their current state: a resend or a replay lands on the same key.
     pub messages: BTreeMap<Seq, ChatMessage>,
-    /// Members online, by id.
+    /// Members online, by id (their roles are in [`RoomView::moderation`]).
     pub members: BTreeMap<MemberId, String>,
     /// Who is typing (name), until when (ms since the epoch), by member id.
     pub typing: BTreeMap<MemberId, (String, u64)>,
@@ -116,6 +117,9 @@ pub struct RoomView {
     /// room answers the sender first): still shown as done, never sent again, gone when the
     /// event is applied. Without this the change would blink out for a frame.
     pub settling: Vec<(Seq, Pending)>,
+    /// The room's settings, the roles known, our mute and slow-mode wait, invite links, bots,
+    /// our moderation actions on their way (see `moderation.rs`).
+    pub moderation: Moderation,
 }
 
 impl RoomView {
@@ -348,7 +352,21 @@ impl RoomView {
 
     fn apply_inner(&mut self, frame: ServerFrame, now_ms: u64) -> bool {
         match frame {
-            ServerFrame::Welcome { epoch, you, members, messages, older, gap, reset, latest_seq, limits, .. } => {
+            ServerFrame::Welcome {
+                epoch,
+                you,
+                members,
+                messages,
+                older,
+                gap,
+                reset,
+                latest_seq,
+                limits,
+                settings,
+                muted_until,
+                slow_wait_ms,
+                ..
+            } => {
                 // Another epoch than the one our ids came from is a reset, whatever the flag.
                 let reset = reset || self.epoch.as_ref().is_some_and(|e| *e != epoch);
                 if reset {
@@ -356,6 +374,10 @@ impl RoomView {
                     self.resets += 1;
                 }
                 self.drop_ops_from_other_epochs(&epoch);
+                // The settings, our mute and wait, the roles online: a resume replays no
+                // moderation events, the welcome says where things stand.
+                self.moderation.welcome(settings, muted_until, slow_wait_ms, &members, reset, now_ms);
+                self.moderation.saw(&you);
                 // Our id first: a stored copy of a post still in our outbox is ours.
                 self.me = Some(you);
                 let fresh = self.epoch.is_none() || gap || reset;
@@ -422,23 +444,45 @@ impl RoomView {
                 self.requote(id, quote, false);
                 true
             }
-            ServerFrame::Deleted { seq, id } => {
+            ServerFrame::Deleted { seq, id, removed } => {
                 if let Err(changed) = self.take_seq(seq) {
                     return changed;
                 }
-                if let Some(m) = self.messages.get_mut(&id).filter(|m| m.version < seq) {
-                    // A tombstone, as the room stores it: no text, quote, mentions,
-                    // reactions or edit time.
-                    m.deleted = true;
-                    m.text.clear();
-                    m.mentions.clear();
-                    m.reactions.clear();
-                    m.reply_to = None;
-                    m.edited_ts = None;
-                    m.version = seq;
-                    self.touched.insert(id);
+                self.tombstone(id, seq, removed);
+                true
+            }
+            ServerFrame::Appended { seq, id, text } => {
+                if let Err(changed) = self.take_seq(seq) {
+                    return changed;
                 }
-                self.requote(id, String::new(), true);
+                self.append(seq, id, &text);
+                true
+            }
+            ServerFrame::Finished { seq, id } => {
+                if let Err(changed) = self.take_seq(seq) {
+                    return changed;
+                }
+                self.finish(seq, id);
+                true
+            }
+            ServerFrame::Moderated(entry) => {
+                // An event like any other: without taking its seq the next one is a hole.
+                if let Err(changed) = self.take_seq(entry.seq) {
+                    return changed;
+                }
+                self.apply_moderated(entry);
+                true
+            }
+            ServerFrame::BotCreated { client_id, bot, token } => {
+                self.moderation.bot_created(&client_id, bot, token);
+                true
+            }
+            ServerFrame::Audit { entries, older } => {
+                // Invite links and bots have no listing: the trail is where the page learns them.
+                for e in &entries {
+                    self.moderation.learn(e);
+                }
+                self.moderation.audit.get_or_insert_with(Default::default).merge(entries, older);
                 true
             }
             ServerFrame::Reactions { seq, id, by, reactions } => {
@@ -465,17 +509,26 @@ impl RoomView {
                 true
             }
             ServerFrame::Ack { client_id, seq, .. } => {
+                if self.moderation.pending.remove(&client_id).is_some() {
+                    return true;
+                }
                 if self.notice.as_ref().is_some_and(|n| n.client_id.as_ref() == Some(&client_id)) {
                     self.notice = None;
                 }
                 let Some(p) = self.cancel(&client_id) else { return false };
+                if p.is_post() {
+                    self.posted(now_ms);
+                }
                 if self.last_seq.is_some_and(|last| seq > last) {
                     self.touch_op(&p.op);
                     self.settling.push((seq, p));
                 }
                 true
             }
-            ServerFrame::MemberJoined(m) => self.members.insert(m.id, m.name.clone()) != Some(m.name),
+            ServerFrame::MemberJoined(m) => {
+                let role = self.moderation.saw(&m);
+                self.members.insert(m.id, m.name.clone()) != Some(m.name) || role
+            }
             ServerFrame::MemberLeft(m) => {
                 let typing = self.typing.remove(&m.id).is_some();
                 self.members.remove(&m.id).is_some() || typing
@@ -483,6 +536,7 @@ impl RoomView {
             ServerFrame::Presence { joined, left } => {
                 let mut changed = false;
                 for m in joined {
+                    changed |= self.moderation.saw(&m);
                     changed |= self.members.insert(m.id, m.name.clone()) != Some(m.name);
                 }
                 for m in left {
@@ -512,17 +566,37 @@ impl RoomView {
                 true
             }
             ServerFrame::Error { code, message, retry_after_ms, client_id } => {
-                // An operation refused in a way a resend cannot fix: a post waits for the
-                // person, anything else is dropped and the refusal shown on its message.
-                let mut inline = false;
-                if let Some(id) = client_id.as_deref().filter(|_| !retryable(code) && code != ErrorCode::RateLimited) {
-                    inline = self.outbox.iter().any(|p| p.client_id == id && !p.is_post());
-                    self.refuse(id, message.clone());
+                // One of our moderation actions: the moderation tools show why.
+                if client_id.as_deref().is_some_and(|id| self.moderation.refused(id, &message)) {
+                    return true;
                 }
                 let retry_at_ms = retry_after_ms.map(|d| now_ms.saturating_add(d));
+                match code {
+                    // Like `rate_limited`: the post stays in the outbox and goes again when
+                    // the wait ends (the engine holds it). The composer counts the wait down,
+                    // so there is no notice.
+                    ErrorCode::SlowMode => {
+                        self.moderation.slow_until = Some(retry_at_ms.unwrap_or(now_ms.saturating_add(1_000)));
+                        return true;
+                    }
+                    // The banner says until when; the post is marked failed below, for the
+                    // person to retry or discard.
+                    ErrorCode::Muted => self.moderation.muted_until = retry_at_ms.or(self.moderation.muted_until),
+                    _ => {}
+                }
+                // An operation refused in a way a resend cannot fix: a post waits for the
+                // person, anything else is dropped and the refusal shown on its message.
+                let mut inline = code == ErrorCode::Muted;
+                if let Some(id) = client_id.as_deref().filter(|_| !retryable(code) && code != ErrorCode::RateLimited) {
+                    inline |= self.outbox.iter().any(|p| p.client_id == id && !p.is_post());
+                    self.refuse(id, message.clone());
+                }
                 let notice = Notice { code, message, retry_at_ms, client_id };
                 let refused_join = self.me.is_none() && matches!(code, ErrorCode::NameTaken | ErrorCode::InvalidName);
-                if refused_join || code == ErrorCode::UnsupportedVersion {
+                // Banned, or an invite-only room without a valid invite: this visit is over.
+                let over =
+                    matches!(code, ErrorCode::UnsupportedVersion | ErrorCode::Banned | ErrorCode::InviteRequired);
+                if refused_join || over {
                     self.fatal = Some(notice);
                 } else if !inline {
                     self.notice = Some(notice);
@@ -545,6 +619,25 @@ impl RoomView {
         }
     }
 
+    /// Message `id` deleted by event `seq` (`removed`: by a moderator): a tombstone, as the
+    /// room stores it (no text, quote, mentions, reactions or edit time); the replies quoting
+    /// it follow.
+    pub(crate) fn tombstone(&mut self, id: Seq, seq: Seq, removed: bool) {
+        if let Some(m) = self.messages.get_mut(&id).filter(|m| m.version < seq) {
+            m.deleted = true;
+            m.removed = removed;
+            m.streaming = false;
+            m.text.clear();
+            m.mentions.clear();
+            m.reactions.clear();
+            m.reply_to = None;
+            m.edited_ts = None;
+            m.version = seq;
+            self.touched.insert(id);
+        }
+        self.requote(id, String::new(), true);
+    }
+
     /// Our posts on their way, oldest first: acknowledged ones whose message has not arrived,
     /// then the outbox's.
     pub fn pending_posts(&self) -> impl Iterator<Item = &Pending> {
@@ -552,7 +645,7 @@ impl RoomView {
     }
 
     /// The quotes of message `id` in the replies we hold follow its edit or delete.
-    fn requote(&mut self, id: Seq, text: String, deleted: bool) {
+    pub(crate) fn requote(&mut self, id: Seq, text: String, deleted: bool) {
         for (reply_id, m) in &mut self.messages {
             if let Some(q) = m.reply_to.as_mut().filter(|q| q.id == id) {
                 if q.excerpt != text || q.deleted != deleted {
@@ -849,7 +942,10 @@ mod tests {
         assert!(v.resume_needed);
         assert_eq!(ids(&v), [1], "3 waits for the resume, which replays 2 and 3");
         assert_eq!(v.last_seq, Some(1), "the resume starts after the last applied");
-        assert!(!v.apply(ServerFrame::Deleted { seq: 4, id: 1 }, 0), "still waiting: nothing more applies");
+        assert!(
+            !v.apply(ServerFrame::Deleted { seq: 4, id: 1, removed: false }, 0),
+            "still waiting: nothing more applies"
+        );
         assert!(!v.messages[&1].deleted);
         // The resume: since=1, the room replays what changed after it.
         let deleted = ChatMessage { deleted: true, text: String::new(), version: 4, ..msg(1, BOB, "b1") };
@@ -972,7 +1068,7 @@ mod tests {
         v.apply(welcome(vec![], false), 0);
         v.apply(ServerFrame::Typing(member(BOB)), 0);
         let carol = member(CAROL);
-        let bob_renamed = Member { id: BOB, name: "Bob".into() };
+        let bob_renamed = Member::new(BOB, "Bob");
         v.apply(ServerFrame::Presence { joined: vec![carol.clone(), bob_renamed], left: vec![] }, 0);
         assert_eq!(v.members.get(&BOB).map(String::as_str), Some("Bob"), "one member, the name as last joined");
         v.apply(ServerFrame::Presence { joined: vec![], left: vec![member(BOB)] }, 0);
@@ -1059,7 +1155,7 @@ mod tests {
         assert_eq!(q.excerpt, excerpt(&long), "the room's own excerpt rule");
         assert_eq!(v.messages[&1].edited_ts, Some(9));
         assert_eq!(v.touched.iter().copied().collect::<Vec<_>>(), [1, 2], "the message and its reply, nothing else");
-        v.apply(ServerFrame::Deleted { seq: 5, id: 1 }, 0);
+        v.apply(ServerFrame::Deleted { seq: 5, id: 1, removed: false }, 0);
         let q = v.messages[&2].reply_to.clone().expect("a quote");
         assert!(q.deleted && q.excerpt.is_empty());
         assert!(v.messages[&1].deleted && v.messages[&1].text.is_empty());
@@ -1271,7 +1367,7 @@ mod tests {
         assert_eq!(v.count_after(0), 2);
         assert_eq!(v.mentions_after(0), 1);
         assert!(v.shown(3).is_some_and(|s| s.mentions_me));
-        v.apply(ServerFrame::Deleted { seq: 4, id: 3 }, 0);
+        v.apply(ServerFrame::Deleted { seq: 4, id: 3, removed: false }, 0);
         assert_eq!(v.mentions_after(0), 0, "a deleted mention no longer calls");
     }
 
