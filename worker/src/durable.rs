@@ -15,12 +15,13 @@
 //! request: `GET /ws` (an upgrade, Origin already checked), `GET /info`, `GET /messages?…`.
 //! Nothing else is served, so the room name can never be mistaken for a route.
 
-use crate::room::{Attachment, Effect, Input, Room, RoomConfig, SocketId};
-use crate::routes::{history_query, var_u32};
+use crate::room::{Attachment, Effect, Input, Room, RoomConfig, SocketId, ADMIN};
+use crate::routes::{self, history_query, since_query, var_u32, Write};
 use crate::sql::{SqlCache, SqlStore};
 use crate::store::CLAIM_IDLE_MS;
+use confab_shared::api::IDEMPOTENCY_KEY;
 use confab_shared::limits::FRAME_MAX_BYTES;
-use confab_shared::{ErrorCode, HttpError, ProtocolError, PING, PONG};
+use confab_shared::{ErrorCode, HttpError, MemberKey, ProtocolError, PING, PONG};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -55,6 +56,9 @@ pub struct ChatRoom {
     /// The upgrade of a protocol 1 room failed: the room serves nothing (503) until a retry
     /// succeeds, rather than start a second, empty history beside the old one.
     upgrade_failed: Cell<bool>,
+    /// The deployment's admin secret (`ADMIN_TOKEN`, a Wrangler secret), if set: an owner in
+    /// every room over HTTP.
+    admin_token: Option<String>,
 }
 
 /// What exists only while the object is in memory; rebuilt on wake.
@@ -126,6 +130,12 @@ impl DurableObject for ChatRoom {
             cache,
             storage,
             upgrade_failed: Cell::new(upgrade_failed),
+            admin_token: env
+                .secret("ADMIN_TOKEN")
+                .map(|v| v.to_string())
+                .or_else(|_| env.var("ADMIN_TOKEN").map(|v| v.to_string()))
+                .ok()
+                .filter(|t| t.len() >= 16),
         }
     }
 
@@ -174,10 +184,33 @@ impl DurableObject for ChatRoom {
                 if url.path() == "/info" {
                     json_or_error(live.room.info(&mut store))
                 } else {
-                    json_or_error(
-                        history_query(url.query())
-                            .and_then(|(before, limit)| live.room.history(&mut store, before, limit)),
-                    )
+                    match since_query(url.query()) {
+                        Ok(Some(since)) => json_or_error(live.room.changes(&mut store, since, ADMIN)),
+                        Ok(None) => json_or_error(
+                            history_query(url.query())
+                                .and_then(|(before, limit)| live.room.history(&mut store, before, limit)),
+                        ),
+                        Err(e) => error_response(e, 400),
+                    }
+                }
+            }
+            "/write" => {
+                let response = self.write(req, url.query()).await;
+                self.after_event(None).await;
+                response
+            }
+            "/create" => {
+                let mut req = req;
+                let key = match MemberKey::parse(req.text().await?.trim()) {
+                    Ok(k) => k,
+                    Err(e) => return error_response(e, 400),
+                };
+                let mut store = self.store();
+                let mut live = self.live();
+                let live = live.as_mut().expect("live() fills it");
+                match live.room.set_owner_key(&mut store, &key) {
+                    Ok(()) => Response::ok("created"),
+                    Err(e) => error_response(e, 500),
                 }
             }
             other => error_response(ProtocolError::new(ErrorCode::NotFound, format!("nothing at {other}")), 404),
@@ -299,6 +332,66 @@ fn wasm_memory_bytes() -> u32 {
 }
 
 impl ChatRoom {
+    /// A write over HTTP: a bot's message operation (its token in `Authorization: Bearer`),
+    /// or a moderation action by the admin secret. The same rules and budgets as a socket's
+    /// frame; the broadcast goes to the room's sockets before the answer.
+    async fn write(&self, mut req: Request, query: Option<&str>) -> Result<Response> {
+        let Some(write) = Write::from_query(query) else {
+            return error_response(ProtocolError::new(ErrorCode::NotFound, "no such write"), 404);
+        };
+        let bearer =
+            req.headers().get("Authorization")?.and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_owned()));
+        let idempotency = req.headers().get(IDEMPOTENCY_KEY)?;
+        let body = req.text().await?;
+        let now = Date::now().as_millis();
+        let fresh = format!("h{}-{}", now, js_sys::Math::random().to_bits() % 1_000_000_007);
+        let frame = match write.frame(&body, idempotency.as_deref(), &fresh) {
+            Ok(f) => f,
+            Err(e) => {
+                let status = routes::status_of(e.code);
+                return error_response(e, status);
+            }
+        };
+        let unauthorized = || {
+            let e = ProtocolError::new(ErrorCode::Unauthorized, "this needs Authorization: Bearer <token>");
+            error_response(e, 401)
+        };
+        let Some(bearer) = bearer else { return unauthorized() };
+        let mut store = self.store();
+        let mut live = self.live();
+        let live = live.as_mut().expect("live() fills it");
+        let admin = self.admin_token.as_deref().is_some_and(|t| constant_time_eq(t, &bearer));
+        let (result, effects) = if write == Write::Moderate {
+            if !admin {
+                return unauthorized();
+            }
+            live.room.admin_op(&mut store, frame, now)
+        } else {
+            let bot = match live.room.authenticate(&mut store, &bearer) {
+                Ok(Some(bot)) => bot,
+                Ok(None) => return unauthorized(),
+                Err(e) => return error_response(e, 500),
+            };
+            live.room.bot_op(&mut store, &bot, frame, now)
+        };
+        apply(live, effects);
+        match result {
+            Ok(done) => {
+                let status = if done.duplicate { 200 } else { 201 };
+                let body = confab_shared::api::Done { seq: done.seq, ts: done.ts, duplicate: done.duplicate };
+                Ok(Response::from_json(&body)?.with_status(status))
+            }
+            Err((e, wait)) => {
+                let status = routes::status_of(e.code);
+                let mut response = error_response(e, status)?;
+                if let Some(wait) = wait {
+                    response.headers_mut().set("Retry-After", &wait.div_ceil(1000).to_string())?;
+                }
+                Ok(response)
+            }
+        }
+    }
+
     fn store(&self) -> SqlStore<'_> {
         SqlStore { sql: self.state.storage().sql(), storage: &self.storage, cache: &self.cache }
     }
@@ -524,4 +617,9 @@ fn json_or_error<T: serde::Serialize>(result: std::result::Result<T, ProtocolErr
 /// A JSON error body with `status`.
 pub fn error_response(e: ProtocolError, status: u16) -> Result<Response> {
     Ok(Response::from_json(&HttpError::from(e))?.with_status(status))
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

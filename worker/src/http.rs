@@ -4,11 +4,13 @@
 
 use crate::durable::error_response;
 use crate::routes::{origin_allowed, route, Route};
-use confab_shared::{CreatedRoom, ErrorCode, ProtocolError};
+use confab_shared::api::{CreateRoom, IDEMPOTENCY_KEY};
+use confab_shared::limits::FRAME_MAX_BYTES;
+use confab_shared::{CreatedRoom, ErrorCode, MemberKey, ProtocolError};
 use worker::*;
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let method = req.method().to_string();
     // Every upgrade is Origin-checked, whatever the path: the check must not depend on the
     // route being the one that upgrades.
@@ -33,16 +35,17 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         return error_response(e, 426);
     }
     let (Some(room), Some(path)) = (route.room(), route.internal_path()) else {
-        return create_room();
+        return create_room(&mut req, &env).await;
     };
     // The room's object gets a canonical request built from the route, never the public one:
-    // it serves `/ws`, `/info` and `/messages` and nothing else.
+    // it serves `/ws`, `/info`, `/messages` and `/write` and nothing else.
     let query = match &route {
         Route::Messages(_) => req.url()?.query().map(|q| format!("?{q}")).unwrap_or_default(),
+        Route::Write(_, write) => write.query(),
         _ => String::new(),
     };
     let headers = Headers::new();
-    for name in ["Upgrade", "Connection", "CF-Connecting-IP"] {
+    for name in ["Upgrade", "Connection", "CF-Connecting-IP", "Authorization", IDEMPOTENCY_KEY] {
         if let Some(v) = req.headers().get(name)? {
             headers.set(name, &v)?;
         }
@@ -55,16 +58,60 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         }
     }
     let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers);
+    if matches!(route, Route::Write(..)) {
+        let body = body_text(&mut req).await?;
+        init.with_method(Method::Post).with_body(Some(body.into()));
+    } else {
+        init.with_method(Method::Get);
+    }
+    init.with_headers(headers);
     let internal = Request::new_with_init(&format!("https://room{path}{query}"), &init)?;
     let stub = env.durable_object("ROOMS")?.id_from_name(room.as_str())?.get_stub()?;
     stub.fetch_with_request(internal).await
 }
 
-/// A private room: 32 random bytes as hex. Nothing records it; whoever has the id can join.
-fn create_room() -> Result<Response> {
+/// A request's body, at most a frame's size.
+async fn body_text(req: &mut Request) -> Result<String> {
+    let body = req.text().await?;
+    if body.len() > FRAME_MAX_BYTES {
+        return Err(Error::RustError("body too large".into()));
+    }
+    Ok(body)
+}
+
+/// A private room: 32 random bytes as hex. With the creator's key in the body
+/// (`{"key": …}`), the room records it, and the first join with that key owns the room;
+/// without one, the first member does.
+async fn create_room(req: &mut Request, env: &Env) -> Result<Response> {
+    let body = body_text(req).await.unwrap_or_default();
+    let created: CreateRoom = if body.trim().is_empty() {
+        CreateRoom::default()
+    } else {
+        match serde_json::from_str(&body) {
+            Ok(c) => c,
+            Err(_) => {
+                return error_response(ProtocolError::new(ErrorCode::BadRequest, "the body is {\"key\": …}"), 400)
+            }
+        }
+    };
+    let key = match created.key.as_deref().map(MemberKey::parse).transpose() {
+        Ok(k) => k,
+        Err(e) => return error_response(e, 400),
+    };
     let mut bytes = [0u8; 32];
     getrandom::getrandom(&mut bytes).map_err(|e| Error::RustError(format!("no randomness: {e}")))?;
-    let room = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let room: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    if let Some(key) = key {
+        let headers = Headers::new();
+        headers.set("Content-Type", "application/json")?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_headers(headers).with_body(Some(key.as_str().to_owned().into()));
+        let internal = Request::new_with_init("https://room/create", &init)?;
+        let stub = env.durable_object("ROOMS")?.id_from_name(&room)?.get_stub()?;
+        let answer = stub.fetch_with_request(internal).await?;
+        if answer.status_code() >= 300 {
+            return Ok(answer);
+        }
+    }
     Ok(Response::from_json(&CreatedRoom { room })?.with_status(201))
 }

@@ -3,19 +3,26 @@
 //! `GET` of a made-up name) writes nothing.
 //!
 //! Tables (see `store.rs` for the model):
-//! - `meta (key, value)`: `schema` (3), `epoch` and `salt` (random hex, made with the tables).
-//! - `members (id, claim, key_hash, display, bucket_milli, bucket_at)`: `claim` is the claim
-//!   key the member was made for, so an owner whose lapsed claim was pruned gets it back.
+//! - `meta (key, value)`: `schema` (4), `epoch` and `salt` (random hex, made with the tables);
+//!   the room's `owner` (a member id) or `owner_key` (a private room's creator's key hash,
+//!   until they join), and its settings: `topic`, `slow_mode_secs`, `invite_only`.
+//! - `members (id, claim, key_hash, display, bucket_milli, bucket_at, role, muted_until,
+//!   banned, addr)`: `claim` is the claim key the member was made for, so an owner whose
+//!   lapsed claim was pruned gets it back; `role` is 0 member, 1 bot, 2 moderator; `addr` the
+//!   per-address key it last joined from (for bans by address). A bot's `key_hash` is its
+//!   token's.
 //! - `names (claim, member, claimed_ms)`: who holds each claim key.
 //! - `posts (id, version, member, author, client_id, text, ts, edited_ts, deleted, reply_to,
-//!   mentions)`: each message as it is now (`mentions` is a comma-separated list of ids). A
+//!   mentions, removed, bot, streaming)`: each message as it is now (`mentions` is a comma-separated list of ids). A
 //!   post is its own event: its `id` is its `seq`, so storing one is a single insert.
-//! - `events (seq, id, member, client_id, ts)`: every other event (edits, deletes, reaction
-//!   changes) of message `id`. The log is the two together: `seq`s are taken from both, one
+//! - `events (seq, id, member, client_id, ts, action)`: every other event (edits, deletes,
+//!   reaction changes, a stream's chunks) of message `id`, and moderation events (`id` 0 but
+//!   for a removal; `action` is the JSON of the `Action`, which makes the audit trail). The log is the two together: `seq`s are taken from both, one
 //!   after the other, and `(member, client_id)` is unique across both.
 //! - `reactions (id, emoji, member, seq, name)` (`seq`: the event that added it; `name`: the
 //!   member's name then) and
 //!   `versions (id, version, text, ts)`.
+//! - `bans (addr, member)`: banned addresses; `invites (code, member, created_ms)`.
 //!
 //! A method that writes more than once runs in one `transactionSync` ([`atomically`]): an
 //! event is never stored without the change it records, and a failure leaves nothing.
@@ -24,7 +31,7 @@ use crate::budget::Bucket;
 use crate::migrate::{plan_members, stored_claims, ClaimRow};
 use crate::store::*;
 use confab_shared::limits::VERSIONS_MAX;
-use confab_shared::{MemberId, MemberKey, Seq};
+use confab_shared::{Action, MemberId, MemberKey, Role, Seq};
 use serde::Deserialize;
 use std::cell::{Cell, RefCell};
 use wasm_bindgen::{JsCast, JsValue};
@@ -33,7 +40,7 @@ use worker::*;
 /// SQLite stores integers as i64 and the JS bridge as f64: keep bounds inside 2^53.
 const MAX_SAFE: Seq = (1 << 53) - 1;
 /// The schema this build writes.
-const SCHEMA: u64 = 3;
+const SCHEMA: u64 = 4;
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 extern "C" {
@@ -179,6 +186,9 @@ struct PostRow {
     deleted: f64,
     reply_to: Option<f64>,
     mentions: String,
+    removed: f64,
+    bot: f64,
+    streaming: f64,
 }
 
 impl From<PostRow> for StoredMessage {
@@ -195,11 +205,74 @@ impl From<PostRow> for StoredMessage {
             deleted: r.deleted != 0.0,
             reply_to: r.reply_to.map(|t| t as Seq),
             mentions: parse_ids(&r.mentions),
+            removed: r.removed != 0.0,
+            bot: r.bot != 0.0,
+            streaming: r.streaming != 0.0,
         }
     }
 }
 
-const POST_COLUMNS: &str = "id, version, member, author, client_id, text, ts, edited_ts, deleted, reply_to, mentions";
+const POST_COLUMNS: &str =
+    "id, version, member, author, client_id, text, ts, edited_ts, deleted, reply_to, mentions, removed, bot, streaming";
+
+fn role_of(n: f64) -> Role {
+    match n as u8 {
+        1 => Role::Bot,
+        2 => Role::Moderator,
+        _ => Role::Member,
+    }
+}
+
+fn role_int(r: Role) -> u64 {
+    match r {
+        Role::Bot => 1,
+        Role::Moderator => 2,
+        Role::Member | Role::Owner => 0,
+    }
+}
+
+/// A member row as the room loads it.
+#[derive(Deserialize)]
+struct MemberRow {
+    id: f64,
+    display: String,
+    bucket_milli: Option<f64>,
+    bucket_at: Option<f64>,
+    role: f64,
+    muted_until: Option<f64>,
+    banned: f64,
+    addr: Option<String>,
+}
+
+const MEMBER_COLUMNS: &str = "id, display, bucket_milli, bucket_at, role, muted_until, banned, addr";
+
+impl From<MemberRow> for MemberInfo {
+    fn from(r: MemberRow) -> Self {
+        Self {
+            id: r.id as MemberId,
+            name: r.display,
+            bucket: saved_bucket(r.bucket_milli, r.bucket_at),
+            role: role_of(r.role),
+            muted_until: r.muted_until.map(|t| t as u64),
+            banned: r.banned != 0.0,
+            addr: r.addr,
+        }
+    }
+}
+
+/// The columns and tables schema 4 added, for a room made by schema 3.
+const SCHEMA_4: [&str; 10] = [
+    "ALTER TABLE members ADD COLUMN role INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE members ADD COLUMN muted_until INTEGER",
+    "ALTER TABLE members ADD COLUMN banned INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE members ADD COLUMN addr TEXT",
+    "ALTER TABLE posts ADD COLUMN removed INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE posts ADD COLUMN bot INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE posts ADD COLUMN streaming INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE events ADD COLUMN action TEXT",
+    "CREATE TABLE IF NOT EXISTS bans (addr TEXT PRIMARY KEY, member INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS invites (code TEXT PRIMARY KEY, member INTEGER NOT NULL, created_ms INTEGER NOT NULL)",
+];
 
 #[derive(Deserialize)]
 struct Text {
@@ -216,20 +289,25 @@ fn create_tables(sql: &SqlStorage) -> Result<()> {
     for statement in [
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value NOT NULL)",
         "CREATE TABLE IF NOT EXISTS members (id INTEGER PRIMARY KEY, claim TEXT, key_hash TEXT,
-            display TEXT NOT NULL, bucket_milli INTEGER, bucket_at INTEGER)",
+            display TEXT NOT NULL, bucket_milli INTEGER, bucket_at INTEGER, role INTEGER NOT NULL DEFAULT 0,
+            muted_until INTEGER, banned INTEGER NOT NULL DEFAULT 0, addr TEXT)",
         "CREATE INDEX IF NOT EXISTS members_by_claim ON members (claim)",
         "CREATE TABLE IF NOT EXISTS names (claim TEXT PRIMARY KEY, member INTEGER NOT NULL,
             claimed_ms INTEGER NOT NULL)",
         "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, id INTEGER NOT NULL,
-            member INTEGER NOT NULL, client_id TEXT NOT NULL, ts INTEGER NOT NULL, UNIQUE (member, client_id))",
+            member INTEGER NOT NULL, client_id TEXT NOT NULL, ts INTEGER NOT NULL, action TEXT,
+            UNIQUE (member, client_id))",
         "CREATE TABLE IF NOT EXISTS posts (id INTEGER PRIMARY KEY, version INTEGER NOT NULL,
             member INTEGER NOT NULL, author TEXT NOT NULL, client_id TEXT NOT NULL, text TEXT NOT NULL,
             ts INTEGER NOT NULL, edited_ts INTEGER, deleted INTEGER NOT NULL DEFAULT 0, reply_to INTEGER,
-            mentions TEXT NOT NULL DEFAULT '', UNIQUE (member, client_id))",
+            mentions TEXT NOT NULL DEFAULT '', removed INTEGER NOT NULL DEFAULT 0, bot INTEGER NOT NULL DEFAULT 0,
+            streaming INTEGER NOT NULL DEFAULT 0, UNIQUE (member, client_id))",
         "CREATE TABLE IF NOT EXISTS reactions (id INTEGER NOT NULL, emoji TEXT NOT NULL, member INTEGER NOT NULL,
             seq INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (id, emoji, member)) WITHOUT ROWID",
         "CREATE TABLE IF NOT EXISTS versions (id INTEGER NOT NULL, version INTEGER NOT NULL, text TEXT NOT NULL,
             ts INTEGER NOT NULL, PRIMARY KEY (id, version)) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS bans (addr TEXT PRIMARY KEY, member INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS invites (code TEXT PRIMARY KEY, member INTEGER NOT NULL, created_ms INTEGER NOT NULL)",
     ] {
         sql.exec(statement, None)?;
     }
@@ -254,7 +332,10 @@ impl SqlStore<'_> {
     /// Every table, or the creation runs again (its statements are idempotent) and makes what
     /// is missing: a schema half made by a failed first write is mended by the next.
     pub fn exists(sql: &SqlStorage) -> std::result::Result<bool, StoreError> {
-        Ok(table_count(sql, "'meta', 'members', 'names', 'events', 'posts', 'reactions', 'versions'")? >= 7.0)
+        Ok(table_count(
+            sql,
+            "'meta', 'members', 'names', 'events', 'posts', 'reactions', 'versions', 'bans', 'invites'",
+        )? >= 9.0)
     }
 
     /// Brings a room written by a protocol 1 build up to date, once, in the constructor (a
@@ -264,6 +345,37 @@ impl SqlStore<'_> {
     /// every message a post event with the same id, and the old tables go. Returns whether it
     /// ran.
     pub fn upgrade(sql: &SqlStorage, storage: &JsValue) -> std::result::Result<bool, StoreError> {
+        let from_1 = Self::upgrade_from_1(sql, storage)?;
+        let from_3 = Self::upgrade_from_3(sql, storage)?;
+        Ok(from_1 || from_3)
+    }
+
+    /// A room made by schema 3 (protocol 2 before rooms had owners) gets schema 4's columns
+    /// and tables, in one transaction; its first member becomes its owner.
+    fn upgrade_from_3(sql: &SqlStorage, storage: &JsValue) -> std::result::Result<bool, StoreError> {
+        if table_count(sql, "'meta', 'posts'")? < 2.0 || table_count(sql, "'bans'")? > 0.0 {
+            return Ok(false);
+        }
+        atomically(storage, || {
+            let run = || -> Result<()> {
+                for statement in SCHEMA_4 {
+                    sql.exec(statement, None)?;
+                }
+                sql.exec(
+                    "INSERT OR IGNORE INTO meta (key, value) SELECT 'owner', 'm' || min(id) FROM members
+                     HAVING min(id) IS NOT NULL",
+                    None,
+                )?;
+                sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", vec![int(SCHEMA)])?;
+                Ok(())
+            };
+            run().map_err(store_err)
+        })?;
+        console_log!("room storage upgraded to schema 4");
+        Ok(true)
+    }
+
+    fn upgrade_from_1(sql: &SqlStorage, storage: &JsValue) -> std::result::Result<bool, StoreError> {
         if table_count(sql, "'messages', 'claims'")? < 2.0 {
             return Ok(false);
         }
@@ -326,6 +438,11 @@ impl SqlStore<'_> {
             )?;
         }
         sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", vec![int(SCHEMA)])?;
+        // A public room's first member owns it.
+        sql.exec(
+            "INSERT OR IGNORE INTO meta (key, value) SELECT 'owner', 'm' || min(id) FROM members HAVING min(id) IS NOT NULL",
+            None,
+        )?;
         sql.exec("DROP TABLE messages", None)?;
         sql.exec("DROP TABLE claims", None)?;
         sql.exec("DELETE FROM meta WHERE key = 'claims_keyed_by'", None)?;
@@ -413,6 +530,7 @@ impl SqlStore<'_> {
         claim: &str,
         display: &str,
         key: &MemberKey,
+        addr: Option<&str>,
         now_ms: u64,
     ) -> std::result::Result<Option<Claimed>, StoreError> {
         #[derive(Deserialize)]
@@ -420,8 +538,6 @@ impl SqlStore<'_> {
             member: f64,
             claimed_ms: f64,
             key_hash: Option<String>,
-            bucket_milli: Option<f64>,
-            bucket_at: Option<f64>,
         }
         self.migrate()?;
         let cutoff = now_ms.saturating_sub(self.cache.claim_idle_ms.get());
@@ -432,21 +548,31 @@ impl SqlStore<'_> {
         }
         let hash = key_hash(&self.salt()?, key);
         let holders: Vec<Holder> = self.rows(
-            "SELECT n.member, n.claimed_ms, m.key_hash, m.bucket_milli, m.bucket_at
-             FROM names n JOIN members m ON m.id = n.member WHERE n.claim = ?",
+            "SELECT n.member, n.claimed_ms, m.key_hash FROM names n JOIN members m ON m.id = n.member WHERE n.claim = ?",
             vec![claim.into()],
         )?;
-        let Some(h) = holders.into_iter().next() else { return self.take_free(claim, display, key, hash, now_ms) };
+        let Some(h) = holders.into_iter().next() else {
+            return self.take_free(claim, display, key, hash, addr, now_ms);
+        };
         let member = h.member as MemberId;
         if h.key_hash.as_deref() == Some(&hash) || h.key_hash.as_deref() == Some(&legacy_key_hash(key)) {
             self.renew(member, claim, &hash, display, now_ms)?;
-            let bucket = saved_bucket(h.bucket_milli, h.bucket_at);
-            return Ok(Some(Claimed { member, bucket }));
+            return self.joined(member, addr);
         }
         if (h.claimed_ms as u64) <= cutoff {
-            return self.take_free(claim, display, key, hash, now_ms);
+            return self.take_free(claim, display, key, hash, addr, now_ms);
         }
         Ok(None)
+    }
+
+    /// A member joined from `addr`: remember it (for bans by address), and load it.
+    fn joined(&self, member: MemberId, addr: Option<&str>) -> std::result::Result<Option<Claimed>, StoreError> {
+        if let Some(addr) = addr {
+            self.run("UPDATE members SET addr = ?1 WHERE id = ?2 AND addr IS NOT ?1", vec![addr.into(), int(member)])?;
+        }
+        let rows: Vec<MemberRow> =
+            self.rows(&format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id = ?"), vec![int(member)])?;
+        rows.into_iter().next().map(|r| Some(r.into())).ok_or_else(|| StoreError("the member vanished".into()))
     }
 
     /// Takes a free (or lapsed) name: the key's own member again if it ever held this claim
@@ -458,25 +584,25 @@ impl SqlStore<'_> {
         display: &str,
         key: &MemberKey,
         hash: String,
+        addr: Option<&str>,
         now_ms: u64,
     ) -> std::result::Result<Option<Claimed>, StoreError> {
         #[derive(Deserialize)]
         struct Own {
             id: f64,
-            bucket_milli: Option<f64>,
-            bucket_at: Option<f64>,
         }
         let own: Vec<Own> = self.rows(
-            "SELECT id, bucket_milli, bucket_at FROM members WHERE claim = ? AND key_hash IN (?, ?)
+            "SELECT id FROM members WHERE claim = ? AND key_hash IN (?, ?)
              ORDER BY id DESC LIMIT 1",
             vec![claim.into(), hash.clone().into(), legacy_key_hash(key).into()],
         )?;
         if let Some(own) = own.into_iter().next() {
             let member = own.id as MemberId;
             self.renew(member, claim, &hash, display, now_ms)?;
-            return Ok(Some(Claimed { member, bucket: saved_bucket(own.bucket_milli, own.bucket_at) }));
+            return self.joined(member, addr);
         }
-        Ok(Some(Claimed { member: self.new_member(claim, display, hash, now_ms)?, bucket: None }))
+        let member = self.new_member(claim, display, hash, now_ms)?;
+        self.joined(member, addr)
     }
 
     /// The owner joined: renew the claim (or take it back, if it was pruned), take the name
@@ -509,13 +635,13 @@ impl SqlStore<'_> {
         struct Id {
             id: f64,
         }
-        let Change::Post { author, text, reply_to, mentions } = &op.change else {
+        let Change::Post { author, text, reply_to, mentions, bot, streaming } = &op.change else {
             return Err(StoreError("not a post".into()));
         };
         self.migrate()?;
         let inserted: Vec<Id> = self.rows(
-            "INSERT INTO posts (id, version, member, author, client_id, text, ts, reply_to, mentions)
-                 SELECT ?8, ?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7
+            "INSERT INTO posts (id, version, member, author, client_id, text, ts, reply_to, mentions, bot, streaming)
+                 SELECT ?8, ?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10
                  WHERE NOT EXISTS (SELECT 1 FROM events WHERE member = ?1 AND client_id = ?3)
                  ON CONFLICT (member, client_id) DO NOTHING RETURNING id",
             vec![
@@ -527,6 +653,8 @@ impl SqlStore<'_> {
                 opt_int(*reply_to),
                 ids_list(mentions).into(),
                 int(op.seq),
+                int((*bot).into()),
+                int((*streaming).into()),
             ],
         )?;
         let Some(seq) = inserted.first().map(|r| r.id as Seq) else { return self.duplicate(op) };
@@ -565,17 +693,27 @@ impl SqlStore<'_> {
         struct Seq_ {
             seq: f64,
         }
-        let target = match &op.change {
+        let (target, action) = match &op.change {
             Change::Post { .. } => return Err(StoreError("a post is not a change".into())),
-            Change::Edit { id, .. } | Change::Delete { id } | Change::React { id, .. } => *id,
+            Change::Delete { id, removed: true } => (*id, Some(Action::Remove { id: *id })),
+            Change::Edit { id, .. }
+            | Change::Delete { id, .. }
+            | Change::React { id, .. }
+            | Change::Append { id, .. }
+            | Change::Finish { id } => (*id, None),
+            Change::Moderate { action } => (0, Some((*action).clone())),
+        };
+        let action = match action {
+            Some(a) => serde_json::to_string(&a).map_err(|e| StoreError(e.to_string()))?.into(),
+            None => SqlStorageValue::Null,
         };
         self.migrate()?;
         let inserted: Vec<Seq_> = self.rows(
-            "INSERT INTO events (seq, id, member, client_id, ts)
-                 SELECT ?5, ?1, ?2, ?3, ?4
+            "INSERT INTO events (seq, id, member, client_id, ts, action)
+                 SELECT ?5, ?1, ?2, ?3, ?4, ?6
                  WHERE NOT EXISTS (SELECT 1 FROM posts WHERE member = ?2 AND client_id = ?3)
                  ON CONFLICT (member, client_id) DO NOTHING RETURNING seq",
-            vec![int(target), int(op.member), op.client_id.into(), int(op.ts), int(op.seq)],
+            vec![int(target), int(op.member), op.client_id.into(), int(op.ts), int(op.seq), action],
         )?;
         let Some(seq) = inserted.first().map(|r| r.seq as Seq) else { return self.duplicate(op) };
         match &op.change {
@@ -595,11 +733,11 @@ impl SqlStore<'_> {
                     vec![int(*id), int(VERSIONS_MAX.into())],
                 )?;
             }
-            Change::Delete { id } => {
+            Change::Delete { id, removed } => {
                 self.run(
                     "UPDATE posts SET text = '', mentions = '', edited_ts = NULL, reply_to = NULL, deleted = 1,
-                     version = ?2 WHERE id = ?1",
-                    vec![int(*id), int(seq)],
+                     streaming = 0, removed = ?3, version = ?2 WHERE id = ?1",
+                    vec![int(*id), int(seq), int((*removed).into())],
                 )?;
                 self.run("DELETE FROM versions WHERE id = ?", vec![int(*id)])?;
                 self.run("DELETE FROM reactions WHERE id = ?", vec![int(*id)])?;
@@ -618,9 +756,66 @@ impl SqlStore<'_> {
                 }
                 self.run("UPDATE posts SET version = ? WHERE id = ?", vec![int(seq), int(*id)])?;
             }
+            Change::Append { id, text } => {
+                self.run(
+                    "UPDATE posts SET text = text || ?2, version = ?3 WHERE id = ?1",
+                    vec![int(*id), (*text).into(), int(seq)],
+                )?;
+            }
+            Change::Finish { id } => {
+                self.run("UPDATE posts SET streaming = 0, version = ?2 WHERE id = ?1", vec![int(*id), int(seq)])?;
+            }
+            Change::Moderate { action } => self.enact(action, op.member, op.ts)?,
         }
         self.save_bucket(op)?;
         Ok(Appended::Stored(seq))
+    }
+
+    /// What a moderation action changes, beside its event (in the same transaction).
+    fn enact(&self, action: &Action, by: MemberId, ts: u64) -> std::result::Result<(), StoreError> {
+        let set = |key: &str, value: SqlStorageValue| {
+            self.run("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", vec![key.into(), value])
+        };
+        match action {
+            Action::Mute { member, minutes } => self.run(
+                "UPDATE members SET muted_until = ? WHERE id = ?",
+                vec![opt_int((*minutes > 0).then(|| ts + u64::from(*minutes) * 60_000)), int(*member)],
+            ),
+            Action::Ban { member, ip, .. } => {
+                self.run("UPDATE members SET banned = 1 WHERE id = ?", vec![int(*member)])?;
+                if *ip {
+                    self.run(
+                        "INSERT OR REPLACE INTO bans (addr, member) SELECT addr, id FROM members
+                         WHERE id = ? AND addr IS NOT NULL",
+                        vec![int(*member)],
+                    )?;
+                }
+                Ok(())
+            }
+            Action::Unban { member } => {
+                self.run("UPDATE members SET banned = 0 WHERE id = ?", vec![int(*member)])?;
+                self.run("DELETE FROM bans WHERE member = ?", vec![int(*member)])
+            }
+            Action::SetRole { member, role } => {
+                self.run("UPDATE members SET role = ? WHERE id = ?", vec![int(role_int(*role)), int(*member)])
+            }
+            Action::RevokeBot { member } => {
+                self.run("UPDATE members SET banned = 1, key_hash = NULL WHERE id = ?", vec![int(*member)])
+            }
+            // Text values get a prefix: older rooms' `meta.value` has numeric affinity.
+            Action::SlowMode { seconds } => set("slow_mode_secs", format!("n{seconds}").into()),
+            Action::Topic { text } => set("topic", format!("t{text}").into()),
+            Action::InviteOnly { on } => set("invite_only", format!("b{}", u8::from(*on)).into()),
+            Action::CreateInvite { code } => {
+                let code = code.as_deref().ok_or_else(|| StoreError("an invite without a code".into()))?;
+                self.run(
+                    "INSERT INTO invites (code, member, created_ms) VALUES (?, ?, ?)",
+                    vec![code.into(), int(by), int(ts)],
+                )
+            }
+            Action::RevokeInvite { code } => self.run("DELETE FROM invites WHERE code = ?", vec![code.as_str().into()]),
+            Action::CreateBot { .. } | Action::Remove { .. } => Ok(()),
+        }
     }
 
     fn find_inner(&self, member: MemberId, client_id: &str) -> std::result::Result<Option<(Seq, u64)>, StoreError> {
@@ -653,38 +848,22 @@ impl RoomStore for SqlStore<'_> {
         claim: &str,
         display: &str,
         key: &MemberKey,
+        addr: Option<&str>,
         now_ms: u64,
     ) -> std::result::Result<Option<Claimed>, StoreError> {
         let this = &*self;
-        let result = atomically(self.storage, || this.claim_inner(claim, display, key, now_ms));
+        let result = atomically(self.storage, || this.claim_inner(claim, display, key, addr, now_ms));
         self.cache.settle(&result);
         result
     }
 
     fn members(&mut self, ids: &[MemberId]) -> std::result::Result<Vec<MemberInfo>, StoreError> {
-        #[derive(Deserialize)]
-        struct Row {
-            id: f64,
-            display: String,
-            bucket_milli: Option<f64>,
-            bucket_at: Option<f64>,
-        }
         // Ids are integers the room produced: inlining them is safe and one statement.
-        let rows: Vec<Row> = self.rows(
-            &format!(
-                "SELECT id, display, bucket_milli, bucket_at FROM members WHERE id IN ({}) ORDER BY id",
-                ids_list(ids)
-            ),
+        let rows: Vec<MemberRow> = self.rows(
+            &format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id IN ({}) ORDER BY id", ids_list(ids)),
             Vec::new(),
         )?;
-        Ok(rows
-            .into_iter()
-            .map(|r| MemberInfo {
-                id: r.id as MemberId,
-                name: r.display,
-                bucket: saved_bucket(r.bucket_milli, r.bucket_at),
-            })
-            .collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     fn holder(&mut self, claim: &str) -> std::result::Result<Option<MemberId>, StoreError> {
@@ -735,7 +914,7 @@ impl RoomStore for SqlStore<'_> {
             id: f64,
         }
         let rows: Vec<Row> = self.rows(
-            "SELECT id FROM (SELECT id FROM posts WHERE id > ?1 UNION SELECT id FROM events WHERE seq > ?1)
+            "SELECT id FROM (SELECT id FROM posts WHERE id > ?1 UNION SELECT id FROM events WHERE seq > ?1 AND id > 0)
              ORDER BY id LIMIT ?2",
             vec![int(since), int(limit.into())],
         )?;
@@ -786,5 +965,191 @@ impl RoomStore for SqlStore<'_> {
         let rows: Vec<Row> =
             self.rows("SELECT version, text FROM versions WHERE id = ? ORDER BY version", vec![int(id)])?;
         Ok(rows.into_iter().map(|r| (r.version as Seq, r.text)).collect())
+    }
+
+    fn record(&mut self) -> std::result::Result<RoomRecord, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            key: String,
+            value: serde_json::Value,
+        }
+        let rows: Vec<Row> = self.rows(
+            "SELECT key, value FROM meta WHERE key IN ('owner', 'owner_key', 'topic', 'slow_mode_secs', 'invite_only')",
+            Vec::new(),
+        )?;
+        let mut r = RoomRecord::default();
+        for row in rows {
+            let text = match row.value {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            let body = text.get(1..).unwrap_or_default();
+            match row.key.as_str() {
+                "owner" => r.owner = body.parse().ok(),
+                "owner_key" => r.owner_key = Some(body.to_owned()),
+                "topic" => r.settings.topic = body.to_owned(),
+                "slow_mode_secs" => r.settings.slow_mode_secs = body.parse().unwrap_or(0),
+                "invite_only" => r.settings.invite_only = body == "1",
+                _ => {}
+            }
+        }
+        Ok(r)
+    }
+
+    fn set_owner_key(&mut self, key: &MemberKey) -> std::result::Result<(), StoreError> {
+        let this = &*self;
+        let result = atomically(self.storage, || {
+            this.migrate()?;
+            let hash = key_hash(&this.salt()?, key);
+            this.run(
+                "INSERT INTO meta (key, value) SELECT 'owner_key', ? WHERE NOT EXISTS
+                 (SELECT 1 FROM meta WHERE key IN ('owner', 'owner_key'))",
+                vec![format!("k{hash}").into()],
+            )
+        });
+        self.cache.settle(&result);
+        result
+    }
+
+    fn adopt_owner(&mut self, member: MemberId, key: &MemberKey) -> std::result::Result<Option<MemberId>, StoreError> {
+        let record = self.record()?;
+        if record.owner.is_some() {
+            return Ok(record.owner);
+        }
+        let hash = key_hash(&self.salt()?, key);
+        if record.owner_key.as_ref().is_some_and(|h| *h != hash) {
+            return Ok(None);
+        }
+        let this = &*self;
+        atomically(self.storage, || {
+            this.run(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('owner', ?)",
+                vec![format!("m{member}").into()],
+            )?;
+            this.run("DELETE FROM meta WHERE key = 'owner_key'", Vec::new())
+        })?;
+        Ok(Some(member))
+    }
+
+    fn is_member(&mut self, claim: &str, key: &MemberKey) -> std::result::Result<bool, StoreError> {
+        if !self.cache.schema.get() {
+            return Ok(false);
+        }
+        let rows: Vec<Number> = self.rows(
+            "SELECT count(*) AS value FROM members WHERE claim = ? AND key_hash IN (?, ?)",
+            vec![claim.into(), key_hash(&self.salt()?, key).into(), legacy_key_hash(key).into()],
+        )?;
+        Ok(rows.first().is_some_and(|r| r.value > 0.0))
+    }
+
+    fn invite_valid(&mut self, code: &str) -> std::result::Result<bool, StoreError> {
+        let rows: Vec<Number> = self.rows("SELECT count(*) AS value FROM invites WHERE code = ?", vec![code.into()])?;
+        Ok(rows.first().is_some_and(|r| r.value > 0.0))
+    }
+
+    fn address_banned(&mut self, addr: &str) -> std::result::Result<bool, StoreError> {
+        let rows: Vec<Number> = self.rows("SELECT count(*) AS value FROM bans WHERE addr = ?", vec![addr.into()])?;
+        Ok(rows.first().is_some_and(|r| r.value > 0.0))
+    }
+
+    fn create_bot(
+        &mut self,
+        claim: &str,
+        display: &str,
+        token: &MemberKey,
+        now_ms: u64,
+    ) -> std::result::Result<Option<MemberId>, StoreError> {
+        let this = &*self;
+        let result = atomically(self.storage, || {
+            this.migrate()?;
+            let cutoff = now_ms.saturating_sub(this.cache.claim_idle_ms.get());
+            let held: Vec<Number> = this.rows(
+                "SELECT count(*) AS value FROM names WHERE claim = ? AND claimed_ms > ?",
+                vec![claim.into(), int(cutoff)],
+            )?;
+            if held.first().is_some_and(|r| r.value > 0.0) {
+                return Ok(None);
+            }
+            // A bot holds its name for good: its claim is dated as far ahead as storage goes.
+            let id = this.new_member(claim, display, key_hash(&this.salt()?, token), MAX_SAFE)?;
+            this.run("UPDATE members SET role = 1 WHERE id = ?", vec![int(id)])?;
+            Ok(Some(id))
+        });
+        self.cache.settle(&result);
+        result
+    }
+
+    fn set_bot_token(&mut self, id: MemberId, token: &MemberKey) -> std::result::Result<(), StoreError> {
+        let hash = key_hash(&self.salt()?, token);
+        self.run("UPDATE members SET key_hash = ? WHERE id = ? AND role = 1", vec![hash.into(), int(id)])
+    }
+
+    fn authenticate(&mut self, id: MemberId, token: &MemberKey) -> std::result::Result<Option<MemberInfo>, StoreError> {
+        if !self.cache.schema.get() {
+            return Ok(None);
+        }
+        let hash = key_hash(&self.salt()?, token);
+        let rows: Vec<MemberRow> = self.rows(
+            &format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id = ? AND role = 1 AND banned = 0 AND key_hash = ?"),
+            vec![int(id), hash.into()],
+        )?;
+        Ok(rows.into_iter().next().map(Into::into))
+    }
+
+    fn counts(&mut self) -> std::result::Result<(u32, u32), StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            bots: f64,
+            invites: f64,
+        }
+        let rows: Vec<Row> = self.rows(
+            "SELECT (SELECT count(*) FROM members WHERE role = 1 AND banned = 0) AS bots,
+                    (SELECT count(*) FROM invites) AS invites",
+            Vec::new(),
+        )?;
+        Ok(rows.first().map_or((0, 0), |r| (r.bots as u32, r.invites as u32)))
+    }
+
+    fn audit(&mut self, before: Seq, limit: u32) -> std::result::Result<Vec<AuditRow>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            seq: f64,
+            ts: f64,
+            member: f64,
+            action: String,
+        }
+        let rows: Vec<Row> = self.rows(
+            "SELECT seq, ts, member, action FROM events WHERE action IS NOT NULL AND seq < ? ORDER BY seq DESC LIMIT ?",
+            vec![int(before), int(limit.into())],
+        )?;
+        Ok(rows
+            .into_iter()
+            .rev()
+            .filter_map(|r| {
+                let action = serde_json::from_str(&r.action).ok()?;
+                Some(AuditRow { seq: r.seq as Seq, ts: r.ts as u64, member: r.member as MemberId, action })
+            })
+            .collect())
+    }
+
+    fn last_post(&mut self, member: MemberId) -> std::result::Result<Option<u64>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            ts: Option<f64>,
+        }
+        let rows: Vec<Row> = self.rows("SELECT max(ts) AS ts FROM posts WHERE member = ?", vec![int(member)])?;
+        Ok(rows.first().and_then(|r| r.ts).map(|t| t as u64))
+    }
+
+    fn posts_by(&mut self, member: MemberId, limit: u32) -> std::result::Result<Vec<Seq>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: f64,
+        }
+        let rows: Vec<Row> = self.rows(
+            "SELECT id FROM posts WHERE member = ? AND deleted = 0 ORDER BY id DESC LIMIT ?",
+            vec![int(member), int(limit.into())],
+        )?;
+        Ok(rows.into_iter().map(|r| r.id as Seq).collect())
     }
 }

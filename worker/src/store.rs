@@ -18,7 +18,7 @@
 
 use crate::budget::Bucket;
 use confab_shared::limits::VERSIONS_MAX;
-use confab_shared::{MemberId, MemberKey, Seq};
+use confab_shared::{Action, MemberId, MemberKey, Role, RoomSettings, Seq};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -81,6 +81,12 @@ pub struct StoredMessage {
     pub reply_to: Option<Seq>,
     /// Members it mentions.
     pub mentions: Vec<MemberId>,
+    /// Deleted by a moderator.
+    pub removed: bool,
+    /// Posted by a bot.
+    pub bot: bool,
+    /// Still being streamed.
+    pub streaming: bool,
 }
 
 /// One member's reaction on one message.
@@ -112,6 +118,10 @@ pub enum Change<'a> {
         reply_to: Option<Seq>,
         /// Members it mentions.
         mentions: &'a [MemberId],
+        /// Its author is a bot.
+        bot: bool,
+        /// The start of a streamed message.
+        streaming: bool,
     },
     /// New text for message `id`; the old text becomes a version.
     Edit {
@@ -127,6 +137,26 @@ pub enum Change<'a> {
     Delete {
         /// Which message.
         id: Seq,
+        /// By a moderator (recorded in the audit trail as [`Action::Remove`]).
+        removed: bool,
+    },
+    /// `text` goes on the end of streamed message `id`.
+    Append {
+        /// Which message.
+        id: Seq,
+        /// The chunk.
+        text: &'a str,
+    },
+    /// Streamed message `id` is complete.
+    Finish {
+        /// Which message.
+        id: Seq,
+    },
+    /// A moderation action (not [`Action::Remove`], which is a `Delete`), applied and
+    /// recorded in the audit trail. A `CreateBot` names the member `create_bot` made.
+    Moderate {
+        /// What.
+        action: &'a Action,
     },
     /// The member's reaction `emoji` on message `id` is added (`on`) or removed.
     React {
@@ -177,7 +207,7 @@ pub enum Appended {
 }
 
 /// A member as the room loads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemberInfo {
     /// Its id.
     pub id: MemberId,
@@ -185,15 +215,41 @@ pub struct MemberInfo {
     pub name: String,
     /// Its saved rate budget.
     pub bucket: Option<Bucket>,
+    /// Its stored role: `Member`, `Moderator` or `Bot` (the owner is the room's record).
+    pub role: Role,
+    /// Muted until then.
+    pub muted_until: Option<u64>,
+    /// Banned (or, for a bot, revoked).
+    pub banned: bool,
+    /// The address (per-address key) it last joined from.
+    pub addr: Option<String>,
 }
 
 /// A member a key joined as.
+pub type Claimed = MemberInfo;
+
+/// What the room keeps about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomRecord {
+    /// Its owner, once someone owns it.
+    pub owner: Option<MemberId>,
+    /// The hash of the key that will own it (a private room's creator), until they join.
+    pub owner_key: Option<String>,
+    /// Topic, slow mode, invite-only.
+    pub settings: RoomSettings,
+}
+
+/// One moderation event, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claimed {
-    /// The member.
+pub struct AuditRow {
+    /// Its seq.
+    pub seq: Seq,
+    /// When.
+    pub ts: u64,
+    /// Who acted (0: the admin secret).
     pub member: MemberId,
-    /// Its saved rate budget.
-    pub bucket: Option<Bucket>,
+    /// The action.
+    pub action: Action,
 }
 
 /// The room's storage. Every method is a few statements, which Durable Object write
@@ -207,11 +263,13 @@ pub trait RoomStore {
     /// Joins claim key `claim` with `key`: the member that holds it if the key is its owner's
     /// (renewing the claim and taking `display` as its name now), a new member if the name is
     /// free or its claim lapsed, `None` if someone else holds it.
+    /// `addr` is the address it joins from (kept for bans by address).
     fn claim(
         &mut self,
         claim: &str,
         display: &str,
         key: &MemberKey,
+        addr: Option<&str>,
         now_ms: u64,
     ) -> Result<Option<Claimed>, StoreError>;
     /// These members (those that exist).
@@ -235,6 +293,44 @@ pub trait RoomStore {
     /// Earlier texts of message `id` with the `seq` that replaced each, oldest first (kept for
     /// moderators; not sent to clients).
     fn versions(&mut self, id: Seq) -> Result<Vec<(Seq, String)>, StoreError>;
+
+    // --- Rooms with owners.
+
+    /// The room's owner and settings (all defaults for a room never written).
+    fn record(&mut self) -> Result<RoomRecord, StoreError>;
+    /// A private room's creator: the first join with `key` will own it (creates the tables).
+    fn set_owner_key(&mut self, key: &MemberKey) -> Result<(), StoreError>;
+    /// `member` joined with `key`: it becomes the owner if the room has none yet and either
+    /// no owner key was set or `key` is it. Returns the owner after.
+    fn adopt_owner(&mut self, member: MemberId, key: &MemberKey) -> Result<Option<MemberId>, StoreError>;
+    /// Whether `key` ever joined as a member under claim `claim` (an invite-only room lets
+    /// them back in).
+    fn is_member(&mut self, claim: &str, key: &MemberKey) -> Result<bool, StoreError>;
+    /// Whether `code` is a live invite.
+    fn invite_valid(&mut self, code: &str) -> Result<bool, StoreError>;
+    /// Whether address `addr` is banned.
+    fn address_banned(&mut self, addr: &str) -> Result<bool, StoreError>;
+    /// A new bot named `display` (claim `claim`, which it holds for good) with `token` as its
+    /// key; `None` if a member holds the name.
+    fn create_bot(
+        &mut self,
+        claim: &str,
+        display: &str,
+        token: &MemberKey,
+        now_ms: u64,
+    ) -> Result<Option<MemberId>, StoreError>;
+    /// Sets bot `id`'s token (made after its id, which it names).
+    fn set_bot_token(&mut self, id: MemberId, token: &MemberKey) -> Result<(), StoreError>;
+    /// The bot `id` if `token` is its (and it is not revoked).
+    fn authenticate(&mut self, id: MemberId, token: &MemberKey) -> Result<Option<MemberInfo>, StoreError>;
+    /// How many bots and live invites the room has.
+    fn counts(&mut self) -> Result<(u32, u32), StoreError>;
+    /// Moderation events with `seq < before`, the newest `limit`, oldest first.
+    fn audit(&mut self, before: Seq, limit: u32) -> Result<Vec<AuditRow>, StoreError>;
+    /// When `member` last posted.
+    fn last_post(&mut self, member: MemberId) -> Result<Option<u64>, StoreError>;
+    /// `member`'s messages that are not deleted, newest first, at most `limit`.
+    fn posts_by(&mut self, member: MemberId, limit: u32) -> Result<Vec<Seq>, StoreError>;
 }
 
 /// An in-memory [`RoomStore`] with the same semantics as the SQLite one.
@@ -243,8 +339,14 @@ pub struct MemoryStore {
     epoch: Option<String>,
     members: BTreeMap<MemberId, MemberRow>,
     names: HashMap<String, (MemberId, u64)>,
-    /// seq → (message id, member, client id, ts).
+    /// seq → (message id (0 for a moderation event), member, client id, ts).
     events: BTreeMap<Seq, (Seq, MemberId, String, u64)>,
+    /// seq → the moderation action an event recorded.
+    actions: BTreeMap<Seq, Action>,
+    record: RoomRecord,
+    invites: BTreeSet<String>,
+    /// Banned address → the ban's member.
+    banned_addrs: HashMap<String, MemberId>,
     ops: HashMap<(MemberId, String), Seq>,
     messages: BTreeMap<Seq, StoredMessage>,
     /// (id, emoji, member) → (the seq that added it, the name it was added under).
@@ -263,6 +365,37 @@ struct MemberRow {
     key_hash: Option<String>,
     display: String,
     bucket: Option<Bucket>,
+    role: Role,
+    muted_until: Option<u64>,
+    banned: bool,
+    addr: Option<String>,
+}
+
+impl MemberRow {
+    fn new(claim: &str, key_hash: String, display: &str) -> Self {
+        Self {
+            claim: claim.to_owned(),
+            key_hash: Some(key_hash),
+            display: display.to_owned(),
+            bucket: None,
+            role: Role::Member,
+            muted_until: None,
+            banned: false,
+            addr: None,
+        }
+    }
+
+    fn info(&self, id: MemberId) -> MemberInfo {
+        MemberInfo {
+            id,
+            name: self.display.clone(),
+            bucket: self.bucket,
+            role: self.role,
+            muted_until: self.muted_until,
+            banned: self.banned,
+            addr: self.addr.clone(),
+        }
+    }
 }
 
 /// The salt [`MemoryStore`] hashes with (storage the tests can read, like a real room's).
@@ -289,13 +422,7 @@ impl MemoryStore {
     pub fn insert_legacy_claim(&mut self, claim: &str, display: &str, key: &MemberKey, ms: u64) -> MemberId {
         self.make_epoch();
         let id = self.members.keys().next_back().map_or(1, |k| k + 1);
-        let row = MemberRow {
-            claim: claim.to_owned(),
-            key_hash: Some(legacy_key_hash(key)),
-            display: display.to_owned(),
-            bucket: None,
-        };
-        self.members.insert(id, row);
+        self.members.insert(id, MemberRow::new(claim, legacy_key_hash(key), display));
         self.names.insert(claim.to_owned(), (id, ms));
         id
     }
@@ -337,34 +464,78 @@ impl MemoryStore {
 
     fn new_member(&mut self, claim: &str, display: &str, key: &MemberKey, now_ms: u64) -> MemberId {
         let id = self.members.keys().next_back().map_or(1, |k| k + 1);
-        let row = MemberRow {
-            claim: claim.to_owned(),
-            key_hash: Some(key_hash(MEMORY_SALT, key)),
-            display: display.to_owned(),
-            bucket: None,
-        };
-        self.members.insert(id, row);
+        self.members.insert(id, MemberRow::new(claim, key_hash(MEMORY_SALT, key), display));
         self.names.insert(claim.to_owned(), (id, now_ms));
         id
     }
 
     /// A free or lapsed name: the key's own member again if it ever held this claim (an
     /// owner back after a lapse, whoever held it in between), else a new member.
-    fn take_free(&mut self, claim: &str, display: &str, key: &MemberKey, now_ms: u64) -> Claimed {
+    fn take_free(&mut self, claim: &str, display: &str, key: &MemberKey, addr: Option<&str>, now_ms: u64) -> Claimed {
         let hashes = [key_hash(MEMORY_SALT, key), legacy_key_hash(key)];
         let own = self
             .members
             .iter_mut()
             .rev()
             .find(|(_, m)| m.claim == claim && m.key_hash.as_ref().is_some_and(|h| hashes.contains(h)));
-        if let Some((&id, m)) = own {
-            m.key_hash = Some(key_hash(MEMORY_SALT, key));
-            m.display = display.to_owned();
-            let bucket = m.bucket;
-            self.names.insert(claim.to_owned(), (id, now_ms));
-            return Claimed { member: id, bucket };
+        let id = match own {
+            Some((&id, m)) => {
+                m.key_hash = Some(key_hash(MEMORY_SALT, key));
+                m.display = display.to_owned();
+                self.names.insert(claim.to_owned(), (id, now_ms));
+                id
+            }
+            None => self.new_member(claim, display, key, now_ms),
+        };
+        let m = self.members.get_mut(&id).expect("found or made just above");
+        if addr.is_some() {
+            m.addr = addr.map(str::to_owned);
         }
-        Claimed { member: self.new_member(claim, display, key, now_ms), bucket: None }
+        m.info(id)
+    }
+
+    fn apply_action(&mut self, action: &Action, ts: u64) -> Result<(), StoreError> {
+        fn member<'m>(
+            members: &'m mut BTreeMap<MemberId, MemberRow>,
+            id: &MemberId,
+        ) -> Result<&'m mut MemberRow, StoreError> {
+            members.get_mut(id).ok_or_else(|| StoreError(format!("no member {id}")))
+        }
+        let members = &mut self.members;
+        match action {
+            Action::Mute { member: id, minutes } => {
+                member(members, id)?.muted_until = (*minutes > 0).then(|| ts + u64::from(*minutes) * 60_000);
+            }
+            Action::Ban { member: id, ip, .. } => {
+                let m = member(members, id)?;
+                m.banned = true;
+                let addr = m.addr.clone().filter(|_| *ip);
+                if let Some(addr) = addr {
+                    self.banned_addrs.insert(addr, *id);
+                }
+            }
+            Action::Unban { member: id } => {
+                member(members, id)?.banned = false;
+                self.banned_addrs.retain(|_, m| m != id);
+            }
+            Action::SetRole { member: id, role } => member(members, id)?.role = *role,
+            Action::RevokeBot { member: id } => {
+                let m = member(members, id)?;
+                m.banned = true;
+                m.key_hash = None;
+            }
+            Action::SlowMode { seconds } => self.record.settings.slow_mode_secs = *seconds,
+            Action::Topic { text } => self.record.settings.topic = text.clone(),
+            Action::InviteOnly { on } => self.record.settings.invite_only = *on,
+            Action::CreateInvite { code } => {
+                self.invites.insert(code.clone().ok_or_else(|| StoreError("an invite without a code".into()))?);
+            }
+            Action::RevokeInvite { code } => {
+                self.invites.remove(code);
+            }
+            Action::CreateBot { .. } | Action::Remove { .. } => {}
+        }
+        Ok(())
     }
 
     fn message_mut(&mut self, id: Seq) -> Result<&mut StoredMessage, StoreError> {
@@ -388,6 +559,7 @@ impl RoomStore for MemoryStore {
         claim: &str,
         display: &str,
         key: &MemberKey,
+        addr: Option<&str>,
         now_ms: u64,
     ) -> Result<Option<Claimed>, StoreError> {
         self.check()?;
@@ -396,7 +568,7 @@ impl RoomStore for MemoryStore {
             self.names.retain(|_, (_, ms)| now_ms.saturating_sub(*ms) < CLAIM_IDLE_MS);
         }
         let Some(&(id, ms)) = self.names.get(claim) else {
-            return Ok(Some(self.take_free(claim, display, key, now_ms)));
+            return Ok(Some(self.take_free(claim, display, key, addr, now_ms)));
         };
         let row = self.members.get_mut(&id).ok_or_else(|| StoreError("a name points at no member".into()))?;
         let owner = row.key_hash.as_deref() == Some(&key_hash(MEMORY_SALT, key))
@@ -404,12 +576,15 @@ impl RoomStore for MemoryStore {
         if owner {
             row.key_hash = Some(key_hash(MEMORY_SALT, key));
             row.display = display.to_owned();
-            let bucket = row.bucket;
+            if addr.is_some() {
+                row.addr = addr.map(str::to_owned);
+            }
+            let info = row.info(id);
             self.names.insert(claim.to_owned(), (id, ms.max(now_ms)));
-            return Ok(Some(Claimed { member: id, bucket }));
+            return Ok(Some(info));
         }
         if now_ms.saturating_sub(ms) >= CLAIM_IDLE_MS {
-            return Ok(Some(self.take_free(claim, display, key, now_ms)));
+            return Ok(Some(self.take_free(claim, display, key, addr, now_ms)));
         }
         Ok(None)
     }
@@ -420,9 +595,7 @@ impl RoomStore for MemoryStore {
             .iter()
             .collect::<BTreeSet<_>>()
             .into_iter()
-            .filter_map(|id| {
-                self.members.get(id).map(|m| MemberInfo { id: *id, name: m.display.clone(), bucket: m.bucket })
-            })
+            .filter_map(|id| self.members.get(id).map(|m| m.info(*id)))
             .collect())
     }
 
@@ -449,7 +622,7 @@ impl RoomStore for MemoryStore {
             return Err(StoreError(format!("the room expected seq {}, the log is at {}", op.seq, seq - 1)));
         }
         let id = match &op.change {
-            Change::Post { author, text, reply_to, mentions } => {
+            Change::Post { author, text, reply_to, mentions, bot, streaming } => {
                 let m = StoredMessage {
                     id: seq,
                     version: seq,
@@ -462,6 +635,9 @@ impl RoomStore for MemoryStore {
                     deleted: false,
                     reply_to: *reply_to,
                     mentions: mentions.to_vec(),
+                    removed: false,
+                    bot: *bot,
+                    streaming: *streaming,
                 };
                 self.messages.insert(seq, m);
                 seq
@@ -479,14 +655,19 @@ impl RoomStore for MemoryStore {
                 }
                 *id
             }
-            Change::Delete { id } => {
+            Change::Delete { id, removed } => {
                 let m = self.message_mut(*id)?;
                 m.text.clear();
                 m.mentions.clear();
                 m.edited_ts = None;
                 m.reply_to = None;
                 m.deleted = true;
+                m.removed = *removed;
+                m.streaming = false;
                 m.version = seq;
+                if *removed {
+                    self.actions.insert(seq, Action::Remove { id: *id });
+                }
                 self.versions.retain(|(i, _), _| i != id);
                 self.reactions.retain(|(i, _, _), _| i != id);
                 *id
@@ -500,6 +681,23 @@ impl RoomStore for MemoryStore {
                     self.reactions.remove(&k);
                 }
                 *id
+            }
+            Change::Append { id, text } => {
+                let m = self.message_mut(*id)?;
+                m.text.push_str(text);
+                m.version = seq;
+                *id
+            }
+            Change::Finish { id } => {
+                let m = self.message_mut(*id)?;
+                m.streaming = false;
+                m.version = seq;
+                *id
+            }
+            Change::Moderate { action } => {
+                self.apply_action(action, op.ts)?;
+                self.actions.insert(seq, (*action).clone());
+                0
             }
         };
         self.events.insert(seq, (id, op.member, op.client_id.to_owned(), op.ts));
@@ -526,7 +724,8 @@ impl RoomStore for MemoryStore {
 
     fn changed_since(&mut self, since: Seq, limit: u32) -> Result<Vec<Seq>, StoreError> {
         self.check()?;
-        let ids: BTreeSet<Seq> = self.events.range(since.saturating_add(1)..).map(|(_, e)| e.0).collect();
+        let ids: BTreeSet<Seq> =
+            self.events.range(since.saturating_add(1)..).map(|(_, e)| e.0).filter(|id| *id > 0).collect();
         Ok(ids.into_iter().take(limit as usize).collect())
     }
 
@@ -563,5 +762,122 @@ impl RoomStore for MemoryStore {
     fn versions(&mut self, id: Seq) -> Result<Vec<(Seq, String)>, StoreError> {
         self.check()?;
         Ok(self.versions.range((id, 0)..(id + 1, 0)).map(|((_, v), t)| (*v, t.clone())).collect())
+    }
+
+    fn record(&mut self) -> Result<RoomRecord, StoreError> {
+        self.check()?;
+        Ok(self.record.clone())
+    }
+
+    fn set_owner_key(&mut self, key: &MemberKey) -> Result<(), StoreError> {
+        self.check()?;
+        self.make_epoch();
+        if self.record.owner.is_none() && self.record.owner_key.is_none() {
+            self.record.owner_key = Some(key_hash(MEMORY_SALT, key));
+        }
+        Ok(())
+    }
+
+    fn adopt_owner(&mut self, member: MemberId, key: &MemberKey) -> Result<Option<MemberId>, StoreError> {
+        self.check()?;
+        if self.record.owner.is_none()
+            && self.record.owner_key.as_ref().is_none_or(|h| *h == key_hash(MEMORY_SALT, key))
+        {
+            self.record.owner = Some(member);
+            self.record.owner_key = None;
+        }
+        Ok(self.record.owner)
+    }
+
+    fn is_member(&mut self, claim: &str, key: &MemberKey) -> Result<bool, StoreError> {
+        self.check()?;
+        let hashes = [key_hash(MEMORY_SALT, key), legacy_key_hash(key)];
+        Ok(self.members.values().any(|m| m.claim == claim && m.key_hash.as_ref().is_some_and(|h| hashes.contains(h))))
+    }
+
+    fn invite_valid(&mut self, code: &str) -> Result<bool, StoreError> {
+        self.check()?;
+        Ok(self.invites.contains(code))
+    }
+
+    fn address_banned(&mut self, addr: &str) -> Result<bool, StoreError> {
+        self.check()?;
+        Ok(self.banned_addrs.contains_key(addr))
+    }
+
+    fn create_bot(
+        &mut self,
+        claim: &str,
+        display: &str,
+        token: &MemberKey,
+        _now_ms: u64,
+    ) -> Result<Option<MemberId>, StoreError> {
+        self.check()?;
+        self.make_epoch();
+        if self.names.contains_key(claim) {
+            return Ok(None);
+        }
+        // A bot's claim never lapses.
+        let id = self.new_member(claim, display, token, u64::MAX / 2);
+        if let Some(m) = self.members.get_mut(&id) {
+            m.role = Role::Bot;
+        }
+        Ok(Some(id))
+    }
+
+    fn set_bot_token(&mut self, id: MemberId, token: &MemberKey) -> Result<(), StoreError> {
+        self.check()?;
+        let m = self.members.get_mut(&id).ok_or_else(|| StoreError(format!("no member {id}")))?;
+        m.key_hash = Some(key_hash(MEMORY_SALT, token));
+        Ok(())
+    }
+
+    fn authenticate(&mut self, id: MemberId, token: &MemberKey) -> Result<Option<MemberInfo>, StoreError> {
+        self.check()?;
+        let hash = key_hash(MEMORY_SALT, token);
+        Ok(self
+            .members
+            .get(&id)
+            .filter(|m| m.role == Role::Bot && !m.banned && m.key_hash.as_deref() == Some(&hash))
+            .map(|m| m.info(id)))
+    }
+
+    fn counts(&mut self) -> Result<(u32, u32), StoreError> {
+        self.check()?;
+        let bots = self.members.values().filter(|m| m.role == Role::Bot && !m.banned).count();
+        Ok((bots as u32, self.invites.len() as u32))
+    }
+
+    fn audit(&mut self, before: Seq, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
+        self.check()?;
+        let mut rows: Vec<AuditRow> = self
+            .actions
+            .range(..before)
+            .rev()
+            .take(limit as usize)
+            .filter_map(|(seq, action)| {
+                let (_, member, _, ts) = self.events.get(seq)?;
+                Some(AuditRow { seq: *seq, ts: *ts, member: *member, action: action.clone() })
+            })
+            .collect();
+        rows.reverse();
+        Ok(rows)
+    }
+
+    fn last_post(&mut self, member: MemberId) -> Result<Option<u64>, StoreError> {
+        self.check()?;
+        Ok(self.messages.values().rev().find(|m| m.member == member).map(|m| m.ts))
+    }
+
+    fn posts_by(&mut self, member: MemberId, limit: u32) -> Result<Vec<Seq>, StoreError> {
+        self.check()?;
+        Ok(self
+            .messages
+            .values()
+            .rev()
+            .filter(|m| m.member == member && !m.deleted)
+            .take(limit as usize)
+            .map(|m| m.id)
+            .collect())
     }
 }

@@ -96,7 +96,7 @@ fn delete_leaves_a_tombstone_and_removes_the_text_everywhere() {
     h.delete(b, "d0", 1);
     assert_eq!(error_for(&mut h, b).0, ErrorCode::NotAuthor);
     h.delete(a, "d1", 1);
-    assert_eq!(h.take(b), vec![ServerFrame::Deleted { seq: 5, id: 1 }]);
+    assert_eq!(h.take(b), vec![ServerFrame::Deleted { seq: 5, id: 1, removed: false }]);
     // Gone from storage: text, versions, reactions, mentions.
     let stored = h.store.all().find(|m| m.id == 1).unwrap().clone();
     assert!(stored.deleted && stored.text.is_empty() && stored.mentions.is_empty());

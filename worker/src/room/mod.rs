@@ -17,21 +17,24 @@
 //! on messages (send, edit, delete, react); `presence.rs` who is here; `view.rs` how stored
 //! messages become what a member sees.
 
+mod moderation;
 mod ops;
 mod presence;
 mod view;
 
 use crate::budget::AddressBudgets;
 pub use crate::budget::{Bucket, HTTP_READERS_MAX};
-use crate::store::{RoomStore, StoreError};
+use crate::store::{MemberInfo, RoomRecord, RoomStore, StoreError};
 use confab_shared::limits::{
     HISTORY_COST, JOIN_DEADLINE_MS, PROTOCOL_VERSION, REFUSED_JOINS_MAX, RESUME_EVENTS_MAX, RESUME_MAX,
     WELCOME_MESSAGES,
 };
 use confab_shared::{
-    close, ClientFrame, ErrorCode, HistoryPage, Limits, Member as MemberView, MemberId, MemberKey, ProtocolError,
+    close, ClientFrame, ErrorCode, HistoryPage, Limits, Member as MemberView, MemberId, MemberKey, ProtocolError, Role,
     RoomInfo, Seq, ServerFrame, UserName,
 };
+pub use moderation::{allowed, bot_token, token_bot};
+pub use ops::{Done, Refusal};
 use presence::PresenceBatch;
 pub use presence::{PRESENCE_BATCH_MS, PRESENCE_IMMEDIATE, PRESENCE_WINDOW_MS};
 use serde::{Deserialize, Serialize};
@@ -39,6 +42,33 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The room's handle for one socket; the glue keeps it in the socket's tags.
 pub type SocketId = u64;
+
+/// The member id the deployment's admin secret acts as (no member has it: ids start at 1).
+pub const ADMIN: MemberId = 0;
+
+/// Who performs an operation: a joined member, a bot over HTTP, or the admin secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// Member id ([`ADMIN`] for the admin secret).
+    pub id: MemberId,
+    /// Display name.
+    pub name: String,
+    /// Role now.
+    pub role: Role,
+    /// Muted until then.
+    pub muted_until: Option<u64>,
+}
+
+impl Actor {
+    /// The deployment's admin secret: an owner in every room.
+    pub fn admin() -> Self {
+        Self { id: ADMIN, name: "admin".into(), role: Role::Owner, muted_until: None }
+    }
+
+    fn view(&self) -> MemberView {
+        MemberView { id: self.id, name: self.name.clone(), role: self.role }
+    }
+}
 
 /// The runtime evicts a hibernatable object only after this long without an event (it
 /// documents about 10 s). A member's rate budget that will be full again by then needs no
@@ -230,6 +260,37 @@ struct Member {
     bucket: Bucket,
     /// When its typing was last relayed (memory only: losing it costs one early relay).
     typing_ms: Option<u64>,
+    /// What it may do (the owner's is the room's record).
+    role: Role,
+    /// Muted until then.
+    muted_until: Option<u64>,
+    /// When it last posted, once known (slow mode reads storage the first time).
+    last_post_ms: Option<u64>,
+    /// A bot's budget for a stream's chunks (memory only: it refills in seconds).
+    stream_bucket: Bucket,
+}
+
+impl Member {
+    fn new(info: &MemberInfo, role: Role, config: &RoomConfig, now_ms: u64) -> Self {
+        Self {
+            display: info.name.clone(),
+            sockets: BTreeSet::new(),
+            bucket: info.bucket.unwrap_or_else(|| Bucket::full(config, now_ms)),
+            typing_ms: None,
+            role,
+            muted_until: info.muted_until,
+            last_post_ms: None,
+            stream_bucket: Bucket::full_of(confab_shared::limits::STREAM_CHUNK_BURST, now_ms),
+        }
+    }
+}
+
+/// What a `join` brings beside its name and key.
+#[derive(Debug, Clone, Copy)]
+struct Resume<'a> {
+    since: Option<Seq>,
+    epoch: Option<&'a str>,
+    invite: Option<&'a str>,
 }
 
 /// One chat room's live state.
@@ -259,6 +320,12 @@ pub struct Room {
     presence: PresenceBatch,
     /// Budgets of members who just left, saved to storage when the event ends.
     unsaved: Vec<(MemberId, Bucket)>,
+    /// The room's owner and settings, read from storage once.
+    record: Option<RoomRecord>,
+    /// Bots acting over HTTP without a socket (at most `BOTS_MAX`): their budgets and mutes.
+    remote: BTreeMap<MemberId, Member>,
+    /// The bot the last `create_bot` made, with its token, for the reply to whoever asked.
+    created_bot: Option<(MemberView, String)>,
 }
 
 /// The unit the per-address limits count by: an IPv4 address as is, an IPv6 address by its
@@ -319,6 +386,9 @@ impl Room {
             latest: None,
             presence: PresenceBatch::default(),
             unsaved: Vec::new(),
+            record: None,
+            remote: BTreeMap::new(),
+            created_bot: None,
         };
         let sockets: Vec<Attachment> = sockets.into_iter().collect();
         let ids: Vec<MemberId> = sockets.iter().filter(|a| !a.closed).filter_map(|a| a.member).collect();
@@ -327,18 +397,15 @@ impl Room {
         } else {
             store.members(&ids).unwrap_or_default().into_iter().map(|m| (m.id, m)).collect()
         };
+        let owner = if ids.is_empty() { None } else { room.record(store).ok().and_then(|r| r.owner) };
         for a in sockets {
             room.next_socket = room.next_socket.max(a.id.saturating_add(1));
             if a.closed {
                 continue;
             }
-            let member = a.member.and_then(|id| known.get(&id)).map(|info| {
-                let m = room.members.entry(info.id).or_insert_with(|| Member {
-                    display: info.name.clone(),
-                    sockets: BTreeSet::new(),
-                    bucket: info.bucket.unwrap_or_else(|| Bucket::full(&config, 0)),
-                    typing_ms: None,
-                });
+            let member = a.member.and_then(|id| known.get(&id)).filter(|info| !info.banned).map(|info| {
+                let role = if Some(info.id) == owner { Role::Owner } else { info.role };
+                let m = room.members.entry(info.id).or_insert_with(|| Member::new(info, role, &config, 0));
                 m.sockets.insert(a.id);
                 info.id
             });
@@ -508,7 +575,7 @@ impl Room {
     /// The members online, sorted by name (then id).
     pub fn online(&self) -> Vec<MemberView> {
         let mut v: Vec<_> =
-            self.members.iter().map(|(id, m)| MemberView { id: *id, name: m.display.clone() }).collect();
+            self.members.iter().map(|(id, m)| MemberView { id: *id, name: m.display.clone(), role: m.role }).collect();
         v.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         v
     }
@@ -693,8 +760,9 @@ impl Room {
     ) {
         let member = self.conns.get(&socket).and_then(|c| c.member);
         match (frame, member) {
-            (ClientFrame::Join { name, key, since, epoch, .. }, None) => {
-                self.on_join(store, socket, name, &key, since, epoch.as_deref(), now_ms, out)
+            (ClientFrame::Join { name, key, since, epoch, invite, .. }, None) => {
+                let resume = Resume { since, epoch: epoch.as_deref(), invite: invite.as_deref() };
+                self.on_join(store, socket, name, &key, resume, now_ms, out)
             }
             (ClientFrame::Join { .. }, Some(_)) => {
                 Self::reply(out, socket, err(ErrorCode::BadRequest, "this socket has already joined"))
@@ -708,6 +776,18 @@ impl Room {
                 Self::reply(out, socket, refusal)
             }
             (ClientFrame::Typing {}, Some(member)) => self.on_typing(member, now_ms, out),
+            (ClientFrame::Audit { before, limit }, Some(member)) => {
+                let moderates = self.members.get(&member).is_some_and(|m| m.role.moderates());
+                let frame = if !moderates {
+                    err(ErrorCode::Forbidden, "only the room's moderators read its audit trail")
+                } else {
+                    match self.audit_page(store, before, limit) {
+                        Ok((entries, older)) => ServerFrame::Audit { entries, older },
+                        Err(e) => ServerFrame::error(e),
+                    }
+                };
+                Self::reply(out, socket, frame)
+            }
             (ClientFrame::History { before, limit }, Some(member)) => {
                 match Self::page(store, before, limit, Some(member)) {
                     Ok(page) => {
@@ -733,6 +813,13 @@ impl Room {
         }
     }
 
+    /// Refuses a join for a ban: says so, and closes (the client must not come back).
+    fn refuse_banned(&mut self, socket: SocketId, now_ms: u64, out: &mut Vec<Effect>) {
+        let e = ProtocolError::new(ErrorCode::Banned, "you are banned from this room");
+        Self::reply(out, socket, ServerFrame::error(e));
+        self.close_socket(socket, close::REMOVED, "banned", now_ms, out);
+    }
+
     #[allow(clippy::too_many_arguments)] // one rule's inputs, kept explicit on purpose
     fn on_join(
         &mut self,
@@ -740,12 +827,39 @@ impl Room {
         socket: SocketId,
         name: UserName,
         key: &MemberKey,
-        since: Option<Seq>,
-        epoch: Option<&str>,
+        resume: Resume<'_>,
         now_ms: u64,
         out: &mut Vec<Effect>,
     ) {
-        let claimed = match store.claim(&name.claim_key(), name.as_str(), key, now_ms) {
+        let Resume { since, epoch, invite } = resume;
+        let addr = self.conns.get(&socket).and_then(|c| c.ip.clone());
+        if let Some(a) = &addr {
+            match store.address_banned(a) {
+                Ok(false) => {}
+                Ok(true) => return self.refuse_banned(socket, now_ms, out),
+                Err(_) => return Self::reply(out, socket, ServerFrame::error(internal())),
+            }
+        }
+        let Ok(record) = self.record(store).cloned() else {
+            return Self::reply(out, socket, ServerFrame::error(internal()));
+        };
+        if record.settings.invite_only {
+            let claim = name.claim_key();
+            let admitted = match store.is_member(&claim, key) {
+                Ok(true) => Ok(true),
+                Ok(false) => invite.map_or(Ok(false), |code| store.invite_valid(code)),
+                Err(e) => Err(e),
+            };
+            match admitted {
+                Ok(true) => {}
+                Ok(false) => {
+                    let e = err(ErrorCode::InviteRequired, "this room is invite-only: join with an invite link");
+                    return self.refuse_join(socket, e, now_ms, out);
+                }
+                Err(_) => return Self::reply(out, socket, ServerFrame::error(internal())),
+            }
+        }
+        let claimed = match store.claim(&name.claim_key(), name.as_str(), key, addr.as_deref(), now_ms) {
             Ok(Some(c)) => c,
             Ok(None) => {
                 let taken = err(ErrorCode::NameTaken, format!("“{name}” belongs to someone else in this room"));
@@ -753,6 +867,24 @@ impl Room {
             }
             Err(_) => return Self::reply(out, socket, ServerFrame::error(internal())),
         };
+        if claimed.banned {
+            return self.refuse_banned(socket, now_ms, out);
+        }
+        let id = claimed.id;
+        let owner = match record.owner {
+            Some(owner) => Some(owner),
+            None => match store.adopt_owner(id, key) {
+                Ok(owner) => {
+                    if let Some(r) = self.record.as_mut() {
+                        r.owner = owner;
+                        r.owner_key = r.owner_key.take().filter(|_| owner.is_none());
+                    }
+                    owner
+                }
+                Err(_) => return Self::reply(out, socket, ServerFrame::error(internal())),
+            },
+        };
+        let role = if owner == Some(id) { Role::Owner } else { claimed.role };
         let Ok((latest_seq, _)) = self.latest(store) else {
             return Self::reply(out, socket, ServerFrame::error(internal()));
         };
@@ -763,7 +895,6 @@ impl Room {
         // history: its storage was reset or recreated. Say so, and send what a fresh join gets.
         let reset = since.is_some() && (epoch.is_some_and(|e| e != room_epoch) || since > Some(latest_seq));
         let since = since.filter(|_| !reset);
-        let id = claimed.member;
         let view = match since {
             Some(since) if latest_seq - since > RESUME_EVENTS_MAX => {
                 Self::fresh(store, id).map(|(messages, older)| (messages, older, true))
@@ -777,23 +908,28 @@ impl Room {
 
         let is_new_member = !self.members.contains_key(&id);
         let config = self.config;
-        let m = self.members.entry(id).or_insert_with(|| Member {
-            display: name.as_str().to_owned(),
-            sockets: BTreeSet::new(),
-            bucket: claimed.bucket.unwrap_or_else(|| Bucket::full(&config, now_ms)),
-            typing_ms: None,
-        });
+        // A bot that acted over HTTP keeps its budget when it opens a socket.
+        let remote = self.remote.remove(&id);
+        let m = self
+            .members
+            .entry(id)
+            .or_insert_with(|| remote.unwrap_or_else(|| Member::new(&claimed, role, &config, now_ms)));
+        m.role = role;
+        m.muted_until = claimed.muted_until;
         // The same member may come back as "Alice" while online as "alice": it is one member,
         // now shown with the name it joined with last.
         let renamed = m.display != name.as_str();
         m.display = name.as_str().to_owned();
         m.sockets.insert(socket);
-        let you = MemberView { id, name: m.display.clone() };
+        let you = MemberView { id, name: m.display.clone(), role };
         if let Some(c) = self.conns.get_mut(&socket) {
             c.member = Some(id);
             self.join_deadlines.remove(&(c.opened_ms.saturating_add(JOIN_DEADLINE_MS), socket));
         }
         self.save(socket, out);
+        let settings = self.record.as_ref().map(|r| r.settings.clone()).unwrap_or_default();
+        let muted_until = claimed.muted_until.filter(|u| *u > now_ms);
+        let slow_wait_ms = self.slow_wait(store, id, now_ms);
         let welcome = ServerFrame::Welcome {
             protocol: PROTOCOL_VERSION,
             epoch: room_epoch,
@@ -806,11 +942,124 @@ impl Room {
             reset,
             latest_seq,
             limits: Limits::with_rate(self.config.rate_burst, self.config.rate_per_sec),
+            settings,
+            muted_until,
+            slow_wait_ms,
         };
         Self::reply(out, socket, welcome);
         if is_new_member || renamed {
             self.announce(you, true, renamed && !is_new_member, now_ms, out);
         }
+    }
+
+    /// Slow mode: how long until `member` may post, if it must wait.
+    fn slow_wait(&mut self, store: &mut impl RoomStore, member: MemberId, now_ms: u64) -> Option<u64> {
+        let secs = self.record.as_ref().map_or(0, |r| r.settings.slow_mode_secs);
+        let m = self.members.get(&member)?;
+        if secs == 0 || m.role.moderates() || m.role == Role::Bot {
+            return None;
+        }
+        let last = match m.last_post_ms {
+            Some(t) => Some(t),
+            None => store.last_post(member).ok().flatten(),
+        };
+        if let (Some(m), Some(t)) = (self.members.get_mut(&member), last) {
+            m.last_post_ms = Some(t);
+        }
+        last.map(|t| t + u64::from(secs) * 1000).filter(|ready| *ready > now_ms).map(|ready| ready - now_ms)
+    }
+
+    /// The room's owner and settings, read from storage once per instance.
+    fn record(&mut self, store: &mut impl RoomStore) -> Result<&RoomRecord, StoreError> {
+        if self.record.is_none() {
+            self.record = Some(store.record()?);
+        }
+        Ok(self.record.as_ref().expect("set just above"))
+    }
+
+    /// The actor a member is, if it is online or a bot acting over HTTP.
+    fn actor(&self, id: MemberId) -> Option<Actor> {
+        self.actor_ref(id).map(|m| Actor { id, name: m.display.clone(), role: m.role, muted_until: m.muted_until })
+    }
+
+    fn actor_ref(&self, id: MemberId) -> Option<&Member> {
+        self.members.get(&id).or_else(|| self.remote.get(&id))
+    }
+
+    fn actor_mut(&mut self, id: MemberId) -> Option<&mut Member> {
+        match self.members.get_mut(&id) {
+            Some(m) => Some(m),
+            None => self.remote.get_mut(&id),
+        }
+    }
+
+    /// A bot's request over HTTP (its token already checked by [`Room::authenticate`]): the
+    /// same operation as the frame from a socket, with the same budgets and rules. Returns
+    /// what the bot is told and the effects for the glue (the broadcast).
+    pub fn bot_op(
+        &mut self,
+        store: &mut impl RoomStore,
+        bot: &MemberInfo,
+        frame: ClientFrame,
+        now_ms: u64,
+    ) -> (Result<Done, Refusal>, Vec<Effect>) {
+        if !self.members.contains_key(&bot.id) {
+            let config = self.config;
+            let m = self.remote.entry(bot.id).or_insert_with(|| Member::new(bot, Role::Bot, &config, now_ms));
+            m.muted_until = bot.muted_until;
+        }
+        let actor = self.actor(bot.id).expect("inserted just above if it was not online");
+        let mut out = Vec::new();
+        let result = self.perform(store, &actor, frame, now_ms, &mut out);
+        self.save_departed(store);
+        (result, out)
+    }
+
+    /// A moderation action by the deployment's admin secret (an owner in every room).
+    pub fn admin_op(
+        &mut self,
+        store: &mut impl RoomStore,
+        frame: ClientFrame,
+        now_ms: u64,
+    ) -> (Result<Done, Refusal>, Vec<Effect>) {
+        let mut out = Vec::new();
+        let result = self.perform(store, &Actor::admin(), frame, now_ms, &mut out);
+        (result, out)
+    }
+
+    /// The bot a bearer token is, if it is a live bot's.
+    pub fn authenticate(
+        &mut self,
+        store: &mut impl RoomStore,
+        token: &str,
+    ) -> Result<Option<MemberInfo>, ProtocolError> {
+        let Some((id, key)) = token_bot(token) else { return Ok(None) };
+        store.authenticate(id, &key).map_err(storage)
+    }
+
+    /// `GET /api/rooms/{room}/messages?since=`: what changed after `since`, as a resume
+    /// would replay it to `viewer`.
+    pub fn changes(
+        &mut self,
+        store: &mut impl RoomStore,
+        since: Seq,
+        viewer: MemberId,
+    ) -> Result<confab_shared::api::Changes, ProtocolError> {
+        let (latest_seq, _) = self.latest(store).map_err(storage)?;
+        let (messages, _, gap) = if since > latest_seq || latest_seq - since > RESUME_EVENTS_MAX {
+            Self::fresh(store, viewer).map(|(m, o)| (m, o, true))
+        } else {
+            Self::resume(store, since, viewer)
+        }
+        .map_err(storage)?;
+        Ok(confab_shared::api::Changes { messages, latest_seq, gap })
+    }
+
+    /// `POST /api/rooms` with the creator's key: the first join with it will own the room.
+    pub fn set_owner_key(&mut self, store: &mut impl RoomStore, key: &MemberKey) -> Result<(), ProtocolError> {
+        store.set_owner_key(key).map_err(storage)?;
+        self.record = None;
+        Ok(())
     }
 
     /// A fresh join's view: the newest messages, and whether older ones exist.
@@ -905,7 +1154,7 @@ impl Room {
             if !m.bucket.is_full_at(burst, per_sec, now_ms) {
                 self.unsaved.push((id, m.bucket));
             }
-            self.announce(MemberView { id, name: m.display }, false, false, now_ms, out);
+            self.announce(MemberView { id, name: m.display, role: m.role }, false, false, now_ms, out);
         }
     }
 

@@ -1,33 +1,55 @@
-//! Operations on messages: send (optionally replying), edit, delete, react. Each pays from
-//! the member's and the room's budgets, is recorded as the next event (or found to be a
-//! retry of one already recorded, or to change nothing), is acknowledged to its socket, and
-//! is broadcast as its event.
+//! Operations on messages: send (optionally replying, optionally streamed), edit, delete
+//! (a moderator's is a removal), react, a stream's append and finish, and moderation. Each
+//! pays from the actor's and the room's budgets, is recorded as the next event (or found to be
+//! a retry of one already recorded, or to change nothing), is acknowledged, and is broadcast
+//! as its event. The same path serves a socket's frames and a bot's HTTP requests.
 
-use super::{internal, view, Audience, Effect, Room, SocketId};
+use super::{internal, view, Actor, Audience, Effect, Room, SocketId};
 use crate::store::{Appended, Change, Op, ReactionRow, RoomStore, StoreError, StoredMessage};
-use confab_shared::limits::REACTIONS_PER_MESSAGE_MAX;
-use confab_shared::{mention_candidates, ClientFrame, ErrorCode, MemberId, ProtocolError, Seq, ServerFrame, UserName};
+use confab_shared::limits::{REACTIONS_PER_MESSAGE_MAX, STREAM_CHUNKS_PER_SEC, STREAM_CHUNK_BURST, TEXT_MAX_CHARS};
+use confab_shared::{
+    mention_candidates, Action, ClientFrame, ErrorCode, Member as MemberView, MemberId, ProtocolError, Role, Seq,
+    ServerFrame, UserName,
+};
 
 /// What an operation came to.
-enum Outcome {
-    /// Recorded as event `seq` at `ts`; these frames announce it.
-    Stored { seq: Seq, ts: u64, frames: Vec<(Audience, ServerFrame)> },
+pub(super) enum Outcome {
+    /// Recorded as event `seq` at `ts`; these frames announce it, then these effects follow
+    /// (a ban's closes).
+    Stored { seq: Seq, ts: u64, frames: Vec<(Audience, ServerFrame)>, then: Vec<Effect> },
     /// A retry of an operation recorded as `seq`.
     Duplicate { seq: Seq, ts: u64 },
     /// Allowed, but it changes nothing (a reaction already there, the same text).
     Unchanged,
 }
 
-fn refusal(code: ErrorCode, message: impl Into<String>) -> ProtocolError {
+/// A performed operation, as its sender learns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Done {
+    /// Its event (or the room's newest `seq` when it changed nothing).
+    pub seq: Seq,
+    /// When.
+    pub ts: u64,
+    /// A retry of one already recorded.
+    pub duplicate: bool,
+    /// A new bot and its token (once).
+    pub bot: Option<(MemberView, String)>,
+}
+
+/// Why an operation was refused, and how long to wait before trying again (for waits).
+pub type Refusal = (ProtocolError, Option<u64>);
+
+pub(super) fn refusal(code: ErrorCode, message: impl Into<String>) -> ProtocolError {
     ProtocolError::new(code, message)
 }
 
-fn failed(_: StoreError) -> ProtocolError {
+pub(super) fn failed(_: StoreError) -> ProtocolError {
     internal()
 }
 
 impl Room {
-    /// `send`, `edit`, `delete` or `react` from a joined socket.
+    /// An operation from a joined socket: acknowledged (or refused) to that socket, then
+    /// broadcast.
     pub(super) fn on_op(
         &mut self,
         store: &mut impl RoomStore,
@@ -38,25 +60,54 @@ impl Room {
         out: &mut Vec<Effect>,
     ) {
         let Some(client_id) = frame.client_id().map(str::to_owned) else { return };
-        let refused = |e: ProtocolError, wait: Option<u64>| ServerFrame::refused_send(&client_id, e, wait);
-        let ack = |seq, ts| ServerFrame::Ack { client_id: client_id.clone(), seq, ts };
-        // The member's budget, then the room's. A retry of a recorded operation costs nothing
-        // (an outbox flushed after a reconnect must not run into the limit it already paid):
-        // when a budget is empty the store is asked whether this one is a retry.
-        if let Err((wait, why)) = self.take_budget(member, now_ms) {
-            return Self::reply(
-                out,
-                socket,
-                match store.find(member, &client_id) {
-                    Ok(Some((seq, ts))) => ack(seq, ts),
-                    Ok(None) => refused(refusal(ErrorCode::RateLimited, why), Some(wait)),
-                    Err(_) => refused(internal(), None),
-                },
-            );
+        let Some(actor) = self.actor(member) else { return };
+        let mut then = Vec::new();
+        match self.perform(store, &actor, frame, now_ms, &mut then) {
+            Ok(done) => {
+                Self::reply(out, socket, ServerFrame::Ack { client_id: client_id.clone(), seq: done.seq, ts: done.ts });
+                if let Some((bot, token)) = done.bot {
+                    Self::reply(out, socket, ServerFrame::BotCreated { client_id, bot, token });
+                }
+            }
+            Err((e, wait)) => Self::reply(out, socket, ServerFrame::refused_send(&client_id, e, wait)),
         }
-        let outcome = self.apply(store, member, &client_id, frame, now_ms);
+        out.extend(then);
+    }
+
+    /// Performs one operation for `actor`; the frames and effects it causes go to `out` (the
+    /// caller acknowledges first).
+    pub(super) fn perform(
+        &mut self,
+        store: &mut impl RoomStore,
+        actor: &Actor,
+        frame: ClientFrame,
+        now_ms: u64,
+        out: &mut Vec<Effect>,
+    ) -> Result<Done, Refusal> {
+        let Some(client_id) = frame.client_id().map(str::to_owned) else {
+            return Err((refusal(ErrorCode::BadRequest, "not an operation"), None));
+        };
+        // A moderator's `remove` is their delete of someone else's message: one path.
+        let frame = match frame {
+            ClientFrame::Moderate { client_id, action: Action::Remove { id } } if actor.role.moderates() => {
+                ClientFrame::Delete { client_id, id }
+            }
+            f => f,
+        };
+        // A retry of a recorded operation is acknowledged whatever has changed since (a budget
+        // spent, a mute, slow mode): an outbox flushed after a reconnect must not be refused
+        // what it already did. The store is asked only on these refusal paths.
+        if let Some(refused) = self.silenced(store, actor, &frame, now_ms).map_err(|e| (e, None))? {
+            return unless_recorded(store, actor.id, &client_id, refused);
+        }
+        if let Err((wait, why)) = self.take_budget(actor, &frame, now_ms) {
+            let refused = (refusal(ErrorCode::RateLimited, why), Some(wait));
+            return unless_recorded(store, actor.id, &client_id, refused);
+        }
+        let is_post = matches!(frame, ClientFrame::Send { .. });
+        let outcome = self.apply(store, actor, &client_id, frame, now_ms);
         if !matches!(outcome, Ok(Outcome::Stored { .. } | Outcome::Unchanged)) {
-            self.refund(member);
+            self.refund(actor.id);
         }
         if outcome.is_err() {
             // Storage may have failed after writing: read the log's head again next time
@@ -64,34 +115,95 @@ impl Room {
             self.latest = None;
         }
         match outcome {
-            Ok(Outcome::Stored { seq, ts, frames }) => {
-                self.latest = Some((seq, ts));
-                Self::reply(out, socket, ack(seq, ts));
+            Ok(Outcome::Stored { seq, ts, frames, then }) => {
+                if self.latest.is_none_or(|(l, _)| l < seq) {
+                    self.latest = Some((seq, ts));
+                }
+                if is_post {
+                    if let Some(m) = self.actor_mut(actor.id) {
+                        m.last_post_ms = Some(ts);
+                    }
+                }
                 for (to, frame) in frames {
                     out.push(Effect::Send { to, text: frame.to_json() });
                 }
+                let bot = self.created_bot.take();
+                out.extend(then);
+                Ok(Done { seq, ts, duplicate: false, bot })
             }
-            Ok(Outcome::Duplicate { seq, ts }) => Self::reply(out, socket, ack(seq, ts)),
+            Ok(Outcome::Duplicate { seq, ts }) => Ok(Done { seq, ts, duplicate: true, bot: None }),
             Ok(Outcome::Unchanged) => {
                 let (seq, ts) = self.latest.unwrap_or((0, now_ms));
-                Self::reply(out, socket, ack(seq, ts))
+                Ok(Done { seq, ts, duplicate: false, bot: None })
             }
-            Err(e) => Self::reply(out, socket, refused(e, None)),
+            Err(e) => Err((e, None)),
         }
     }
 
-    /// Takes one operation's worth from the member's budget, then the room's; `Err` says how
-    /// long to wait and why.
-    fn take_budget(&mut self, member: MemberId, now_ms: u64) -> Result<(), (u64, &'static str)> {
+    /// Whether the actor may not do this now: muted (anything but deleting their own
+    /// messages), or in slow mode (a post too soon). `Some` is the refusal; `Err` a failed
+    /// read.
+    fn silenced(
+        &mut self,
+        store: &mut impl RoomStore,
+        actor: &Actor,
+        frame: &ClientFrame,
+        now_ms: u64,
+    ) -> Result<Option<Refusal>, ProtocolError> {
+        let speaks = matches!(
+            frame,
+            ClientFrame::Send { .. }
+                | ClientFrame::Edit { .. }
+                | ClientFrame::React { .. }
+                | ClientFrame::Append { .. }
+        );
+        if let Some(until) = actor.muted_until.filter(|u| *u > now_ms && speaks) {
+            let mins = (until - now_ms).div_ceil(60_000);
+            let e = refusal(ErrorCode::Muted, format!("a moderator muted you; {mins} min left"));
+            return Ok(Some((e, Some(until - now_ms))));
+        }
+        let secs = self.record(store).map_err(failed)?.settings.slow_mode_secs;
+        let exempt = actor.role.moderates() || actor.role == Role::Bot;
+        if secs == 0 || exempt || !matches!(frame, ClientFrame::Send { .. }) {
+            return Ok(None);
+        }
+        let last = match self.actor_mut(actor.id).and_then(|m| m.last_post_ms) {
+            Some(t) => Some(t),
+            None => {
+                let t = store.last_post(actor.id).map_err(failed)?;
+                if let (Some(m), Some(t)) = (self.actor_mut(actor.id), t) {
+                    m.last_post_ms = Some(t);
+                }
+                t
+            }
+        };
+        let ready = last.map_or(0, |t| t + u64::from(secs) * 1000);
+        if ready > now_ms {
+            let e = refusal(ErrorCode::SlowMode, format!("slow mode: one message per {secs} s"));
+            return Ok(Some((e, Some(ready - now_ms))));
+        }
+        Ok(None)
+    }
+
+    /// Takes one operation's worth from the actor's budget, then the room's (a stream's
+    /// chunks from the stream budget only); `Err` says how long to wait and why. The admin
+    /// secret pays nothing.
+    fn take_budget(&mut self, actor: &Actor, frame: &ClientFrame, now_ms: u64) -> Result<(), (u64, &'static str)> {
         let config = self.config;
-        let m = self
-            .members
-            .get_mut(&member)
-            .expect("a joined socket's member is in `members` until its last socket closes");
+        let Some(m) = self.actor_mut(actor.id) else { return Ok(()) };
+        if matches!(frame, ClientFrame::Append { .. }) {
+            return m
+                .stream_bucket
+                .take_of(1, STREAM_CHUNK_BURST, STREAM_CHUNKS_PER_SEC, now_ms)
+                .map_err(|wait| (wait, "chunks come too fast"));
+        }
         m.bucket.take(&config, now_ms).map_err(|wait| (wait, "you are sending too fast"))?;
-        self.room_bucket.take_of(1, config.room_rate_burst, config.room_rate_per_sec, now_ms).map_err(|wait| {
+        let taken = self.room_bucket.take_of(1, config.room_rate_burst, config.room_rate_per_sec, now_ms);
+        taken.map_err(|wait| {
             // Not this member's fault: its token goes back.
-            m.bucket.milli += 1000;
+            if let Some(m) = self.actor_mut(actor.id) {
+                m.bucket.milli += 1000;
+            }
             (wait, "the room is busy; your message waits a moment")
         })
     }
@@ -100,7 +212,7 @@ impl Room {
     fn refund(&mut self, member: MemberId) {
         let (member_cap, room_cap) =
             (u64::from(self.config.rate_burst) * 1000, u64::from(self.config.room_rate_burst) * 1000);
-        if let Some(m) = self.members.get_mut(&member) {
+        if let Some(m) = self.actor_mut(member) {
             m.bucket.milli = (m.bucket.milli + 1000).min(member_cap);
         }
         self.room_bucket.milli = (self.room_bucket.milli + 1000).min(room_cap);
@@ -109,15 +221,16 @@ impl Room {
     fn apply(
         &mut self,
         store: &mut impl RoomStore,
-        member: MemberId,
+        actor: &Actor,
         client_id: &str,
         frame: ClientFrame,
         now_ms: u64,
     ) -> Result<Outcome, ProtocolError> {
+        let member = actor.id;
         // A retried operation whose first copy was recorded is acknowledged, never applied
         // again: a reaction added, removed elsewhere, then retried must stay removed. A plain
         // post skips this read: the insert's unique index catches its retry in one statement.
-        if !matches!(frame, ClientFrame::Send { reply_to: None, .. }) {
+        if !matches!(frame, ClientFrame::Send { reply_to: None, streaming: false, .. }) {
             if let Some((seq, ts)) = store.find(member, client_id).map_err(failed)? {
                 return Ok(Outcome::Duplicate { seq, ts });
             }
@@ -126,11 +239,15 @@ impl Room {
         let seq = last_seq + 1;
         // Timestamps never go backwards within a room, whatever the clock does.
         let ts = now_ms.max(last_ts);
-        let display = self.members.get(&member).map(|m| m.display.clone()).unwrap_or_default();
-        let bucket = self.members.get(&member).and_then(|m| self.bucket_to_save(m.bucket, now_ms));
+        let display = actor.name.clone();
+        let bucket = self.actor_ref(member).and_then(|m| self.bucket_to_save(m.bucket, now_ms));
         let op = |change| Op { seq, member, client_id, ts, change, bucket };
+        let bot = actor.role == Role::Bot;
         match frame {
-            ClientFrame::Send { text, reply_to, .. } => {
+            ClientFrame::Send { streaming: true, .. } if !bot => {
+                Err(refusal(ErrorCode::Forbidden, "only bots stream messages"))
+            }
+            ClientFrame::Send { text, reply_to, streaming, .. } => {
                 let quote = match reply_to {
                     Some(id) => {
                         let target = target(store, id)?;
@@ -145,7 +262,14 @@ impl Room {
                     None => None,
                 };
                 let mentions = mentions(store, text.as_str()).map_err(failed)?;
-                let change = Change::Post { author: &display, text: text.as_str(), reply_to, mentions: &mentions };
+                let change = Change::Post {
+                    author: &display,
+                    text: text.as_str(),
+                    reply_to,
+                    mentions: &mentions,
+                    bot,
+                    streaming,
+                };
                 let seq = match store.append(&op(change)).map_err(failed)? {
                     Appended::Stored(seq) => seq,
                     Appended::Duplicate { seq, ts } => return Ok(Outcome::Duplicate { seq, ts }),
@@ -166,9 +290,12 @@ impl Room {
                     deleted: false,
                     reply_to,
                     mentions,
+                    removed: false,
+                    bot,
+                    streaming,
                 };
                 let frame = ServerFrame::Message(view::message(stored, quote, Vec::new()));
-                Ok(Outcome::Stored { seq, ts, frames: vec![(Audience::Room, frame)] })
+                Ok(Outcome::Stored { seq, ts, frames: vec![(Audience::Room, frame)], then: Vec::new() })
             }
             ClientFrame::Edit { id, text, .. } => {
                 let target = own(target(store, id)?, member, "edit")?;
@@ -185,19 +312,50 @@ impl Room {
                         Err(duplicate) => return Ok(duplicate),
                     };
                 let frame = ServerFrame::Edited { seq, id, text: text.into_string(), edited_ts: ts, mentions };
-                Ok(Outcome::Stored { seq, ts, frames: vec![(Audience::Room, frame)] })
+                Ok(Outcome::Stored { seq, ts, frames: vec![(Audience::Room, frame)], then: Vec::new() })
             }
             ClientFrame::Delete { id, .. } => {
-                let target = own(target(store, id)?, member, "delete")?;
+                let target = target(store, id)?;
+                // Someone else's message: a moderator's removal, or not allowed.
+                let removed = target.member != member;
+                if removed && !actor.role.moderates() {
+                    return Err(refusal(ErrorCode::NotAuthor, "only its author (or a moderator) can delete a message"));
+                }
                 if target.deleted {
                     return Ok(Outcome::Unchanged);
                 }
-                let seq = match recorded(store.append(&op(Change::Delete { id })))? {
+                let seq = match recorded(store.append(&op(Change::Delete { id, removed })))? {
                     Ok(seq) => seq,
                     Err(duplicate) => return Ok(duplicate),
                 };
-                Ok(Outcome::Stored { seq, ts, frames: vec![(Audience::Room, ServerFrame::Deleted { seq, id })] })
+                let frame = ServerFrame::Deleted { seq, id, removed };
+                Ok(Outcome::Stored { seq, ts, frames: vec![(Audience::Room, frame)], then: Vec::new() })
             }
+            ClientFrame::Append { id, text, .. } => {
+                let target = self.stream_of(store, id, member)?;
+                if target.text.chars().count() + text.chars().count() > TEXT_MAX_CHARS {
+                    return Err(refusal(
+                        ErrorCode::TextTooLong,
+                        format!("a message has at most {TEXT_MAX_CHARS} characters; finish this one"),
+                    ));
+                }
+                let seq = match recorded(store.append(&op(Change::Append { id, text: &text })))? {
+                    Ok(seq) => seq,
+                    Err(duplicate) => return Ok(duplicate),
+                };
+                let frame = ServerFrame::Appended { seq, id, text };
+                Ok(Outcome::Stored { seq, ts, frames: vec![(Audience::Room, frame)], then: Vec::new() })
+            }
+            ClientFrame::Finish { id, .. } => {
+                self.stream_of(store, id, member)?;
+                let seq = match recorded(store.append(&op(Change::Finish { id })))? {
+                    Ok(seq) => seq,
+                    Err(duplicate) => return Ok(duplicate),
+                };
+                let frame = ServerFrame::Finished { seq, id };
+                Ok(Outcome::Stored { seq, ts, frames: vec![(Audience::Room, frame)], then: Vec::new() })
+            }
+            ClientFrame::Moderate { action, .. } => self.moderate(store, actor, client_id, action, seq, ts, now_ms),
             ClientFrame::React { id, emoji, on, .. } => {
                 let target = target(store, id)?;
                 if target.deleted {
@@ -242,16 +400,44 @@ impl Room {
                         ServerFrame::Reactions { seq, id, by: member, reactions: view::summarize(&rows, None) },
                     ),
                 ];
-                Ok(Outcome::Stored { seq, ts, frames })
+                Ok(Outcome::Stored { seq, ts, frames, then: Vec::new() })
             }
-            ClientFrame::Join { .. } | ClientFrame::Typing {} | ClientFrame::History { .. } => Ok(Outcome::Unchanged),
+            ClientFrame::Join { .. }
+            | ClientFrame::Typing {}
+            | ClientFrame::History { .. }
+            | ClientFrame::Audit { .. } => Ok(Outcome::Unchanged),
         }
+    }
+}
+
+impl Room {
+    /// The message `id` if `member` is streaming it.
+    fn stream_of(&self, store: &mut impl RoomStore, id: Seq, member: MemberId) -> Result<StoredMessage, ProtocolError> {
+        let m = target(store, id)?;
+        if m.member != member || !m.streaming {
+            return Err(refusal(ErrorCode::NotStreaming, format!("message {id} is not a stream of yours under way")));
+        }
+        Ok(m)
+    }
+}
+
+/// The operation's acknowledgement if it was recorded before, else `refused`.
+fn unless_recorded(
+    store: &mut impl RoomStore,
+    member: MemberId,
+    client_id: &str,
+    refused: Refusal,
+) -> Result<Done, Refusal> {
+    match store.find(member, client_id) {
+        Ok(Some((seq, ts))) => Ok(Done { seq, ts, duplicate: true, bot: None }),
+        Ok(None) => Err(refused),
+        Err(_) => Err((internal(), None)),
     }
 }
 
 /// The event an edit, delete or reaction was recorded as, or (`Err`) the outcome of a retry
 /// the store caught (its `find` ran first, so only a caller that skips it sees one).
-fn recorded(appended: Result<Appended, StoreError>) -> Result<Result<Seq, Outcome>, ProtocolError> {
+pub(super) fn recorded(appended: Result<Appended, StoreError>) -> Result<Result<Seq, Outcome>, ProtocolError> {
     Ok(match appended.map_err(failed)? {
         Appended::Stored(seq) => Ok(seq),
         Appended::Duplicate { seq, ts } => Err(Outcome::Duplicate { seq, ts }),
@@ -259,7 +445,7 @@ fn recorded(appended: Result<Appended, StoreError>) -> Result<Result<Seq, Outcom
 }
 
 /// The message an operation names.
-fn target(store: &mut impl RoomStore, id: Seq) -> Result<StoredMessage, ProtocolError> {
+pub(super) fn target(store: &mut impl RoomStore, id: Seq) -> Result<StoredMessage, ProtocolError> {
     store
         .messages(&[id])
         .map_err(failed)?

@@ -95,7 +95,7 @@ impl Room {
             return;
         }
         m.typing_ms = Some(now_ms);
-        let frame = ServerFrame::Typing(MemberView { id: member, name: m.display.clone() });
+        let frame = ServerFrame::Typing(MemberView { id: member, name: m.display.clone(), role: m.role });
         out.push(Effect::Send { to: Audience::Others(member), text: frame.to_json() });
     }
 }

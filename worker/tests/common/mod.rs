@@ -182,7 +182,16 @@ impl Harness {
     }
 
     fn member(&mut self, name: &str) -> confab_shared::Member {
-        confab_shared::Member { id: self.id_of(name), name: name.trim().to_owned() }
+        use confab_worker::store::RoomStore;
+        let id = self.id_of(name);
+        let owner = self.store.record().unwrap().owner;
+        let role = if owner == Some(id) { confab_shared::Role::Owner } else { confab_shared::Role::Member };
+        confab_shared::Member { id, name: name.trim().to_owned(), role }
+    }
+
+    /// A moderation action from socket `s`.
+    pub fn moderate(&mut self, s: SocketId, client_id: &str, action: serde_json::Value) {
+        self.text(s, json!({"type": "moderate", "data": {"client_id": client_id, "action": action}}));
     }
 
     /// `member_joined` of the member holding `name`, shown as `name`.
