@@ -18,8 +18,10 @@
 use crate::room::{Attachment, Effect, Input, Room, RoomConfig, SocketId, ADMIN};
 use crate::routes::{self, history_query, since_query, var_u32, Write};
 use crate::sql::{SqlCache, SqlStore};
+use crate::store::Delivery;
 use crate::store::CLAIM_IDLE_MS;
-use confab_shared::api::IDEMPOTENCY_KEY;
+use crate::webhook;
+use confab_shared::api::{IDEMPOTENCY_KEY, SIGNATURE_HEADER};
 use confab_shared::limits::FRAME_MAX_BYTES;
 use confab_shared::{ErrorCode, HttpError, MemberKey, ProtocolError, PING, PONG};
 use std::cell::{Cell, RefCell};
@@ -59,6 +61,9 @@ pub struct ChatRoom {
     /// The deployment's admin secret (`ADMIN_TOKEN`, a Wrangler secret), if set: an owner in
     /// every room over HTTP.
     admin_token: Option<String>,
+    /// `ALLOW_PRIVATE_WEBHOOKS`: a development setting that lets bots register webhooks on
+    /// loopback and private addresses (the examples and tests run their receivers there).
+    allow_private_webhooks: bool,
 }
 
 /// What exists only while the object is in memory; rebuilt on wake.
@@ -136,6 +141,9 @@ impl DurableObject for ChatRoom {
                 .or_else(|_| env.var("ADMIN_TOKEN").map(|v| v.to_string()))
                 .ok()
                 .filter(|t| t.len() >= 16),
+            allow_private_webhooks: env
+                .var("ALLOW_PRIVATE_WEBHOOKS")
+                .is_ok_and(|v| matches!(v.to_string().trim(), "1" | "true")),
         }
     }
 
@@ -194,6 +202,11 @@ impl DurableObject for ChatRoom {
                     }
                 }
             }
+            "/webhook/set" | "/webhook/clear" => {
+                let response = self.webhook(req, url.path() == "/webhook/set").await;
+                self.after_event(None).await;
+                response
+            }
             "/write" => {
                 let response = self.write(req, url.query()).await;
                 self.after_event(None).await;
@@ -245,6 +258,7 @@ impl DurableObject for ChatRoom {
             }
             live.wake_request = None; // covered by next_wake() in after_event
         }
+        self.deliver_webhooks(now).await;
         self.alarm_at.set(None);
         self.after_event(None).await;
         Response::ok("done")
@@ -332,6 +346,66 @@ fn wasm_memory_bytes() -> u32 {
 }
 
 impl ChatRoom {
+    /// `PUT`/`DELETE /api/rooms/{room}/webhook` by a bot.
+    async fn webhook(&self, mut req: Request, set: bool) -> Result<Response> {
+        let bearer =
+            req.headers().get("Authorization")?.and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_owned()));
+        let body = req.text().await?;
+        let url = if set {
+            match serde_json::from_str::<confab_shared::api::SetWebhook>(&body) {
+                Ok(w) => Some(w.url),
+                Err(_) => {
+                    let e = ProtocolError::new(ErrorCode::BadRequest, "the body is {\"url\": \"https://…\"}");
+                    return error_response(e, 400);
+                }
+            }
+        } else {
+            None
+        };
+        let mut store = self.store();
+        let mut live = self.live();
+        let live = live.as_mut().expect("live() fills it");
+        let bot = match bearer.map(|b| live.room.authenticate(&mut store, &b)) {
+            Some(Ok(Some(bot))) => bot,
+            Some(Err(e)) => return error_response(e, 500),
+            _ => {
+                let e = ProtocolError::new(ErrorCode::Unauthorized, "this needs a bot's Authorization: Bearer <token>");
+                return error_response(e, 401);
+            }
+        };
+        match live.room.set_webhook(&mut store, &bot, url.as_deref(), self.allow_private_webhooks) {
+            Ok(Some(hook)) => Response::from_json(&hook),
+            Ok(None) => Ok(Response::empty()?.with_status(204)),
+            Err(e) => {
+                let status = routes::status_of(e.code);
+                error_response(e, status)
+            }
+        }
+    }
+
+    /// Sends the webhook deliveries that are due, all at once, each with its own timeout, and
+    /// hands every answer back to the room. Runs from the alarm: a slow receiver delays
+    /// nothing else (the object serves other events while these wait on the network).
+    async fn deliver_webhooks(&self, now: u64) {
+        let due = {
+            let mut live = self.live();
+            let live = live.as_mut().expect("live() fills it");
+            live.room.due_deliveries(&mut self.store(), now)
+        };
+        if due.is_empty() {
+            return;
+        }
+        let answers = futures::future::join_all(due.iter().map(deliver)).await;
+        let mut live = self.live();
+        let live = live.as_mut().expect("live() fills it");
+        let mut store = self.store();
+        let now = Date::now().as_millis();
+        for (delivery, answer) in due.iter().zip(answers) {
+            let effects = live.room.delivered(&mut store, delivery, answer, now);
+            apply(live, effects);
+        }
+    }
+
     /// A write over HTTP: a bot's message operation (its token in `Authorization: Bearer`),
     /// or a moderation action by the admin secret. The same rules and budgets as a socket's
     /// frame; the broadcast goes to the room's sockets before the answer.
@@ -622,4 +696,50 @@ pub fn error_response(e: ProtocolError, status: u16) -> Result<Response> {
 /// Compares two secrets in time that does not depend on where they differ.
 fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// One webhook delivery: a signed `POST`, redirects not followed, answered within
+/// [`webhook::TIMEOUT_MS`] or taken as failed.
+async fn deliver(d: &Delivery) -> webhook::Answer {
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let attempt = async move {
+        let headers = Headers::new();
+        headers.set("Content-Type", "application/json")?;
+        headers.set("User-Agent", "Confab-Webhook/1")?;
+        headers.set(SIGNATURE_HEADER, &webhook::sign(&d.hook.secret, d.body.as_bytes()))?;
+        headers.set("X-Confab-Delivery", &d.id.to_string())?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(d.body.clone().into()))
+            .with_redirect(RequestRedirect::Manual);
+        let req = Request::new_with_init(&d.hook.url, &init)?;
+        let mut resp = Fetch::Request(req).send_with_signal(&signal).await?;
+        let status = resp.status_code();
+        let content_type = resp.headers().get("Content-Type")?;
+        // An answer far longer than any reply it could post is not read.
+        let too_long = resp
+            .headers()
+            .get("Content-Length")?
+            .and_then(|l| l.parse::<usize>().ok())
+            .is_some_and(|l| l > webhook::REPLY_MAX_BYTES * 4);
+        let body = if too_long { String::new() } else { resp.text().await? };
+        Ok::<_, worker::Error>((status, content_type, body))
+    };
+    let timeout = Delay::from(std::time::Duration::from_millis(webhook::TIMEOUT_MS));
+    match futures::future::select(Box::pin(attempt), timeout).await {
+        futures::future::Either::Left((Ok((status, content_type, body)), _)) => {
+            webhook::answer(Some(status), content_type.as_deref(), &body)
+        }
+        futures::future::Either::Left((Err(e), _)) => {
+            console_warn!("webhook delivery {} failed: {e}", d.id);
+            webhook::Answer::Retry
+        }
+        futures::future::Either::Right(_) => {
+            controller.abort();
+            console_warn!("webhook delivery {} timed out", d.id);
+            webhook::Answer::Retry
+        }
+    }
 }

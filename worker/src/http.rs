@@ -58,7 +58,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         }
     }
     let mut init = RequestInit::new();
-    if matches!(route, Route::Write(..)) {
+    if matches!(route, Route::Write(..) | Route::Webhook(..)) {
         let body = body_text(&mut req).await?;
         init.with_method(Method::Post).with_body(Some(body.into()));
     } else {

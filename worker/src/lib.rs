@@ -5,6 +5,7 @@
 //! - [`store`]: what the room needs from storage; [`store::MemoryStore`] for native tests.
 //! - `durable.rs` (wasm only): the `ChatRoom` Durable Object, thin glue that feeds socket
 //!   events to the room and carries out its effects, with `SqlStore` on Durable Object SQLite.
+//! - [`webhook`]: outgoing webhooks' pure parts (URL checks, signatures, retries).
 //! - [`routes`]: the HTTP surface as plain functions (routing, query, `Origin` check).
 //! - `http.rs` (wasm only): the Worker's `fetch`: routes `/api/*`, checks room names, the
 //!   upgrade and the `Origin`, and forwards to the room's object.
@@ -22,6 +23,7 @@ pub mod migrate;
 pub mod room;
 pub mod routes;
 pub mod store;
+pub mod webhook;
 
 #[cfg(target_arch = "wasm32")]
 mod durable;

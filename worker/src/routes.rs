@@ -18,6 +18,9 @@ pub enum Route {
     Messages(RoomName),
     /// A write with a bearer token: a bot's message operation, or the admin's moderation.
     Write(RoomName, Write),
+    /// `PUT` (true) or `DELETE` (false) `/api/rooms/{room}/webhook`: a bot sets or clears its
+    /// webhook.
+    Webhook(RoomName, bool),
 }
 
 /// A write over HTTP, as the room's object gets it (`POST /write?op=…&id=…`).
@@ -148,7 +151,9 @@ impl Route {
     pub fn room(&self) -> Option<&RoomName> {
         match self {
             Route::CreateRoom => None,
-            Route::RoomInfo(r) | Route::Socket(r) | Route::Messages(r) | Route::Write(r, _) => Some(r),
+            Route::RoomInfo(r) | Route::Socket(r) | Route::Messages(r) | Route::Write(r, _) | Route::Webhook(r, _) => {
+                Some(r)
+            }
         }
     }
 
@@ -162,6 +167,8 @@ impl Route {
             Route::Socket(_) => Some("/ws"),
             Route::Messages(_) => Some("/messages"),
             Route::Write(..) => Some("/write"),
+            Route::Webhook(_, true) => Some("/webhook/set"),
+            Route::Webhook(_, false) => Some("/webhook/clear"),
         }
     }
 }
@@ -181,6 +188,8 @@ pub fn route(method: &str, path: &str) -> Result<Route, ProtocolError> {
         ("GET", [room, "messages"]) => Ok(Route::Messages(RoomName::parse(room)?)),
         ("POST", [room, "messages"]) => Ok(Route::Write(RoomName::parse(room)?, Write::Post)),
         ("POST", [room, "moderate"]) => Ok(Route::Write(RoomName::parse(room)?, Write::Moderate)),
+        ("PUT", [room, "webhook"]) => Ok(Route::Webhook(RoomName::parse(room)?, true)),
+        ("DELETE", [room, "webhook"]) => Ok(Route::Webhook(RoomName::parse(room)?, false)),
         (method, [room, "messages", id, rest @ ..]) => {
             let room = RoomName::parse(room)?;
             let id: Seq = id.parse().map_err(|_| not_found())?;
@@ -295,6 +304,8 @@ mod tests {
             assert_eq!(route(m, p), Ok(Route::Write(lobby(), w)), "{m} {p}");
             assert_eq!(Write::from_query(Some(&w.query()[1..])), Some(w), "the query reads back");
         }
+        assert_eq!(route("PUT", "/api/rooms/lobby/webhook"), Ok(Route::Webhook(lobby(), true)));
+        assert_eq!(route("DELETE", "/api/rooms/lobby/webhook"), Ok(Route::Webhook(lobby(), false)));
         assert_eq!(Write::from_query(Some("op=edit")), None, "an edit names its message");
         let post = Write::Post.frame(r#"{"text":"hi"}"#, Some("k1"), "fresh").unwrap();
         assert_eq!(post.client_id(), Some("k1"), "the idempotency key is the client id");

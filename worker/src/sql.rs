@@ -23,6 +23,8 @@
 //!   member's name then) and
 //!   `versions (id, version, text, ts)`.
 //! - `bans (addr, member)`: banned addresses; `invites (code, member, created_ms)`.
+//! - `deliveries (id, bot, message, body, attempts, due_ms)`: the webhook queue (a bot's
+//!   `webhook_url` and `webhook_secret` are on its `members` row).
 //!
 //! A method that writes more than once runs in one `transactionSync` ([`atomically`]): an
 //! event is never stored without the change it records, and a failure leaves nothing.
@@ -261,18 +263,24 @@ impl From<MemberRow> for MemberInfo {
 }
 
 /// The columns and tables schema 4 added, for a room made by schema 3.
-const SCHEMA_4: [&str; 10] = [
+const SCHEMA_4: [&str; 13] = [
     "ALTER TABLE members ADD COLUMN role INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE members ADD COLUMN muted_until INTEGER",
     "ALTER TABLE members ADD COLUMN banned INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE members ADD COLUMN addr TEXT",
+    "ALTER TABLE members ADD COLUMN webhook_url TEXT",
+    "ALTER TABLE members ADD COLUMN webhook_secret TEXT",
     "ALTER TABLE posts ADD COLUMN removed INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE posts ADD COLUMN bot INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE posts ADD COLUMN streaming INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE events ADD COLUMN action TEXT",
     "CREATE TABLE IF NOT EXISTS bans (addr TEXT PRIMARY KEY, member INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS invites (code TEXT PRIMARY KEY, member INTEGER NOT NULL, created_ms INTEGER NOT NULL)",
+    DELIVERIES,
 ];
+
+const DELIVERIES: &str = "CREATE TABLE IF NOT EXISTS deliveries (id INTEGER PRIMARY KEY, bot INTEGER NOT NULL,
+    message INTEGER NOT NULL, body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, due_ms INTEGER NOT NULL)";
 
 #[derive(Deserialize)]
 struct Text {
@@ -290,7 +298,7 @@ fn create_tables(sql: &SqlStorage) -> Result<()> {
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value NOT NULL)",
         "CREATE TABLE IF NOT EXISTS members (id INTEGER PRIMARY KEY, claim TEXT, key_hash TEXT,
             display TEXT NOT NULL, bucket_milli INTEGER, bucket_at INTEGER, role INTEGER NOT NULL DEFAULT 0,
-            muted_until INTEGER, banned INTEGER NOT NULL DEFAULT 0, addr TEXT)",
+            muted_until INTEGER, banned INTEGER NOT NULL DEFAULT 0, addr TEXT, webhook_url TEXT, webhook_secret TEXT)",
         "CREATE INDEX IF NOT EXISTS members_by_claim ON members (claim)",
         "CREATE TABLE IF NOT EXISTS names (claim TEXT PRIMARY KEY, member INTEGER NOT NULL,
             claimed_ms INTEGER NOT NULL)",
@@ -308,6 +316,7 @@ fn create_tables(sql: &SqlStorage) -> Result<()> {
             ts INTEGER NOT NULL, PRIMARY KEY (id, version)) WITHOUT ROWID",
         "CREATE TABLE IF NOT EXISTS bans (addr TEXT PRIMARY KEY, member INTEGER NOT NULL)",
         "CREATE TABLE IF NOT EXISTS invites (code TEXT PRIMARY KEY, member INTEGER NOT NULL, created_ms INTEGER NOT NULL)",
+        DELIVERIES,
     ] {
         sql.exec(statement, None)?;
     }
@@ -332,10 +341,9 @@ impl SqlStore<'_> {
     /// Every table, or the creation runs again (its statements are idempotent) and makes what
     /// is missing: a schema half made by a failed first write is mended by the next.
     pub fn exists(sql: &SqlStorage) -> std::result::Result<bool, StoreError> {
-        Ok(table_count(
-            sql,
-            "'meta', 'members', 'names', 'events', 'posts', 'reactions', 'versions', 'bans', 'invites'",
-        )? >= 9.0)
+        let all =
+            "'meta', 'members', 'names', 'events', 'posts', 'reactions', 'versions', 'bans', 'invites', 'deliveries'";
+        Ok(table_count(sql, all)? >= 10.0)
     }
 
     /// Brings a room written by a protocol 1 build up to date, once, in the constructor (a
@@ -1151,5 +1159,107 @@ impl RoomStore for SqlStore<'_> {
             vec![int(member), int(limit.into())],
         )?;
         Ok(rows.into_iter().map(|r| r.id as Seq).collect())
+    }
+
+    fn set_webhook(&mut self, id: MemberId, hook: Option<(&str, &str)>) -> std::result::Result<(), StoreError> {
+        let (url, secret) = match hook {
+            Some((u, s)) => (SqlStorageValue::from(u), SqlStorageValue::from(s)),
+            None => (SqlStorageValue::Null, SqlStorageValue::Null),
+        };
+        self.run(
+            "UPDATE members SET webhook_url = ?, webhook_secret = ? WHERE id = ? AND role = 1",
+            vec![url, secret, int(id)],
+        )
+    }
+
+    fn webhooks(&mut self, ids: &[MemberId]) -> std::result::Result<Vec<Hook>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            #[serde(flatten)]
+            member: MemberRow,
+            webhook_url: String,
+            webhook_secret: String,
+        }
+        let rows: Vec<Row> = self.rows(
+            &format!(
+                "SELECT {MEMBER_COLUMNS}, webhook_url, webhook_secret FROM members WHERE id IN ({})
+                 AND role = 1 AND banned = 0 AND webhook_url IS NOT NULL",
+                ids_list(ids)
+            ),
+            Vec::new(),
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Hook { bot: r.member.into(), url: r.webhook_url, secret: r.webhook_secret })
+            .collect())
+    }
+
+    fn enqueue(&mut self, bot: MemberId, message: Seq, body: &str, due_ms: u64) -> std::result::Result<(), StoreError> {
+        self.run(
+            "INSERT INTO deliveries (bot, message, body, due_ms) VALUES (?, ?, ?, ?)",
+            vec![int(bot), int(message), body.into(), int(due_ms)],
+        )?;
+        self.run(
+            "DELETE FROM deliveries WHERE id <= (SELECT max(id) FROM deliveries) - ?",
+            vec![int(crate::webhook::QUEUE_MAX.into())],
+        )
+    }
+
+    fn due(&mut self, now_ms: u64, limit: u32) -> std::result::Result<Vec<Delivery>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            delivery: f64,
+            message: f64,
+            body: String,
+            attempts: f64,
+            #[serde(flatten)]
+            member: MemberRow,
+            webhook_url: String,
+            webhook_secret: String,
+        }
+        if !self.cache.schema.get() {
+            return Ok(Vec::new());
+        }
+        self.run(
+            "DELETE FROM deliveries WHERE bot NOT IN
+             (SELECT id FROM members WHERE role = 1 AND banned = 0 AND webhook_url IS NOT NULL)",
+            Vec::new(),
+        )?;
+        let rows: Vec<Row> = self.rows(
+            "SELECT d.id AS delivery, d.message, d.body, d.attempts, m.id, m.display, m.bucket_milli, m.bucket_at,
+                    m.role, m.muted_until, m.banned, m.addr, m.webhook_url, m.webhook_secret
+             FROM deliveries d JOIN members m ON m.id = d.bot WHERE d.due_ms <= ? ORDER BY d.id LIMIT ?",
+            vec![int(now_ms), int(limit.into())],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Delivery {
+                id: r.delivery as u64,
+                hook: Hook { bot: r.member.into(), url: r.webhook_url, secret: r.webhook_secret },
+                message: r.message as Seq,
+                body: r.body,
+                attempts: r.attempts as u32,
+            })
+            .collect())
+    }
+
+    fn finish_delivery(&mut self, id: u64) -> std::result::Result<(), StoreError> {
+        self.run("DELETE FROM deliveries WHERE id = ?", vec![int(id)])
+    }
+
+    fn reschedule(&mut self, id: u64, attempts: u32, due_ms: u64) -> std::result::Result<(), StoreError> {
+        self.run(
+            "UPDATE deliveries SET attempts = ?, due_ms = ? WHERE id = ?",
+            vec![int(attempts.into()), int(due_ms), int(id)],
+        )
+    }
+
+    fn next_due(&mut self) -> std::result::Result<Option<u64>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            due: Option<f64>,
+        }
+        let rows: Vec<Row> = self.rows("SELECT min(due_ms) AS due FROM deliveries", Vec::new())?;
+        Ok(rows.first().and_then(|r| r.due).map(|d| d as u64))
     }
 }

@@ -239,6 +239,32 @@ pub struct RoomRecord {
     pub settings: RoomSettings,
 }
 
+/// A bot's webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    /// The bot.
+    pub bot: MemberInfo,
+    /// Where deliveries go.
+    pub url: String,
+    /// What they are signed with.
+    pub secret: String,
+}
+
+/// A queued webhook delivery, with where it goes now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Its id in the queue.
+    pub id: u64,
+    /// The bot it is for, as it is now.
+    pub hook: Hook,
+    /// The message that mentioned the bot.
+    pub message: Seq,
+    /// The JSON body.
+    pub body: String,
+    /// Tries so far.
+    pub attempts: u32,
+}
+
 /// One moderation event, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRow {
@@ -331,6 +357,25 @@ pub trait RoomStore {
     fn last_post(&mut self, member: MemberId) -> Result<Option<u64>, StoreError>;
     /// `member`'s messages that are not deleted, newest first, at most `limit`.
     fn posts_by(&mut self, member: MemberId, limit: u32) -> Result<Vec<Seq>, StoreError>;
+
+    // --- Webhooks.
+
+    /// Sets (`Some((url, secret))`) or clears bot `id`'s webhook.
+    fn set_webhook(&mut self, id: MemberId, hook: Option<(&str, &str)>) -> Result<(), StoreError>;
+    /// The webhooks of those of `ids` that are live bots with one.
+    fn webhooks(&mut self, ids: &[MemberId]) -> Result<Vec<Hook>, StoreError>;
+    /// Queues a delivery to `bot` about `message`, due at `due_ms`; past
+    /// [`crate::webhook::QUEUE_MAX`] queued, the oldest go.
+    fn enqueue(&mut self, bot: MemberId, message: Seq, body: &str, due_ms: u64) -> Result<(), StoreError>;
+    /// Deliveries due by `now_ms` whose bot still has a webhook, at most `limit`, oldest first
+    /// (those whose bot has none any more are dropped).
+    fn due(&mut self, now_ms: u64, limit: u32) -> Result<Vec<Delivery>, StoreError>;
+    /// Delivery `id` is done with (delivered, refused, or out of tries).
+    fn finish_delivery(&mut self, id: u64) -> Result<(), StoreError>;
+    /// Delivery `id` failed its `attempts`th try: due again at `due_ms`.
+    fn reschedule(&mut self, id: u64, attempts: u32, due_ms: u64) -> Result<(), StoreError>;
+    /// When the next delivery is due.
+    fn next_due(&mut self) -> Result<Option<u64>, StoreError>;
 }
 
 /// An in-memory [`RoomStore`] with the same semantics as the SQLite one.
@@ -347,6 +392,11 @@ pub struct MemoryStore {
     invites: BTreeSet<String>,
     /// Banned address → the ban's member.
     banned_addrs: HashMap<String, MemberId>,
+    /// Bot → (url, secret).
+    hooks: BTreeMap<MemberId, (String, String)>,
+    /// id → (bot, message, body, attempts, due).
+    deliveries: BTreeMap<u64, Queued>,
+    next_delivery: u64,
     ops: HashMap<(MemberId, String), Seq>,
     messages: BTreeMap<Seq, StoredMessage>,
     /// (id, emoji, member) → (the seq that added it, the name it was added under).
@@ -357,6 +407,9 @@ pub struct MemoryStore {
     /// Whether lapsed names were pruned (once per store, as the SQL store does per instance).
     pruned: bool,
 }
+
+/// A queued delivery in [`MemoryStore`]: (bot, message, body, attempts, due).
+type Queued = (MemberId, Seq, String, u32, u64);
 
 #[derive(Debug, Clone)]
 struct MemberRow {
@@ -879,5 +932,79 @@ impl RoomStore for MemoryStore {
             .take(limit as usize)
             .map(|m| m.id)
             .collect())
+    }
+
+    fn set_webhook(&mut self, id: MemberId, hook: Option<(&str, &str)>) -> Result<(), StoreError> {
+        self.check()?;
+        match hook {
+            Some((url, secret)) => self.hooks.insert(id, (url.to_owned(), secret.to_owned())),
+            None => self.hooks.remove(&id),
+        };
+        Ok(())
+    }
+
+    fn webhooks(&mut self, ids: &[MemberId]) -> Result<Vec<Hook>, StoreError> {
+        self.check()?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                let m = self.members.get(id).filter(|m| m.role == Role::Bot && !m.banned)?;
+                let (url, secret) = self.hooks.get(id)?;
+                Some(Hook { bot: m.info(*id), url: url.clone(), secret: secret.clone() })
+            })
+            .collect())
+    }
+
+    fn enqueue(&mut self, bot: MemberId, message: Seq, body: &str, due_ms: u64) -> Result<(), StoreError> {
+        self.check()?;
+        self.next_delivery += 1;
+        self.deliveries.insert(self.next_delivery, (bot, message, body.to_owned(), 0, due_ms));
+        while self.deliveries.len() > crate::webhook::QUEUE_MAX as usize {
+            self.deliveries.pop_first();
+        }
+        Ok(())
+    }
+
+    fn due(&mut self, now_ms: u64, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        self.check()?;
+        let hookless: Vec<u64> =
+            self.deliveries.iter().filter(|(_, d)| !self.hooks.contains_key(&d.0)).map(|(id, _)| *id).collect();
+        for id in hookless {
+            self.deliveries.remove(&id);
+        }
+        let due: Vec<(u64, Queued)> = self
+            .deliveries
+            .iter()
+            .filter(|(_, d)| d.4 <= now_ms)
+            .take(limit as usize)
+            .map(|(id, d)| (*id, d.clone()))
+            .collect();
+        let mut out = Vec::new();
+        for (id, (bot, message, body, attempts, _)) in due {
+            if let Some(hook) = self.webhooks(&[bot])?.into_iter().next() {
+                out.push(Delivery { id, hook, message, body, attempts });
+            }
+        }
+        Ok(out)
+    }
+
+    fn finish_delivery(&mut self, id: u64) -> Result<(), StoreError> {
+        self.check()?;
+        self.deliveries.remove(&id);
+        Ok(())
+    }
+
+    fn reschedule(&mut self, id: u64, attempts: u32, due_ms: u64) -> Result<(), StoreError> {
+        self.check()?;
+        if let Some(d) = self.deliveries.get_mut(&id) {
+            d.3 = attempts;
+            d.4 = due_ms;
+        }
+        Ok(())
+    }
+
+    fn next_due(&mut self) -> Result<Option<u64>, StoreError> {
+        self.check()?;
+        Ok(self.deliveries.values().map(|d| d.4).min())
     }
 }

@@ -556,3 +556,62 @@ fn moderation_events_keep_the_log_contiguous_and_resumes_replay_only_messages() 
     assert_eq!(messages.iter().map(|m| m.id).collect::<Vec<_>>(), vec![4], "no message 0 for the settings");
     assert_eq!((settings.topic.as_str(), settings.slow_mode_secs, latest_seq), ("hello", 5, 4));
 }
+
+#[test]
+fn a_mention_of_a_bot_with_a_webhook_is_queued_delivered_answered_once_and_retried_with_backoff() {
+    use confab_worker::webhook::{Answer, RETRIES_MS};
+    let (mut h, a, b, _c) = room();
+    let (bot, _) = make_bot(&mut h, a, "helper");
+    let refused = h.room.set_webhook(&mut h.store, &bot, Some("http://127.0.0.1:9/hook"), false);
+    assert_eq!(refused.unwrap_err().code, ErrorCode::InvalidUrl, "loopback only with the development setting");
+    let hook = h.room.set_webhook(&mut h.store, &bot, Some("http://127.0.0.1:9/hook"), true).unwrap().unwrap();
+    assert!(hook.secret.len() > 32);
+    h.send(b, "p0", "no mention, no delivery");
+    assert!(h.room.due_deliveries(&mut h.store, h.now).is_empty());
+    h.take(b);
+    h.send(b, "p1", "@helper what time is it?");
+    assert_eq!(h.room.next_wake(), Some(h.now), "the alarm is asked for at once");
+    let due = h.room.due_deliveries(&mut h.store, h.now);
+    assert_eq!(due.len(), 1);
+    let event: confab_shared::api::WebhookEvent = serde_json::from_str(&due[0].body).unwrap();
+    assert_eq!((event.event.as_str(), event.author.name.as_str(), event.bot.id), ("mention", "bob", bot.id));
+    assert_eq!(event.message.text, "@helper what time is it?");
+    // The text answer is posted as the bot, replying; the same answer again posts nothing new.
+    h.take(b);
+    let effects = h.room.delivered(&mut h.store, &due[0], Answer::Delivered(Some("noon".into())), h.now);
+    h.apply(effects);
+    let frames = h.take(b);
+    let [ServerFrame::Message(reply)] = frames.as_slice() else { panic!("the reply: {frames:?}") };
+    assert!(reply.bot && reply.text == "noon" && reply.reply_to.as_ref().map(|q| q.id) == Some(event.message.id));
+    let effects = h.room.delivered(&mut h.store, &due[0], Answer::Delivered(Some("noon".into())), h.now);
+    h.apply(effects);
+    assert!(h.take(b).is_empty(), "a repeated answer is the same reply");
+    assert!(h.room.due_deliveries(&mut h.store, h.now + 3_600_000).is_empty(), "done with");
+    // A failing receiver: retried after each wait, then dropped.
+    h.send(b, "p2", "@helper again");
+    let mut at = h.now;
+    for (i, wait) in RETRIES_MS.iter().enumerate() {
+        let due = h.room.due_deliveries(&mut h.store, at);
+        assert_eq!(due.len(), 1, "try {}", i + 1);
+        assert!(h.room.due_deliveries(&mut h.store, at).len() == 1, "still queued until answered");
+        h.room.delivered(&mut h.store, &due[0], Answer::Retry, at);
+        assert!(h.room.due_deliveries(&mut h.store, at + wait - 1).is_empty(), "not before its wait");
+        at += wait;
+    }
+    let last = h.room.due_deliveries(&mut h.store, at);
+    h.room.delivered(&mut h.store, &last[0], Answer::Retry, at);
+    assert!(h.room.due_deliveries(&mut h.store, at + 86_400_000).is_empty(), "dropped after the last try");
+    assert_eq!(h.room.next_wake(), None);
+    // A bot mentioning itself is not told; a revoked bot's queue goes.
+    let me = ClientFrame::Send {
+        client_id: ClientId::parse("self").unwrap(),
+        text: MessageText::parse("I am @helper").unwrap(),
+        reply_to: None,
+        streaming: false,
+    };
+    bot_frame(&mut h, &bot, me).unwrap();
+    assert!(h.room.due_deliveries(&mut h.store, h.now).is_empty());
+    h.send(b, "p3", "@helper?");
+    h.moderate(a, "rv", json!({"kind": "revoke_bot", "member": bot.id}));
+    assert!(h.room.due_deliveries(&mut h.store, h.now).is_empty());
+}

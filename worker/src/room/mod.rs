@@ -17,6 +17,7 @@
 //! on messages (send, edit, delete, react); `presence.rs` who is here; `view.rs` how stored
 //! messages become what a member sees.
 
+mod hooks;
 mod moderation;
 mod ops;
 mod presence;
@@ -326,6 +327,8 @@ pub struct Room {
     remote: BTreeMap<MemberId, Member>,
     /// The bot the last `create_bot` made, with its token, for the reply to whoever asked.
     created_bot: Option<(MemberView, String)>,
+    /// When the next webhook delivery is due, if one is queued.
+    next_delivery: Option<u64>,
 }
 
 /// The unit the per-address limits count by: an IPv4 address as is, an IPv6 address by its
@@ -389,7 +392,10 @@ impl Room {
             record: None,
             remote: BTreeMap::new(),
             created_bot: None,
+            next_delivery: None,
         };
+        // Deliveries queued before an eviction are still due.
+        room.next_delivery = store.next_due().ok().flatten();
         let sockets: Vec<Attachment> = sockets.into_iter().collect();
         let ids: Vec<MemberId> = sockets.iter().filter(|a| !a.closed).filter_map(|a| a.member).collect();
         let known: HashMap<MemberId, crate::store::MemberInfo> = if ids.is_empty() {
@@ -1106,7 +1112,7 @@ impl Room {
     /// When the room next needs an [`Input::Tick`], if it does.
     pub fn next_wake(&self) -> Option<u64> {
         let deadline = self.join_deadlines.first().map(|(at, _)| *at);
-        [self.presence.flush_at, deadline].into_iter().flatten().min()
+        [self.presence.flush_at, deadline, self.next_delivery].into_iter().flatten().min()
     }
 
     /// Sends the held-back presence changes and closes sockets that did not join in time.

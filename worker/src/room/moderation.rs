@@ -67,7 +67,7 @@ fn named(action: &Action) -> Option<MemberId> {
 }
 
 /// A random token: `prefix` and 32 bytes of hex.
-fn random(prefix: &str) -> Result<String, ProtocolError> {
+pub(super) fn random(prefix: &str) -> Result<String, ProtocolError> {
     let mut bytes = [0u8; 32];
     getrandom::getrandom(&mut bytes).map_err(|_| super::internal())?;
     Ok(std::iter::once(prefix.to_owned()).chain(bytes.iter().map(|b| format!("{b:02x}"))).collect())

@@ -123,6 +123,10 @@ impl Room {
                     if let Some(m) = self.actor_mut(actor.id) {
                         m.last_post_ms = Some(ts);
                     }
+                    if let Some((_, ServerFrame::Message(m))) = frames.first() {
+                        let m = m.clone();
+                        self.notify_mentioned(store, actor, &m, now_ms, out);
+                    }
                 }
                 for (to, frame) in frames {
                     out.push(Effect::Send { to, text: frame.to_json() });
