@@ -425,14 +425,28 @@ pub async fn http_full(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Result<(u16, String, String), String> {
+    http_send(port, method, path, headers, "").await
+}
+
+/// An HTTP request with a body: `(status, headers, body)`.
+pub async fn http_send(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<(u16, String, String), String> {
     let work = async {
         let mut s = TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
-        let mut req =
-            format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: 0\r\n");
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
         req.push_str("\r\n");
+        req.push_str(body);
         s.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).await.map_err(|e| e.to_string())?;
