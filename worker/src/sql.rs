@@ -263,7 +263,7 @@ impl From<MemberRow> for MemberInfo {
 }
 
 /// The columns and tables schema 4 added, for a room made by schema 3.
-const SCHEMA_4: [&str; 13] = [
+const SCHEMA_4: [&str; 14] = [
     "ALTER TABLE members ADD COLUMN role INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE members ADD COLUMN muted_until INTEGER",
     "ALTER TABLE members ADD COLUMN banned INTEGER NOT NULL DEFAULT 0",
@@ -277,7 +277,11 @@ const SCHEMA_4: [&str; 13] = [
     "CREATE TABLE IF NOT EXISTS bans (addr TEXT PRIMARY KEY, member INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS invites (code TEXT PRIMARY KEY, member INTEGER NOT NULL, created_ms INTEGER NOT NULL)",
     DELIVERIES,
+    STREAMING,
 ];
+
+/// Streams under way are looked up on every wake: a partial index keeps that off the posts.
+const STREAMING: &str = "CREATE INDEX IF NOT EXISTS streaming_posts ON posts (id) WHERE streaming = 1";
 
 const DELIVERIES: &str = "CREATE TABLE IF NOT EXISTS deliveries (id INTEGER PRIMARY KEY, bot INTEGER NOT NULL,
     message INTEGER NOT NULL, body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, due_ms INTEGER NOT NULL)";
@@ -317,6 +321,7 @@ fn create_tables(sql: &SqlStorage) -> Result<()> {
         "CREATE TABLE IF NOT EXISTS bans (addr TEXT PRIMARY KEY, member INTEGER NOT NULL)",
         "CREATE TABLE IF NOT EXISTS invites (code TEXT PRIMARY KEY, member INTEGER NOT NULL, created_ms INTEGER NOT NULL)",
         DELIVERIES,
+        STREAMING,
     ] {
         sql.exec(statement, None)?;
     }
@@ -1261,5 +1266,21 @@ impl RoomStore for SqlStore<'_> {
         }
         let rows: Vec<Row> = self.rows("SELECT min(due_ms) AS due FROM deliveries", Vec::new())?;
         Ok(rows.first().and_then(|r| r.due).map(|d| d as u64))
+    }
+
+    fn open_streams(&mut self) -> std::result::Result<Vec<(Seq, MemberId, u64)>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: f64,
+            member: f64,
+            at: f64,
+        }
+        let rows: Vec<Row> = self.rows(
+            // `version` is the message's newest event: its time, by primary key.
+            "SELECT p.id, p.member, coalesce((SELECT e.ts FROM events e WHERE e.seq = p.version), p.ts) AS at
+             FROM posts p WHERE p.streaming = 1",
+            Vec::new(),
+        )?;
+        Ok(rows.into_iter().map(|r| (r.id as Seq, r.member as MemberId, r.at as u64)).collect())
     }
 }

@@ -376,6 +376,8 @@ pub trait RoomStore {
     fn reschedule(&mut self, id: u64, attempts: u32, due_ms: u64) -> Result<(), StoreError>;
     /// When the next delivery is due.
     fn next_due(&mut self) -> Result<Option<u64>, StoreError>;
+    /// Streams under way: `(message id, author, ts of its newest event)`.
+    fn open_streams(&mut self) -> Result<Vec<(Seq, MemberId, u64)>, StoreError>;
 }
 
 /// An in-memory [`RoomStore`] with the same semantics as the SQLite one.
@@ -1006,5 +1008,18 @@ impl RoomStore for MemoryStore {
     fn next_due(&mut self) -> Result<Option<u64>, StoreError> {
         self.check()?;
         Ok(self.deliveries.values().map(|d| d.4).min())
+    }
+
+    fn open_streams(&mut self) -> Result<Vec<(Seq, MemberId, u64)>, StoreError> {
+        self.check()?;
+        Ok(self
+            .messages
+            .values()
+            .filter(|m| m.streaming)
+            .map(|m| {
+                let at = self.events.get(&m.version).map_or(m.ts, |e| e.3);
+                (m.id, m.member, at)
+            })
+            .collect())
     }
 }

@@ -615,3 +615,29 @@ fn a_mention_of_a_bot_with_a_webhook_is_queued_delivered_answered_once_and_retri
     h.moderate(a, "rv", json!({"kind": "revoke_bot", "member": bot.id}));
     assert!(h.room.due_deliveries(&mut h.store, h.now).is_empty());
 }
+
+#[test]
+fn a_stream_its_bot_abandons_is_finished_by_the_room_even_after_an_eviction() {
+    use confab_shared::limits::STREAM_IDLE_MS;
+    let (mut h, a, b, _c) = room();
+    let (bot, _) = make_bot(&mut h, a, "flaky");
+    let id = bot_post(&mut h, &bot, "s1", "Thinking", true).unwrap();
+    let chunk = ClientFrame::Append { client_id: ClientId::parse("c1").unwrap(), id, text: "…".into() };
+    h.now += 1_000;
+    bot_frame(&mut h, &bot, chunk).unwrap();
+    assert_eq!(h.room.next_wake(), Some(h.now + STREAM_IDLE_MS), "the room will look again");
+    h.take(b);
+    // Evicted meanwhile (no tick first): the stream is found again in storage.
+    h.store.new_instance();
+    h.room = confab_worker::room::Room::restore("lobby", h.config, h.attachments.values().cloned(), &mut h.store);
+    assert!(h.room.next_wake().is_some_and(|at| at <= h.now + STREAM_IDLE_MS));
+    h.now += STREAM_IDLE_MS;
+    h.tick();
+    let frames = h.take(b);
+    assert!(
+        frames.iter().any(|f| matches!(f, ServerFrame::Finished { id: i, .. } if *i == id)),
+        "finished for everyone: {frames:?}"
+    );
+    assert!(!h.store.all().find(|m| m.id == id).unwrap().streaming);
+    assert_eq!(h.room.next_wake(), None, "nothing left to wait for");
+}

@@ -21,6 +21,7 @@ mod hooks;
 mod moderation;
 mod ops;
 mod presence;
+mod streams;
 mod view;
 
 use crate::budget::AddressBudgets;
@@ -329,6 +330,8 @@ pub struct Room {
     created_bot: Option<(MemberView, String)>,
     /// When the next webhook delivery is due, if one is queued.
     next_delivery: Option<u64>,
+    /// Streams under way: message id → (author, when it last grew).
+    streams: BTreeMap<Seq, (MemberId, u64)>,
 }
 
 /// The unit the per-address limits count by: an IPv4 address as is, an IPv6 address by its
@@ -393,7 +396,9 @@ impl Room {
             remote: BTreeMap::new(),
             created_bot: None,
             next_delivery: None,
+            streams: BTreeMap::new(),
         };
+        room.streams = store.open_streams().unwrap_or_default().into_iter().map(|(id, m, at)| (id, (m, at))).collect();
         // Deliveries queued before an eviction are still due.
         room.next_delivery = store.next_due().ok().flatten();
         let sockets: Vec<Attachment> = sockets.into_iter().collect();
@@ -678,7 +683,13 @@ impl Room {
                 }
             }
             Input::Closed(socket) => self.on_close(socket, now_ms, &mut out),
-            Input::Tick => self.on_tick(now_ms, &mut out),
+            Input::Tick => {
+                self.on_tick(now_ms, &mut out);
+                self.finish_idle_streams(store, now_ms, &mut out);
+                if let Some(at) = self.next_stream_deadline() {
+                    out.push(Effect::WakeAt(at));
+                }
+            }
         }
         self.save_departed(store);
         out
@@ -1112,7 +1123,7 @@ impl Room {
     /// When the room next needs an [`Input::Tick`], if it does.
     pub fn next_wake(&self) -> Option<u64> {
         let deadline = self.join_deadlines.first().map(|(at, _)| *at);
-        [self.presence.flush_at, deadline, self.next_delivery].into_iter().flatten().min()
+        [self.presence.flush_at, deadline, self.next_delivery, self.next_stream_deadline()].into_iter().flatten().min()
     }
 
     /// Sends the held-back presence changes and closes sockets that did not join in time.

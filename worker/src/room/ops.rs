@@ -105,6 +105,14 @@ impl Room {
             return unless_recorded(store, actor.id, &client_id, refused);
         }
         let is_post = matches!(frame, ClientFrame::Send { .. });
+        let streamish = matches!(
+            frame,
+            ClientFrame::Send { streaming: true, .. }
+                | ClientFrame::Append { .. }
+                | ClientFrame::Finish { .. }
+                | ClientFrame::Delete { .. }
+        )
+        .then(|| frame.clone());
         let outcome = self.apply(store, actor, &client_id, frame, now_ms);
         if !matches!(outcome, Ok(Outcome::Stored { .. } | Outcome::Unchanged)) {
             self.refund(actor.id);
@@ -118,6 +126,12 @@ impl Room {
             Ok(Outcome::Stored { seq, ts, frames, then }) => {
                 if self.latest.is_none_or(|(l, _)| l < seq) {
                     self.latest = Some((seq, ts));
+                }
+                if let Some(f) = &streamish {
+                    self.track_stream(f, actor.id, seq, ts);
+                    if let Some(at) = self.next_stream_deadline() {
+                        out.push(Effect::WakeAt(at));
+                    }
                 }
                 if is_post {
                     if let Some(m) = self.actor_mut(actor.id) {
