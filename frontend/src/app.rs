@@ -23,7 +23,9 @@ pub fn App() -> impl IntoView {
         recent.truncate(RECENT_MAX);
         browser::save(RECENT_KEY, &recent);
         let p = format!("/r/{room}");
-        browser::push_path(&p);
+        // Opened from an invite link before a name was chosen: the invite comes along.
+        let query = if browser::path() == p { browser::search() } else { String::new() };
+        browser::push_path(&format!("{p}{query}"));
         path.set(p);
     };
     let go_home = move || {

@@ -79,6 +79,11 @@ pub fn path() -> String {
     web_sys::window().and_then(|w| w.location().pathname().ok()).unwrap_or_else(|| "/".into())
 }
 
+/// The address's query, e.g. `?invite=k9` (empty if none).
+pub fn search() -> String {
+    web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default()
+}
+
 /// Changes the address bar without reloading.
 pub fn push_path(path: &str) {
     if let Some(h) = web_sys::window().and_then(|w| w.history().ok()) {

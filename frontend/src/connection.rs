@@ -13,7 +13,7 @@ use crate::browser::now_ms;
 use crate::engine::{Engine, Link, Out};
 use crate::outbox;
 use crate::state::{Pending, RoomView};
-use confab_shared::{MemberKey, UserName};
+use confab_shared::{Action, MemberKey, Seq, UserName};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::{FutureExt, StreamExt};
 use gloo_timers::future::TimeoutFuture;
@@ -36,6 +36,15 @@ pub enum Command {
     RetryNow,
     /// The network or the tab came back: skip a backoff wait.
     Wake,
+    /// A moderation action (sent only while joined, never kept: see `engine.rs`).
+    Moderate {
+        /// Its id: the ack or refusal names it.
+        client_id: String,
+        /// What to do.
+        action: Action,
+    },
+    /// The audit trail's newest page (`None`), or the page before that entry.
+    Audit(Option<Seq>),
 }
 
 /// Everything the driver needs for one room.
@@ -54,6 +63,8 @@ pub struct Session {
     pub outbox_key: String,
     /// Deliver the outbox and stop (another name's unsent messages, no one watching).
     pub drain: bool,
+    /// The invite code the page was opened with (`?invite=`), for an invite-only room.
+    pub invite: Option<String>,
 }
 
 enum Event {
@@ -107,7 +118,7 @@ fn open_socket(url: &str, id: u32, events: &UnboundedSender<Event>) -> Result<So
 pub async fn run(s: Session, mut commands: UnboundedReceiver<Command>) {
     let url = crate::browser::socket_url(&s.room);
     let (events_tx, mut events) = unbounded::<Event>();
-    let mut engine = Engine::new(s.name.clone(), s.key.clone());
+    let mut engine = Engine::new(s.name.clone(), s.key.clone()).with_invite(s.invite.clone());
     let mut socket: Option<Socket> = None;
     let mut socket_id = 0u32;
     let mut saved: Vec<Pending> = s.view.with_untracked(|v| v.outbox.clone());
@@ -153,7 +164,8 @@ pub async fn run(s: Session, mut commands: UnboundedReceiver<Command>) {
         });
         if s.drain {
             let done = s.view.with_untracked(|v| v.outbox.iter().all(|p| p.failed.is_some()));
-            if (done && engine.link() == Link::Online) || matches!(engine.link(), Link::Refused | Link::Outdated) {
+            let over = matches!(engine.link(), Link::Refused | Link::Outdated | Link::Removed);
+            if (done && engine.link() == Link::Online) || over {
                 return;
             }
         }
@@ -190,6 +202,8 @@ pub async fn run(s: Session, mut commands: UnboundedReceiver<Command>) {
                 Command::LoadOlder => update(s.view, |v| engine.load_older(v)),
                 Command::RetryNow => update(s.view, |v| engine.retry_now(v, now)),
                 Command::Wake => engine.wake(now),
+                Command::Moderate { client_id, action } => update(s.view, |v| engine.moderate(v, client_id, action)),
+                Command::Audit(before) => update(s.view, |v| engine.audit(v, before)),
             },
         };
     }

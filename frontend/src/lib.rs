@@ -15,7 +15,8 @@
 //!   bot's `curl` example.
 //! - [`engine`]: the delivery engine, sans I/O: join with resume, heartbeat, connect deadline,
 //!   reconnect spread by close code, the outbox resent until acked, refused sends retried or
-//!   marked. The integration tests drive it against a real server too.
+//!   marked. The integration tests drive it against a real server too. `engine/owners.rs`:
+//!   moderation actions and audit pages (sent only while joined), posts held for slow mode.
 //! - [`outbox`]: the saved outbox (posts, edits, deletes, reactions), one key per room and
 //!   name, merged entry by entry so tabs never overwrite each other, read entry by entry so
 //!   older pages' outboxes load (its storage calls are wasm-only).
@@ -29,12 +30,17 @@
 //! - `connection.rs`: the engine's driver in the page, over the browser's `WebSocket` events.
 //! - `app.rs`: the shell: start page or room, by path.
 //! - `ui/`: the components, one file per visible part: `home.rs` (start page), `room.rs`
-//!   (a room: session, header, link state, members, saved outbox, title with mentions,
-//!   message links), `ctx.rs` (what its parts share; the person's operations),
-//!   `message_list.rs` (rows, per-row signals, scrolling, paging, jumps,
-//!   announcements), `message_row.rs` (one message: quote, text or tombstone, "(edited)",
-//!   reaction chips, a refused change), `pending_row.rs` (one of ours on its way), `toolbar.rs`, `picker.rs` (emoji), `composer.rs`
-//!   (send, reply, Up-arrow edit) and `autocomplete.rs` (its `@` suggestions).
+//!   (a room: session, header with the topic, link state, saved outbox, title with mentions,
+//!   message links), `members.rs` (members online, badges, their moderation menu),
+//!   `banners.rs` (a refused join, the invite-only and removed screens, a refused moderation
+//!   action), `ctx.rs` (what its parts share; the person's operations), `message_list.rs`
+//!   (rows, per-row signals, scrolling, paging, jumps, announcements), `message_row.rs` (one
+//!   message: author and bot badge, quote, text or tombstone, "(edited)", a streamed answer's
+//!   marker, reaction chips, a refused change), `pending_row.rs` (one of ours on its way),
+//!   `toolbar.rs`, `picker.rs` (emoji), `mod_tools.rs` (a message's moderation menu),
+//!   `popup.rs` (those menus' popup and ban form), `composer.rs` (send, reply, Up-arrow edit)
+//!   with `wait.rs` (muted, slow mode) and `autocomplete.rs` (its `@` suggestions),
+//!   `settings.rs` (the room settings panel) with `bots.rs` and `audit_trail.rs`.
 //! - `browser.rs`: small wrappers over local storage, time, randomness, location, clipboard.
 
 pub mod audit;

@@ -49,6 +49,39 @@ impl Wait {
     }
 }
 
+/// Who we are and the roles known: all that decides what the page offers whom (one copy the
+/// components share, so a message row reacts to a role change and to nothing else).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rights {
+    /// Our member id, once welcomed.
+    pub me: Option<MemberId>,
+    /// Our role.
+    pub role: Role,
+    /// The roles known, by member id.
+    pub roles: BTreeMap<MemberId, Role>,
+}
+
+impl Rights {
+    /// Whether we moderate (the moderation tools are offered).
+    pub fn moderates(&self) -> bool {
+        self.role.moderates()
+    }
+
+    /// Whether we may act on member `id` as the room will judge it: not on ourselves, never on
+    /// the owner, and a moderator not on another moderator (roles of members the page has not
+    /// seen count as plain members; the room has the last word).
+    pub fn can_act_on(&self, id: MemberId) -> bool {
+        if !self.moderates() || self.me == Some(id) {
+            return false;
+        }
+        match self.roles.get(&id).copied().unwrap_or_default() {
+            Role::Owner => false,
+            Role::Moderator => self.role == Role::Owner,
+            Role::Member | Role::Bot => true,
+        }
+    }
+}
+
 /// An invite link or a bot, as of the newest event the page saw about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Known {
@@ -211,18 +244,14 @@ impl RoomView {
         self.my_role().moderates()
     }
 
-    /// Whether we may act on member `id` as the room will judge it: not on ourselves, never on
-    /// the owner, and a moderator not on another moderator (roles of members the page has not
-    /// seen count as plain members; the room has the last word).
+    /// Who we are and the roles known (see [`Rights`]).
+    pub fn rights(&self) -> Rights {
+        Rights { me: self.me_id(), role: self.my_role(), roles: self.moderation.roles.clone() }
+    }
+
+    /// Whether we may act on member `id` (see [`Rights::can_act_on`]).
     pub fn can_act_on(&self, id: MemberId) -> bool {
-        if !self.moderates() || self.me_id() == Some(id) {
-            return false;
-        }
-        match self.moderation.role_of(id) {
-            Role::Owner => false,
-            Role::Moderator => self.my_role() == Role::Owner,
-            Role::Member | Role::Bot => true,
-        }
+        self.rights().can_act_on(id)
     }
 
     /// What keeps us from posting at `now_ms`: a mute first, then a slow-mode wait (neither

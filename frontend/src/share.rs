@@ -23,6 +23,16 @@ pub fn invite_from_search(search: &str) -> Option<String> {
     plausible.then_some(code)
 }
 
+/// The invite code in what someone pasted: an invite link (any origin), or a bare code.
+pub fn invite_from_pasted(text: &str) -> Option<String> {
+    let text = text.trim();
+    match text.find('?') {
+        Some(q) => invite_from_search(text[q..].split('#').next().unwrap_or_default()),
+        None if !text.contains(['/', ' ', '#']) => invite_from_search(&format!("?{INVITE_PARAM}={text}")),
+        None => None,
+    }
+}
+
 /// The query without its invite (`""` if nothing else is left): once joined the person is a
 /// member, and the address bar should not hand the code on.
 pub fn without_invite(search: &str) -> String {
@@ -107,6 +117,14 @@ mod tests {
         {
             assert_eq!(invite_from_search(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_pasted_link_or_code_gives_the_code() {
+        assert_eq!(invite_from_pasted(" https://c.test/r/lobby?invite=k9#m3 ").as_deref(), Some("k9"));
+        assert_eq!(invite_from_pasted("k9").as_deref(), Some("k9"));
+        assert_eq!(invite_from_pasted("https://c.test/r/lobby"), None);
+        assert_eq!(invite_from_pasted(""), None);
     }
 
     #[test]

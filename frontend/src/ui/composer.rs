@@ -3,12 +3,15 @@
 //! composition (`isComposing`, or keyCode 229 where Safari reports neither) never sends.
 //! Up arrow in an empty composer edits our last message (Enter saves, Escape cancels); a
 //! reply being written shows its quote above (Escape cancels); `@` suggests members online.
-//! Focused when the room opens.
+//! Focused when the room opens. While a moderator has us muted it is disabled; while slow
+//! mode makes us wait, Send does nothing and the text stays (see `wait.rs`).
 
 use crate::browser;
 use crate::connection::Command;
+use crate::moderation::Wait;
 use crate::ui::autocomplete::{MentionList, Mentions};
 use crate::ui::room::{Editing, RoomCtx};
+use crate::ui::wait::{post_wait, PostWait};
 use confab_shared::ErrorCode;
 use leptos::prelude::*;
 
@@ -37,9 +40,16 @@ pub fn Composer(ctx: RoomCtx) -> impl IntoView {
         local_error.set(None);
     };
     let cancel_edit = end_edit;
+    // Muted: nothing goes. Slow mode: a new post waits (an edit does not).
+    let muted = move || matches!(post_wait(ctx), Some(Wait::Muted(_)));
+    let held = move || match post_wait(ctx) {
+        Some(Wait::Muted(_)) => true,
+        Some(Wait::Slow(_)) => editing.with(Option::is_none),
+        None => false,
+    };
     let submit = move || {
         let text = draft.get_untracked();
-        if text.trim().is_empty() {
+        if text.trim().is_empty() || untrack(held) {
             return;
         }
         if let Err(e) = confab_shared::MessageText::parse(&text) {
@@ -162,6 +172,7 @@ pub fn Composer(ctx: RoomCtx) -> impl IntoView {
         })
     };
     view! {
+        <PostWait ctx=ctx />
         {reply_preview}
         {edit_banner}
         <MentionList m=mentions draft=draft textarea=ctx.composer />
@@ -181,6 +192,7 @@ pub fn Composer(ctx: RoomCtx) -> impl IntoView {
                 placeholder=placeholder
                 enterkeyhint=if coarse { "enter" } else { "send" }
                 prop:value=move || draft.get()
+                disabled=muted
                 aria-autocomplete="list"
                 aria-controls="mention-list"
                 aria-expanded=move || mentions.open().to_string()
@@ -224,7 +236,7 @@ pub fn Composer(ctx: RoomCtx) -> impl IntoView {
                     }
                 }
             ></textarea>
-            <button type="submit" data-testid="send">
+            <button type="submit" data-testid="send" disabled=held>
                 {move || if editing.get().is_some() { "Save" } else { "Send" }}
             </button>
             <span class="counter">

@@ -6,10 +6,11 @@
 use crate::browser::{self, now_ms};
 use crate::connection::Command;
 use crate::engine::Link;
+use crate::moderation::Rights;
 use crate::outbox;
 use crate::reactions;
 use crate::state::{Op, Pending, RoomView};
-use confab_shared::Seq;
+use confab_shared::{Action, Seq};
 use futures::channel::mpsc::UnboundedSender;
 use leptos::html;
 use leptos::prelude::*;
@@ -52,6 +53,11 @@ pub struct RoomCtx {
     pub highlight: RwSignal<Option<Seq>>,
     /// A short status line ("Link copied"), announced politely.
     pub flash: RwSignal<Option<String>>,
+    /// The message whose moderation menu is open.
+    pub mod_menu: RwSignal<Option<Seq>>,
+    /// Who we are and the roles known: what the message rows offer follows it (it changes
+    /// only with a role, so a reaction or a typing line does not reach every row).
+    pub rights: Memo<Rights>,
     commands: StoredValue<UnboundedSender<Command>>,
     outbox_key: StoredValue<String>,
     name: StoredValue<String>,
@@ -142,6 +148,21 @@ impl RoomCtx {
         Some(p)
     }
 
+    /// A moderation action, sent at once if the room is joined. Not saved: see `engine.rs`.
+    pub fn moderate(&self, action: Action) {
+        self.send(Command::Moderate { client_id: browser::random_hex(16), action });
+    }
+
+    /// Asks for the audit trail's newest page (`None`) or the page before entry `before`.
+    pub fn audit(&self, before: Option<Seq>) {
+        self.send(Command::Audit(before));
+    }
+
+    /// The room's name, as in its address.
+    pub fn room(&self) -> String {
+        self.room.get_value()
+    }
+
     /// Scrolls to message `id`, paging back until it is loaded (see `list::jump_step`).
     pub fn jump_to(&self, id: Seq) {
         self.jump.set(Some((id, 0)));
@@ -205,6 +226,8 @@ impl RoomCtx {
             jump: RwSignal::new(None),
             highlight: RwSignal::new(None),
             flash: RwSignal::new(None),
+            mod_menu: RwSignal::new(None),
+            rights: Memo::new(move |_| view.with(RoomView::rights)),
             commands: StoredValue::new(commands),
             outbox_key: StoredValue::new(outbox_key),
             name: StoredValue::new(name),

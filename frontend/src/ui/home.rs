@@ -1,6 +1,8 @@
-//! The start page: pick a name, join or create a room, see recent rooms.
+//! The start page: pick a name, join or create a room, see recent rooms. A private room is
+//! created with this browser's member key, so the room knows its owner before anyone joins.
 
 use crate::browser;
+use confab_shared::api::CreateRoom;
 use confab_shared::{CreatedRoom, RoomName, UserName};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -53,7 +55,14 @@ pub fn Home(
         }
         spawn_local(async move {
             let created = async {
-                let resp = gloo_net::http::Request::post("/api/rooms").send().await.map_err(|e| e.to_string())?;
+                // The key we will join with: the first join with it owns the room.
+                let body = CreateRoom { key: Some(browser::member_key()) };
+                let resp = gloo_net::http::Request::post("/api/rooms")
+                    .json(&body)
+                    .map_err(|e| e.to_string())?
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
                 if !resp.ok() {
                     return Err(format!("the server answered {}", resp.status()));
                 }

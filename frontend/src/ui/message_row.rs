@@ -1,6 +1,8 @@
-//! One stored message: author and time, the quote it replies to, its text (links as links,
-//! never markup) or a tombstone, the "(edited)" marker, its reaction chips, a refusal of one
-//! of our operations on it, and the toolbar. It reads only its own signal (see
+//! One stored message: author (with a "bot" badge for a bot's) and time, the quote it replies
+//! to, its text (links as links, never markup) or a tombstone ("removed by a moderator" when
+//! it was), the "(edited)" marker, a bot's answer still being written (a pulsing cursor and
+//! "writing…" until it is finished), its reaction chips, a refusal of one of our operations
+//! on it, and the toolbar. It reads only its own signal (see
 //! `message_list.rs`), so a change to another message never redraws it.
 
 use crate::reactions::tooltip;
@@ -27,6 +29,8 @@ pub fn MessageRow(id: Seq, grouped: bool, shown: RwSignal<Option<Shown>>, ctx: R
             class:mine=move || with(|s| s.mine)
             class:mention=move || with(|s| s.mentions_me)
             class:deleted=move || with(|s| s.m.deleted)
+            class:streaming=move || with(|s| s.m.streaming && !s.m.deleted)
+            aria-busy=move || with(|s| s.m.streaming && !s.m.deleted).then_some("true")
             class:highlight=move || ctx.highlight.get() == Some(id)
             class:editing=editing
             data-testid="message"
@@ -48,14 +52,16 @@ fn body(s: Shown, grouped: bool, ctx: RoomCtx) -> impl IntoView {
     let id = s.m.id;
     let m = s.m;
     let author = m.author.clone();
+    let bot = m.bot.then(|| view! { <span class="badge bot" data-testid="bot-badge">"bot"</span> });
     let header = if grouped {
-        view! { <span class="visually-hidden">{author}</span> }.into_any()
+        view! { <span class="visually-hidden">{author}{m.bot.then_some(" (bot)")}</span> }.into_any()
     } else {
         view! {
             <header>
                 <span class="author" dir="auto">
                     {author}
                 </span>
+                {bot}
                 <time datetime=iso_time(m.ts) title=full_time(m.ts)>
                     {clock(m.ts)}
                 </time>
@@ -67,7 +73,13 @@ fn body(s: Shown, grouped: bool, ctx: RoomCtx) -> impl IntoView {
     let text = if m.deleted {
         view! {
             <p class="tombstone" data-testid="tombstone">
-                {if s.pending_delete { "deleting…" } else { "message deleted" }}
+                {if s.pending_delete {
+                    "deleting…"
+                } else if m.removed {
+                    "removed by a moderator"
+                } else {
+                    "message deleted"
+                }}
             </p>
         }
         .into_any()
@@ -102,6 +114,13 @@ fn body(s: Shown, grouped: bool, ctx: RoomCtx) -> impl IntoView {
                     })
                     .collect_view()}
                 {edited}
+                {m.streaming
+                    .then(|| {
+                        view! {
+                            <span class="cursor" aria-hidden="true"></span>
+                            <span class="writing" data-testid="streaming">" writing…"</span>
+                        }
+                    })}
             </p>
         }
         .into_any()

@@ -32,6 +32,7 @@ pub fn PendingRow(p: Pending, ctx: RoomCtx) -> impl IntoView {
             Link::Online => "not sent yet — trying again".to_owned(),
             Link::Refused => "not sent — this name could not join the room".to_owned(),
             Link::Outdated => "not sent — reload the page to send it".to_owned(),
+            Link::Removed => "not sent — you were removed from this room".to_owned(),
             _ => "not sent yet — it goes out when the connection is back".to_owned(),
         }
     };

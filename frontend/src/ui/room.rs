@@ -1,22 +1,28 @@
 //! One open room: the connection task (and those delivering other names' unsent messages),
-//! the saved outbox kept in step with other tabs, the header with the link state, the member
-//! panel, the unread count in the title, and a clock that ticks only while something on
-//! screen depends on it.
+//! the saved outbox kept in step with other tabs, the header with the topic, the link state
+//! and (for moderators) the settings button, the member panel (`members.rs`), the banners
+//! (`banners.rs`), the unread count in the title, and a clock that ticks only while something
+//! on screen depends on it. An invite link's code (`?invite=`) goes with the joins, and leaves
+//! the address bar once we are a member.
 
 use crate::browser::{self, now_ms};
 use crate::connection::{self, Command, Session};
 use crate::engine::Link;
 use crate::list::message_anchor;
 use crate::outbox;
+use crate::share;
 use crate::state::{typing_text, RoomView};
+use crate::ui::banners::{gated, Gate, ModRefusal, Outdated, Refused};
 use crate::ui::composer::Composer;
 pub use crate::ui::ctx::{Editing, RoomCtx};
+use crate::ui::members::MemberPanel;
 use crate::ui::message_list::MessageList;
-use confab_shared::{ErrorCode, MemberKey, UserName};
+use crate::ui::settings::SettingsPanel;
+use confab_shared::{MemberKey, UserName};
 use futures::channel::mpsc::unbounded;
+use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsCast;
 
 /// One open room: owns the connection task for as long as it is on screen.
 #[component]
@@ -31,6 +37,8 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
     let link = RwSignal::new(Link::Connecting);
     let (tx, rx) = unbounded::<Command>();
     let key = MemberKey::parse(&browser::member_key()).expect("member_key() returns a valid key");
+    let invite = share::invite_from_search(&browser::search());
+    let had_invite = invite.is_some();
     spawn_local(connection::run(
         Session {
             room: room.clone(),
@@ -40,6 +48,7 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
             link,
             outbox_key: outbox_key.clone(),
             drain: false,
+            invite: invite.clone(),
         },
         rx,
     ));
@@ -56,12 +65,23 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
             link: RwSignal::new(Link::Connecting),
             outbox_key: k,
             drain: true,
+            invite: invite.clone(),
         };
         spawn_local(connection::run(session, drx));
         drains.push(dtx);
     }
     let drains = StoredValue::new(drains);
     let ctx = RoomCtx::new(view, link, tx, outbox_key.clone(), name.as_str().to_owned(), room.clone());
+    // A member now: the address bar stops handing the invite code on.
+    if had_invite {
+        let joined = Memo::new(move |_| view.with(|v| v.me.is_some()));
+        Effect::new(move |_| {
+            if joined.get() {
+                let search = share::without_invite(&browser::search());
+                browser::replace_url(&format!("{}{search}{}", browser::path(), browser::hash()));
+            }
+        });
+    }
     // A link to a message (`/r/{room}#m42`) jumps to it, on opening and when the hash changes.
     let jump_to_hash = move || {
         if let Some(id) = message_anchor(&browser::hash()) {
@@ -112,6 +132,7 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
                 v.typing.values().any(|(_, until)| *until > t)
                     || v.outbox.iter().any(|p| p.failed.is_none())
                     || v.notice.as_ref().is_some_and(|n| n.retry_at_ms.is_some_and(|at| at > t))
+                    || v.post_wait(t).is_some()
             })
     });
     let ticking = StoredValue::new(None::<IntervalHandle>);
@@ -172,14 +193,30 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
     let show_members = RwSignal::new(false);
     let display_room = if room.len() == 64 { format!("private · {}…", &room[..8]) } else { format!("#{room}") };
     let share = format!("{}/r/{room}", browser::origin());
+    let topic = Memo::new(move |_| view.with(|v| v.moderation.settings.topic.clone()));
+    let moderates = Memo::new(move |_| ctx.rights.with(|r| r.moderates()));
+    let settings_open = RwSignal::new(false);
+    let settings_button = NodeRef::<html::Button>::new();
+    // Made a member again while the panel was open: it goes.
+    Effect::new(move |_| {
+        if !moderates.get() {
+            settings_open.set(false);
+        }
+    });
+    let is_gated = Memo::new(move |_| gated(&view.read(), link.get()).is_some());
 
     view! {
-        <div class="room" class:members-open=move || show_members.get()>
+        <div class="room" class:members-open=move || show_members.get() class:gated=move || is_gated.get()>
             <header class="room-header">
                 <button class="link back" on:click=move |_| on_leave() aria-label="Leave the room">
                     "←"
                 </button>
-                <h1 title=share.clone()>{display_room}</h1>
+                <div class="title">
+                    <h1 title=share.clone()>{display_room}</h1>
+                    <Show when=move || topic.with(|t| !t.is_empty())>
+                        <p class="topic" dir="auto" data-testid="topic">{move || topic.get()}</p>
+                    </Show>
+                </div>
                 <span class="count" data-testid="member-count">
                     {move || {
                         let n = view.with(|v| v.members.len());
@@ -187,6 +224,18 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
                     }}
                 </span>
                 <LinkState ctx=ctx />
+                <Show when=move || moderates.get()>
+                    <button
+                        class="secondary"
+                        aria-expanded=move || settings_open.get().to_string()
+                        aria-controls="settings"
+                        data-testid="open-settings"
+                        node_ref=settings_button
+                        on:click=move |_| settings_open.update(|o| *o = !*o)
+                    >
+                        "Room settings"
+                    </button>
+                </Show>
                 <button
                     class="secondary members-toggle"
                     aria-expanded=move || show_members.get().to_string()
@@ -197,48 +246,22 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
                 </button>
             </header>
             <Refused view=view link=link on_leave=on_leave />
+            <Gate view=view link=link room=room.clone() had_invite=had_invite on_leave=on_leave />
             <Outdated view=view />
             <MessageList ctx=ctx read_key=read_key />
-            <aside id="members" class="members" aria-label="Members online">
-                <h2>"Invite"</h2>
-                <input
-                    class="share"
-                    readonly
-                    aria-label="Link to this room"
-                    data-testid="share-link"
-                    value=share.clone()
-                    on:focus=move |ev| {
-                        if let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
-                            input.select();
-                        }
-                    }
-                />
-                <h2>"Online"</h2>
-                <ul data-testid="members">
-                    {move || {
-                        view.with(|v| {
-                            v.members
-                                .iter()
-                                .map(|(id, name)| {
-                                    let me = v.me_id() == Some(*id);
-                                    view! {
-                                        <li class:me=me dir="auto">
-                                            {name.clone()}
-                                            {me.then_some(" (you)")}
-                                        </li>
-                                    }
-                                })
-                                .collect_view()
-                        })
-                    }}
-                </ul>
-            </aside>
+            <MemberPanel ctx=ctx share=share.clone() />
             <footer class="composer-area">
                 <p class="typing" data-testid="typing" aria-live="polite">
                     {move || view.with(|v| typing_text(&v.typing_names(now.get())))}
                 </p>
                 <Composer ctx=ctx />
             </footer>
+            <Show when=move || settings_open.get() && moderates.get()>
+                <div id="settings" class="settings-wrap">
+                    <SettingsPanel ctx=ctx open=settings_open opener=settings_button />
+                </div>
+            </Show>
+            <ModRefusal view=view />
         </div>
     }
 }
@@ -253,7 +276,7 @@ pub fn LinkState(ctx: RoomCtx) -> impl IntoView {
     let class = move || match link.get() {
         Link::Online => "link-state online",
         Link::Connecting => "link-state connecting",
-        Link::Waiting { .. } | Link::Refused | Link::Outdated => "link-state offline",
+        Link::Waiting { .. } | Link::Refused | Link::Outdated | Link::Removed => "link-state offline",
     };
     let status = move || match link.get() {
         Link::Online => "Online",
@@ -261,6 +284,7 @@ pub fn LinkState(ctx: RoomCtx) -> impl IntoView {
         Link::Waiting { .. } => "Reconnecting",
         Link::Refused => "Not joined",
         Link::Outdated => "Out of date",
+        Link::Removed => "Removed",
     };
     let countdown = move || match link.get() {
         Link::Waiting { retry_at_ms } => {
@@ -273,75 +297,12 @@ pub fn LinkState(ctx: RoomCtx) -> impl IntoView {
             <span class="dot" aria-hidden="true"></span>
             <span role="status">{status}</span>
             <span aria-hidden="true" data-testid="countdown">{countdown}</span>
-            <Show when=move || !matches!(link.get(), Link::Online | Link::Outdated)>
+            <Show when=move || !matches!(link.get(), Link::Online | Link::Outdated | Link::Removed)>
                 " · "
                 <button class="link" on:click=move |_| ctx.send(Command::RetryNow)>
                     "Retry now"
                 </button>
             </Show>
         </span>
-    }
-}
-
-/// The join was refused: the name is taken (choose another), or the room no longer serves
-/// this page (reload; the page never reconnects by itself then).
-#[component]
-fn Refused(
-    view: RwSignal<RoomView>,
-    link: RwSignal<Link>,
-    on_leave: impl Fn() + Copy + Send + Sync + 'static,
-) -> impl IntoView {
-    move || {
-        // The close code alone (4001) says it too, if the error frame was lost.
-        let outdated = link.get() == Link::Outdated;
-        let fatal = view.with(|v| v.fatal.clone());
-        let fatal = fatal.or_else(|| {
-            outdated.then(|| crate::state::Notice {
-                code: ErrorCode::UnsupportedVersion,
-                message: String::new(),
-                retry_at_ms: None,
-                client_id: None,
-            })
-        });
-        fatal.map(|n| {
-            if n.code == ErrorCode::UnsupportedVersion {
-                view! {
-                    <div class="banner" role="alert" data-testid="refused">
-                        "Confab was updated and this page is out of date. "
-                        <button class="link" on:click=|_| browser::reload()>
-                            "Reload to keep chatting"
-                        </button>
-                    </div>
-                }
-                .into_any()
-            } else {
-                view! {
-                    <div class="banner" role="alert" data-testid="refused">
-                        {n.message}
-                        " — "
-                        <button class="link" on:click=move |_| on_leave()>
-                            "Choose another name"
-                        </button>
-                    </div>
-                }
-                .into_any()
-            }
-        })
-    }
-}
-
-/// The room sent frames this page cannot read: a newer version is out.
-#[component]
-fn Outdated(view: RwSignal<RoomView>) -> impl IntoView {
-    let reload = |_| browser::reload();
-    view! {
-        <Show when=move || view.with(|v| v.unknown_frames > 0)>
-            <p class="outdated" role="status" data-testid="outdated">
-                "This page is out of date and missed something the room sent. "
-                <button class="link" on:click=reload>
-                    "Reload"
-                </button>
-            </p>
-        </Show>
     }
 }

@@ -17,7 +17,7 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 /// Mounts `f` into a fresh element and returns it (the mount handle is kept alive).
-fn mount<V: IntoView + 'static>(f: impl FnOnce() -> V + 'static) -> web_sys::HtmlElement {
+pub(super) fn mount<V: IntoView + 'static>(f: impl FnOnce() -> V + 'static) -> web_sys::HtmlElement {
     let document = web_sys::window().and_then(|w| w.document()).expect("a document");
     let host: web_sys::HtmlElement = document.create_element("div").expect("a div").unchecked_into();
     document.body().expect("a body").append_child(&host).expect("attached");
@@ -26,7 +26,7 @@ fn mount<V: IntoView + 'static>(f: impl FnOnce() -> V + 'static) -> web_sys::Htm
 }
 
 /// Lets effects and animation frames run.
-async fn settle() {
+pub(super) async fn settle() {
     for _ in 0..3 {
         let p = js_sys::Promise::new(&mut |resolve, _| {
             web_sys::window().expect("a window").request_animation_frame(&resolve).expect("a frame");
@@ -35,16 +35,16 @@ async fn settle() {
     }
 }
 
-fn text_of(host: &web_sys::HtmlElement, selector: &str) -> String {
+pub(super) fn text_of(host: &web_sys::HtmlElement, selector: &str) -> String {
     host.query_selector(selector).ok().flatten().and_then(|e| e.text_content()).unwrap_or_default()
 }
 
-fn msg(id: u64, author: &str, text: &str, ts: u64) -> ChatMessage {
+pub(super) fn msg(id: u64, author: &str, text: &str, ts: u64) -> ChatMessage {
     let member = if author == "alice" { ALICE } else { BOB };
     ChatMessage { text: text.into(), ts, ..crate::fixtures::msg(id, member, &format!("c{id}")) }
 }
 
-fn view_with(messages: Vec<ChatMessage>) -> RwSignal<RoomView> {
+pub(super) fn view_with(messages: Vec<ChatMessage>) -> RwSignal<RoomView> {
     let mut v = RoomView::default();
     v.apply(crate::fixtures::welcome(messages, false), 0);
     RwSignal::new(v)
@@ -58,17 +58,17 @@ fn row_of(m: ChatMessage, c: RoomCtx) -> web_sys::HtmlElement {
     mount(move || view! { <MessageRow id=id grouped=false shown=sig ctx=c /> })
 }
 
-fn click(host: &web_sys::HtmlElement, selector: &str) {
+pub(super) fn click(host: &web_sys::HtmlElement, selector: &str) {
     let el: web_sys::HtmlElement =
         host.query_selector(selector).ok().flatten().unwrap_or_else(|| panic!("no {selector}")).unchecked_into();
     el.click();
 }
 
-fn count(host: &web_sys::HtmlElement, selector: &str) -> u32 {
+pub(super) fn count(host: &web_sys::HtmlElement, selector: &str) -> u32 {
     host.query_selector_all(selector).expect("a query").length()
 }
 
-fn ctx(view: RwSignal<RoomView>, now: u64) -> RoomCtx {
+pub(super) fn ctx(view: RwSignal<RoomView>, now: u64) -> RoomCtx {
     let (ctx, rx) = RoomCtx::detached(view, now);
     std::mem::forget(rx);
     ctx
@@ -321,7 +321,7 @@ async fn the_toolbar_offers_edit_and_delete_only_on_our_live_messages() {
     assert_eq!((c.editing.get_untracked(), c.draft.get_untracked()), (None, String::new()));
     assert_eq!(count(&host, "#m2 [data-testid=edit-button]"), 0, "no editing a deleted message");
     view.update(|v| {
-        v.apply(ServerFrame::Deleted { seq: 3, id: 2 }, 0);
+        v.apply(ServerFrame::Deleted { seq: 3, id: 2, removed: false }, 0);
         v.outbox.clear();
         v.touched.insert(2);
     });
@@ -392,7 +392,7 @@ async fn up_arrow_edits_our_last_message_escape_cancels_enter_saves() {
 }
 
 /// Dispatches a keydown of `key` on the first `selector` in `host`.
-fn press(host: &web_sys::HtmlElement, selector: &str, key: &str) {
+pub(super) fn press(host: &web_sys::HtmlElement, selector: &str, key: &str) {
     let init = web_sys::KeyboardEventInit::new();
     init.set_key(key);
     init.set_bubbles(true);

@@ -1,8 +1,10 @@
 //! A message's toolbar, shown on hover and on keyboard focus inside the message: react,
-//! reply, edit and delete (our own messages that are not deleted), copy link. Delete asks
-//! once more in place (no browser dialog).
+//! reply, edit and delete (our own messages that are not deleted), copy link, and for
+//! moderators the moderation menu (`mod_tools.rs`). Delete asks once more in place (no
+//! browser dialog).
 
 use crate::state::Shown;
+use crate::ui::mod_tools::ModTools;
 use crate::ui::picker::EmojiPicker;
 use crate::ui::room::RoomCtx;
 use confab_shared::Seq;
@@ -15,9 +17,10 @@ pub fn Toolbar(id: Seq, shown: RwSignal<Option<Shown>>, ctx: RoomCtx) -> impl In
     let live = move || shown.with(|s| s.as_ref().is_some_and(|s| !s.m.deleted));
     let confirming = RwSignal::new(false);
     let picker_open = move || ctx.picker.get() == Some(id);
+    let menu_open = move || picker_open() || ctx.mod_menu.get() == Some(id);
     let react_button = NodeRef::<leptos::html::Button>::new();
     view! {
-        <div class="toolbar" class:open=picker_open role="toolbar" aria-label="Message actions" data-testid="toolbar">
+        <div class="toolbar" class:open=menu_open role="toolbar" aria-label="Message actions" data-testid="toolbar">
             <Show when=live>
                 <button
                     class="tool"
@@ -104,6 +107,7 @@ pub fn Toolbar(id: Seq, shown: RwSignal<Option<Shown>>, ctx: RoomCtx) -> impl In
                     <path d="M6.5 9.5l3-3M7 4.5l1.3-1.3a2.5 2.5 0 0 1 3.5 3.5L10.5 8M9 11.5l-1.3 1.3a2.5 2.5 0 0 1-3.5-3.5L5.5 8" />
                 </svg>
             </button>
+            <ModTools id=id shown=shown ctx=ctx />
             <Show when=picker_open>
                 <EmojiPicker id=id shown=shown ctx=ctx opener=react_button />
             </Show>
