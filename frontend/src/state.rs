@@ -570,6 +570,13 @@ impl RoomView {
                 if client_id.as_deref().is_some_and(|id| self.moderation.refused(id, &message)) {
                     return true;
                 }
+                // A refusal naming no operation may be of the audit page asked (it carries no
+                // client_id): the trail can be asked again rather than stay "loading".
+                if client_id.is_none() {
+                    if let Some(trail) = self.moderation.audit.as_mut() {
+                        trail.loading = false;
+                    }
+                }
                 let retry_at_ms = retry_after_ms.map(|d| now_ms.saturating_add(d));
                 match code {
                     // Like `rate_limited`: the post stays in the outbox and goes again when

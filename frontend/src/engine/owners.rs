@@ -274,5 +274,9 @@ mod tests {
         assert!(trail.older && !trail.loading);
         let out = e.audit(&mut v, trail.oldest());
         assert!(matches!(sent(&out)[..], [ClientFrame::Audit { before: Some(7), .. }]), "{out:?}");
+        // Refused (a refusal names no request): not stuck loading, it can be asked again.
+        e.on_text(&mut v, &error(ErrorCode::RateLimited, None, Some(100)), 2);
+        assert!(v.moderation.audit.as_ref().is_some_and(|t| !t.loading && t.entries.len() == 2));
+        assert_eq!(sent(&e.audit(&mut v, Some(7))).len(), 1);
     }
 }

@@ -32,6 +32,7 @@ pub fn MemberPanel(ctx: RoomCtx, share: String) -> impl IntoView {
     let entries = Memo::new(move |_| {
         view.with(|v| {
             let owner = v.my_role() == Role::Owner;
+            let rights = v.rights();
             v.members
                 .iter()
                 .map(|(id, name)| {
@@ -41,7 +42,7 @@ pub fn MemberPanel(ctx: RoomCtx, share: String) -> impl IntoView {
                         name: name.clone(),
                         role,
                         me: v.me_id() == Some(*id),
-                        actionable: v.can_act_on(*id),
+                        actionable: rights.can_act_on(*id),
                         promotable: owner && matches!(role, Role::Member | Role::Moderator) && v.me_id() != Some(*id),
                     }
                 })

@@ -304,3 +304,21 @@ async fn an_invite_only_room_asks_for_an_invite_link_and_a_removed_member_is_tol
     settle().await;
     assert!(text_of(&host, "[data-testid=removed]").contains("You were removed from this room"));
 }
+
+#[wasm_bindgen_test]
+async fn a_post_held_for_slow_mode_says_so() {
+    let view = view_with(vec![]);
+    view.update(|v| {
+        v.moderation.settings.slow_mode_secs = 30;
+        v.moderation.slow_until = Some(20_000);
+        v.queue("p1".into(), "later".into(), 0);
+    });
+    let c = ctx(view, 15_000);
+    let host = mount(move || view! { <MessageList ctx=c read_key="test.owners5".to_owned() /> });
+    settle().await;
+    let status = text_of(&host, "[data-testid=pending-status]");
+    assert_eq!(status, "waiting for slow mode — goes in 5 s");
+    c.now.set(20_000);
+    settle().await;
+    assert!(!text_of(&host, "[data-testid=pending-status]").contains("slow mode"));
+}

@@ -2,8 +2,10 @@
 //! its delivery goes in words, Retry now once it is slow, and Edit or Delete while it can
 //! still be taken back (it never went out, or was refused).
 
+use crate::audit::time_left;
 use crate::connection::Command;
 use crate::engine::Link;
+use crate::moderation::Wait;
 use crate::state::{Op, Pending};
 use crate::ui::message_row::QuoteBlock;
 use crate::ui::room::RoomCtx;
@@ -25,7 +27,12 @@ pub fn PendingRow(p: Pending, ctx: RoomCtx) -> impl IntoView {
         if let Some(why) = failed.clone() {
             return format!("not sent: {why}");
         }
-        if now.get().saturating_sub(created_ms) < SLOW_SEND_MS {
+        // Held back by slow mode (the engine sends it when the wait ends).
+        let t = now.get();
+        if let Some(Wait::Slow(until)) = ctx.view.with(|v| v.post_wait(t)) {
+            return format!("waiting for slow mode — goes in {}", time_left(until.saturating_sub(t)));
+        }
+        if t.saturating_sub(created_ms) < SLOW_SEND_MS {
             return "sending…".to_owned();
         }
         match link.get() {
