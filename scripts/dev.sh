@@ -11,4 +11,7 @@ step "building the page (trunk)"
 bash scripts/build-page.sh
 step "starting wrangler dev"
 echo "Open http://127.0.0.1:8787 — two windows, one room, and chat."
-exec wrangler dev --ip 127.0.0.1 --port 8787 --show-interactive-dev-session=false "$@"
+# ALLOW_PRIVATE_WEBHOOKS: bots here run on this machine (examples/), so the room may call
+# loopback addresses. A deployment leaves it unset: webhooks must be public URLs there.
+exec wrangler dev --ip 127.0.0.1 --port 8787 --show-interactive-dev-session=false \
+  --var ALLOW_PRIVATE_WEBHOOKS:1 "$@"

@@ -29,7 +29,10 @@ step "build the Worker (worker-build, release)"
 bash scripts/build-worker.sh
 export CONFAB_SKIP_WORKER_BUILD=1
 
-step "integration: protocol 2 against wrangler dev"
+step "build the programs (confab, the feeder, the mention bot) the integration tests run"
+cargo build -p confab-cli -p confab-feeder -p confab-mention-bot --locked
+
+step "integration: protocol 2, owners, bots, webhooks and the programs against wrangler dev"
 cargo test -p confab-itest --locked
 
 step "browser: two people chat in headless Chromium"
