@@ -10,6 +10,9 @@
 //!   joiner of the same member sees, message for message (text, tombstones, quotes,
 //!   mentions, reaction summaries with `mine`), as a contiguous run of the newest messages;
 //! - reaction counts are the sizes of the sets the acknowledged operations make;
+//! - moderation (removals, mutes, bans with purges, slow mode, topics, roles) and a bot's
+//!   streamed answers are events like the rest: every page ends up holding what the room
+//!   holds (a removal's tombstone, a stream's text so far);
 //! - the members are exactly those with an open joined socket, and once no presence batch is
 //!   pending every page's member list is the room's.
 
@@ -88,6 +91,37 @@ enum Op {
         ms: u64,
     },
     Tick,
+    /// A moderation action from a socket (refused unless it is the owner's or a moderator's).
+    Moderate {
+        socket: usize,
+        client_id: usize,
+        action: Mod,
+    },
+    /// The bot (made by the first socket that can) opens, extends or finishes a stream over
+    /// HTTP.
+    Bot {
+        step: BotStep,
+        client_id: usize,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum Mod {
+    Remove { target: usize },
+    Mute { who: usize, minutes: u32 },
+    Ban { who: usize, ip: bool, purge: bool },
+    Unban { who: usize },
+    SlowMode { seconds: u32 },
+    Topic,
+    Promote { who: usize, on: bool },
+}
+
+#[derive(Debug, Clone)]
+enum BotStep {
+    Open(String),
+    Chunk(String),
+    Finish,
+    Post(String),
 }
 
 // "аlice" has a Cyrillic а: one claim with "alice" by its confusable skeleton. Each identity
@@ -126,6 +160,29 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u64..5_000).prop_map(|ms| Op::Wait { ms }),
         2 => (0u64..150).prop_map(|ms| Op::Wait { ms }),
         1 => Just(Op::Tick),
+        3 => (0..8usize, 0..8usize, moderation()).prop_map(|(socket, client_id, action)| Op::Moderate { socket, client_id, action }),
+        3 => (bot_step(), 0..12usize).prop_map(|(step, client_id)| Op::Bot { step, client_id }),
+    ]
+}
+
+fn moderation() -> impl Strategy<Value = Mod> {
+    prop_oneof![
+        3 => (0..40usize).prop_map(|target| Mod::Remove { target }),
+        2 => (0..WHO.len(), 0u32..2).prop_map(|(who, minutes)| Mod::Mute { who, minutes }),
+        1 => (0..WHO.len(), any::<bool>(), any::<bool>()).prop_map(|(who, ip, purge)| Mod::Ban { who, ip, purge }),
+        1 => (0..WHO.len()).prop_map(|who| Mod::Unban { who }),
+        1 => (0u32..3).prop_map(|seconds| Mod::SlowMode { seconds }),
+        1 => Just(Mod::Topic),
+        1 => (0..WHO.len(), any::<bool>()).prop_map(|(who, on)| Mod::Promote { who, on }),
+    ]
+}
+
+fn bot_step() -> impl Strategy<Value = BotStep> {
+    prop_oneof![
+        1 => "[a-z]{1,8}".prop_map(BotStep::Open),
+        3 => "[ a-z.]{1,6}".prop_map(BotStep::Chunk),
+        1 => Just(BotStep::Finish),
+        1 => "[a-z @]{1,10}".prop_map(BotStep::Post),
     ]
 }
 
@@ -160,10 +217,14 @@ fn run(ops: Vec<Op>, presence_immediate: usize) -> Result<(), TestCaseError> {
     let mut model: BTreeMap<(u64, &'static str), BTreeSet<MemberId>> = BTreeMap::new();
     let mut pending_react: Option<(MemberId, String, u64, &'static str, bool)> = None;
     let mut pending_delete: Option<(MemberId, String, u64)> = None;
+    // The bot, once made, and the stream it has open.
+    let mut bot: Option<confab_worker::store::MemberInfo> = None;
+    let mut stream: Option<u64> = None;
     let pick = |sockets: &Vec<SocketId>, i: usize| sockets.get(i % sockets.len().max(1)).copied();
 
     for op in ops {
         let joined_before: BTreeSet<SocketId> = joined.keys().copied().collect();
+        let closed_before: BTreeSet<SocketId> = h.closed.keys().copied().collect();
         let events_before = h.store.events().count() as u64;
         let ids: Vec<u64> = h.store.all().map(|m| m.id).collect();
         let target = |i: usize| ids.get(i % ids.len().max(1)).copied().unwrap_or(1);
@@ -259,6 +320,83 @@ fn run(ops: Vec<Op>, presence_immediate: usize) -> Result<(), TestCaseError> {
             Op::Hibernate => h.hibernate(),
             Op::Wait { ms } => h.now += ms,
             Op::Tick => h.tick(),
+            Op::Moderate { socket, client_id, action } => {
+                let Some(s) = live(&pick(&sockets, socket)) else { continue };
+                let holder = |h: &mut Harness, who: usize| {
+                    use confab_worker::store::RoomStore;
+                    let claim = confab_shared::UserName::parse(WHO[who].0).expect("valid").claim_key();
+                    h.store.holder(&claim).ok().flatten().unwrap_or(999)
+                };
+                let action = match action {
+                    Mod::Remove { target: t } => json!({"kind": "remove", "id": target(t)}),
+                    Mod::Mute { who, minutes } => {
+                        json!({"kind": "mute", "member": holder(&mut h, who), "minutes": minutes})
+                    }
+                    Mod::Ban { who, ip, purge } => {
+                        json!({"kind": "ban", "member": holder(&mut h, who), "ip": ip, "purge": purge})
+                    }
+                    Mod::Unban { who } => json!({"kind": "unban", "member": holder(&mut h, who)}),
+                    Mod::SlowMode { seconds } => json!({"kind": "slow_mode", "seconds": seconds}),
+                    Mod::Topic => json!({"kind": "topic", "text": format!("topic {}", h.now)}),
+                    Mod::Promote { who, on } => json!({"kind": "set_role", "member": holder(&mut h, who),
+                        "role": if on { "moderator" } else { "member" }}),
+                };
+                if let (Some(m), Some(id)) = (h.room.member_of(s), action["id"].as_u64()) {
+                    // A removal drops the message's reactions, as a delete does.
+                    pending_delete = Some((m, format!("m{client_id}"), id));
+                }
+                h.moderate(s, &format!("m{client_id}"), action);
+            }
+            Op::Bot { step, client_id } => {
+                if bot.is_none() {
+                    // Made once, by the first joined socket whose member may.
+                    for s in joined.keys().copied().collect::<Vec<_>>() {
+                        h.moderate(s, "mkbot", json!({"kind": "create_bot", "name": "oracle"}));
+                        let token = h.inbox.get(&s).into_iter().flatten().find_map(|f| match f {
+                            ServerFrame::BotCreated { token, .. } => Some(token.clone()),
+                            _ => None,
+                        });
+                        if let Some(token) = token {
+                            bot = h.room.authenticate(&mut h.store, &token).expect("memory");
+                            break;
+                        }
+                    }
+                }
+                // (No `continue` from here on: making the bot was an event to check.)
+                if let Some(info) = bot.clone() {
+                    let cid = confab_shared::ClientId::parse(&format!("b{client_id}")).expect("valid");
+                    let text = |t: &str| confab_shared::MessageText::parse(t).ok();
+                    let frame = match (step, stream) {
+                        (BotStep::Open(t), _) => text(&t).map(|text| confab_shared::ClientFrame::Send {
+                            client_id: cid,
+                            text,
+                            reply_to: None,
+                            streaming: true,
+                        }),
+                        (BotStep::Post(t), _) => text(&t).map(|text| confab_shared::ClientFrame::Send {
+                            client_id: cid,
+                            text,
+                            reply_to: None,
+                            streaming: false,
+                        }),
+                        (BotStep::Chunk(t), Some(id)) => {
+                            Some(confab_shared::ClientFrame::Append { client_id: cid, id, text: t })
+                        }
+                        (BotStep::Finish, Some(id)) => Some(confab_shared::ClientFrame::Finish { client_id: cid, id }),
+                        _ => None,
+                    };
+                    if let Some(frame) = frame {
+                        let opens = matches!(frame, confab_shared::ClientFrame::Send { streaming: true, .. });
+                        let (result, effects) = h.room.bot_op(&mut h.store, &info, frame, h.now);
+                        h.apply(effects);
+                        if let Ok(done) = result {
+                            if opens && !done.duplicate {
+                                stream = Some(done.seq);
+                            }
+                        }
+                    }
+                }
+            }
         }
         // Sockets the room closed (a frame too large, a protocol refusal) are gone, as the
         // runtime would report.
@@ -293,6 +431,11 @@ fn run(ops: Vec<Op>, presence_immediate: usize) -> Result<(), TestCaseError> {
         // it, once.
         for s in &joined_before {
             if !open.contains(s) && !h.closed.contains_key(s) {
+                continue;
+            }
+            // A socket the room closed during this operation (a ban) misses what came after
+            // its close; it is gone.
+            if h.closed.contains_key(s) && !closed_before.contains(s) {
                 continue;
             }
             let got: Vec<u64> = h.inbox.get(s).into_iter().flatten().filter_map(event_seq).collect();
@@ -377,9 +520,12 @@ fn run(ops: Vec<Op>, presence_immediate: usize) -> Result<(), TestCaseError> {
 fn event_seq(f: &ServerFrame) -> Option<u64> {
     match f {
         ServerFrame::Message(m) => Some(m.id),
-        ServerFrame::Edited { seq, .. } | ServerFrame::Deleted { seq, .. } | ServerFrame::Reactions { seq, .. } => {
-            Some(*seq)
-        }
+        ServerFrame::Edited { seq, .. }
+        | ServerFrame::Deleted { seq, .. }
+        | ServerFrame::Reactions { seq, .. }
+        | ServerFrame::Appended { seq, .. }
+        | ServerFrame::Finished { seq, .. } => Some(*seq),
+        ServerFrame::Moderated(e) => Some(e.seq),
         _ => None,
     }
 }
