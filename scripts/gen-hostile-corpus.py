@@ -72,7 +72,7 @@ for t in ["dance", "Send", "SEND", "join ", " send", "ack", "welcome", "message"
     add("unknown_type", "bad_frame", json.dumps({"type": t, "data": {}}))
 for i in range(80):
     t = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz_") for _ in range(rng.randint(1, 20)))
-    if t in ("join", "send", "typing", "history", "edit", "delete", "react"):
+    if t in ("join", "send", "typing", "history", "edit", "delete", "react", "append", "finish", "moderate", "audit"):
         continue
     add("unknown_type", "bad_frame", json.dumps({"type": t, "data": {"text": "x"}}))
 
@@ -193,6 +193,46 @@ for v in [None, 1, 3, 0]:
 # ...told to reload whatever else is wrong with its join.
 for data in [{"name": "", "key": KEY}, {"name": "ok", "key": "short"}, {"name": "a\u202eb", "key": KEY, "v": 1}]:
     add("old_protocol", "unsupported_version", json.dumps({"type": "join", "data": data}, ensure_ascii=False), state="fresh")
+
+# 15. Rooms with owners. The socket is a plain member (the watcher joined first and owns the
+# room): every valid action is `forbidden`; malformed ones are refused for their shape first.
+for data in [{}, {"action": None}, {"action": "mute"}, {"action": {}}, {"action": {"kind": "kick"}},
+             {"action": {"kind": "mute"}}, {"action": {"kind": "mute", "member": "2", "minutes": 5}},
+             {"action": {"kind": "mute", "member": 2, "minutes": -5}}, {"action": {"kind": "slow_mode"}},
+             {"action": {"kind": "topic", "text": 5}}, {"action": {"kind": "set_role", "member": 2, "role": "god"}},
+             {"action": {"kind": "ban", "member": 2, "ip": "yes"}}, {"action": {"kind": "remove", "id": -1}}]:
+    add("bad_moderation", "bad_frame", op("moderate", **data))
+for action in [{"kind": "mute", "member": 2, "minutes": 10081}, {"kind": "slow_mode", "seconds": 121},
+               {"kind": "topic", "text": "t" * 201}, {"kind": "topic", "text": "two\nlines"},
+               {"kind": "topic", "text": "bell\u0007"}, {"kind": "set_role", "member": 2, "role": "owner"},
+               {"kind": "set_role", "member": 2, "role": "bot"}, {"kind": "revoke_invite", "code": ""},
+               {"kind": "revoke_invite", "code": "c" * 65}]:
+    add("bad_moderation", "bad_request", op("moderate", action=action))
+for action in [{"kind": "create_bot", "name": ""}, {"kind": "create_bot", "name": "a\u202eb"}]:
+    add("bad_moderation", "invalid_name", op("moderate", action=action))
+for action in [{"kind": "mute", "member": 1, "minutes": 5}, {"kind": "ban", "member": 1, "ip": True, "purge": True},
+               {"kind": "unban", "member": 1}, {"kind": "slow_mode", "seconds": 120}, {"kind": "topic", "text": "mine"},
+               {"kind": "invite_only", "on": True}, {"kind": "create_invite"}, {"kind": "revoke_invite", "code": "i1"},
+               {"kind": "set_role", "member": 1, "role": "moderator"}, {"kind": "create_bot", "name": "evilbot"},
+               {"kind": "revoke_bot", "member": 1}, {"kind": "remove", "id": MISSING}]:
+    add("not_a_moderator", "forbidden", op("moderate", action=action))
+for data in [{"limit": 0}, {"limit": 101}]:
+    add("not_a_moderator", "bad_request", json.dumps({"type": "audit", "data": data}))
+for data in [{"limit": 10}, {}, {"before": 5, "limit": 1}]:
+    add("not_a_moderator", "forbidden", json.dumps({"type": "audit", "data": data}))
+add("bad_stream", "forbidden", json.dumps({"type": "send", "data": {"client_id": "o1", "text": "x", "streaming": True}}))
+add("bad_stream", "bad_frame", json.dumps({"type": "send", "data": {"client_id": "o1", "text": "x", "streaming": "yes"}}))
+for data in [{}, {"id": MISSING}, {"text": "x"}, {"id": "1", "text": "x"}, {"id": 1, "text": None}]:
+    add("bad_stream", "bad_frame", op("append", **data))
+add("bad_stream", "empty_text", op("append", id=1, text=""))
+add("bad_stream", "text_too_long", op("append", id=1, text="z" * 4001))
+add("bad_stream", "bad_request", op("append", id=1, text="a\u0000b"))
+add("bad_stream", "message_not_found", op("append", id=MISSING, text=" more"))
+add("bad_stream", "message_not_found", op("finish", id=MISSING))
+add("bad_stream", "bad_frame", op("finish"))
+for code in ["", "i" * 65]:
+    add("bad_invite", "bad_request", join("invited", invite=code), state="fresh")
+add("bad_invite", "bad_frame", join("invited", invite=5), state="fresh")
 
 # 15. Floods (last: what they store is broadcast to every joined socket) far over the rate limit.
 for n in [60, 100]:

@@ -43,6 +43,10 @@ fn the_corpus_is_big_and_covers_every_kind() {
         "bad_reaction",
         "op_on_missing",
         "old_protocol",
+        "bad_moderation",
+        "not_a_moderator",
+        "bad_stream",
+        "bad_invite",
     ] {
         assert!(c.iter().any(|r| r["kind"] == kind), "no {kind}");
     }
