@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! cargo run --release -p confab-bench -- [--smoke] [--url http://127.0.0.1:8787] [--reps 3]
-//!                                        [--only fanout,throughput,storm,history,flood] [--storm 100,500]
+//!                                        [--only fanout,throughput,storm,history,flood,bots] [--storm 100,500]
 //! ```
 //! Prints a table per scenario and one JSON line per result (prefixed `json:`).
 //!
@@ -15,6 +15,8 @@
 //! - `fanout`, `throughput`, `storm`, `history`, `flood`: the scenarios; each returns a JSON
 //!   object. `flood` runs on a second server with the production per-socket frame budget (the
 //!   main one raises every budget out of the way) and compares the two.
+//! - `bots` (in `bots.rs`): a bot's posts over HTTP, and webhooks (mention → delivery → the
+//!   bot's reply).
 
 use confab_itest::{key, unique_room, Server};
 use confab_shared::ServerFrame;
@@ -28,6 +30,8 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+mod bots;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -527,6 +531,9 @@ where
 
 fn print(v: &Value) {
     let fields = [
+        "what",
+        "posts",
+        "mentions",
         "members",
         "clients",
         "stored",
@@ -549,6 +556,13 @@ fn print(v: &Value) {
         "busy_after_ms",
         "flooder_turned_away",
         "mode",
+        "accepted_per_s",
+        "delivery_p50_ms",
+        "delivery_p99_ms",
+        "reply_p50_ms",
+        "reply_p99_ms",
+        "refused",
+        "delivered",
         "lost",
         "duplicated",
         "out_of_order",
@@ -612,6 +626,11 @@ async fn run(
             check(&median_of(1, "welcome_ms", || history(base, n)).await?);
         }
     }
+    if want("bots") {
+        let (posts, clients, mentions) = if smoke { (20, 2, 3) } else { (1000, 8, 50) };
+        check(&median_of(reps, "accepted_per_s", || bots::bot_posts(base, posts, clients)).await?);
+        check(&median_of(reps, "reply_p50_ms", || bots::webhooks(base, mentions, 100)).await?);
+    }
     if want("flood") && !smoke {
         // Without a per-socket budget (this server raises it out of the way, as every room
         // did before it existed), then with the production budget.
@@ -656,6 +675,8 @@ fn main() {
                     ("MAX_SOCKETS_PER_IP", "1000000"),
                     ("CONNECT_RATE_BURST", "1000000"),
                     ("CONNECT_RATE_PER_SEC", "1000000"),
+                    // The `bots` scenario's webhook receiver listens on loopback.
+                    ("ALLOW_PRIVATE_WEBHOOKS", "1"),
                 ];
                 let s = Server::start("bench", &vars).await?;
                 let base = format!("ws://127.0.0.1:{}", s.port);

@@ -398,7 +398,6 @@ pub struct MemoryStore {
     hooks: BTreeMap<MemberId, (String, String)>,
     /// id → (bot, message, body, attempts, due).
     deliveries: BTreeMap<u64, Queued>,
-    next_delivery: u64,
     ops: HashMap<(MemberId, String), Seq>,
     messages: BTreeMap<Seq, StoredMessage>,
     /// (id, emoji, member) → (the seq that added it, the name it was added under).
@@ -959,8 +958,10 @@ impl RoomStore for MemoryStore {
 
     fn enqueue(&mut self, bot: MemberId, message: Seq, body: &str, due_ms: u64) -> Result<(), StoreError> {
         self.check()?;
-        self.next_delivery += 1;
-        self.deliveries.insert(self.next_delivery, (bot, message, body.to_owned(), 0, due_ms));
+        // As SQLite numbers rows: one past the largest there is now (an id comes back once
+        // its row is gone).
+        let id = self.deliveries.keys().next_back().map_or(1, |k| k + 1);
+        self.deliveries.insert(id, (bot, message, body.to_owned(), 0, due_ms));
         while self.deliveries.len() > crate::webhook::QUEUE_MAX as usize {
             self.deliveries.pop_first();
         }

@@ -587,6 +587,16 @@ fn a_mention_of_a_bot_with_a_webhook_is_queued_delivered_answered_once_and_retri
     h.apply(effects);
     assert!(h.take(b).is_empty(), "a repeated answer is the same reply");
     assert!(h.room.due_deliveries(&mut h.store, h.now + 3_600_000).is_empty(), "done with");
+    // The next mention is answered too (its queue row may reuse the first one's id).
+    h.send(b, "p1b", "@helper and now?");
+    let due = h.room.due_deliveries(&mut h.store, h.now);
+    h.take(b);
+    let effects = h.room.delivered(&mut h.store, &due[0], Answer::Delivered(Some("later".into())), h.now);
+    h.apply(effects);
+    assert!(
+        h.take(b).iter().any(|f| matches!(f, ServerFrame::Message(m) if m.text == "later")),
+        "a second mention gets its own reply"
+    );
     // A failing receiver: retried after each wait, then dropped.
     h.send(b, "p2", "@helper again");
     let mut at = h.now;

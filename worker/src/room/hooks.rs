@@ -85,7 +85,10 @@ impl Room {
         match answer {
             Answer::Delivered(reply) => {
                 if let Some(text) = reply.and_then(|t| MessageText::parse(&t).ok()) {
-                    let Ok(client_id) = ClientId::parse(&format!("webhook-{}", delivery.id)) else { return out };
+                    // One reply per mention per bot, however often the answer comes (a queue
+                    // row's id can be reused once the row is gone: it is not the key).
+                    let id = format!("webhook-{}-{}", delivery.message, delivery.hook.bot.id);
+                    let Ok(client_id) = ClientId::parse(&id) else { return out };
                     let frame =
                         ClientFrame::Send { client_id, text, reply_to: Some(delivery.message), streaming: false };
                     let (_, effects) = self.bot_op(store, &delivery.hook.bot, frame, now_ms);
