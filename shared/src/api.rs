@@ -76,6 +76,15 @@ pub struct Done {
     /// A retry of a request already done (same `Idempotency-Key`): nothing new happened.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
+    /// `create_bot` by the admin secret: the bot made, and its token (shown this once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot: Option<Member>,
+    /// See `bot`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// `create_invite` by the admin secret: the invite's code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<String>,
 }
 
 /// `GET /api/rooms/{room}/messages?since=N`: what changed after event `N`, like a resume.

@@ -24,5 +24,5 @@ pub const JOIN_TIMEOUT: u16 = 4000;
 /// deploy). Do not reconnect: reload the page.
 pub const UNSUPPORTED_VERSION: u16 = 4001;
 /// The member was banned, or the bot's token revoked. Do not reconnect: the room refuses the
-/// join (`banned`).
+/// join (`banned`; a revoked bot's token no longer owns its name: `name_taken`).
 pub const REMOVED: u16 = 4003;

@@ -12,8 +12,10 @@
 //! not wake the object at all.
 //!
 //! Requests arrive from the Worker (`http.rs`) already routed, as a canonical internal
-//! request: `GET /ws` (an upgrade, Origin already checked), `GET /info`, `GET /messages?…`.
-//! Nothing else is served, so the room name can never be mistaken for a route.
+//! request: `GET /ws` (an upgrade, Origin already checked), `GET /info`, `GET /messages?…`,
+//! `POST /write?op=…` (a bot's or the admin's write, with its `Authorization`),
+//! `POST /webhook/set|clear` and `POST /create` (a private room's creator's key). Nothing else
+//! is served, so the room name can never be mistaken for a route.
 
 use crate::room::{Attachment, Effect, Input, Room, RoomConfig, SocketId, ADMIN};
 use crate::routes::{self, history_query, since_query, var_u32, Write};
@@ -135,6 +137,8 @@ impl DurableObject for ChatRoom {
             cache,
             storage,
             upgrade_failed: Cell::new(upgrade_failed),
+            // A Wrangler secret in production; a plain var works too, for `wrangler dev` and
+            // the tests (never put a real one in wrangler.toml).
             admin_token: env
                 .secret("ADMIN_TOKEN")
                 .map(|v| v.to_string())
@@ -230,10 +234,11 @@ impl DurableObject for ChatRoom {
         }
     }
 
-    /// The room's alarm, for three jobs: sending presence changes the room held back while
-    /// busy (due within 100 ms), closing sockets that did not join in time, and the liveness
-    /// sweep (every `SWEEP_MS` while sockets are open), which closes sockets that went silent
-    /// because their peer vanished without a close.
+    /// The room's alarm, for its timed jobs: sending presence changes the room held back while
+    /// busy (due within 100 ms), closing sockets that did not join in time, finishing streams
+    /// their bots abandoned, the liveness sweep (every `SWEEP_MS` while sockets are open),
+    /// which closes sockets that went silent because their peer vanished without a close, and
+    /// sending the webhook deliveries that are due.
     async fn alarm(&self) -> Result<Response> {
         let now = Date::now().as_millis();
         self.alarm_at.set(None); // this one has fired
@@ -416,16 +421,9 @@ impl ChatRoom {
         let bearer =
             req.headers().get("Authorization")?.and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_owned()));
         let idempotency = req.headers().get(IDEMPOTENCY_KEY)?;
+        // Read before the room is borrowed: nothing may hold it across an `.await`.
         let body = req.text().await?;
         let now = Date::now().as_millis();
-        let fresh = format!("h{}-{}", now, js_sys::Math::random().to_bits() % 1_000_000_007);
-        let frame = match write.frame(&body, idempotency.as_deref(), &fresh) {
-            Ok(f) => f,
-            Err(e) => {
-                let status = routes::status_of(e.code);
-                return error_response(e, status);
-            }
-        };
         let unauthorized = || {
             let e = ProtocolError::new(ErrorCode::Unauthorized, "this needs Authorization: Bearer <token>");
             error_response(e, 401)
@@ -434,25 +432,44 @@ impl ChatRoom {
         let mut store = self.store();
         let mut live = self.live();
         let live = live.as_mut().expect("live() fills it");
-        let admin = self.admin_token.as_deref().is_some_and(|t| constant_time_eq(t, &bearer));
-        let (result, effects) = if write == Write::Moderate {
-            if !admin {
+        // Who asks comes first: a request without the right gets 401 whatever its body.
+        let bot = if write == Write::Moderate {
+            if !self.admin_token.as_deref().is_some_and(|t| constant_time_eq(t, &bearer)) {
                 return unauthorized();
             }
-            live.room.admin_op(&mut store, frame, now)
+            None
         } else {
-            let bot = match live.room.authenticate(&mut store, &bearer) {
-                Ok(Some(bot)) => bot,
+            match live.room.authenticate(&mut store, &bearer) {
+                Ok(Some(bot)) => Some(bot),
                 Ok(None) => return unauthorized(),
                 Err(e) => return error_response(e, 500),
-            };
-            live.room.bot_op(&mut store, &bot, frame, now)
+            }
+        };
+        let fresh = format!("h{}-{}", now, js_sys::Math::random().to_bits() % 1_000_000_007);
+        let frame = match write.frame(&body, idempotency.as_deref(), &fresh) {
+            Ok(f) => f,
+            Err(e) => {
+                let status = routes::status_of(e.code);
+                return error_response(e, status);
+            }
+        };
+        let (result, effects) = match &bot {
+            None => live.room.admin_op(&mut store, frame, now),
+            Some(bot) => live.room.bot_op(&mut store, bot, frame, now),
         };
         apply(live, effects);
         match result {
             Ok(done) => {
                 let status = if done.duplicate { 200 } else { 201 };
-                let body = confab_shared::api::Done { seq: done.seq, ts: done.ts, duplicate: done.duplicate };
+                let (bot, token) = done.bot.map_or((None, None), |(b, t)| (Some(b), Some(t)));
+                let body = confab_shared::api::Done {
+                    seq: done.seq,
+                    ts: done.ts,
+                    duplicate: done.duplicate,
+                    bot,
+                    token,
+                    invite: done.invite,
+                };
                 Ok(Response::from_json(&body)?.with_status(status))
             }
             Err((e, wait)) => {
@@ -708,7 +725,9 @@ async fn deliver(d: &Delivery) -> webhook::Answer {
         headers.set("Content-Type", "application/json")?;
         headers.set("User-Agent", "Confab-Webhook/1")?;
         headers.set(SIGNATURE_HEADER, &webhook::sign(&d.hook.secret, d.body.as_bytes()))?;
-        headers.set("X-Confab-Delivery", &d.id.to_string())?;
+        // One id per mention and bot: the same on every retry of a delivery, so a receiver can
+        // tell a retry from a new mention.
+        headers.set("X-Confab-Delivery", &format!("{}-{}", d.message, d.hook.bot.id))?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
             .with_headers(headers)

@@ -59,7 +59,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     }
     let mut init = RequestInit::new();
     if matches!(route, Route::Write(..) | Route::Webhook(..)) {
-        let body = body_text(&mut req).await?;
+        let Ok(body) = body_text(&mut req).await else { return too_large() };
         init.with_method(Method::Post).with_body(Some(body.into()));
     } else {
         init.with_method(Method::Get);
@@ -68,6 +68,11 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let internal = Request::new_with_init(&format!("https://room{path}{query}"), &init)?;
     let stub = env.durable_object("ROOMS")?.id_from_name(room.as_str())?.get_stub()?;
     stub.fetch_with_request(internal).await
+}
+
+fn too_large() -> Result<Response> {
+    let e = ProtocolError::new(ErrorCode::FrameTooLarge, format!("a request body has at most {FRAME_MAX_BYTES} bytes"));
+    error_response(e, 413)
 }
 
 /// A request's body, at most a frame's size.
@@ -83,7 +88,7 @@ async fn body_text(req: &mut Request) -> Result<String> {
 /// (`{"key": …}`), the room records it, and the first join with that key owns the room;
 /// without one, the first member does.
 async fn create_room(req: &mut Request, env: &Env) -> Result<Response> {
-    let body = body_text(req).await.unwrap_or_default();
+    let Ok(body) = body_text(req).await else { return too_large() };
     let created: CreateRoom = if body.trim().is_empty() {
         CreateRoom::default()
     } else {

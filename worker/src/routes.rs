@@ -141,6 +141,7 @@ pub fn status_of(code: ErrorCode) -> u16 {
         NotFound | MessageNotFound => 404,
         MessageDeleted | NotStreaming | NameTaken => 409,
         RateLimited | SlowMode | TooManyConnections => 429,
+        FrameTooLarge => 413,
         Internal | Unknown => 500,
         _ => 400,
     }
@@ -158,8 +159,9 @@ impl Route {
     }
 
     /// The path of the canonical request the Worker sends the room's object for this route:
-    /// the object serves exactly these (`/ws`, `/info`, `/messages`) and nothing else, so a
-    /// room's name can never be read as a route.
+    /// the object serves exactly these (`/ws`, `/info`, `/messages`, `/write`, `/webhook/…`,
+    /// and `/create` from the Worker itself) and nothing else, so a room's name can never be
+    /// read as a route.
     pub fn internal_path(&self) -> Option<&'static str> {
         match self {
             Route::CreateRoom => None,

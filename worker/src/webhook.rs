@@ -15,7 +15,8 @@ pub const RETRIES_MS: [u64; 5] = [1_000, 5_000, 30_000, 120_000, 600_000];
 /// Deliveries a room keeps queued at most (older ones are dropped first when it is full).
 pub const QUEUE_MAX: u32 = 1_000;
 
-/// The longest text a webhook's answer may post (longer answers are cut).
+/// The most of a webhook's answer that is read (the reply it posts is then cut to a message's
+/// 4000 characters).
 pub const REPLY_MAX_BYTES: usize = 16 * 1024;
 
 /// Checks a webhook URL: `http` or `https`, a host, no credentials, and (unless
@@ -84,7 +85,7 @@ pub fn is_public(ip: IpAddr) -> bool {
 }
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     !(ip.is_loopback()
         || ip.is_private()
         || ip.is_link_local()
@@ -94,19 +95,25 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || ip.is_documentation()
         || a == 0
         || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
-        || (a == 192 && b == 0)
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments, 192.0.0.0/24
         || (a == 198 && (18..20).contains(&b))
         || a >= 240)
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
     let [first, second, ..] = ip.segments();
+    // Forms that carry an IPv4 address (and so can reach a private one): IPv4-compatible
+    // (::a.b.c.d), NAT64 (64:ff9b::/96), 6to4 (2002::/16), Teredo (2001::/32).
+    let embeds_v4 = ip.segments().iter().take(6).all(|s| *s == 0) || first == 0x64 || first == 0x2002;
+    let teredo = first == 0x2001 && second == 0;
     !(ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
+        || embeds_v4
+        || teredo
         || (first & 0xfe00) == 0xfc00 // unique local
         || (first & 0xffc0) == 0xfe80 // link-local
-        || first == 0x64 // NAT64 (64:ff9b::/96) can reach any IPv4 address
+        || (first & 0xffc0) == 0xfec0 // site-local (deprecated, still routed inside some networks)
         || first == 0x2001 && second == 0xdb8)
 }
 
@@ -149,13 +156,9 @@ pub fn answer(status: Option<u16>, content_type: Option<&str>, body: &str) -> An
     match status {
         200..=299 => {
             let text = content_type.is_some_and(|c| c.trim_start().to_ascii_lowercase().starts_with("text/plain"));
-            let reply = (status == 200 && text && !body.trim().is_empty()).then(|| {
-                let mut cut = body.len().min(REPLY_MAX_BYTES);
-                while !body.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                body.get(..cut).unwrap_or_default().trim_end().to_owned()
-            });
+            let max = confab_shared::limits::TEXT_MAX_CHARS;
+            let reply = (status == 200 && text && !body.trim().is_empty())
+                .then(|| body.chars().take(max).collect::<String>().trim_end().to_owned());
             Answer::Delivered(reply)
         }
         408 | 429 | 300..=399 | 500..=599 => Answer::Retry,
@@ -174,7 +177,14 @@ mod tests {
 
     #[test]
     fn urls() {
-        for ok in ["https://example.com/hook", "http://hooks.example.org:8080/x?y=1", "https://8.8.8.8/h"] {
+        for ok in [
+            "https://example.com/hook",
+            "http://hooks.example.org:8080/x?y=1",
+            "https://8.8.8.8/h",
+            "https://192.0.2.0.example/",
+            "https://[2606:4700::1111]/",
+            "https://192.0.64.1/",
+        ] {
             assert_eq!(check_url(ok, false).as_deref(), Ok(ok), "{ok}");
         }
         for bad in [
@@ -194,6 +204,11 @@ mod tests {
             "http://[fd00::1]/",
             "http://[::ffff:127.0.0.1]/",
             "http://[64:ff9b::7f00:1]/",
+            "http://[::7f00:1]/",
+            "http://[2002:7f00:1::]/",
+            "http://[2001:0:4136:e378::1]/",
+            "http://[fec0::1]/",
+            "http://192.0.0.170/",
             "http://2130706433/",
             "http://0x7f.1/",
             "http://127.1/",
@@ -236,7 +251,7 @@ mod tests {
         assert_eq!(answer(Some(404), None, ""), Answer::Refused);
         let long = "é".repeat(REPLY_MAX_BYTES);
         let Answer::Delivered(Some(cut)) = answer(Some(200), Some("text/plain"), &long) else { panic!() };
-        assert!(cut.len() <= REPLY_MAX_BYTES);
+        assert_eq!(cut.chars().count(), confab_shared::limits::TEXT_MAX_CHARS, "cut to a message's length, posted");
         assert_eq!((retry_in(1), retry_in(5), retry_in(6)), (Some(1_000), Some(600_000), None));
     }
 }

@@ -357,7 +357,7 @@ fn the_owner_names_moderators_who_then_moderate_members_but_not_each_other() {
 
 /// Makes a bot as the owner; returns its info (as the glue's authentication gives it) and token.
 fn make_bot(h: &mut Harness, owner: u64, name: &str) -> (MemberInfo, String) {
-    h.moderate(owner, "mk", json!({"kind": "create_bot", "name": name}));
+    h.moderate(owner, &format!("mk-{name}"), json!({"kind": "create_bot", "name": name}));
     let token = h
         .take(owner)
         .into_iter()
@@ -650,4 +650,65 @@ fn a_stream_its_bot_abandons_is_finished_by_the_room_even_after_an_eviction() {
     );
     assert!(!h.store.all().find(|m| m.id == id).unwrap().streaming);
     assert_eq!(h.room.next_wake(), None, "nothing left to wait for");
+}
+
+#[test]
+fn moderators_do_not_remove_the_owners_or_each_others_messages_but_the_owner_does() {
+    let (mut h, a, b, c) = room();
+    let (bob, carol) = (h.id_of("bob"), h.id_of("carol"));
+    h.moderate(a, "r1", json!({"kind": "set_role", "member": bob, "role": "moderator"}));
+    h.moderate(a, "r2", json!({"kind": "set_role", "member": carol, "role": "moderator"}));
+    h.send(a, "p1", "the owner's");
+    h.send(c, "p2", "a moderator's");
+    let (owners, carols) = (3, 4);
+    for s in [a, b, c] {
+        h.take(s);
+    }
+    h.delete(b, "d1", owners);
+    assert_eq!(error_of(&mut h, b).0, ErrorCode::Forbidden);
+    h.delete(b, "d2", carols);
+    assert_eq!(error_of(&mut h, b).0, ErrorCode::Forbidden);
+    h.delete(a, "d3", carols);
+    assert!(h.take(c).contains(&ServerFrame::Deleted { seq: 5, id: carols, removed: true }), "the owner may");
+}
+
+#[test]
+fn a_muted_member_is_not_shown_typing() {
+    let (mut h, a, b, c) = room();
+    let bob = h.id_of("bob");
+    h.moderate(a, "m1", json!({"kind": "mute", "member": bob, "minutes": 1}));
+    h.take(c);
+    h.text(b, json!({"type": "typing", "data": {}}));
+    assert!(h.take(c).is_empty());
+    h.now += 60_000;
+    h.text(b, json!({"type": "typing", "data": {}}));
+    assert_eq!(h.take(c).len(), 1, "typing again once the mute is over");
+}
+
+#[test]
+fn bots_do_not_wake_each_others_webhooks_and_refused_chunks_cost_nothing() {
+    let (mut h, a, b, _c) = room();
+    let (one, _) = make_bot(&mut h, a, "ping");
+    let (two, _) = make_bot(&mut h, a, "pong");
+    h.room.set_webhook(&mut h.store, &two, Some("https://example.com/pong"), false).unwrap();
+    bot_post(&mut h, &one, "x1", "@pong are you there?", false).unwrap();
+    assert!(h.room.due_deliveries(&mut h.store, h.now).is_empty(), "no ping-pong between bots");
+    h.send(b, "p1", "@pong hi");
+    assert_eq!(h.room.due_deliveries(&mut h.store, h.now).len(), 1, "a person's mention is delivered");
+    // Appends refused for another reason give their chunk back.
+    let open = bot_post(&mut h, &one, "s1", "thinking", true).unwrap();
+    let plain = bot_post(&mut h, &one, "s2", "not a stream", false).unwrap();
+    for i in 0..(STREAM_CHUNK_BURST * 2) {
+        let c =
+            ClientFrame::Append { client_id: ClientId::parse(&format!("n{i}")).unwrap(), id: plain, text: ".".into() };
+        assert_eq!(bot_frame(&mut h, &one, c), Err(ErrorCode::NotStreaming));
+    }
+    let c = ClientFrame::Append { client_id: ClientId::parse("ok").unwrap(), id: open, text: ".".into() };
+    assert!(bot_frame(&mut h, &one, c).is_ok(), "the stream budget is untouched");
+    // The audit trail names the bot each `create_bot` made.
+    h.take(a);
+    h.text(a, json!({"type": "audit", "data": {"limit": 10}}));
+    let Some(ServerFrame::Audit { entries, .. }) = h.take(a).pop() else { panic!("an audit page") };
+    let made: Vec<_> = entries.iter().filter_map(|e| e.target.as_ref().map(|t| t.name.as_str())).collect();
+    assert_eq!(made, vec!["ping", "pong"]);
 }

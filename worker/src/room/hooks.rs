@@ -1,5 +1,6 @@
-//! Outgoing webhooks, as the room sees them: a bot registers a URL; a message that mentions
-//! it queues a delivery (stored with the post's event, so none is lost to an eviction); the
+//! Outgoing webhooks, as the room sees them: a bot registers a URL; a person's message that
+//! mentions it queues a delivery (stored right after the post, so an eviction loses none; a
+//! failed write loses that delivery, never the post); the
 //! glue sends what is due from the alarm, never on the message path, and reports each answer
 //! here: a `text/plain` answer is posted as the bot, replying; a failure is retried with
 //! backoff ([`crate::webhook::RETRIES_MS`]), then dropped.
@@ -44,6 +45,11 @@ impl Room {
         now_ms: u64,
         out: &mut Vec<Effect>,
     ) {
+        // A bot's post wakes no webhook: two bots answering each other's mentions would talk
+        // for ever (within their budgets).
+        if author.role == Role::Bot {
+            return;
+        }
         let mentioned: Vec<_> = message.mentions.iter().copied().filter(|id| *id != author.id).collect();
         if mentioned.is_empty() {
             return;

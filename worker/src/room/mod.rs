@@ -328,6 +328,8 @@ pub struct Room {
     remote: BTreeMap<MemberId, Member>,
     /// The bot the last `create_bot` made, with its token, for the reply to whoever asked.
     created_bot: Option<(MemberView, String)>,
+    /// The invite the last `create_invite` made, for whoever asked over HTTP.
+    created_invite: Option<String>,
     /// When the next webhook delivery is due, if one is queued.
     next_delivery: Option<u64>,
     /// Streams under way: message id → (author, when it last grew).
@@ -395,6 +397,7 @@ impl Room {
             record: None,
             remote: BTreeMap::new(),
             created_bot: None,
+            created_invite: None,
             next_delivery: None,
             streams: BTreeMap::new(),
         };

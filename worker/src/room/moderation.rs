@@ -141,6 +141,9 @@ impl Room {
             Err(duplicate) => return Ok(duplicate),
         };
         self.created_bot = token;
+        if let Action::CreateInvite { code } = &action {
+            self.created_invite = code.clone();
+        }
         self.latest = Some((seq, ts));
         let mut then = Vec::new();
         self.enact(store, &action, ts, now_ms, &mut then);
@@ -180,6 +183,14 @@ impl Room {
             name: i.name,
             role: if Some(i.id) == owner { Role::Owner } else { i.role },
         }))
+    }
+
+    /// A member's role now (the owner's from the room's record).
+    pub(super) fn role_of(&mut self, store: &mut impl RoomStore, id: MemberId) -> Result<Role, ProtocolError> {
+        if let Some(m) = self.actor_ref(id) {
+            return Ok(m.role);
+        }
+        Ok(self.describe(store, id)?.map_or(Role::Member, |d| d.role))
     }
 
     /// Online members who moderate, and everyone else online.
@@ -315,7 +326,12 @@ impl Room {
         let entries = rows
             .into_iter()
             .map(|AuditRow { seq, ts, member, action }| {
-                let target = named(&action).map(view);
+                let target = match &action {
+                    Action::CreateBot { name, member: Some(id) } => {
+                        Some(MemberView { id: *id, name: name.clone(), role: Role::Bot })
+                    }
+                    a => named(a).map(view),
+                };
                 AuditEntry { seq, ts, by: view(member), action, target }
             })
             .collect();

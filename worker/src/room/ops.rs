@@ -34,6 +34,19 @@ pub struct Done {
     pub duplicate: bool,
     /// A new bot and its token (once).
     pub bot: Option<(MemberView, String)>,
+    /// A new invite's code.
+    pub invite: Option<String>,
+}
+
+/// Which budget an operation was charged to.
+#[derive(Debug, Clone, Copy)]
+enum Charged {
+    /// None (the admin secret).
+    Nothing,
+    /// The member's and the room's.
+    Member,
+    /// A bot's stream budget (chunks).
+    Stream,
 }
 
 /// Why an operation was refused, and how long to wait before trying again (for waits).
@@ -100,10 +113,13 @@ impl Room {
         if let Some(refused) = self.silenced(store, actor, &frame, now_ms).map_err(|e| (e, None))? {
             return unless_recorded(store, actor.id, &client_id, refused);
         }
-        if let Err((wait, why)) = self.take_budget(actor, &frame, now_ms) {
-            let refused = (refusal(ErrorCode::RateLimited, why), Some(wait));
-            return unless_recorded(store, actor.id, &client_id, refused);
-        }
+        let charged = match self.take_budget(actor, &frame, now_ms) {
+            Ok(charged) => charged,
+            Err((wait, why)) => {
+                let refused = (refusal(ErrorCode::RateLimited, why), Some(wait));
+                return unless_recorded(store, actor.id, &client_id, refused);
+            }
+        };
         let is_post = matches!(frame, ClientFrame::Send { .. });
         let streamish = matches!(
             frame,
@@ -115,7 +131,7 @@ impl Room {
         .then(|| frame.clone());
         let outcome = self.apply(store, actor, &client_id, frame, now_ms);
         if !matches!(outcome, Ok(Outcome::Stored { .. } | Outcome::Unchanged)) {
-            self.refund(actor.id);
+            self.refund(actor.id, charged);
         }
         if outcome.is_err() {
             // Storage may have failed after writing: read the log's head again next time
@@ -146,13 +162,14 @@ impl Room {
                     out.push(Effect::Send { to, text: frame.to_json() });
                 }
                 let bot = self.created_bot.take();
+                let invite = self.created_invite.take();
                 out.extend(then);
-                Ok(Done { seq, ts, duplicate: false, bot })
+                Ok(Done { seq, ts, duplicate: false, bot, invite })
             }
-            Ok(Outcome::Duplicate { seq, ts }) => Ok(Done { seq, ts, duplicate: true, bot: None }),
+            Ok(Outcome::Duplicate { seq, ts }) => Ok(Done { seq, ts, duplicate: true, bot: None, invite: None }),
             Ok(Outcome::Unchanged) => {
                 let (seq, ts) = self.latest.unwrap_or((0, now_ms));
-                Ok(Done { seq, ts, duplicate: false, bot: None })
+                Ok(Done { seq, ts, duplicate: false, bot: None, invite: None })
             }
             Err(e) => Err((e, None)),
         }
@@ -206,13 +223,14 @@ impl Room {
     /// Takes one operation's worth from the actor's budget, then the room's (a stream's
     /// chunks from the stream budget only); `Err` says how long to wait and why. The admin
     /// secret pays nothing.
-    fn take_budget(&mut self, actor: &Actor, frame: &ClientFrame, now_ms: u64) -> Result<(), (u64, &'static str)> {
+    fn take_budget(&mut self, actor: &Actor, frame: &ClientFrame, now_ms: u64) -> Result<Charged, (u64, &'static str)> {
         let config = self.config;
-        let Some(m) = self.actor_mut(actor.id) else { return Ok(()) };
+        let Some(m) = self.actor_mut(actor.id) else { return Ok(Charged::Nothing) };
         if matches!(frame, ClientFrame::Append { .. }) {
             return m
                 .stream_bucket
                 .take_of(1, STREAM_CHUNK_BURST, STREAM_CHUNKS_PER_SEC, now_ms)
+                .map(|()| Charged::Stream)
                 .map_err(|wait| (wait, "chunks come too fast"));
         }
         m.bucket.take(&config, now_ms).map_err(|wait| (wait, "you are sending too fast"))?;
@@ -223,17 +241,29 @@ impl Room {
                 m.bucket.milli += 1000;
             }
             (wait, "the room is busy; your message waits a moment")
-        })
+        })?;
+        Ok(Charged::Member)
     }
 
-    /// Gives back the tokens an operation took that recorded nothing.
-    fn refund(&mut self, member: MemberId) {
+    /// Gives back the tokens an operation took that recorded nothing: from the budget it
+    /// was charged to.
+    fn refund(&mut self, member: MemberId, charged: Charged) {
         let (member_cap, room_cap) =
             (u64::from(self.config.rate_burst) * 1000, u64::from(self.config.room_rate_burst) * 1000);
-        if let Some(m) = self.actor_mut(member) {
-            m.bucket.milli = (m.bucket.milli + 1000).min(member_cap);
+        match charged {
+            Charged::Nothing => {}
+            Charged::Stream => {
+                if let Some(m) = self.actor_mut(member) {
+                    m.stream_bucket.milli = (m.stream_bucket.milli + 1000).min(u64::from(STREAM_CHUNK_BURST) * 1000);
+                }
+            }
+            Charged::Member => {
+                if let Some(m) = self.actor_mut(member) {
+                    m.bucket.milli = (m.bucket.milli + 1000).min(member_cap);
+                }
+                self.room_bucket.milli = (self.room_bucket.milli + 1000).min(room_cap);
+            }
         }
-        self.room_bucket.milli = (self.room_bucket.milli + 1000).min(room_cap);
     }
 
     fn apply(
@@ -338,6 +368,17 @@ impl Room {
                 let removed = target.member != member;
                 if removed && !actor.role.moderates() {
                     return Err(refusal(ErrorCode::NotAuthor, "only its author (or a moderator) can delete a message"));
+                }
+                if removed && actor.role != Role::Owner {
+                    // The rights table holds for messages too: a moderator does not remove the
+                    // owner's or another moderator's.
+                    let author = self.role_of(store, target.member)?;
+                    if author.moderates() {
+                        return Err(refusal(
+                            ErrorCode::Forbidden,
+                            "a moderator cannot remove the owner's or another moderator's messages",
+                        ));
+                    }
                 }
                 if target.deleted {
                     return Ok(Outcome::Unchanged);
@@ -447,7 +488,7 @@ fn unless_recorded(
     refused: Refusal,
 ) -> Result<Done, Refusal> {
     match store.find(member, client_id) {
-        Ok(Some((seq, ts))) => Ok(Done { seq, ts, duplicate: true, bot: None }),
+        Ok(Some((seq, ts))) => Ok(Done { seq, ts, duplicate: true, bot: None, invite: None }),
         Ok(None) => Err(refused),
         Err(_) => Err((internal(), None)),
     }

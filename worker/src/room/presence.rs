@@ -94,6 +94,10 @@ impl Room {
         if m.typing_ms.is_some_and(|t| now_ms < t.saturating_add(TYPING_RELAY_INTERVAL_MS)) {
             return;
         }
+        // A muted member cannot speak, so is not shown typing either.
+        if m.muted_until.is_some_and(|u| u > now_ms) {
+            return;
+        }
         m.typing_ms = Some(now_ms);
         let frame = ServerFrame::Typing(MemberView { id: member, name: m.display.clone(), role: m.role });
         out.push(Effect::Send { to: Audience::Others(member), text: frame.to_json() });
