@@ -384,6 +384,49 @@ async fn webhooks_are_signed_retried_and_never_delay_the_room(s: &Server) -> Out
     ensure(status == 400 && body.contains("invalid_url"), format!("ftp: {status} {body}"))
 }
 
+/// A room written by the last schema 3 build (itest/fixtures/v3-state, made by
+/// scripts/gen-v3-state.sh) is upgraded once, in place: everything it held is still there, its
+/// first member owns it, and moderation works on it.
+async fn a_schema_3_room_gets_an_owner_and_keeps_everything() -> Outcome {
+    let fixture = root().join("itest/fixtures/v3-state");
+    let mut old = Server::start_from_state("upgrade3", &[], &fixture).await?;
+    let result = async {
+        let k = |seed: &str| seed.repeat(40);
+        let (mut alice, w) = old.join("schema3", "alice", &k("a")).await?;
+        let ServerFrame::Welcome { you: me, messages, latest_seq, .. } = &w else { return Err(format!("{w:?}")) };
+        ensure(me.role == Role::Owner, format!("the first member owns it: {me:?}"))?;
+        ensure(*latest_seq == 6, format!("latest_seq {latest_seq}"))?;
+        let first = messages.iter().find(|m| m.id == 1).ok_or("message 1")?;
+        ensure(
+            first.text == "hello from schema 3, edited"
+                && first.edited_ts.is_some()
+                && first.reactions.iter().any(|r| r.emoji == "👍" && r.count == 1),
+            format!("message 1: {first:?}"),
+        )?;
+        ensure(messages.iter().any(|m| m.id == 2 && m.deleted && !m.removed), "the tombstone")?;
+        ensure(messages.iter().any(|m| m.id == 3 && m.reply_to.as_ref().is_some_and(|q| q.id == 1)), "the reply")?;
+        let (mut bob, w) = old.join("schema3", "bob", &k("b")).await?;
+        let (bob_id, role) = you(&w)?;
+        ensure(role == Role::Member, "bob is a member")?;
+        let seq =
+            acked(&mut alice, "m1", moderate("m1", json!({"kind": "mute", "member": bob_id, "minutes": 5}))).await?;
+        ensure(seq == 7, format!("the mute is event {seq}"))?;
+        let (code, _) = refused(&mut bob, "p1", send("p1", "hello?")).await?;
+        ensure(code == ErrorCode::Muted, format!("muted: {code}"))?;
+        // A retry of a message stored before the upgrade is still recognised.
+        let seq = acked(&mut alice, "a1", send("a1", "hello from schema 3")).await?;
+        ensure(seq == 1, format!("the old message's retry was stored again as {seq}"))?;
+        ensure(old.log_all().matches("room storage upgraded to schema 4").count() == 1, "the upgrade ran once")?;
+        old.restart().await?;
+        let (_a, w) = old.join("schema3", "alice", &k("a")).await?;
+        ensure(you(&w)?.1 == Role::Owner, "still the owner after a restart")?;
+        ensure(old.log_all().matches("room storage upgraded to schema 4").count() == 1, "no second upgrade")
+    }
+    .await;
+    old.stop();
+    result
+}
+
 fn main() {
     harness(
         "owners",
@@ -410,6 +453,10 @@ fn main() {
                         (
                             "webhooks_are_signed_retried_and_never_delay_the_room",
                             Box::pin(webhooks_are_signed_retried_and_never_delay_the_room(server)),
+                        ),
+                        (
+                            "a_schema_3_room_gets_an_owner_and_keeps_everything",
+                            Box::pin(a_schema_3_room_gets_an_owner_and_keeps_everything()),
                         ),
                     ],
                     Duration::from_secs(120),
