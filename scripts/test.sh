@@ -38,6 +38,9 @@ cargo test -p confab-itest --locked
 step "browser: two people chat in headless Chromium"
 node e2e/chat.mjs
 
+step "browser: an owner moderates, a bot streams its answer (headless Chromium)"
+node e2e/owners.mjs
+
 step "benchmark smoke run (the tool works; figures come from make bench)"
 cargo run --release --locked -p confab-bench -- --smoke
 
