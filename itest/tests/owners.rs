@@ -392,6 +392,11 @@ async fn a_schema_3_room_gets_an_owner_and_keeps_everything() -> Outcome {
     let mut old = Server::start_from_state("upgrade3", &[], &fixture).await?;
     let result = async {
         let k = |seed: &str| seed.repeat(40);
+        // bob first: the room's first member (alice) owns it, not whoever joins first after
+        // the upgrade.
+        let (mut bob, w) = old.join("schema3", "bob", &k("b")).await?;
+        let (bob_id, role) = you(&w)?;
+        ensure(role == Role::Member, "bob is a member")?;
         let (mut alice, w) = old.join("schema3", "alice", &k("a")).await?;
         let ServerFrame::Welcome { you: me, messages, latest_seq, .. } = &w else { return Err(format!("{w:?}")) };
         ensure(me.role == Role::Owner, format!("the first member owns it: {me:?}"))?;
@@ -405,9 +410,6 @@ async fn a_schema_3_room_gets_an_owner_and_keeps_everything() -> Outcome {
         )?;
         ensure(messages.iter().any(|m| m.id == 2 && m.deleted && !m.removed), "the tombstone")?;
         ensure(messages.iter().any(|m| m.id == 3 && m.reply_to.as_ref().is_some_and(|q| q.id == 1)), "the reply")?;
-        let (mut bob, w) = old.join("schema3", "bob", &k("b")).await?;
-        let (bob_id, role) = you(&w)?;
-        ensure(role == Role::Member, "bob is a member")?;
         let seq =
             acked(&mut alice, "m1", moderate("m1", json!({"kind": "mute", "member": bob_id, "minutes": 5}))).await?;
         ensure(seq == 7, format!("the mute is event {seq}"))?;
