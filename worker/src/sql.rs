@@ -816,7 +816,10 @@ impl SqlStore<'_> {
                 self.run("UPDATE members SET banned = 1, key_hash = NULL WHERE id = ?", vec![int(*member)])
             }
             // Text values get a prefix: older rooms' `meta.value` has numeric affinity.
-            Action::SlowMode { seconds } => set("slow_mode_secs", format!("n{seconds}").into()),
+            Action::SlowMode { seconds } => {
+                set("slow_since", format!("n{ts}").into())?;
+                set("slow_mode_secs", format!("n{seconds}").into())
+            }
             Action::Topic { text } => set("topic", format!("t{text}").into()),
             Action::InviteOnly { on } => set("invite_only", format!("b{}", u8::from(*on)).into()),
             Action::CreateInvite { code } => {
@@ -987,7 +990,8 @@ impl RoomStore for SqlStore<'_> {
             value: serde_json::Value,
         }
         let rows: Vec<Row> = self.rows(
-            "SELECT key, value FROM meta WHERE key IN ('owner', 'owner_key', 'topic', 'slow_mode_secs', 'invite_only')",
+            "SELECT key, value FROM meta
+             WHERE key IN ('owner', 'owner_key', 'topic', 'slow_mode_secs', 'slow_since', 'invite_only')",
             Vec::new(),
         )?;
         let mut r = RoomRecord::default();
@@ -1002,6 +1006,7 @@ impl RoomStore for SqlStore<'_> {
                 "owner_key" => r.owner_key = Some(body.to_owned()),
                 "topic" => r.settings.topic = body.to_owned(),
                 "slow_mode_secs" => r.settings.slow_mode_secs = body.parse().unwrap_or(0),
+                "slow_since" => r.slow_since = body.parse().unwrap_or(0),
                 "invite_only" => r.settings.invite_only = body == "1",
                 _ => {}
             }

@@ -237,6 +237,8 @@ pub struct RoomRecord {
     pub owner_key: Option<String>,
     /// Topic, slow mode, invite-only.
     pub settings: RoomSettings,
+    /// When slow mode was last set: posts from before it do not count towards the wait.
+    pub slow_since: u64,
 }
 
 /// A bot's webhook.
@@ -578,7 +580,10 @@ impl MemoryStore {
                 m.banned = true;
                 m.key_hash = None;
             }
-            Action::SlowMode { seconds } => self.record.settings.slow_mode_secs = *seconds,
+            Action::SlowMode { seconds } => {
+                self.record.settings.slow_mode_secs = *seconds;
+                self.record.slow_since = ts;
+            }
             Action::Topic { text } => self.record.settings.topic = text.clone(),
             Action::InviteOnly { on } => self.record.settings.invite_only = *on,
             Action::CreateInvite { code } => {

@@ -974,7 +974,7 @@ impl Room {
 
     /// Slow mode: how long until `member` may post, if it must wait.
     fn slow_wait(&mut self, store: &mut impl RoomStore, member: MemberId, now_ms: u64) -> Option<u64> {
-        let secs = self.record.as_ref().map_or(0, |r| r.settings.slow_mode_secs);
+        let (secs, since) = self.record.as_ref().map_or((0, 0), |r| (r.settings.slow_mode_secs, r.slow_since));
         let m = self.members.get(&member)?;
         if secs == 0 || m.role.moderates() || m.role == Role::Bot {
             return None;
@@ -986,7 +986,10 @@ impl Room {
         if let (Some(m), Some(t)) = (self.members.get_mut(&member), last) {
             m.last_post_ms = Some(t);
         }
-        last.map(|t| t + u64::from(secs) * 1000).filter(|ready| *ready > now_ms).map(|ready| ready - now_ms)
+        last.filter(|t| *t >= since)
+            .map(|t| t + u64::from(secs) * 1000)
+            .filter(|ready| *ready > now_ms)
+            .map(|ready| ready - now_ms)
     }
 
     /// The room's owner and settings, read from storage once per instance.

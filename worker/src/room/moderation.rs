@@ -213,7 +213,10 @@ impl Room {
     fn enact(&mut self, store: &mut impl RoomStore, action: &Action, ts: u64, now_ms: u64, out: &mut Vec<Effect>) {
         if let Some(record) = self.record.as_mut() {
             match action {
-                Action::SlowMode { seconds } => record.settings.slow_mode_secs = *seconds,
+                Action::SlowMode { seconds } => {
+                    record.settings.slow_mode_secs = *seconds;
+                    record.slow_since = ts;
+                }
                 Action::Topic { text } => record.settings.topic = text.clone(),
                 Action::InviteOnly { on } => record.settings.invite_only = *on,
                 _ => {}

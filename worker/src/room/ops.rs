@@ -197,7 +197,8 @@ impl Room {
             let e = refusal(ErrorCode::Muted, format!("a moderator muted you; {mins} min left"));
             return Ok(Some((e, Some(until - now_ms))));
         }
-        let secs = self.record(store).map_err(failed)?.settings.slow_mode_secs;
+        let record = self.record(store).map_err(failed)?;
+        let (secs, since) = (record.settings.slow_mode_secs, record.slow_since);
         let exempt = actor.role.moderates() || actor.role == Role::Bot;
         if secs == 0 || exempt || !matches!(frame, ClientFrame::Send { .. }) {
             return Ok(None);
@@ -212,7 +213,8 @@ impl Room {
                 t
             }
         };
-        let ready = last.map_or(0, |t| t + u64::from(secs) * 1000);
+        // A post from before slow mode was set does not count: the first post under it is free.
+        let ready = last.filter(|t| *t >= since).map_or(0, |t| t + u64::from(secs) * 1000);
         if ready > now_ms {
             let e = refusal(ErrorCode::SlowMode, format!("slow mode: one message per {secs} s"));
             return Ok(Some((e, Some(ready - now_ms))));
