@@ -116,7 +116,10 @@ fn NewToken(bot: String, token: String, ctx: RoomCtx) -> impl IntoView {
                         ctx.view.update(|v| {
                             v.moderation.new_bot = None;
                             v.touch();
-                        })
+                        });
+                        // This button goes with the token: focus stays in the panel (its
+                        // heading), or Escape, heard by the panel, would stop closing it.
+                        browser::focus_by_id("settings-title");
                     }
                 >
                     "Done, I have copied it"

@@ -125,8 +125,10 @@ pub fn Composer(ctx: RoomCtx) -> impl IntoView {
         }
     });
 
-    let placeholder =
+    let writable =
         if coarse { "Write a message…" } else { "Write a message…  (Enter sends, Shift+Enter adds a line)" };
+    // A muted member's disabled box says why rather than invite typing.
+    let placeholder = move || if muted() { "A moderator muted you" } else { writable };
     let reply_preview = move || {
         let id = ctx.reply_to.get()?;
         let (author, text) = view.with(|v| {
