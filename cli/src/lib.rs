@@ -54,6 +54,9 @@ pub fn new_client_id() -> String {
     format!("cli-{}", &new_key()[..16])
 }
 
+/// Messages whose printed state [`Printer`] remembers.
+const TRACKED: usize = 2_000;
+
 /// Turns the room's frames into terminal lines. A streamed answer grows on its own line while
 /// nothing else is printed; anything else first ends that line.
 #[derive(Debug, Default)]
@@ -63,6 +66,9 @@ pub struct Printer {
     printed_to: Seq,
     /// Authors by message id, for edits and chunks.
     authors: HashMap<Seq, String>,
+    /// What was printed of each message (text, still streaming, deleted), to tell on a resume
+    /// what changed meanwhile. The newest [`TRACKED`] only.
+    shown: std::collections::BTreeMap<Seq, (String, bool, bool)>,
     /// The streamed message whose line is open (its chunks are printed as they come).
     open: Option<Seq>,
     welcomed: bool,
@@ -88,10 +94,8 @@ impl Printer {
                 for m in messages {
                     if m.id > self.printed_to {
                         self.message(&mut out, m);
-                    } else if m.deleted {
-                        self.line(&mut out, &format!("  ✗ #{} {}", m.id, gone(m.removed)));
-                    } else if m.edited_ts.is_some() {
-                        self.line(&mut out, &format!("  ✎ #{} {}: {}", m.id, m.author, m.text));
+                    } else {
+                        self.changed_meanwhile(&mut out, m);
                     }
                 }
             }
@@ -100,9 +104,20 @@ impl Printer {
             ServerFrame::Edited { id, text, .. } => {
                 let who = self.authors.get(id).cloned().unwrap_or_else(|| format!("#{id}"));
                 self.line(&mut out, &format!("  ✎ #{id} {who}: {text}"));
+                if let Some(s) = self.shown.get_mut(id) {
+                    s.0 = text.clone();
+                }
             }
-            ServerFrame::Deleted { id, removed, .. } => self.line(&mut out, &format!("  ✗ #{id} {}", gone(*removed))),
+            ServerFrame::Deleted { id, removed, .. } => {
+                self.line(&mut out, &format!("  ✗ #{id} {}", gone(*removed)));
+                if let Some(s) = self.shown.get_mut(id) {
+                    *s = (String::new(), false, true);
+                }
+            }
             ServerFrame::Appended { id, text, .. } => {
+                if let Some(s) = self.shown.get_mut(id) {
+                    s.0.push_str(text);
+                }
                 if self.open == Some(*id) {
                     out.push_str(text);
                 } else {
@@ -111,6 +126,9 @@ impl Printer {
                 }
             }
             ServerFrame::Finished { id, .. } => {
+                if let Some(s) = self.shown.get_mut(id) {
+                    s.1 = false;
+                }
                 if self.open == Some(*id) {
                     out.push('\n');
                     self.open = None;
@@ -149,9 +167,38 @@ impl Printer {
         out
     }
 
+    /// A message printed before a resume, as it is now: what changed while away is printed
+    /// (a stream that grew or ended shows its whole text so far; one still under way goes on
+    /// growing on its line).
+    fn changed_meanwhile(&mut self, out: &mut String, m: &ChatMessage) {
+        let now = (m.text.clone(), m.streaming, m.deleted);
+        let Some(before) = self.shown.get(&m.id).cloned() else { return };
+        if before == now {
+            return;
+        }
+        self.shown.insert(m.id, now);
+        if m.deleted {
+            self.line(out, &format!("  ✗ #{} {}", m.id, gone(m.removed)));
+        } else if before.1 {
+            self.end_open(out);
+            out.push_str(&format!("  … {} (#{}): {}", m.author, m.id, m.text));
+            if m.streaming {
+                self.open = Some(m.id);
+            } else {
+                out.push('\n');
+            }
+        } else {
+            self.line(out, &format!("  ✎ #{} {}: {}", m.id, m.author, m.text));
+        }
+    }
+
     fn message(&mut self, out: &mut String, m: &ChatMessage) {
         self.printed_to = self.printed_to.max(m.id);
         self.authors.insert(m.id, m.author.clone());
+        self.shown.insert(m.id, (m.text.clone(), m.streaming, m.deleted));
+        while self.shown.len() > TRACKED {
+            self.shown.pop_first();
+        }
         let badge = if m.bot { " [bot]" } else { "" };
         let reply = m.reply_to.as_ref().map_or(String::new(), |q| format!(" ↪ {}: “{}”", q.author, q.excerpt));
         let body = if m.deleted { gone(m.removed).to_owned() } else { m.text.clone() };
@@ -208,11 +255,14 @@ pub async fn run(
     url: &str,
     name: UserName,
     key: MemberKey,
+    invite: Option<String>,
     mode: Mode,
     mut print: impl FnMut(&str),
 ) -> Result<(), String> {
     rustls_provider();
-    let mut engine = Engine::new(name, key);
+    let mut engine = Engine::new(name, key).with_invite(invite);
+    // The room's own words for the last refusal, for when it ends the session.
+    let mut refusal: Option<String> = None;
     let mut view = RoomView::default();
     let mut printer = Printer::default();
     let mut ws = None;
@@ -255,7 +305,9 @@ pub async fn run(
             todo = more;
         }
         match engine.link() {
-            Link::Refused => return Err("the room refused this name (it belongs to someone else)".into()),
+            Link::Refused => {
+                return Err(refusal.unwrap_or_else(|| "the room refused the join".into()));
+            }
             Link::Outdated => return Err("the room speaks a newer protocol: update confab".into()),
             Link::Removed => return Err("you were removed from this room".into()),
             Link::Online => {
@@ -293,6 +345,9 @@ pub async fn run(
                 match msg {
                     Some(Ok(Message::Text(t))) => {
                         if let Ok(frame) = ServerFrame::parse(&t) {
+                            if let ServerFrame::Error { code, message, .. } = &frame {
+                                refusal = Some(format!("{code}: {message}"));
+                            }
                             let quiet = say.is_some() && !matches!(frame, ServerFrame::Error { .. });
                             if !quiet {
                                 print(&printer.print(&frame));
@@ -437,5 +492,26 @@ mod tests {
         let by = Member { id: 1, name: "ann".into(), role: Role::Owner };
         let e = AuditEntry { seq: 9, ts: 0, by, action: Action::SlowMode { seconds: 10 }, target: None };
         assert_eq!(p.print(&ServerFrame::Moderated(e)), "  ⚑ ann set slow mode to 10 s\n");
+    }
+
+    #[test]
+    fn a_resume_shows_what_a_stream_became_while_away() {
+        let mut p = Printer::default();
+        let open = ChatMessage { bot: true, streaming: true, ..msg(4, "oracle", "The answer") };
+        let mut out = p.print(&welcome(vec![open.clone()]));
+        // Away: the stream grew and finished. The resume's welcome holds it as it is now.
+        let done = ChatMessage { streaming: false, text: "The answer is 42.".into(), ..open.clone() };
+        out += &p.print(&welcome(vec![done.clone()]));
+        assert!(out.ends_with("  … oracle (#4): The answer is 42.\n"), "{out:?}");
+        // Nothing changed since: nothing printed.
+        assert_eq!(p.print(&welcome(vec![done])), "");
+        // Still under way at the resume: its line stays open for the rest.
+        let mut q = Printer::default();
+        q.print(&welcome(vec![open.clone()]));
+        let grown = ChatMessage { text: "The answer is".into(), ..open };
+        let mut out = q.print(&welcome(vec![grown]));
+        out += &q.print(&ServerFrame::Appended { seq: 9, id: 4, text: " 42.".into() });
+        out += &q.print(&ServerFrame::Finished { seq: 10, id: 4 });
+        assert!(out.ends_with("  … oracle (#4): The answer is 42.\n"), "{out:?}");
     }
 }

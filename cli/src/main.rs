@@ -17,6 +17,7 @@ options (or environment):
   --name NAME    (CONFAB_NAME)    default: your login name
   --key KEY      (CONFAB_KEY)     the secret that owns the name; default: made once and kept
                                   in ~/.config/confab/key (CONFAB_HOME overrides the folder)
+  --invite CODE                   an invite link's code, to join an invite-only room
 
 Both reconnect and resume after a dropped connection, as the page does; a post is sent
 again until acknowledged and stored once.";
@@ -28,6 +29,7 @@ struct Args {
     server: String,
     name: Option<String>,
     key: Option<String>,
+    invite: Option<String>,
 }
 
 fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -39,6 +41,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
         server: env("CONFAB_SERVER").unwrap_or_else(|| DEFAULT_SERVER.to_owned()),
         name: env("CONFAB_NAME"),
         key: env("CONFAB_KEY"),
+        invite: None,
     };
     let mut positional = Vec::new();
     while let Some(a) = argv.next() {
@@ -47,6 +50,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
             "--server" => args.server = argv.next().ok_or("--server needs a URL")?,
             "--name" => args.name = Some(argv.next().ok_or("--name needs a name")?),
             "--key" => args.key = Some(argv.next().ok_or("--key needs a key")?),
+            "--invite" => args.invite = Some(argv.next().ok_or("--invite needs a code")?),
             _ => positional.push(a),
         }
     }
@@ -118,7 +122,7 @@ fn real_main() -> Result<(), String> {
         other => return Err(format!("no command {other}\n\n{HELP}")),
     };
     rt.block_on(async {
-        let session = run(&url, name, key, mode, |text| {
+        let session = run(&url, name, key, args.invite, mode, |text| {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(text.as_bytes());
             let _ = out.flush();

@@ -280,9 +280,9 @@ impl RoomView {
             Action::Topic { text } => self.moderation.settings.topic = text.clone(),
             Action::SlowMode { seconds } => {
                 self.moderation.settings.slow_mode_secs = *seconds;
-                if *seconds == 0 {
-                    self.moderation.slow_until = None;
-                }
+                // The room counts only posts made under the new setting: whatever wait ran
+                // under the old one is over.
+                self.moderation.slow_until = None;
             }
             Action::InviteOnly { on } => self.moderation.settings.invite_only = *on,
             Action::SetRole { member, role } => {
@@ -452,9 +452,13 @@ mod tests {
         let thumbs =
             vec![confab_shared::Reaction { emoji: "👍".into(), count: 1, names: vec!["alice".into()], mine: true }];
         v.apply(ServerFrame::Reactions { seq: 4, id: 1, by: ALICE, reactions: thumbs }, 2_000);
-        // Slow mode turned off ends a running wait.
+        // A new setting ends a running wait: the room counts only posts made under it.
         v.moderation.slow_until = Some(50_000);
-        v.apply(moderated(5, CAROL, Action::SlowMode { seconds: 0 }, None), 0);
+        v.apply(moderated(5, CAROL, Action::SlowMode { seconds: 5 }, None), 0);
+        assert_eq!(v.post_wait(2_000), None, "shortened from 120 s to 5 s: post at once");
+        // Slow mode turned off ends a running wait too.
+        v.moderation.slow_until = Some(50_000);
+        v.apply(moderated(6, CAROL, Action::SlowMode { seconds: 0 }, None), 0);
         assert_eq!(v.post_wait(2_000), None);
         // Moderators do not wait.
         let mut v = room_as(Role::Moderator);

@@ -182,7 +182,21 @@ async fn a_private_rooms_creator_and_the_admin_secret(s: &Server) -> Outcome {
     ensure(
         matches!(&f, ServerFrame::Moderated(e) if e.by.name == "admin" && e.by.id == 0),
         format!("by the admin: {f:?}"),
-    )
+    )?;
+    // Invite-only: the messages are for members and the room's own bots, not for any reader.
+    let invite_only = json!({"action": {"kind": "invite_only", "on": true}});
+    let (status, _) = bot_http(s, "POST", &path, ADMIN, Some("adm2"), invite_only).await?;
+    ensure(status == 201, format!("invite-only: {status}"))?;
+    let messages = format!("/api/rooms/{room}/messages?since=0");
+    let (status, _, body) = http_send(s.port, "GET", &messages, &[], "").await?;
+    ensure(status == 403 && body.contains("invite_required"), format!("an anonymous read: {status} {body}"))?;
+    let make = json!({"action": {"kind": "create_bot", "name": "reader"}});
+    let (status, body) = bot_http(s, "POST", &path, ADMIN, Some("adm3"), make).await?;
+    let done: Done = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
+    let token = done.token.ok_or(format!("the admin's bot has no token: {status} {body}"))?;
+    let auth = format!("Bearer {token}");
+    let (status, _, body) = http_send(s.port, "GET", &messages, &[("Authorization", auth.as_str())], "").await?;
+    ensure(status == 200, format!("its bot reads: {status} {body}"))
 }
 
 async fn bots_over_http(s: &Server) -> Outcome {

@@ -188,16 +188,37 @@ impl DurableObject for ChatRoom {
                 let live = live.as_mut().expect("live() fills it");
                 let cost = if url.path() == "/info" { 1 } else { confab_shared::limits::HISTORY_COST };
                 if let Err(wait) = live.room.admit_read(ip.as_deref(), cost, Date::now().as_millis()) {
-                    let e = ProtocolError::new(ErrorCode::RateLimited, "too many reads from your address; slow down");
-                    let mut response = error_response(e, 429)?;
-                    response.headers_mut().set("Retry-After", &wait.div_ceil(1000).to_string())?;
-                    return Ok(response);
+                    return too_many(wait);
+                }
+                // An invite-only room is read only by its own bots: its members read on their
+                // sockets, which joined with a name the room knows or an invite.
+                let mut viewer = ADMIN;
+                match live.room.invite_only(&mut store) {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        let bearer = req
+                            .headers()
+                            .get("Authorization")?
+                            .and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_owned()));
+                        match bearer.map(|b| live.room.authenticate(&mut store, &b)) {
+                            Some(Ok(Some(bot))) => viewer = bot.id,
+                            Some(Err(e)) => return error_response(e, 500),
+                            _ => {
+                                let e = ProtocolError::new(
+                                    ErrorCode::InviteRequired,
+                                    "this room is invite-only: read it as a member, or with one of its bots' tokens",
+                                );
+                                return error_response(e, 403);
+                            }
+                        }
+                    }
+                    Err(e) => return error_response(e, 500),
                 }
                 if url.path() == "/info" {
                     json_or_error(live.room.info(&mut store))
                 } else {
                     match since_query(url.query()) {
-                        Ok(Some(since)) => json_or_error(live.room.changes(&mut store, since, ADMIN)),
+                        Ok(Some(since)) => json_or_error(live.room.changes(&mut store, since, viewer)),
                         Ok(None) => json_or_error(
                             history_query(url.query())
                                 .and_then(|(before, limit)| live.room.history(&mut store, before, limit)),
@@ -355,6 +376,7 @@ impl ChatRoom {
     async fn webhook(&self, mut req: Request, set: bool) -> Result<Response> {
         let bearer =
             req.headers().get("Authorization")?.and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_owned()));
+        let ip = req.headers().get("CF-Connecting-IP")?;
         let body = req.text().await?;
         let url = if set {
             match serde_json::from_str::<confab_shared::api::SetWebhook>(&body) {
@@ -370,6 +392,9 @@ impl ChatRoom {
         let mut store = self.store();
         let mut live = self.live();
         let live = live.as_mut().expect("live() fills it");
+        if let Err(wait) = live.room.admit_read(ip.as_deref(), 1, Date::now().as_millis()) {
+            return too_many(wait);
+        }
         let bot = match bearer.map(|b| live.room.authenticate(&mut store, &b)) {
             Some(Ok(Some(bot))) => bot,
             Some(Err(e)) => return error_response(e, 500),
@@ -421,6 +446,7 @@ impl ChatRoom {
         let bearer =
             req.headers().get("Authorization")?.and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_owned()));
         let idempotency = req.headers().get(IDEMPOTENCY_KEY)?;
+        let ip = req.headers().get("CF-Connecting-IP")?;
         // Read before the room is borrowed: nothing may hold it across an `.await`.
         let body = req.text().await?;
         let now = Date::now().as_millis();
@@ -432,6 +458,11 @@ impl ChatRoom {
         let mut store = self.store();
         let mut live = self.live();
         let live = live.as_mut().expect("live() fills it");
+        // Every write costs its address what a read does, before its token is even looked at:
+        // a flood of bad tokens cannot keep the room busy hashing them.
+        if let Err(wait) = live.room.admit_read(ip.as_deref(), 1, now) {
+            return too_many(wait);
+        }
         // Who asks comes first: a request without the right gets 401 whatever its body.
         let bot = if write == Write::Moderate {
             if !self.admin_token.as_deref().is_some_and(|t| constant_time_eq(t, &bearer)) {
@@ -737,13 +768,9 @@ async fn deliver(d: &Delivery) -> webhook::Answer {
         let mut resp = Fetch::Request(req).send_with_signal(&signal).await?;
         let status = resp.status_code();
         let content_type = resp.headers().get("Content-Type")?;
-        // An answer far longer than any reply it could post is not read.
-        let too_long = resp
-            .headers()
-            .get("Content-Length")?
-            .and_then(|l| l.parse::<usize>().ok())
-            .is_some_and(|l| l > webhook::REPLY_MAX_BYTES * 4);
-        let body = if too_long { String::new() } else { resp.text().await? };
+        // At most what a reply could use is read, whatever the answer says its length is (a
+        // chunked answer says nothing): the rest is left unread.
+        let (body, _) = read_at_most(resp.stream(), webhook::REPLY_MAX_BYTES).await?;
         Ok::<_, worker::Error>((status, content_type, body))
     };
     let timeout = Delay::from(std::time::Duration::from_millis(webhook::TIMEOUT_MS));
@@ -761,4 +788,30 @@ async fn deliver(d: &Delivery) -> webhook::Answer {
             webhook::Answer::Retry
         }
     }
+}
+
+/// Reads at most `max` bytes of a body, leaving the rest unread: `(text, whether it was cut)`.
+/// No body (a `204`) reads as empty.
+pub(crate) async fn read_at_most(stream: Result<ByteStream>, max: usize) -> Result<(String, bool)> {
+    use futures::StreamExt;
+    let Ok(mut stream) = stream else { return Ok((String::new(), false)) };
+    let mut bytes: Vec<u8> = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        let room = max.saturating_sub(bytes.len());
+        if chunk.len() > room {
+            bytes.extend_from_slice(chunk.get(..room).unwrap_or_default());
+            return Ok((String::from_utf8_lossy(&bytes).into_owned(), true));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok((String::from_utf8_lossy(&bytes).into_owned(), false))
+}
+
+/// `429 rate_limited` with `Retry-After`: this address asks too often.
+fn too_many(wait_ms: u64) -> Result<Response> {
+    let e = ProtocolError::new(ErrorCode::RateLimited, "too many requests from your address; slow down");
+    let mut response = error_response(e, 429)?;
+    response.headers_mut().set("Retry-After", &wait_ms.div_ceil(1000).to_string())?;
+    Ok(response)
 }

@@ -2,7 +2,7 @@
 //! `run_worker_first` sends only `/api/*` here). Requests are checked and forwarded to the
 //! room's Durable Object; the routing rules themselves live in [`crate::routes`].
 
-use crate::durable::error_response;
+use crate::durable::{error_response, read_at_most};
 use crate::routes::{origin_allowed, route, Route};
 use confab_shared::api::{CreateRoom, IDEMPOTENCY_KEY};
 use confab_shared::limits::FRAME_MAX_BYTES;
@@ -76,9 +76,15 @@ fn too_large() -> Result<Response> {
 }
 
 /// A request's body, at most a frame's size.
+/// A body is read only up to the limit (a declared length over it is refused unread): the
+/// platform accepts far larger ones, and wasm memory never shrinks.
 async fn body_text(req: &mut Request) -> Result<String> {
-    let body = req.text().await?;
-    if body.len() > FRAME_MAX_BYTES {
+    let declared = req.headers().get("Content-Length")?.and_then(|l| l.parse::<usize>().ok());
+    if declared.is_some_and(|l| l > FRAME_MAX_BYTES) {
+        return Err(Error::RustError("body too large".into()));
+    }
+    let (body, cut) = read_at_most(req.stream(), FRAME_MAX_BYTES).await?;
+    if cut {
         return Err(Error::RustError("body too large".into()));
     }
     Ok(body)

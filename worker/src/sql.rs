@@ -374,9 +374,10 @@ impl SqlStore<'_> {
                 for statement in SCHEMA_4 {
                     sql.exec(statement, None)?;
                 }
+                // The first member who still holds a name: one nobody can join as owns nothing.
                 sql.exec(
-                    "INSERT OR IGNORE INTO meta (key, value) SELECT 'owner', 'm' || min(id) FROM members
-                     HAVING min(id) IS NOT NULL",
+                    "INSERT OR IGNORE INTO meta (key, value) SELECT 'owner', 'm' || min(member) FROM names
+                     HAVING min(member) IS NOT NULL",
                     None,
                 )?;
                 sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", vec![int(SCHEMA)])?;
@@ -451,9 +452,14 @@ impl SqlStore<'_> {
             )?;
         }
         sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", vec![int(SCHEMA)])?;
-        // A public room's first member owns it.
+        // A public room's first member owns it: here, whoever wrote its oldest message and still
+        // holds a name (protocol 1 numbered nobody, and a member whose claim is gone cannot
+        // join), else the member holding a name with the smallest id.
         sql.exec(
-            "INSERT OR IGNORE INTO meta (key, value) SELECT 'owner', 'm' || min(id) FROM members HAVING min(id) IS NOT NULL",
+            "INSERT OR IGNORE INTO meta (key, value) SELECT 'owner', 'm' || coalesce(
+                (SELECT p.member FROM posts p JOIN names n ON n.member = p.member ORDER BY p.id LIMIT 1),
+                (SELECT min(member) FROM names))
+             WHERE EXISTS (SELECT 1 FROM names)",
             None,
         )?;
         sql.exec("DROP TABLE messages", None)?;
@@ -813,7 +819,12 @@ impl SqlStore<'_> {
                 self.run("UPDATE members SET role = ? WHERE id = ?", vec![int(role_int(*role)), int(*member)])
             }
             Action::RevokeBot { member } => {
-                self.run("UPDATE members SET banned = 1, key_hash = NULL WHERE id = ?", vec![int(*member)])
+                // For good: the token and the webhook go (an unban does not bring them back).
+                self.run(
+                    "UPDATE members SET banned = 1, key_hash = NULL, webhook_url = NULL, webhook_secret = NULL
+                     WHERE id = ?",
+                    vec![int(*member)],
+                )
             }
             // Text values get a prefix: older rooms' `meta.value` has numeric affinity.
             Action::SlowMode { seconds } => {
@@ -1121,7 +1132,7 @@ impl RoomStore for SqlStore<'_> {
             invites: f64,
         }
         let rows: Vec<Row> = self.rows(
-            "SELECT (SELECT count(*) FROM members WHERE role = 1 AND banned = 0) AS bots,
+            "SELECT (SELECT count(*) FROM members WHERE role = 1 AND key_hash IS NOT NULL) AS bots,
                     (SELECT count(*) FROM invites) AS invites",
             Vec::new(),
         )?;

@@ -579,6 +579,7 @@ impl MemoryStore {
                 let m = member(members, id)?;
                 m.banned = true;
                 m.key_hash = None;
+                self.hooks.remove(id);
             }
             Action::SlowMode { seconds } => {
                 self.record.settings.slow_mode_secs = *seconds;
@@ -903,7 +904,7 @@ impl RoomStore for MemoryStore {
 
     fn counts(&mut self) -> Result<(u32, u32), StoreError> {
         self.check()?;
-        let bots = self.members.values().filter(|m| m.role == Role::Bot && !m.banned).count();
+        let bots = self.members.values().filter(|m| m.role == Role::Bot && m.key_hash.is_some()).count();
         Ok((bots as u32, self.invites.len() as u32))
     }
 
@@ -975,8 +976,11 @@ impl RoomStore for MemoryStore {
 
     fn due(&mut self, now_ms: u64, limit: u32) -> Result<Vec<Delivery>, StoreError> {
         self.check()?;
-        let hookless: Vec<u64> =
-            self.deliveries.iter().filter(|(_, d)| !self.hooks.contains_key(&d.0)).map(|(id, _)| *id).collect();
+        // As the SQL store: deliveries whose bot has no webhook, or is banned or revoked, go.
+        let live = |bot: &MemberId| {
+            self.hooks.contains_key(bot) && self.members.get(bot).is_some_and(|m| m.role == Role::Bot && !m.banned)
+        };
+        let hookless: Vec<u64> = self.deliveries.iter().filter(|(_, d)| !live(&d.0)).map(|(id, _)| *id).collect();
         for id in hookless {
             self.deliveries.remove(&id);
         }

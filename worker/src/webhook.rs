@@ -28,6 +28,13 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<String, ProtocolError
     if url.len() > 2048 {
         return refuse("a webhook URL has at most 2048 bytes");
     }
+    // Only what every URL parser reads the same way: printable ASCII, no backslash (which
+    // `fetch`'s parser takes for a slash) and no percent-escape or non-ASCII character in the
+    // host (which it decodes or maps to ASCII). Anything else could name one host here and
+    // another to `fetch`. An internationalised name is written in its `xn--` form.
+    if !url.chars().all(|c| c.is_ascii_graphic()) || url.contains('\\') {
+        return refuse("a webhook URL is printable ASCII without backslashes");
+    }
     let rest = match url.split_once("://") {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http") => rest,
         _ => return refuse("a webhook URL is http:// or https://"),
@@ -46,6 +53,11 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<String, ProtocolError
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     if host.is_empty() {
         return refuse("a webhook URL names a host");
+    }
+    let bracketed = authority.starts_with('[');
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+    if !(bracketed && host.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') || host.chars().all(plain)) {
+        return refuse("a webhook URL's host is a name of letters, digits, dots and hyphens, or an address");
     }
     if allow_private {
         return Ok(url.to_owned());
@@ -216,6 +228,12 @@ mod tests {
             "https://printer.local/",
             "https://db.internal/",
             "https:///path",
+            "http://127.0.0.1\\.example.com/hook",
+            "http://%31%32%37.0.0.1/",
+            "http://１２７．０．０．１/",
+            "http://exa mple.com/",
+            "http://ex%41mple.com/",
+            "http://[::1%25eth0]/",
         ] {
             assert_eq!(check_url(bad, false).unwrap_err().code, ErrorCode::InvalidUrl, "{bad}");
         }

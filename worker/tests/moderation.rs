@@ -714,3 +714,67 @@ fn bots_do_not_wake_each_others_webhooks_and_refused_chunks_cost_nothing() {
     let made: Vec<_> = entries.iter().filter_map(|e| e.target.as_ref().map(|t| t.name.as_str())).collect();
     assert_eq!(made, vec!["ping", "pong"]);
 }
+
+#[test]
+fn a_revoked_bot_stays_revoked_counts_toward_the_cap_and_never_owns_a_room() {
+    let (mut h, a, b, _c) = room();
+    let (bot, token) = make_bot(&mut h, a, "helper");
+    h.room.set_webhook(&mut h.store, &bot, Some("https://example.com/h"), false).unwrap();
+    h.moderate(a, "rv", json!({"kind": "revoke_bot", "member": bot.id}));
+    h.moderate(a, "ub", json!({"kind": "unban", "member": bot.id}));
+    assert_eq!(h.room.authenticate(&mut h.store, &token).unwrap(), None, "an unban does not bring a token back");
+    h.send(b, "p1", "@helper still there?");
+    assert!(h.room.due_deliveries(&mut h.store, h.now).is_empty(), "nor its webhook");
+    // Banned bots count toward the cap: banning and making more cannot pass it.
+    let mut made = 0;
+    for i in 0..(confab_shared::limits::BOTS_MAX + 5) {
+        h.moderate(a, &format!("b{i}"), json!({"kind": "create_bot", "name": format!("bot{i}")}));
+        let frames = h.take(a);
+        let Some(id) = frames.iter().find_map(|f| match f {
+            ServerFrame::BotCreated { bot, .. } => Some(bot.id),
+            _ => None,
+        }) else {
+            continue;
+        };
+        made += 1;
+        h.moderate(a, &format!("x{i}"), json!({"kind": "ban", "member": id}));
+    }
+    assert_eq!(made, confab_shared::limits::BOTS_MAX, "the cap holds with every bot banned");
+    // A bot that joins a room before anyone else does not become its owner.
+    let mut h2 = Harness::with_config(common::unlimited());
+    let admin_bot = ClientFrame::Moderate {
+        client_id: ClientId::parse("mk").unwrap(),
+        action: Action::CreateBot { name: "early".into(), member: None },
+    };
+    let (done, _) = h2.room.admin_op(&mut h2.store, admin_bot, h2.now);
+    let (_, token) = done.unwrap().bot.expect("the admin gets the token");
+    let s = h2.join("early", &token);
+    assert_eq!(you(&mut h2, s).0, Role::Bot);
+    let p = h2.join("alice", KEY_A);
+    assert_eq!(you(&mut h2, p).0, Role::Owner, "the first person owns it");
+}
+
+#[test]
+fn the_rooms_own_finish_cannot_be_pre_empted_and_a_purge_forgets_the_stream() {
+    use confab_shared::limits::STREAM_IDLE_MS;
+    let (mut h, a, b, _c) = room();
+    let (bot, _) = make_bot(&mut h, a, "flaky");
+    let id = bot_post(&mut h, &bot, "s1", "Thinking", true).unwrap();
+    // The bot takes the id the room's finish would have used under a guessable scheme.
+    for guess in [format!("idle-finish-{id}"), format!("idle-{id}"), format!("idle{id}")] {
+        bot_post(&mut h, &bot, &guess, "decoy", false).unwrap();
+    }
+    h.take(b);
+    h.now += STREAM_IDLE_MS;
+    h.tick();
+    assert!(h.take(b).iter().any(|f| matches!(f, ServerFrame::Finished { id: i, .. } if *i == id)));
+    // Banned with purge while streaming: the stream is removed, and not finished later.
+    let id2 = bot_post(&mut h, &bot, "s2", "Again", true).unwrap();
+    h.moderate(a, "ban", json!({"kind": "ban", "member": bot.id, "purge": true}));
+    assert!(h.store.all().find(|m| m.id == id2).is_some_and(|m| m.removed));
+    h.take(b);
+    h.now += STREAM_IDLE_MS;
+    h.tick();
+    assert!(h.take(b).is_empty(), "no finish of a removed message");
+    assert_eq!(h.room.next_wake(), None);
+}

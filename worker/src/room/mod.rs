@@ -893,6 +893,8 @@ impl Room {
         let id = claimed.id;
         let owner = match record.owner {
             Some(owner) => Some(owner),
+            // A bot never owns a room (the admin secret can make one before anyone joins).
+            None if claimed.role == Role::Bot => None,
             None => match store.adopt_owner(id, key) {
                 Ok(owner) => {
                     if let Some(r) = self.record.as_mut() {
@@ -1076,6 +1078,11 @@ impl Room {
         }
         .map_err(storage)?;
         Ok(confab_shared::api::Changes { messages, latest_seq, gap })
+    }
+
+    /// Whether the room is invite-only (its HTTP reads then need one of its bots' tokens).
+    pub fn invite_only(&mut self, store: &mut impl RoomStore) -> Result<bool, ProtocolError> {
+        Ok(self.record(store).map_err(storage)?.settings.invite_only)
     }
 
     /// `POST /api/rooms` with the creator's key: the first join with it will own the room.

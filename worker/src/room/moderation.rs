@@ -283,6 +283,7 @@ impl Room {
             match recorded(store.append(&op)) {
                 Ok(Ok(seq)) => {
                     self.latest = Some((seq, ts));
+                    self.streams.remove(&id);
                     frames.push((Audience::Room, ServerFrame::Deleted { seq, id, removed: true }));
                 }
                 // Recorded by an earlier try of this ban: nothing new to announce.

@@ -43,7 +43,8 @@ impl Room {
         for (id, author) in idle {
             let Ok((head, head_ts)) = self.latest(store) else { return };
             let (seq, ts) = (head + 1, now_ms.max(head_ts));
-            let client_id = format!("idle-finish-{id}");
+            // `~` is not a client_id character: no client can have taken this id first.
+            let client_id = format!("idle~{id}");
             let op = Op { seq, member: author, client_id: &client_id, ts, change: Change::Finish { id }, bucket: None };
             match recorded(store.append(&op)) {
                 Ok(Ok(seq)) => {
