@@ -1,0 +1,388 @@
+//! A person's inbox, the rules (design: docs/ARCHITECTURE.md): the rooms the person is in,
+//! their read position in each, unread and mention counts kept exact by recounting from the
+//! room whenever they might not be, notification levels, and notifications coalesced per room.
+//! Pure, like the room: inputs in, effects out, time passed in. (Work in progress for
+//! issue 11: the Durable Object glue and the rooms' side come next.)
+
+use confab_shared::{MemberId, Seq};
+use std::collections::BTreeMap;
+
+/// Rooms one inbox lists at most.
+pub const ROOMS_MAX: usize = 1_000;
+/// A room raises at most one notification per this long; what comes meanwhile is counted into
+/// the next one.
+pub const NOTIFY_EVERY_MS: u64 = 10_000;
+
+/// When a room's posts notify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Every post by someone else.
+    All,
+    /// Posts that mention you (the default in rooms).
+    Mentions,
+    /// None.
+    Nothing,
+}
+
+/// What the inbox knows of one room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The person's member id there.
+    pub member: MemberId,
+    /// A direct message (two people).
+    pub dm: bool,
+    /// Everything up to here is read.
+    pub last_read: Seq,
+    /// Posts by others after `last_read`, not deleted.
+    pub unread: u32,
+    /// Of those, the ones that mention the person.
+    pub mentions: u32,
+    /// The room's summaries have covered its log up to here: a batch that does not start here
+    /// missed something, and the counts are recounted.
+    pub covered_to: Seq,
+    /// The counts may be wrong until the room recounts them.
+    pub stale: bool,
+    /// When notifications go out.
+    pub level: Level,
+    /// When the room last raised a notification, and how many it has held back since.
+    notified_ms: Option<u64>,
+    held: u32,
+}
+
+/// One post or delete a room tells the inbox of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Summary {
+    /// A new post.
+    Posted {
+        /// Its id.
+        id: Seq,
+        /// Its author.
+        member: MemberId,
+        /// Whether it mentions the person.
+        mentions_me: bool,
+        /// Who wrote it, and the start of its text, for a notification.
+        author: String,
+        /// See `author`.
+        excerpt: String,
+    },
+    /// A post was deleted.
+    Deleted {
+        /// Its id.
+        id: Seq,
+        /// Its author.
+        member: MemberId,
+        /// Whether it mentioned the person.
+        mentioned_me: bool,
+    },
+}
+
+/// What the glue must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Out {
+    /// Tell every socket of the person the room's counts now.
+    Counts {
+        /// The room.
+        room: String,
+        /// Read position.
+        last_read: Seq,
+        /// Unread posts.
+        unread: u32,
+        /// Unread mentions.
+        mentions: u32,
+    },
+    /// Ask the room for the exact counts after `after` (the answer comes back as
+    /// [`Inbox::recounted`]).
+    Recount {
+        /// The room.
+        room: String,
+        /// The person's member there.
+        member: MemberId,
+        /// The read position.
+        after: Seq,
+    },
+    /// Raise a notification on the person's sockets (a page shows it only while hidden).
+    Notify {
+        /// The room.
+        room: String,
+        /// The newest message it is about.
+        id: Seq,
+        /// Its author.
+        author: String,
+        /// Its start.
+        excerpt: String,
+        /// How many notifications this one stands for (held back while the room was noisy).
+        count: u32,
+    },
+}
+
+/// Why an inbox refused something.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// The person is in [`ROOMS_MAX`] rooms already.
+    TooManyRooms,
+    /// The room is not in this inbox.
+    UnknownRoom,
+}
+
+/// One person's inbox.
+#[derive(Debug, Default)]
+pub struct Inbox {
+    rooms: BTreeMap<String, Entry>,
+    /// The room a focused tab of the person shows, if any: nothing from it notifies.
+    focused: Option<String>,
+}
+
+impl Inbox {
+    /// The rooms, by name.
+    pub fn rooms(&self) -> &BTreeMap<String, Entry> {
+        &self.rooms
+    }
+
+    /// The person joined `room` as `member` (a room tells its members' inboxes on join). A
+    /// room already listed keeps its read position.
+    pub fn joined(&mut self, room: &str, member: MemberId, dm: bool, latest: Seq) -> Result<Vec<Out>, Refused> {
+        if let Some(e) = self.rooms.get_mut(room) {
+            e.member = member;
+            return Ok(Vec::new());
+        }
+        if self.rooms.len() >= ROOMS_MAX {
+            return Err(Refused::TooManyRooms);
+        }
+        let level = if dm { Level::All } else { Level::Mentions };
+        let entry = Entry {
+            member,
+            dm,
+            last_read: latest,
+            unread: 0,
+            mentions: 0,
+            covered_to: latest,
+            stale: false,
+            level,
+            notified_ms: None,
+            held: 0,
+        };
+        self.rooms.insert(room.to_owned(), entry);
+        Ok(vec![self.counts(room)])
+    }
+
+    /// A batch of summaries covering the room's log from `from` (exclusive) to `to`.
+    pub fn summaries(&mut self, room: &str, from: Seq, to: Seq, batch: &[Summary], now_ms: u64) -> Vec<Out> {
+        let focused = self.focused.as_deref() == Some(room);
+        let Some(e) = self.rooms.get_mut(room) else { return Vec::new() };
+        let mut out = Vec::new();
+        if from != e.covered_to {
+            // Something was missed (a lost batch, a room that restarted): count again.
+            e.stale = true;
+        }
+        e.covered_to = e.covered_to.max(to);
+        let mut notify: Option<(Seq, String, String)> = None;
+        for s in batch {
+            match s {
+                Summary::Posted { id, member, .. } if *member == e.member => {
+                    // Your own message marks the room read up to it.
+                    if *id > e.last_read {
+                        e.last_read = *id;
+                        e.unread = 0;
+                        e.mentions = 0;
+                        e.stale = false;
+                    }
+                }
+                Summary::Posted { id, mentions_me, author, excerpt, .. } => {
+                    if *id <= e.last_read {
+                        continue;
+                    }
+                    e.unread += 1;
+                    e.mentions += u32::from(*mentions_me);
+                    let wanted = match e.level {
+                        Level::All => true,
+                        Level::Mentions => *mentions_me || e.dm,
+                        Level::Nothing => false,
+                    };
+                    if wanted && !focused {
+                        notify = Some((*id, author.clone(), excerpt.clone()));
+                        e.held += 1;
+                    }
+                }
+                Summary::Deleted { id, member, mentioned_me } => {
+                    if *id > e.last_read && *member != e.member {
+                        e.unread = e.unread.saturating_sub(1);
+                        e.mentions = e.mentions.saturating_sub(u32::from(*mentioned_me));
+                    }
+                }
+            }
+        }
+        if let Some((id, author, excerpt)) = notify {
+            // Coalesced: one per room per NOTIFY_EVERY_MS; the next carries the count.
+            if e.notified_ms.is_none_or(|t| now_ms >= t + NOTIFY_EVERY_MS) {
+                out.push(Out::Notify { room: room.to_owned(), id, author, excerpt, count: e.held });
+                e.notified_ms = Some(now_ms);
+                e.held = 0;
+            }
+        }
+        out.push(self.counts(room));
+        if let Some(r) = self.recount_if_stale(room) {
+            out.push(r);
+        }
+        out
+    }
+
+    /// A tab read `room` up to `seq`.
+    pub fn read(&mut self, room: &str, seq: Seq) -> Result<Vec<Out>, Refused> {
+        let e = self.rooms.get_mut(room).ok_or(Refused::UnknownRoom)?;
+        if seq <= e.last_read {
+            return Ok(Vec::new());
+        }
+        e.last_read = seq;
+        if seq >= e.covered_to {
+            // Everything the room told of is read: exact without asking.
+            e.unread = 0;
+            e.mentions = 0;
+            e.stale = false;
+        } else {
+            e.stale = true;
+        }
+        e.held = 0;
+        Ok(self.counts_and_recount(room))
+    }
+
+    /// "Mark as unread from here": everything from message `id` on is unread again.
+    pub fn mark_unread(&mut self, room: &str, id: Seq) -> Result<Vec<Out>, Refused> {
+        let e = self.rooms.get_mut(room).ok_or(Refused::UnknownRoom)?;
+        e.last_read = id.saturating_sub(1);
+        e.stale = true;
+        Ok(self.counts_and_recount(room))
+    }
+
+    /// The room's exact counts after `after` (the answer to [`Out::Recount`]), as of its log
+    /// at `latest`. An answer for a read position that has moved since is dropped: another
+    /// recount is on its way.
+    pub fn recounted(&mut self, room: &str, after: Seq, latest: Seq, unread: u32, mentions: u32) -> Vec<Out> {
+        let Some(e) = self.rooms.get_mut(room) else { return Vec::new() };
+        if after != e.last_read {
+            return Vec::new();
+        }
+        e.unread = unread;
+        e.mentions = mentions;
+        e.covered_to = e.covered_to.max(latest);
+        e.stale = false;
+        vec![self.counts(room)]
+    }
+
+    /// The notification level of a room.
+    pub fn set_level(&mut self, room: &str, level: Level) -> Result<(), Refused> {
+        self.rooms.get_mut(room).ok_or(Refused::UnknownRoom)?.level = level;
+        Ok(())
+    }
+
+    /// Which room a focused tab shows now (`None`: no tab of the person is focused).
+    pub fn focus(&mut self, room: Option<&str>) {
+        self.focused = room.map(str::to_owned);
+    }
+
+    fn counts(&self, room: &str) -> Out {
+        let e = self.rooms.get(room).expect("callers pass a listed room");
+        Out::Counts { room: room.to_owned(), last_read: e.last_read, unread: e.unread, mentions: e.mentions }
+    }
+
+    fn recount_if_stale(&self, room: &str) -> Option<Out> {
+        let e = self.rooms.get(room)?;
+        e.stale.then(|| Out::Recount { room: room.to_owned(), member: e.member, after: e.last_read })
+    }
+
+    fn counts_and_recount(&self, room: &str) -> Vec<Out> {
+        let mut out = vec![self.counts(room)];
+        out.extend(self.recount_if_stale(room));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ME: MemberId = 1;
+    const BOB: MemberId = 2;
+
+    fn post(id: Seq, member: MemberId, mentions_me: bool) -> Summary {
+        Summary::Posted { id, member, mentions_me, author: "bob".into(), excerpt: format!("m{id}") }
+    }
+
+    fn counts(out: &[Out]) -> Option<(Seq, u32, u32)> {
+        out.iter().rev().find_map(|o| match o {
+            Out::Counts { last_read, unread, mentions, .. } => Some((*last_read, *unread, *mentions)),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn counts_follow_posts_reads_and_deletes_and_your_own_post_reads_the_room() {
+        let mut i = Inbox::default();
+        i.joined("lobby", ME, false, 10).unwrap();
+        let out = i.summaries("lobby", 10, 13, &[post(11, BOB, false), post(12, BOB, true), post(13, BOB, false)], 0);
+        assert_eq!(counts(&out), Some((10, 3, 1)));
+        let out = i.summaries("lobby", 13, 14, &[Summary::Deleted { id: 12, member: BOB, mentioned_me: true }], 0);
+        assert_eq!(counts(&out), Some((10, 2, 0)));
+        let out = i.read("lobby", 14).unwrap();
+        assert_eq!(counts(&out), Some((14, 0, 0)), "read to the end: exact without asking");
+        i.summaries("lobby", 14, 15, &[post(15, BOB, false)], 0);
+        let out = i.summaries("lobby", 15, 16, &[post(16, ME, false)], 0);
+        assert_eq!(counts(&out), Some((16, 0, 0)), "your own post marks the room read");
+    }
+
+    #[test]
+    fn a_missed_batch_or_a_partial_read_asks_the_room_and_a_late_answer_is_dropped() {
+        let mut i = Inbox::default();
+        i.joined("lobby", ME, false, 0).unwrap();
+        let out = i.summaries("lobby", 5, 6, &[post(6, BOB, false)], 0);
+        assert!(out.contains(&Out::Recount { room: "lobby".into(), member: ME, after: 0 }), "{out:?}");
+        // The answer: exact counts, as of the room's log at 6.
+        let out = i.recounted("lobby", 0, 6, 4, 1);
+        assert_eq!(counts(&out), Some((0, 4, 1)));
+        // Read part of it: recount from the new position; an answer for the old one is dropped.
+        let out = i.read("lobby", 3).unwrap();
+        assert!(out.contains(&Out::Recount { room: "lobby".into(), member: ME, after: 3 }));
+        assert!(i.recounted("lobby", 0, 6, 4, 1).is_empty());
+        assert_eq!(counts(&i.recounted("lobby", 3, 6, 2, 0)), Some((3, 2, 0)));
+        // Mark as unread from 2: everything from it on is unread again, recounted.
+        let out = i.mark_unread("lobby", 2).unwrap();
+        assert!(out.contains(&Out::Recount { room: "lobby".into(), member: ME, after: 1 }));
+    }
+
+    #[test]
+    fn notifications_follow_levels_skip_a_focused_room_and_are_coalesced() {
+        let mut i = Inbox::default();
+        i.joined("lobby", ME, false, 0).unwrap();
+        i.joined("dm-x", ME, true, 0).unwrap();
+        let notes = |out: &[Out]| out.iter().filter(|o| matches!(o, Out::Notify { .. })).count();
+        assert_eq!(notes(&i.summaries("lobby", 0, 1, &[post(1, BOB, false)], 0)), 0, "mentions only, by default");
+        assert_eq!(notes(&i.summaries("dm-x", 0, 1, &[post(1, BOB, false)], 0)), 1, "every DM");
+        assert_eq!(notes(&i.summaries("lobby", 1, 2, &[post(2, BOB, true)], 0)), 1);
+        // A flood of mentions: one notification per 10 s, the next counting what was held.
+        let mut raised = 0;
+        for (n, id) in (3..1003).enumerate() {
+            raised += notes(&i.summaries("lobby", id - 1, id, &[post(id, BOB, true)], n as u64 * 60));
+        }
+        // The mention at 0 just notified: then one at 10, 20, 30, 40 and 50 s.
+        assert_eq!(raised, 5, "1,000 mentions in a minute: 5 more notifications");
+        let last = i.summaries("lobby", 1002, 1003, &[post(1003, BOB, true)], 70_000);
+        assert!(matches!(last.first(), Some(Out::Notify { count, .. }) if *count > 1), "{last:?}");
+        // A focused tab on the room: nothing notifies. Another level: nothing either.
+        i.focus(Some("lobby"));
+        assert_eq!(notes(&i.summaries("lobby", 1003, 1004, &[post(1004, BOB, true)], 200_000)), 0);
+        i.focus(None);
+        i.set_level("lobby", Level::Nothing).unwrap();
+        assert_eq!(notes(&i.summaries("lobby", 1004, 1005, &[post(1005, BOB, true)], 300_000)), 0);
+        assert_eq!(i.set_level("nowhere", Level::All), Err(Refused::UnknownRoom));
+    }
+
+    #[test]
+    fn rooms_are_bounded() {
+        let mut i = Inbox::default();
+        for n in 0..ROOMS_MAX {
+            i.joined(&format!("r{n}"), ME, false, 0).unwrap();
+        }
+        assert_eq!(i.joined("one-more", ME, false, 0), Err(Refused::TooManyRooms));
+        assert!(i.joined("r1", 7, false, 0).is_ok(), "a room already listed is no new room");
+        assert_eq!(i.rooms()["r1"].member, 7);
+    }
+}
