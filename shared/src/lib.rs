@@ -11,6 +11,7 @@
 //!   is the only way in from untrusted input.
 //! - [`names`]: what a name may hold; its canonical form and (feature `claims`) claim key.
 //! - [`limits`]: every limit, and [`Limits`] as sent in `welcome`.
+//! - [`inbox`]: a person's inbox: its name from the browser's key, its frames (issue 11).
 //! - [`moderation`]: roles, moderation actions, the room's settings, the audit trail.
 //! - [`error`]: [`ErrorCode`], the stable codes of refusals, and the HTTP error body.
 //! - [`close`]: the WebSocket close codes the room uses and what each asks of a client.
@@ -28,6 +29,7 @@ pub mod chat;
 pub mod close;
 pub mod error;
 pub mod frames;
+pub mod inbox;
 pub mod limits;
 pub mod moderation;
 pub mod names;

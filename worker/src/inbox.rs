@@ -4,6 +4,7 @@
 //! Pure, like the room: inputs in, effects out, time passed in. (Work in progress for
 //! issue 11: the Durable Object glue and the rooms' side come next.)
 
+pub use confab_shared::inbox::Level;
 use confab_shared::{MemberId, Seq};
 use std::collections::BTreeMap;
 
@@ -12,17 +13,6 @@ pub const ROOMS_MAX: usize = 1_000;
 /// A room raises at most one notification per this long; what comes meanwhile is counted into
 /// the next one.
 pub const NOTIFY_EVERY_MS: u64 = 10_000;
-
-/// When a room's posts notify.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    /// Every post by someone else.
-    All,
-    /// Posts that mention you (the default in rooms).
-    Mentions,
-    /// None.
-    Nothing,
-}
 
 /// What the inbox knows of one room.
 #[derive(Debug, Clone, PartialEq, Eq)]
