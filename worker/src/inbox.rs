@@ -4,7 +4,7 @@
 //! Pure, like the room: inputs in, effects out, time passed in. (Work in progress for
 //! issue 11: the Durable Object glue and the rooms' side come next.)
 
-pub use confab_shared::inbox::Level;
+pub use confab_shared::inbox::{Level, PostSummary};
 use confab_shared::{MemberId, Seq};
 use std::collections::BTreeMap;
 
@@ -37,33 +37,6 @@ pub struct Entry {
     /// When the room last raised a notification, and how many it has held back since.
     notified_ms: Option<u64>,
     held: u32,
-}
-
-/// One post or delete a room tells the inbox of.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Summary {
-    /// A new post.
-    Posted {
-        /// Its id.
-        id: Seq,
-        /// Its author.
-        member: MemberId,
-        /// Whether it mentions the person.
-        mentions_me: bool,
-        /// Who wrote it, and the start of its text, for a notification.
-        author: String,
-        /// See `author`.
-        excerpt: String,
-    },
-    /// A post was deleted.
-    Deleted {
-        /// Its id.
-        id: Seq,
-        /// Its author.
-        member: MemberId,
-        /// Whether it mentioned the person.
-        mentioned_me: bool,
-    },
 }
 
 /// What the glue must do.
@@ -156,7 +129,7 @@ impl Inbox {
     }
 
     /// A batch of summaries covering the room's log from `from` (exclusive) to `to`.
-    pub fn summaries(&mut self, room: &str, from: Seq, to: Seq, batch: &[Summary], now_ms: u64) -> Vec<Out> {
+    pub fn summaries(&mut self, room: &str, from: Seq, to: Seq, batch: &[PostSummary], now_ms: u64) -> Vec<Out> {
         let focused = self.focused.as_deref() == Some(room);
         let Some(e) = self.rooms.get_mut(room) else { return Vec::new() };
         let mut out = Vec::new();
@@ -167,37 +140,30 @@ impl Inbox {
         e.covered_to = e.covered_to.max(to);
         let mut notify: Option<(Seq, String, String)> = None;
         for s in batch {
-            match s {
-                Summary::Posted { id, member, .. } if *member == e.member => {
-                    // Your own message marks the room read up to it.
-                    if *id > e.last_read {
-                        e.last_read = *id;
-                        e.unread = 0;
-                        e.mentions = 0;
-                        e.stale = false;
-                    }
+            if s.deleted {
+                if s.id > e.last_read && s.member != e.member {
+                    e.unread = e.unread.saturating_sub(1);
+                    e.mentions = e.mentions.saturating_sub(u32::from(s.mentions_me));
                 }
-                Summary::Posted { id, mentions_me, author, excerpt, .. } => {
-                    if *id <= e.last_read {
-                        continue;
-                    }
-                    e.unread += 1;
-                    e.mentions += u32::from(*mentions_me);
-                    let wanted = match e.level {
-                        Level::All => true,
-                        Level::Mentions => *mentions_me || e.dm,
-                        Level::Nothing => false,
-                    };
-                    if wanted && !focused {
-                        notify = Some((*id, author.clone(), excerpt.clone()));
-                        e.held += 1;
-                    }
+            } else if s.member == e.member {
+                // Your own message marks the room read up to it.
+                if s.id > e.last_read {
+                    e.last_read = s.id;
+                    e.unread = 0;
+                    e.mentions = 0;
+                    e.stale = false;
                 }
-                Summary::Deleted { id, member, mentioned_me } => {
-                    if *id > e.last_read && *member != e.member {
-                        e.unread = e.unread.saturating_sub(1);
-                        e.mentions = e.mentions.saturating_sub(u32::from(*mentioned_me));
-                    }
+            } else if s.id > e.last_read {
+                e.unread += 1;
+                e.mentions += u32::from(s.mentions_me);
+                let wanted = match e.level {
+                    Level::All => true,
+                    Level::Mentions => s.mentions_me || e.dm,
+                    Level::Nothing => false,
+                };
+                if wanted && !focused {
+                    notify = Some((s.id, s.author.clone(), s.excerpt.clone()));
+                    e.held += 1;
                 }
             }
         }
@@ -293,8 +259,8 @@ mod tests {
     const ME: MemberId = 1;
     const BOB: MemberId = 2;
 
-    fn post(id: Seq, member: MemberId, mentions_me: bool) -> Summary {
-        Summary::Posted { id, member, mentions_me, author: "bob".into(), excerpt: format!("m{id}") }
+    fn post(id: Seq, member: MemberId, mentions_me: bool) -> PostSummary {
+        PostSummary { id, member, mentions_me, deleted: false, author: "bob".into(), excerpt: format!("m{id}") }
     }
 
     fn counts(out: &[Out]) -> Option<(Seq, u32, u32)> {
@@ -310,7 +276,13 @@ mod tests {
         i.joined("lobby", ME, false, 10).unwrap();
         let out = i.summaries("lobby", 10, 13, &[post(11, BOB, false), post(12, BOB, true), post(13, BOB, false)], 0);
         assert_eq!(counts(&out), Some((10, 3, 1)));
-        let out = i.summaries("lobby", 13, 14, &[Summary::Deleted { id: 12, member: BOB, mentioned_me: true }], 0);
+        let out = i.summaries(
+            "lobby",
+            13,
+            14,
+            &[PostSummary { deleted: true, excerpt: String::new(), ..post(12, BOB, true) }],
+            0,
+        );
         assert_eq!(counts(&out), Some((10, 2, 0)));
         let out = i.read("lobby", 14).unwrap();
         assert_eq!(counts(&out), Some((14, 0, 0)), "read to the end: exact without asking");

@@ -23,6 +23,7 @@ mod ops;
 mod presence;
 mod streams;
 mod view;
+pub mod watchers;
 
 use crate::budget::AddressBudgets;
 pub use crate::budget::{Bucket, HTTP_READERS_MAX};
