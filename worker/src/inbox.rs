@@ -142,8 +142,10 @@ impl Inbox {
         for s in batch {
             if s.deleted {
                 if s.id > e.last_read && s.member != e.member {
+                    // One fewer unread; whether it mentioned the person is gone with its text,
+                    // so the room recounts the mentions.
                     e.unread = e.unread.saturating_sub(1);
-                    e.mentions = e.mentions.saturating_sub(u32::from(s.mentions_me));
+                    e.stale = true;
                 }
             } else if s.member == e.member {
                 // Your own message marks the room read up to it.
@@ -280,10 +282,12 @@ mod tests {
             "lobby",
             13,
             14,
-            &[PostSummary { deleted: true, excerpt: String::new(), ..post(12, BOB, true) }],
+            &[PostSummary { deleted: true, excerpt: String::new(), ..post(12, BOB, false) }],
             0,
         );
-        assert_eq!(counts(&out), Some((10, 2, 0)));
+        assert_eq!(counts(&out), Some((10, 2, 1)), "one fewer unread at once");
+        assert!(out.contains(&Out::Recount { room: "lobby".into(), member: ME, after: 10 }), "mentions recounted");
+        assert_eq!(counts(&i.recounted("lobby", 10, 14, 2, 0)), Some((10, 2, 0)));
         let out = i.read("lobby", 14).unwrap();
         assert_eq!(counts(&out), Some((14, 0, 0)), "read to the end: exact without asking");
         i.summaries("lobby", 14, 15, &[post(15, BOB, false)], 0);

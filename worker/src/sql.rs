@@ -42,7 +42,7 @@ use worker::*;
 /// SQLite stores integers as i64 and the JS bridge as f64: keep bounds inside 2^53.
 const MAX_SAFE: Seq = (1 << 53) - 1;
 /// The schema this build writes.
-const SCHEMA: u64 = 4;
+const SCHEMA: u64 = 5;
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 extern "C" {
@@ -244,9 +244,10 @@ struct MemberRow {
     muted_until: Option<f64>,
     banned: f64,
     addr: Option<String>,
+    inbox: Option<String>,
 }
 
-const MEMBER_COLUMNS: &str = "id, display, bucket_milli, bucket_at, role, muted_until, banned, addr";
+const MEMBER_COLUMNS: &str = "id, display, bucket_milli, bucket_at, role, muted_until, banned, addr, inbox";
 
 impl From<MemberRow> for MemberInfo {
     fn from(r: MemberRow) -> Self {
@@ -258,6 +259,7 @@ impl From<MemberRow> for MemberInfo {
             muted_until: r.muted_until.map(|t| t as u64),
             banned: r.banned != 0.0,
             addr: r.addr,
+            inbox: r.inbox,
         }
     }
 }
@@ -279,6 +281,12 @@ const SCHEMA_4: [&str; 14] = [
     DELIVERIES,
     STREAMING,
 ];
+
+/// The columns and tables schema 5 added (inboxes), for a room made by schema 4.
+const SCHEMA_5: [&str; 2] = ["ALTER TABLE members ADD COLUMN inbox TEXT", WATCHES];
+
+/// The inboxes that watch the room (issue 11).
+const WATCHES: &str = "CREATE TABLE IF NOT EXISTS watches (member INTEGER PRIMARY KEY, inbox TEXT NOT NULL)";
 
 /// Streams under way are looked up on every wake: a partial index keeps that off the posts.
 const STREAMING: &str = "CREATE INDEX IF NOT EXISTS streaming_posts ON posts (id) WHERE streaming = 1";
@@ -302,7 +310,8 @@ fn create_tables(sql: &SqlStorage) -> Result<()> {
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value NOT NULL)",
         "CREATE TABLE IF NOT EXISTS members (id INTEGER PRIMARY KEY, claim TEXT, key_hash TEXT,
             display TEXT NOT NULL, bucket_milli INTEGER, bucket_at INTEGER, role INTEGER NOT NULL DEFAULT 0,
-            muted_until INTEGER, banned INTEGER NOT NULL DEFAULT 0, addr TEXT, webhook_url TEXT, webhook_secret TEXT)",
+            muted_until INTEGER, banned INTEGER NOT NULL DEFAULT 0, addr TEXT, webhook_url TEXT, webhook_secret TEXT,
+            inbox TEXT)",
         "CREATE INDEX IF NOT EXISTS members_by_claim ON members (claim)",
         "CREATE TABLE IF NOT EXISTS names (claim TEXT PRIMARY KEY, member INTEGER NOT NULL,
             claimed_ms INTEGER NOT NULL)",
@@ -322,6 +331,7 @@ fn create_tables(sql: &SqlStorage) -> Result<()> {
         "CREATE TABLE IF NOT EXISTS invites (code TEXT PRIMARY KEY, member INTEGER NOT NULL, created_ms INTEGER NOT NULL)",
         DELIVERIES,
         STREAMING,
+        WATCHES,
     ] {
         sql.exec(statement, None)?;
     }
@@ -360,7 +370,27 @@ impl SqlStore<'_> {
     pub fn upgrade(sql: &SqlStorage, storage: &JsValue) -> std::result::Result<bool, StoreError> {
         let from_1 = Self::upgrade_from_1(sql, storage)?;
         let from_3 = Self::upgrade_from_3(sql, storage)?;
-        Ok(from_1 || from_3)
+        let from_4 = Self::upgrade_from_4(sql, storage)?;
+        Ok(from_1 || from_3 || from_4)
+    }
+
+    /// A room made by schema 4 gets schema 5's column and table (inboxes), in one transaction.
+    fn upgrade_from_4(sql: &SqlStorage, storage: &JsValue) -> std::result::Result<bool, StoreError> {
+        if table_count(sql, "'meta', 'posts', 'bans'")? < 3.0 || table_count(sql, "'watches'")? > 0.0 {
+            return Ok(false);
+        }
+        atomically(storage, || {
+            let run = || -> Result<()> {
+                for statement in SCHEMA_5 {
+                    sql.exec(statement, None)?;
+                }
+                sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", vec![int(SCHEMA)])?;
+                Ok(())
+            };
+            run().map_err(store_err)
+        })?;
+        console_log!("room storage upgraded to schema 5");
+        Ok(true)
     }
 
     /// A room made by schema 3 (protocol 2 before rooms had owners) gets schema 4's columns
@@ -1298,5 +1328,42 @@ impl RoomStore for SqlStore<'_> {
             Vec::new(),
         )?;
         Ok(rows.into_iter().map(|r| (r.id as Seq, r.member as MemberId, r.at as u64)).collect())
+    }
+
+    fn set_inbox(&mut self, member: MemberId, inbox: &str) -> std::result::Result<(), StoreError> {
+        self.run("UPDATE members SET inbox = ?1 WHERE id = ?2 AND inbox IS NOT ?1", vec![inbox.into(), int(member)])
+    }
+
+    fn unread_after(&mut self, member: MemberId, after: Seq, cap: u32) -> std::result::Result<(u32, u32), StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            unread: f64,
+            mentions: f64,
+        }
+        // The newest `cap` at most: a range over the posts' primary key from the read position.
+        let rows: Vec<Row> = self.rows(
+            "SELECT count(*) AS unread, coalesce(sum((',' || mentions || ',') LIKE '%,' || ?1 || ',%'), 0) AS mentions
+             FROM (SELECT mentions FROM posts WHERE id > ?2 AND member != ?1 AND deleted = 0 ORDER BY id LIMIT ?3)",
+            vec![int(member), int(after), int(cap.into())],
+        )?;
+        Ok(rows.first().map_or((0, 0), |r| (r.unread as u32, r.mentions as u32)))
+    }
+
+    fn save_watch(&mut self, member: MemberId, inbox: &str) -> std::result::Result<(), StoreError> {
+        self.run("INSERT OR REPLACE INTO watches (member, inbox) VALUES (?, ?)", vec![int(member), inbox.into()])
+    }
+
+    fn drop_watch(&mut self, member: MemberId) -> std::result::Result<(), StoreError> {
+        self.run("DELETE FROM watches WHERE member = ?", vec![int(member)])
+    }
+
+    fn watches(&mut self) -> std::result::Result<Vec<(MemberId, String)>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            member: f64,
+            inbox: String,
+        }
+        let rows: Vec<Row> = self.rows("SELECT member, inbox FROM watches", Vec::new())?;
+        Ok(rows.into_iter().map(|r| (r.member as MemberId, r.inbox)).collect())
     }
 }

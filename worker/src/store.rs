@@ -223,6 +223,8 @@ pub struct MemberInfo {
     pub banned: bool,
     /// The address (per-address key) it last joined from.
     pub addr: Option<String>,
+    /// Its person's inbox (`confab_shared::inbox::inbox_id` of the key it joins with).
+    pub inbox: Option<String>,
 }
 
 /// A member a key joined as.
@@ -378,6 +380,20 @@ pub trait RoomStore {
     fn reschedule(&mut self, id: u64, attempts: u32, due_ms: u64) -> Result<(), StoreError>;
     /// When the next delivery is due.
     fn next_due(&mut self) -> Result<Option<u64>, StoreError>;
+
+    // --- Inboxes (issue 11, in progress).
+
+    /// Keeps `member`'s inbox (its person's, from the key it joined with).
+    fn set_inbox(&mut self, member: MemberId, inbox: &str) -> Result<(), StoreError>;
+    /// Posts by others than `member` with `id > after`, not deleted, and of those the ones
+    /// that mention `member`: each counted up to `cap`.
+    fn unread_after(&mut self, member: MemberId, after: Seq, cap: u32) -> Result<(u32, u32), StoreError>;
+    /// `member`'s inbox watches the room.
+    fn save_watch(&mut self, member: MemberId, inbox: &str) -> Result<(), StoreError>;
+    /// It does not any more.
+    fn drop_watch(&mut self, member: MemberId) -> Result<(), StoreError>;
+    /// The watching inboxes, by member.
+    fn watches(&mut self) -> Result<Vec<(MemberId, String)>, StoreError>;
     /// Streams under way: `(message id, author, ts of its newest event)`.
     fn open_streams(&mut self) -> Result<Vec<(Seq, MemberId, u64)>, StoreError>;
 }
@@ -398,6 +414,8 @@ pub struct MemoryStore {
     banned_addrs: HashMap<String, MemberId>,
     /// Bot → (url, secret).
     hooks: BTreeMap<MemberId, (String, String)>,
+    /// Member → its watching inbox.
+    watching: BTreeMap<MemberId, String>,
     /// id → (bot, message, body, attempts, due).
     deliveries: BTreeMap<u64, Queued>,
     ops: HashMap<(MemberId, String), Seq>,
@@ -425,6 +443,7 @@ struct MemberRow {
     muted_until: Option<u64>,
     banned: bool,
     addr: Option<String>,
+    inbox: Option<String>,
 }
 
 impl MemberRow {
@@ -438,6 +457,7 @@ impl MemberRow {
             muted_until: None,
             banned: false,
             addr: None,
+            inbox: None,
         }
     }
 
@@ -450,6 +470,7 @@ impl MemberRow {
             muted_until: self.muted_until,
             banned: self.banned,
             addr: self.addr.clone(),
+            inbox: self.inbox.clone(),
         }
     }
 }
@@ -1031,5 +1052,43 @@ impl RoomStore for MemoryStore {
                 (m.id, m.member, at)
             })
             .collect())
+    }
+
+    fn set_inbox(&mut self, member: MemberId, inbox: &str) -> Result<(), StoreError> {
+        self.check()?;
+        if let Some(m) = self.members.get_mut(&member) {
+            m.inbox = Some(inbox.to_owned());
+        }
+        Ok(())
+    }
+
+    fn unread_after(&mut self, member: MemberId, after: Seq, cap: u32) -> Result<(u32, u32), StoreError> {
+        self.check()?;
+        let unread: Vec<&StoredMessage> = self
+            .messages
+            .range(after.saturating_add(1)..)
+            .map(|(_, m)| m)
+            .filter(|m| m.member != member && !m.deleted)
+            .take(cap as usize)
+            .collect();
+        let mentions = unread.iter().filter(|m| m.mentions.contains(&member)).count();
+        Ok((unread.len() as u32, mentions as u32))
+    }
+
+    fn save_watch(&mut self, member: MemberId, inbox: &str) -> Result<(), StoreError> {
+        self.check()?;
+        self.watching.insert(member, inbox.to_owned());
+        Ok(())
+    }
+
+    fn drop_watch(&mut self, member: MemberId) -> Result<(), StoreError> {
+        self.check()?;
+        self.watching.remove(&member);
+        Ok(())
+    }
+
+    fn watches(&mut self) -> Result<Vec<(MemberId, String)>, StoreError> {
+        self.check()?;
+        Ok(self.watching.iter().map(|(m, i)| (*m, i.clone())).collect())
     }
 }

@@ -335,6 +335,10 @@ pub struct Room {
     next_delivery: Option<u64>,
     /// Streams under way: message id → (author, when it last grew).
     streams: BTreeMap<Seq, (MemberId, u64)>,
+    /// The inboxes that watch the room (issue 11, in progress), and the batches made for them
+    /// that the glue has not taken yet ([`Room::take_inbox_batches`]).
+    watchers: watchers::Watchers,
+    to_inboxes: Vec<watchers::Batch>,
 }
 
 /// The unit the per-address limits count by: an IPv4 address as is, an IPv6 address by its
@@ -401,7 +405,14 @@ impl Room {
             created_invite: None,
             next_delivery: None,
             streams: BTreeMap::new(),
+            watchers: watchers::Watchers::default(),
+            to_inboxes: Vec::new(),
         };
+        room.watchers = watchers::Watchers::new(&room.name);
+        // Read back with coverage 0: their next batch makes each inbox recount.
+        for (member, inbox) in store.watches().unwrap_or_default() {
+            room.watchers.watch(member, &inbox, 0);
+        }
         room.streams = store.open_streams().unwrap_or_default().into_iter().map(|(id, m, at)| (id, (m, at))).collect();
         // Deliveries queued before an eviction are still due.
         room.next_delivery = store.next_due().ok().flatten();
@@ -689,6 +700,9 @@ impl Room {
             Input::Closed(socket) => self.on_close(socket, now_ms, &mut out),
             Input::Tick => {
                 self.on_tick(now_ms, &mut out);
+                let latest = self.latest.map_or(0, |(seq, _)| seq);
+                let due = self.watchers.due(latest, now_ms);
+                self.to_inboxes.extend(due);
                 self.finish_idle_streams(store, now_ms, &mut out);
                 if let Some(at) = self.next_stream_deadline() {
                     out.push(Effect::WakeAt(at));
@@ -891,6 +905,13 @@ impl Room {
         if claimed.banned {
             return self.refuse_banned(socket, now_ms, out);
         }
+        // The member's person's inbox, computed here from the key (the page never says which
+        // it is, so it cannot point this room's notifications elsewhere). A failed write costs
+        // that member's notifications until their next join, never the join.
+        let inbox = confab_shared::inbox::inbox_id(key);
+        if claimed.inbox.as_deref() != Some(inbox.as_str()) {
+            let _ = store.set_inbox(claimed.id, &inbox);
+        }
         let id = claimed.id;
         let owner = match record.owner {
             Some(owner) => Some(owner),
@@ -1081,6 +1102,33 @@ impl Room {
         Ok(confab_shared::api::Changes { messages, latest_seq, gap })
     }
 
+    /// An inbox starts watching the room for `member` (its person's first socket opened): the
+    /// exact counts after `after` (capped at 9,999), and the newest `seq` they are as of.
+    pub fn watch(
+        &mut self,
+        store: &mut impl RoomStore,
+        member: MemberId,
+        inbox: &str,
+        after: Seq,
+    ) -> Result<(u32, u32, Seq), ProtocolError> {
+        let (latest, _) = self.latest(store).map_err(storage)?;
+        let (unread, mentions) = store.unread_after(member, after, 9_999).map_err(storage)?;
+        store.save_watch(member, inbox).map_err(storage)?;
+        self.watchers.watch(member, inbox, latest);
+        Ok((unread, mentions, latest))
+    }
+
+    /// An inbox answered "stop": none of its person's sockets is open.
+    pub fn unwatch(&mut self, store: &mut impl RoomStore, member: MemberId) {
+        self.watchers.unwatch(member);
+        let _ = store.drop_watch(member);
+    }
+
+    /// The batches made for watching inboxes since the glue last asked.
+    pub fn take_inbox_batches(&mut self) -> Vec<watchers::Batch> {
+        std::mem::take(&mut self.to_inboxes)
+    }
+
     /// Whether the room is invite-only (its HTTP reads then need one of its bots' tokens).
     pub fn invite_only(&mut self, store: &mut impl RoomStore) -> Result<bool, ProtocolError> {
         Ok(self.record(store).map_err(storage)?.settings.invite_only)
@@ -1137,7 +1185,11 @@ impl Room {
     /// When the room next needs an [`Input::Tick`], if it does.
     pub fn next_wake(&self) -> Option<u64> {
         let deadline = self.join_deadlines.first().map(|(at, _)| *at);
-        [self.presence.flush_at, deadline, self.next_delivery, self.next_stream_deadline()].into_iter().flatten().min()
+        let watchers = self.watchers.next_due();
+        [self.presence.flush_at, deadline, self.next_delivery, self.next_stream_deadline(), watchers]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Sends the held-back presence changes and closes sockets that did not join in time.

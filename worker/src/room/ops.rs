@@ -6,6 +6,7 @@
 
 use super::{internal, view, Actor, Audience, Effect, Room, SocketId};
 use crate::store::{Appended, Change, Op, ReactionRow, RoomStore, StoreError, StoredMessage};
+use confab_shared::inbox::PostSummary;
 use confab_shared::limits::{REACTIONS_PER_MESSAGE_MAX, STREAM_CHUNKS_PER_SEC, STREAM_CHUNK_BURST, TEXT_MAX_CHARS};
 use confab_shared::{
     mention_candidates, Action, ClientFrame, ErrorCode, Member as MemberView, MemberId, ProtocolError, Role, Seq,
@@ -156,6 +157,32 @@ impl Room {
                     if let Some((_, ServerFrame::Message(m))) = frames.first() {
                         let m = m.clone();
                         self.notify_mentioned(store, actor, &m, now_ms, out);
+                        let summary = PostSummary {
+                            id: m.id,
+                            member: m.member,
+                            author: m.author.clone(),
+                            mentions_me: false,
+                            deleted: false,
+                            excerpt: confab_shared::excerpt(&m.text),
+                        };
+                        let batches = self.watchers.stored(seq, &summary, &m.mentions, now_ms);
+                        self.to_inboxes.extend(batches);
+                    }
+                }
+                if let Some((_, ServerFrame::Deleted { id, .. })) = frames.first() {
+                    // A delete moves the counts of whoever had not read it.
+                    let id = *id;
+                    if let Ok(Some(m)) = store.messages(&[id]).map(|v| v.into_iter().next()) {
+                        let summary = PostSummary {
+                            id,
+                            member: m.member,
+                            author: m.author,
+                            mentions_me: false,
+                            deleted: true,
+                            excerpt: String::new(),
+                        };
+                        let batches = self.watchers.stored(seq, &summary, &[], now_ms);
+                        self.to_inboxes.extend(batches);
                     }
                 }
                 for (to, frame) in frames {

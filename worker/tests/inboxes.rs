@@ -1,0 +1,87 @@
+//! The room's side of inboxes (issue 11, in progress): a member's inbox is computed from the
+//! key it joins with; a watching inbox gets exact counts when it starts, then every post and
+//! delete in coalesced batches that say which stretch of the log they cover (a mention at
+//! once); a restart makes the next batch a recount.
+
+use confab_shared::inbox::inbox_id;
+use confab_shared::MemberKey;
+use confab_worker::room::watchers::BATCH_MS;
+use confab_worker::room::Room;
+use confab_worker::store::RoomStore;
+
+mod common;
+use common::Harness;
+
+const KEY_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const KEY_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+#[test]
+fn a_members_inbox_is_its_keys_and_a_watch_starts_with_exact_counts() {
+    let mut h = Harness::with_config(common::unlimited());
+    let a = h.join("alice", KEY_A);
+    let b = h.join("bob", KEY_B);
+    let (alice, bob) = (h.id_of("alice"), h.id_of("bob"));
+    let info = h.store.members(&[alice]).unwrap().remove(0);
+    assert_eq!(info.inbox, Some(inbox_id(&MemberKey::parse(KEY_A).unwrap())), "computed by the room");
+    h.send(b, "p1", "one");
+    h.send(b, "p2", "two @alice");
+    h.send(a, "p3", "mine");
+    h.send(b, "p4", "three");
+    h.delete(b, "d4", 4);
+    let inbox = inbox_id(&MemberKey::parse(KEY_A).unwrap());
+    assert_eq!(
+        h.room.watch(&mut h.store, alice, &inbox, 0).unwrap(),
+        (2, 1, 5),
+        "others' live posts, mentions, as of 5"
+    );
+    assert_eq!(h.room.watch(&mut h.store, alice, &inbox, 1).unwrap(), (1, 1, 5));
+    let _ = bob;
+}
+
+#[test]
+fn watching_inboxes_get_coalesced_batches_a_mention_at_once_and_a_recount_after_a_restart() {
+    let mut h = Harness::with_config(common::unlimited());
+    let a = h.join("alice", KEY_A);
+    let b = h.join("bob", KEY_B);
+    let alice = h.id_of("alice");
+    let inbox = inbox_id(&MemberKey::parse(KEY_A).unwrap());
+    h.room.watch(&mut h.store, alice, &inbox, 0).unwrap();
+    h.send(b, "p1", "one");
+    h.send(b, "p2", "two");
+    assert!(h.room.take_inbox_batches().is_empty(), "held for the batch");
+    assert_eq!(h.room.next_wake(), Some(h.now + BATCH_MS));
+    h.send(b, "p3", "@alice now");
+    let now = h.room.take_inbox_batches();
+    assert_eq!(now.len(), 1, "a mention goes at once");
+    assert_eq!(now[0].inbox, inbox);
+    let body = &now[0].body;
+    assert_eq!((body.from, body.to), (0, 3));
+    assert_eq!(
+        body.posts.iter().map(|p| (p.id, p.mentions_me)).collect::<Vec<_>>(),
+        vec![(1, false), (2, false), (3, true)]
+    );
+    // A delete is told too, in the next batch, which starts where this one ended.
+    h.delete(b, "d1", 1);
+    h.send(a, "p5", "mine");
+    h.now += BATCH_MS;
+    h.tick();
+    let due = h.room.take_inbox_batches();
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].body.from, due[0].body.to), (3, 5));
+    assert!(due[0].body.posts[0].deleted && due[0].body.posts[1].member == alice);
+    // After a restart the watch is read back from storage, and its next batch makes the
+    // inbox recount (it does not start where the inbox's counts end).
+    h.store.new_instance();
+    h.room = Room::restore("lobby", h.config, h.attachments.values().cloned(), &mut h.store);
+    h.send(b, "p6", "after");
+    h.now += BATCH_MS;
+    h.tick();
+    let due = h.room.take_inbox_batches();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].body.from, 0, "from 0: recount");
+    // Unwatched: nothing more.
+    h.room.unwatch(&mut h.store, alice);
+    h.send(b, "p7", "@alice gone?");
+    assert!(h.room.take_inbox_batches().is_empty());
+    assert!(h.store.watches().unwrap().is_empty());
+}
