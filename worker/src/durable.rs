@@ -45,6 +45,8 @@ const CLOSED: u16 = 3;
 #[durable_object(alarm)]
 pub struct ChatRoom {
     state: State,
+    /// For the other objects it calls (its members' inboxes).
+    env: Env,
     config: RoomConfig,
     /// How often the liveness sweep runs while sockets are open (`SWEEP_MS`).
     sweep_ms: u64,
@@ -128,26 +130,29 @@ impl DurableObject for ChatRoom {
                 true
             }
         };
+        let sweep_ms = env_u32(&env, "SWEEP_MS", 30_000).into();
+        // A Wrangler secret in production; a plain var works too, for `wrangler dev` and the
+        // tests (never put a real one in wrangler.toml).
+        let admin_token = env
+            .secret("ADMIN_TOKEN")
+            .map(|v| v.to_string())
+            .or_else(|_| env.var("ADMIN_TOKEN").map(|v| v.to_string()))
+            .ok()
+            .filter(|t| t.len() >= 16);
+        let allow_private_webhooks =
+            env.var("ALLOW_PRIVATE_WEBHOOKS").is_ok_and(|v| matches!(v.to_string().trim(), "1" | "true"));
         Self {
             state,
+            env,
             config,
-            sweep_ms: env_u32(&env, "SWEEP_MS", 30_000).into(),
+            sweep_ms,
             live: RefCell::new(None),
             alarm_at: Cell::new(None),
             cache,
             storage,
             upgrade_failed: Cell::new(upgrade_failed),
-            // A Wrangler secret in production; a plain var works too, for `wrangler dev` and
-            // the tests (never put a real one in wrangler.toml).
-            admin_token: env
-                .secret("ADMIN_TOKEN")
-                .map(|v| v.to_string())
-                .or_else(|_| env.var("ADMIN_TOKEN").map(|v| v.to_string()))
-                .ok()
-                .filter(|t| t.len() >= 16),
-            allow_private_webhooks: env
-                .var("ALLOW_PRIVATE_WEBHOOKS")
-                .is_ok_and(|v| matches!(v.to_string().trim(), "1" | "true")),
+            admin_token,
+            allow_private_webhooks,
         }
     }
 
@@ -236,6 +241,27 @@ impl DurableObject for ChatRoom {
                 let response = self.write(req, url.query()).await;
                 self.after_event(None).await;
                 response
+            }
+            "/watch" => {
+                // From a person's inbox (the Worker never forwards this path): watch for it,
+                // and answer the exact counts.
+                let param = |k: &str| url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned());
+                let (Some(member), Some(after), Some(inbox)) = (
+                    param("member").and_then(|m| m.parse().ok()),
+                    param("after").and_then(|a| a.parse().ok()),
+                    param("inbox"),
+                ) else {
+                    return error_response(ProtocolError::new(ErrorCode::BadRequest, "member, after, inbox"), 400);
+                };
+                let mut store = self.store();
+                let mut live = self.live();
+                let live = live.as_mut().expect("live() fills it");
+                match live.room.watch(&mut store, member, &inbox, after) {
+                    Ok((unread, mentions, latest)) => {
+                        Response::from_json(&crate::inbox_object::Watched { unread, mentions, latest })
+                    }
+                    Err(e) => error_response(e, 500),
+                }
             }
             "/create" => {
                 let mut req = req;
@@ -612,6 +638,7 @@ impl ChatRoom {
     /// After an event: makes sure the alarm is set for the earliest of what the room asked
     /// for (`wake`, or its standing `next_wake`) and, while sockets are open, the next sweep.
     async fn after_event(&self, wake: Option<u64>) {
+        self.tell_inboxes().await;
         let now = Date::now().as_millis();
         let wanted = {
             let live = self.live.borrow();
@@ -623,6 +650,52 @@ impl ChatRoom {
         let Some(at) = wanted else { return };
         if self.known_alarm().await.is_none_or(|set| set > at) {
             self.set_alarm_at(at, now).await;
+        }
+    }
+
+    /// Sends the watching inboxes their batches, and the members' inboxes their joins. An
+    /// inbox with no page open answers `410`: the room stops watching for it.
+    async fn tell_inboxes(&self) {
+        let (batches, joins, room) = {
+            let mut live = self.live.borrow_mut();
+            let Some(live) = live.as_mut() else { return };
+            (live.room.take_inbox_batches(), live.room.take_joins_to_tell(), live.room.name().to_owned())
+        };
+        let Ok(inboxes) = self.env.durable_object("INBOXES") else { return };
+        let post = |inbox: &str, path: &str, body: String| -> Result<Request> {
+            let headers = Headers::new();
+            headers.set("Content-Type", "application/json")?;
+            let mut init = RequestInit::new();
+            init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
+            let _ = inbox;
+            Request::new_with_init(&format!("https://inbox{path}"), &init)
+        };
+        for (inbox, member, latest) in joins {
+            let body = serde_json::json!({"room": room, "member": member, "latest": latest}).to_string();
+            let sent = async {
+                let stub = inboxes.id_from_name(&inbox)?.get_stub()?;
+                stub.fetch_with_request(post(&inbox, "/joined", body)?).await
+            };
+            if let Err(e) = sent.await {
+                console_warn!("telling an inbox of a join failed: {e}");
+            }
+        }
+        for batch in batches {
+            let Ok(body) = serde_json::to_string(&batch.body) else { continue };
+            let sent = async {
+                let stub = inboxes.id_from_name(&batch.inbox)?.get_stub()?;
+                stub.fetch_with_request(post(&batch.inbox, "/summaries", body)?).await
+            };
+            match sent.await {
+                Ok(r) if r.status_code() == 410 => {
+                    let mut store = self.store();
+                    if let Some(live) = self.live.borrow_mut().as_mut() {
+                        live.room.unwatch(&mut store, batch.body.member);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => console_warn!("a batch to an inbox failed: {e}"),
+            }
         }
     }
 

@@ -30,6 +30,23 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
             return error_response(e, status);
         }
     };
+    if let Route::InboxSocket(inbox) = &route {
+        if !upgrade {
+            let e = ProtocolError::new(ErrorCode::UpgradeRequired, "this endpoint speaks WebSocket only");
+            return error_response(e, 426);
+        }
+        let headers = Headers::new();
+        for (name, value) in req.headers().entries() {
+            if name.starts_with("sec-websocket-") || name == "upgrade" || name == "connection" {
+                headers.set(&name, &value)?;
+            }
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::Get).with_headers(headers);
+        let internal = Request::new_with_init("https://inbox/ws", &init)?;
+        let stub = env.durable_object("INBOXES")?.id_from_name(inbox)?.get_stub()?;
+        return stub.fetch_with_request(internal).await;
+    }
     if matches!(route, Route::Socket(_)) && !upgrade {
         let e = ProtocolError::new(ErrorCode::UpgradeRequired, "this endpoint speaks WebSocket only");
         return error_response(e, 426);

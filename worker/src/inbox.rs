@@ -96,6 +96,53 @@ pub struct Inbox {
 }
 
 impl Inbox {
+    /// An inbox rebuilt from what its storage keeps per room: `(room, member, dm, last_read,
+    /// level)`. Its counts are unknown until the rooms recount them.
+    pub fn restore(rooms: impl IntoIterator<Item = (String, MemberId, bool, Seq, Level)>) -> Self {
+        let rooms = rooms
+            .into_iter()
+            .map(|(room, member, dm, last_read, level)| {
+                let entry = Entry {
+                    member,
+                    dm,
+                    last_read,
+                    unread: 0,
+                    mentions: 0,
+                    covered_to: 0,
+                    stale: true,
+                    level,
+                    notified_ms: None,
+                    held: 0,
+                };
+                (room, entry)
+            })
+            .collect();
+        Self { rooms, focused: None }
+    }
+
+    /// Every room's recount, as the person's first socket opens.
+    pub fn recount_all(&self) -> Vec<Out> {
+        self.rooms
+            .iter()
+            .map(|(room, e)| Out::Recount { room: room.clone(), member: e.member, after: e.last_read })
+            .collect()
+    }
+
+    /// The sidebar's rooms, as sent to a page.
+    pub fn listing(&self) -> Vec<confab_shared::inbox::RoomCounts> {
+        self.rooms
+            .iter()
+            .map(|(room, e)| confab_shared::inbox::RoomCounts {
+                room: room.clone(),
+                dm: e.dm,
+                last_read: e.last_read,
+                unread: e.unread,
+                mentions: e.mentions,
+                level: e.level,
+            })
+            .collect()
+    }
+
     /// The rooms, by name.
     pub fn rooms(&self) -> &BTreeMap<String, Entry> {
         &self.rooms

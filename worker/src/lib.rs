@@ -32,4 +32,6 @@ mod durable;
 #[cfg(target_arch = "wasm32")]
 mod http;
 #[cfg(target_arch = "wasm32")]
+mod inbox_object;
+#[cfg(target_arch = "wasm32")]
 mod sql;

@@ -21,6 +21,9 @@ pub enum Route {
     /// `PUT` (true) or `DELETE` (false) `/api/rooms/{room}/webhook`: a bot sets or clears its
     /// webhook.
     Webhook(RoomName, bool),
+    /// `GET /api/me/{inbox}/ws`: a person's inbox socket (issue 11; the inbox checks the key
+    /// in its first frame against its name).
+    InboxSocket(String),
 }
 
 /// A write over HTTP, as the room's object gets it (`POST /write?op=…&id=…`).
@@ -151,7 +154,7 @@ impl Route {
     /// The room the route is about, if any.
     pub fn room(&self) -> Option<&RoomName> {
         match self {
-            Route::CreateRoom => None,
+            Route::CreateRoom | Route::InboxSocket(_) => None,
             Route::RoomInfo(r) | Route::Socket(r) | Route::Messages(r) | Route::Write(r, _) | Route::Webhook(r, _) => {
                 Some(r)
             }
@@ -165,6 +168,7 @@ impl Route {
     pub fn internal_path(&self) -> Option<&'static str> {
         match self {
             Route::CreateRoom => None,
+            Route::InboxSocket(_) => Some("/ws"),
             Route::RoomInfo(_) => Some("/info"),
             Route::Socket(_) => Some("/ws"),
             Route::Messages(_) => Some("/messages"),
@@ -179,6 +183,12 @@ impl Route {
 /// The route is decided here once; the room's object never looks at the public path.
 pub fn route(method: &str, path: &str) -> Result<Route, ProtocolError> {
     let not_found = || ProtocolError::new(ErrorCode::NotFound, format!("nothing at {method} {path}"));
+    if let Some(rest) = path.strip_prefix("/api/me/") {
+        return match (method, rest.split('/').collect::<Vec<_>>().as_slice()) {
+            ("GET", [inbox, "ws"]) if is_inbox_id(inbox) => Ok(Route::InboxSocket((*inbox).to_owned())),
+            _ => Err(not_found()),
+        };
+    }
     let segments: Vec<&str> = match path {
         "/api/rooms" | "/api/rooms/" => Vec::new(),
         _ => path.strip_prefix("/api/rooms/").ok_or_else(not_found)?.split('/').collect(),
@@ -207,6 +217,11 @@ pub fn route(method: &str, path: &str) -> Result<Route, ProtocolError> {
         }
         _ => Err(not_found()),
     }
+}
+
+/// Whether `s` is an inbox's name: `inbox-` and 64 lowercase hex digits.
+pub fn is_inbox_id(s: &str) -> bool {
+    s.strip_prefix("inbox-").is_some_and(|h| h.len() == 64 && h.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')))
 }
 
 /// Reads `since` from a query string, if it has one.
@@ -307,6 +322,11 @@ mod tests {
             assert_eq!(Write::from_query(Some(&w.query()[1..])), Some(w), "the query reads back");
         }
         assert_eq!(route("PUT", "/api/rooms/lobby/webhook"), Ok(Route::Webhook(lobby(), true)));
+        let inbox = format!("inbox-{}", "ab".repeat(32));
+        assert_eq!(route("GET", &format!("/api/me/{inbox}/ws")), Ok(Route::InboxSocket(inbox.clone())));
+        for bad in ["/api/me/inbox-12/ws", "/api/me/lobby/ws", &format!("/api/me/{}/ws", inbox.to_uppercase())] {
+            assert_eq!(route("GET", bad).unwrap_err().code, ErrorCode::NotFound, "{bad}");
+        }
         assert_eq!(route("DELETE", "/api/rooms/lobby/webhook"), Ok(Route::Webhook(lobby(), false)));
         assert_eq!(Write::from_query(Some("op=edit")), None, "an edit names its message");
         let post = Write::Post.frame(r#"{"text":"hi"}"#, Some("k1"), "fresh").unwrap();

@@ -339,6 +339,8 @@ pub struct Room {
     /// that the glue has not taken yet ([`Room::take_inbox_batches`]).
     watchers: watchers::Watchers,
     to_inboxes: Vec<watchers::Batch>,
+    /// Joins the members' inboxes have not been told of yet: (inbox, member, latest seq).
+    joins_to_tell: Vec<(String, MemberId, Seq)>,
 }
 
 /// The unit the per-address limits count by: an IPv4 address as is, an IPv6 address by its
@@ -407,6 +409,7 @@ impl Room {
             streams: BTreeMap::new(),
             watchers: watchers::Watchers::default(),
             to_inboxes: Vec::new(),
+            joins_to_tell: Vec::new(),
         };
         room.watchers = watchers::Watchers::new(&room.name);
         // Read back with coverage 0: their next batch makes each inbox recount.
@@ -912,6 +915,11 @@ impl Room {
         if claimed.inbox.as_deref() != Some(inbox.as_str()) {
             let _ = store.set_inbox(claimed.id, &inbox);
         }
+        // Bots have no person, hence no inbox to tell.
+        if claimed.role != Role::Bot {
+            let latest = self.latest.map_or(0, |(seq, _)| seq);
+            self.joins_to_tell.push((inbox, claimed.id, latest));
+        }
         let id = claimed.id;
         let owner = match record.owner {
             Some(owner) => Some(owner),
@@ -1127,6 +1135,11 @@ impl Room {
     /// The batches made for watching inboxes since the glue last asked.
     pub fn take_inbox_batches(&mut self) -> Vec<watchers::Batch> {
         std::mem::take(&mut self.to_inboxes)
+    }
+
+    /// The joins to tell the members' inboxes of: (inbox, member, the room's newest `seq`).
+    pub fn take_joins_to_tell(&mut self) -> Vec<(String, MemberId, Seq)> {
+        std::mem::take(&mut self.joins_to_tell)
     }
 
     /// Whether the room is invite-only (its HTTP reads then need one of its bots' tokens).

@@ -1,0 +1,103 @@
+//! A person's inbox against `wrangler dev` (issue 11, in progress): the rooms a person joined
+//! appear in their inbox; unread counts move while they are in another room; a mention
+//! notifies within a second; two pages of one person share one read position; another key
+//! cannot open the inbox.
+
+use confab_itest::*;
+use confab_shared::inbox::{inbox_id, InboxEvent, RoomCounts};
+use confab_shared::MemberKey;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// An inbox socket of the person with `k`, greeted; returns it and its rooms.
+async fn open_inbox(s: &Server, k: &str) -> Result<(Client, Vec<RoomCounts>), String> {
+    let inbox = inbox_id(&MemberKey::parse(k).map_err(|e| e.message)?);
+    let mut c = Client::connect(&format!("ws://127.0.0.1:{}/api/me/{inbox}/ws", s.port), None).await?;
+    c.send_json(json!({"type": "hello", "data": {"key": k}})).await?;
+    let rooms = match next_event(&mut c, Duration::from_secs(10)).await? {
+        InboxEvent::Rooms { rooms } => rooms,
+        other => return Err(format!("not the rooms: {other:?}")),
+    };
+    Ok((c, rooms))
+}
+
+async fn next_event(c: &mut Client, wait: Duration) -> Result<InboxEvent, String> {
+    let text = c.next_text(wait).await?.ok_or("nothing from the inbox")?;
+    serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))
+}
+
+/// Waits for `room`'s counts to satisfy `want`.
+async fn counts_until(c: &mut Client, room: &str, want: impl Fn(&RoomCounts) -> bool) -> Result<RoomCounts, String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let InboxEvent::Counts(r) = next_event(c, Duration::from_secs(10)).await? {
+            if r.room == room && want(&r) {
+                return Ok(r);
+            }
+        }
+    }
+    Err(format!("{room}'s counts never came"))
+}
+
+async fn counts_follow_the_person_across_rooms(s: &Server) -> Outcome {
+    let (r1, r2) = (unique_room("here"), unique_room("there"));
+    let ka = key("alice");
+    let (mut a1, _) = s.join(&r1, "alice", &ka).await?;
+    let (a2, _) = s.join(&r2, "alice", &ka).await?;
+    let (mut b, _) = s.join(&r2, "bob", &key("bob")).await?;
+    a2.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut inbox, rooms) = open_inbox(s, &ka).await?;
+    let names: Vec<_> = rooms.iter().map(|r| r.room.as_str()).collect();
+    ensure(names.contains(&r1.as_str()) && names.contains(&r2.as_str()), format!("the inbox lists {names:?}"))?;
+    // The first page's recount makes the rooms watch; counts move while alice is in r1.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t = Instant::now();
+    b.say("p1", "hello over there").await?;
+    let c = counts_until(&mut inbox, &r2, |r| r.unread == 1).await?;
+    let took = t.elapsed();
+    println!("    counts in another room after {} ms", took.as_millis());
+    ensure(took < Duration::from_secs(2), format!("counts took {took:?}"))?;
+    ensure(c.mentions == 0, format!("{c:?}"))?;
+    // A mention: notified within a second.
+    let t = Instant::now();
+    b.say("p2", "@alice are you there?").await?;
+    let notified = loop {
+        match next_event(&mut inbox, Duration::from_secs(5)).await? {
+            InboxEvent::Notify { room, excerpt, .. } if room == r2 => break excerpt,
+            _ => {}
+        }
+    };
+    let took = t.elapsed();
+    println!("    mention notified after {} ms", took.as_millis());
+    ensure(took < Duration::from_secs(1) && notified.contains("are you there"), format!("{took:?} {notified}"))?;
+    // A second page of alice's: reading on one moves the other's counts.
+    let (mut second, _) = open_inbox(s, &ka).await?;
+    let latest = c.last_read + 10;
+    inbox.send_json(json!({"type": "read", "data": {"room": r2, "seq": latest}})).await?;
+    counts_until(&mut second, &r2, |r| r.unread == 0 && r.mentions == 0).await?;
+    let _ = a1.say("p3", "still here").await;
+    Ok(())
+}
+
+async fn another_key_cannot_open_the_inbox(s: &Server) -> Outcome {
+    let inbox = inbox_id(&MemberKey::parse(&key("carol")).map_err(|e| e.message)?);
+    let mut c = Client::connect(&format!("ws://127.0.0.1:{}/api/me/{inbox}/ws", s.port), None).await?;
+    c.send_json(json!({"type": "hello", "data": {"key": key("mallory")}})).await?;
+    ensure(c.closed_within(Duration::from_secs(5)).await == Some(4003), "a forged hello is closed with 4003")
+}
+
+fn main() {
+    harness("inbox", &[("RATE_BURST", "100"), ("RATE_PER_SEC", "100")], "log", |server| {
+        Box::pin(async move {
+            run(
+                vec![
+                    ("counts_follow_the_person_across_rooms", Box::pin(counts_follow_the_person_across_rooms(server))),
+                    ("another_key_cannot_open_the_inbox", Box::pin(another_key_cannot_open_the_inbox(server))),
+                ],
+                Duration::from_secs(60),
+            )
+            .await
+        })
+    })
+}

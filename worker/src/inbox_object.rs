@@ -1,0 +1,287 @@
+//! The `InboxObject` Durable Object: thin glue between workers-rs and [`Inbox`] (issue 11, in
+//! progress; design in docs/ARCHITECTURE.md). One per person, named by
+//! `confab_shared::inbox::inbox_id` of the browser's key.
+//!
+//! Served, from the Worker only: `GET /ws` (the person's pages; the first frame must be
+//! `hello` with the key whose hash is this object's name), and from rooms: `POST /joined`
+//! (the person joined a room) and `POST /summaries` (a watched room's posts; answered `410`
+//! when no page of the person is open, and the room stops watching). Counts are asked of a
+//! room with its internal `GET /watch`.
+
+use crate::durable::error_response;
+use crate::inbox::{Inbox, Level, Out};
+use confab_shared::inbox::{inbox_id, InboxEvent, InboxFrame, Summaries};
+use confab_shared::{ErrorCode, MemberId, MemberKey, ProtocolError, Seq};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use worker::*;
+
+/// A socket that said `hello` with the right key.
+const GREETED: &str = "greeted";
+
+/// One person's inbox.
+#[durable_object(websocket)]
+pub struct InboxObject {
+    state: State,
+    env: Env,
+    inbox: RefCell<Option<Inbox>>,
+}
+
+/// What a room tells an inbox when its person joins.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Joined {
+    /// The room.
+    pub room: String,
+    /// The person's member there.
+    pub member: MemberId,
+    /// A direct message.
+    #[serde(default)]
+    pub dm: bool,
+    /// The room's newest `seq`.
+    pub latest: Seq,
+}
+
+/// A room's answer to `/watch`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Watched {
+    /// Posts by others after the read position.
+    pub unread: u32,
+    /// Of those, mentions.
+    pub mentions: u32,
+    /// As of this `seq`.
+    pub latest: Seq,
+}
+
+#[derive(Deserialize)]
+struct RoomRow {
+    room: String,
+    member: f64,
+    dm: f64,
+    last_read: f64,
+    level: String,
+}
+
+fn level_text(l: Level) -> &'static str {
+    match l {
+        Level::All => "all",
+        Level::Mentions => "mentions",
+        Level::Nothing => "nothing",
+    }
+}
+
+fn level_of(s: &str) -> Level {
+    match s {
+        "all" => Level::All,
+        "nothing" => Level::Nothing,
+        _ => Level::Mentions,
+    }
+}
+
+impl DurableObject for InboxObject {
+    fn new(state: State, env: Env) -> Self {
+        Self { state, env, inbox: RefCell::new(None) }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let url = req.url()?;
+        match url.path() {
+            "/ws" => {
+                let pair = WebSocketPair::new()?;
+                self.state.accept_web_socket(&pair.server);
+                Response::from_websocket(pair.client)
+            }
+            "/joined" => {
+                let j: Joined = req.json().await?;
+                let outs = {
+                    let mut inbox = self.inbox()?;
+                    match inbox.joined(&j.room, j.member, j.dm, j.latest) {
+                        Ok(outs) => outs,
+                        Err(_) => {
+                            let e = ProtocolError::new(ErrorCode::BadRequest, "this person is in too many rooms");
+                            return error_response(e, 409);
+                        }
+                    }
+                };
+                self.save_room(&j.room)?;
+                self.carry_out(outs).await;
+                Response::ok("ok")
+            }
+            "/summaries" => {
+                if self.greeted().is_empty() {
+                    // Nobody to tell: the room stops watching until a page opens again.
+                    return Ok(Response::empty()?.with_status(410));
+                }
+                let s: Summaries = req.json().await?;
+                let outs = self.inbox()?.summaries(&s.room, s.from, s.to, &s.posts, Date::now().as_millis());
+                self.carry_out(outs).await;
+                Response::ok("ok")
+            }
+            other => error_response(ProtocolError::new(ErrorCode::NotFound, format!("nothing at {other}")), 404),
+        }
+    }
+
+    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+        let WebSocketIncomingMessage::String(text) = message else { return Ok(()) };
+        let Ok(frame) = serde_json::from_str::<InboxFrame>(&text) else {
+            let _ = ws.close(Some(1008), Some("not an inbox frame"));
+            return Ok(());
+        };
+        let greeted = ws.deserialize_attachment::<String>().ok().flatten().is_some_and(|a| a == GREETED);
+        let outs = match frame {
+            InboxFrame::Hello { key } => {
+                let mine = MemberKey::parse(&key).is_ok_and(|k| Some(inbox_id(&k)) == self.state.id().name());
+                if !mine {
+                    let _ = ws.close(Some(4003), Some("not this inbox's key"));
+                    return Ok(());
+                }
+                let first = self.greeted().is_empty();
+                ws.serialize_attachment(GREETED)?;
+                let inbox = self.inbox()?;
+                let _ = ws.send(&InboxEvent::Rooms { rooms: inbox.listing() });
+                // The person's first page: every room recounts (and watches again).
+                if first {
+                    inbox.recount_all()
+                } else {
+                    Vec::new()
+                }
+            }
+            _ if !greeted => {
+                let _ = ws.close(Some(4000), Some("hello first"));
+                return Ok(());
+            }
+            InboxFrame::Read { room, seq } => self.inbox()?.read(&room, seq).unwrap_or_default(),
+            InboxFrame::MarkUnread { room, id } => self.inbox()?.mark_unread(&room, id).unwrap_or_default(),
+            InboxFrame::Level { room, level } => {
+                let _ = self.inbox()?.set_level(&room, level);
+                Vec::new()
+            }
+            InboxFrame::Focus { room } => {
+                self.inbox()?.focus(room.as_deref());
+                Vec::new()
+            }
+        };
+        self.save_all()?;
+        self.carry_out(outs).await;
+        Ok(())
+    }
+
+    async fn websocket_close(&self, ws: WebSocket, _code: usize, _reason: String, _clean: bool) -> Result<()> {
+        let _ = ws.close(Some(1000), Some("closed"));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, _ws: WebSocket, _error: Error) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl InboxObject {
+    fn sql(&self) -> SqlStorage {
+        self.state.storage().sql()
+    }
+
+    /// The inbox, loaded from storage on the first event after a wake.
+    fn inbox(&self) -> Result<std::cell::RefMut<'_, Inbox>> {
+        let mut slot = self.inbox.borrow_mut();
+        if slot.is_none() {
+            let sql = self.sql();
+            sql.exec(
+                "CREATE TABLE IF NOT EXISTS rooms (room TEXT PRIMARY KEY, member INTEGER NOT NULL, dm INTEGER NOT NULL,
+                 last_read INTEGER NOT NULL, level TEXT NOT NULL)",
+                None,
+            )?;
+            let rows: Vec<RoomRow> =
+                sql.exec("SELECT room, member, dm, last_read, level FROM rooms", None)?.to_array()?;
+            *slot = Some(Inbox::restore(
+                rows.into_iter()
+                    .map(|r| (r.room, r.member as MemberId, r.dm != 0.0, r.last_read as Seq, level_of(&r.level))),
+            ));
+        }
+        Ok(std::cell::RefMut::map(slot, |s| s.as_mut().expect("filled just above")))
+    }
+
+    fn save_room(&self, room: &str) -> Result<()> {
+        let inbox = self.inbox()?;
+        let Some(e) = inbox.rooms().get(room) else { return Ok(()) };
+        self.sql().exec(
+            "INSERT OR REPLACE INTO rooms (room, member, dm, last_read, level) VALUES (?, ?, ?, ?, ?)",
+            vec![
+                room.into(),
+                SqlStorageValue::Integer(e.member as i64),
+                SqlStorageValue::Integer(i64::from(e.dm)),
+                SqlStorageValue::Integer(e.last_read as i64),
+                level_text(e.level).into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn save_all(&self) -> Result<()> {
+        let rooms: Vec<String> = self.inbox()?.rooms().keys().cloned().collect();
+        for room in rooms {
+            self.save_room(&room)?;
+        }
+        Ok(())
+    }
+
+    /// The person's pages that said `hello`.
+    fn greeted(&self) -> Vec<WebSocket> {
+        self.state
+            .get_websockets()
+            .into_iter()
+            .filter(|ws| ws.deserialize_attachment::<String>().ok().flatten().is_some_and(|a| a == GREETED))
+            .collect()
+    }
+
+    /// Sends counts and notifications to the person's pages, and asks rooms to recount.
+    async fn carry_out(&self, outs: Vec<Out>) {
+        let mut recounts = Vec::new();
+        for out in outs {
+            let event = match out {
+                Out::Counts { room, .. } => {
+                    let listing = self.inbox().map(|i| i.listing()).unwrap_or_default();
+                    match listing.into_iter().find(|r| r.room == room) {
+                        Some(r) => InboxEvent::Counts(r),
+                        None => continue,
+                    }
+                }
+                Out::Notify { room, id, author, excerpt, count } => {
+                    InboxEvent::Notify { room, id, author, excerpt, count }
+                }
+                Out::Recount { room, member, after } => {
+                    recounts.push((room, member, after));
+                    continue;
+                }
+            };
+            for ws in self.greeted() {
+                let _ = ws.send(&event);
+            }
+        }
+        for (room, member, after) in recounts {
+            if let Err(e) = self.recount(&room, member, after).await {
+                console_warn!("recounting {room} failed: {e}");
+            }
+        }
+    }
+
+    /// Asks `room` for the exact counts after `after` (and to watch for this inbox).
+    async fn recount(&self, room: &str, member: MemberId, after: Seq) -> Result<()> {
+        let name = self.state.id().name().unwrap_or_default();
+        let url = format!("https://room/watch?member={member}&after={after}&inbox={name}");
+        let stub = self.env.durable_object("ROOMS")?.id_from_name(room)?.get_stub()?;
+        let mut answer = stub.fetch_with_str(&url).await?;
+        let w: Watched = answer.json().await?;
+        let outs = self.inbox()?.recounted(room, after, w.latest, w.unread, w.mentions);
+        for out in outs {
+            if let Out::Counts { room, .. } = out {
+                let listing = self.inbox().map(|i| i.listing()).unwrap_or_default();
+                if let Some(r) = listing.into_iter().find(|r| r.room == room) {
+                    for ws in self.greeted() {
+                        let _ = ws.send(&InboxEvent::Counts(r.clone()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
