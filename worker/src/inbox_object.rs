@@ -19,6 +19,9 @@ use worker::*;
 /// A socket that said `hello` with the right key.
 const GREETED: &str = "greeted";
 
+/// Notifications an inbox keeps while no page of its person is open.
+const PENDING_MAX: i64 = 100;
+
 /// One person's inbox.
 #[durable_object(websocket)]
 pub struct InboxObject {
@@ -107,11 +110,16 @@ impl DurableObject for InboxObject {
                 Response::ok("ok")
             }
             "/summaries" => {
-                if self.greeted().is_empty() {
-                    // Nobody to tell: the room stops watching until a page opens again.
-                    return Ok(Response::empty()?.with_status(410));
-                }
                 let s: Summaries = req.json().await?;
+                if self.greeted().is_empty() {
+                    // Nobody to tell: a mention waits as a notification for the next page; the
+                    // room stops watching until a page opens again.
+                    let mentions: Vec<_> = s.posts.iter().filter(|p| p.mentions_me && !p.deleted).collect();
+                    for p in &mentions {
+                        self.keep_pending(&s.room, p)?;
+                    }
+                    return Ok(Response::empty()?.with_status(if mentions.is_empty() { 410 } else { 202 }));
+                }
                 let outs = self.inbox()?.summaries(&s.room, s.from, s.to, &s.posts, Date::now().as_millis());
                 self.carry_out(outs).await;
                 Response::ok("ok")
@@ -138,6 +146,10 @@ impl DurableObject for InboxObject {
                 ws.serialize_attachment(GREETED)?;
                 let inbox = self.inbox()?;
                 let _ = ws.send(&InboxEvent::Rooms { rooms: inbox.listing() });
+                // What was said to the person while no page was open.
+                for event in self.take_pending()? {
+                    let _ = ws.send(&event);
+                }
                 // The person's first page: every room recounts (and watches again).
                 if first {
                     inbox.recount_all()
@@ -198,6 +210,59 @@ impl InboxObject {
             ));
         }
         Ok(std::cell::RefMut::map(slot, |s| s.as_mut().expect("filled just above")))
+    }
+
+    /// Notifications kept while no page is open: the newest [`PENDING_MAX`].
+    fn keep_pending(&self, room: &str, p: &confab_shared::inbox::PostSummary) -> Result<()> {
+        let sql = self.sql();
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS pending (n INTEGER PRIMARY KEY, room TEXT NOT NULL, id INTEGER NOT NULL,
+             author TEXT NOT NULL, excerpt TEXT NOT NULL)",
+            None,
+        )?;
+        sql.exec(
+            "INSERT INTO pending (room, id, author, excerpt) VALUES (?, ?, ?, ?)",
+            vec![
+                room.into(),
+                SqlStorageValue::Integer(p.id as i64),
+                p.author.as_str().into(),
+                p.excerpt.as_str().into(),
+            ],
+        )?;
+        sql.exec(
+            "DELETE FROM pending WHERE n <= (SELECT max(n) FROM pending) - ?",
+            vec![SqlStorageValue::Integer(PENDING_MAX)],
+        )?;
+        Ok(())
+    }
+
+    /// The notifications kept while no page was open, oldest first, taken.
+    fn take_pending(&self) -> Result<Vec<InboxEvent>> {
+        #[derive(Deserialize)]
+        struct Row {
+            room: String,
+            id: f64,
+            author: String,
+            excerpt: String,
+        }
+        let sql = self.sql();
+        let exists: Vec<serde_json::Value> =
+            sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'pending'", None)?.to_array()?;
+        if exists.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<Row> = sql.exec("SELECT room, id, author, excerpt FROM pending ORDER BY n", None)?.to_array()?;
+        sql.exec("DELETE FROM pending", None)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| InboxEvent::Notify {
+                room: r.room,
+                id: r.id as Seq,
+                author: r.author,
+                excerpt: r.excerpt,
+                count: 1,
+            })
+            .collect())
     }
 
     fn save_room(&self, room: &str) -> Result<()> {

@@ -79,9 +79,40 @@ fn watching_inboxes_get_coalesced_batches_a_mention_at_once_and_a_recount_after_
     let due = h.room.take_inbox_batches();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].body.from, 0, "from 0: recount");
-    // Unwatched: nothing more.
+    // Unwatched: posts no more; a mention alone, at once.
     h.room.unwatch(&mut h.store, alice);
-    h.send(b, "p7", "@alice gone?");
+    h.send(b, "p7", "anyone?");
+    h.now += BATCH_MS;
+    h.tick();
     assert!(h.room.take_inbox_batches().is_empty());
     assert!(h.store.watches().unwrap().is_empty());
+    h.send(b, "p8", "@alice gone?");
+    let lone = h.room.take_inbox_batches();
+    assert_eq!(lone.len(), 1);
+    assert_eq!(lone[0].body.posts.len(), 1);
+}
+
+#[test]
+fn a_mention_reaches_an_inbox_that_does_not_watch_at_once_and_alone() {
+    let mut h = Harness::with_config(common::unlimited());
+    let a = h.join("alice", KEY_A);
+    let b = h.join("bob", KEY_B);
+    let _ = a;
+    h.take_inbox_notes();
+    h.send(b, "p1", "nobody mentioned");
+    assert!(h.room.take_inbox_batches().is_empty(), "nobody watches");
+    h.send(b, "p2", "@alice look");
+    let sent = h.room.take_inbox_batches();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].inbox, inbox_id(&MemberKey::parse(KEY_A).unwrap()));
+    let body = &sent[0].body;
+    assert_eq!(
+        (body.from, body.to, body.posts.len()),
+        (2, 2, 1),
+        "alone, covering nothing: an inbox with a page recounts"
+    );
+    assert!(body.posts[0].mentions_me && body.posts[0].excerpt == "@alice look");
+    // Mentioning yourself tells nobody.
+    h.send(b, "p3", "@bob me");
+    assert!(h.room.take_inbox_batches().is_empty());
 }

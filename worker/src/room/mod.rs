@@ -1137,6 +1137,37 @@ impl Room {
         std::mem::take(&mut self.to_inboxes)
     }
 
+    /// A post mentioned members whose inboxes do not watch (no page of theirs is open): each
+    /// is told of it at once, alone, so the mention waits in their inbox as a notification.
+    /// Its coverage (`from` = `to` = `seq`) is not where any inbox's counts end, so an inbox
+    /// that does have a page open recounts, which makes the room watch for it again.
+    fn tell_mentioned(
+        &mut self,
+        store: &mut impl RoomStore,
+        seq: Seq,
+        post: &confab_shared::inbox::PostSummary,
+        mentions: &[MemberId],
+    ) {
+        let unwatched: Vec<MemberId> =
+            mentions.iter().copied().filter(|m| *m != post.member && !self.watchers.watching(*m)).collect();
+        if unwatched.is_empty() {
+            return;
+        }
+        for info in store.members(&unwatched).unwrap_or_default() {
+            let Some(inbox) = info.inbox else { continue };
+            let mut p = post.clone();
+            p.mentions_me = true;
+            let body = confab_shared::inbox::Summaries {
+                room: self.name.clone(),
+                member: info.id,
+                from: seq,
+                to: seq,
+                posts: vec![p],
+            };
+            self.to_inboxes.push(watchers::Batch { inbox, body });
+        }
+    }
+
     /// The joins to tell the members' inboxes of: (inbox, member, the room's newest `seq`).
     pub fn take_joins_to_tell(&mut self) -> Vec<(String, MemberId, Seq)> {
         std::mem::take(&mut self.joins_to_tell)

@@ -167,6 +167,7 @@ impl Room {
                         };
                         let batches = self.watchers.stored(seq, &summary, &m.mentions, now_ms);
                         self.to_inboxes.extend(batches);
+                        self.tell_mentioned(store, seq, &summary, &m.mentions);
                     }
                 }
                 if let Some((_, ServerFrame::Deleted { id, .. })) = frames.first() {

@@ -61,6 +61,11 @@ impl Watchers {
         self.watches.remove(&member);
     }
 
+    /// Whether `member`'s inbox watches.
+    pub fn watching(&self, member: MemberId) -> bool {
+        self.watches.contains_key(&member)
+    }
+
     /// How many inboxes watch.
     pub fn len(&self) -> usize {
         self.watches.len()

@@ -189,6 +189,11 @@ impl Harness {
         confab_shared::Member { id, name: name.trim().to_owned(), role }
     }
 
+    /// Drops the joins the room would tell its members' inboxes of.
+    pub fn take_inbox_notes(&mut self) {
+        self.room.take_joins_to_tell();
+    }
+
     /// A moderation action from socket `s`.
     pub fn moderate(&mut self, s: SocketId, client_id: &str, action: serde_json::Value) {
         self.text(s, json!({"type": "moderate", "data": {"client_id": client_id, "action": action}}));
