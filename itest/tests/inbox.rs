@@ -5,7 +5,7 @@
 
 use confab_itest::*;
 use confab_shared::inbox::{inbox_id, InboxEvent, RoomCounts};
-use confab_shared::MemberKey;
+use confab_shared::{ErrorCode, MemberKey, ServerFrame};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -80,6 +80,75 @@ async fn counts_follow_the_person_across_rooms(s: &Server) -> Outcome {
     Ok(())
 }
 
+async fn a_dm_reaches_the_other_person_live_and_admits_only_the_two(s: &Server) -> Outcome {
+    let room = unique_room("meet");
+    let (ka, kb) = (key("dana"), key("eve"));
+    let (_a, _) = s.join(&room, "dana", &ka).await?;
+    let (_b, w) = s.join(&room, "eve", &kb).await?;
+    let ServerFrame::Welcome { you: eve, .. } = w else { return Err("no welcome".into()) };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut dana_inbox, _) = open_inbox(s, &ka).await?;
+    let (mut eve_inbox, _) = open_inbox(s, &kb).await?;
+    dana_inbox.send_json(json!({"type": "dm", "data": {"room": room, "member": eve.id}})).await?;
+    let dm = loop {
+        if let InboxEvent::Counts(r) = next_event(&mut dana_inbox, Duration::from_secs(10)).await? {
+            if r.dm {
+                break r;
+            }
+        }
+    };
+    ensure(dm.peer.as_deref() == Some("eve"), format!("dana's side: {dm:?}"))?;
+    // Eve's sidebar gets it live, with a notification.
+    let mut told = false;
+    let mut listed = false;
+    while !(told && listed) {
+        match next_event(&mut eve_inbox, Duration::from_secs(10)).await? {
+            InboxEvent::Notify { room, .. } if room == dm.room => told = true,
+            InboxEvent::Counts(r) if r.room == dm.room && r.peer.as_deref() == Some("dana") => listed = true,
+            _ => {}
+        }
+    }
+    // Only the two may join; the messages are not public.
+    let (mut in_dm, _) = s.join(&dm.room, "dana", &ka).await?;
+    let mut mallory = s.connect(&dm.room).await?;
+    mallory.send_json(json!({"type": "join", "data": {"v": 2, "name": "mallory", "key": key("mallory")}})).await?;
+    let f = mallory.expect("refused", |f| matches!(f, ServerFrame::Error { .. })).await?;
+    ensure(matches!(f, ServerFrame::Error { code: ErrorCode::Forbidden, .. }), format!("{f:?}"))?;
+    let (status, _, _) = http_send(s.port, "GET", &format!("/api/rooms/{}/messages", dm.room), &[], "").await?;
+    ensure(status == 403, format!("a DM read over HTTP: {status}"))?;
+    // A message in it counts and notifies on eve's side.
+    in_dm.say("d1", "psst").await?;
+    loop {
+        if let InboxEvent::Notify { room, excerpt, .. } = next_event(&mut eve_inbox, Duration::from_secs(5)).await? {
+            if room == dm.room && excerpt == "psst" {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn a_mention_waits_in_an_inbox_with_no_page_open(s: &Server) -> Outcome {
+    let room = unique_room("away");
+    let kf = key("fay");
+    let (f, _) = s.join(&room, "fay", &kf).await?;
+    f.close().await;
+    let (mut g, _) = s.join(&room, "gus", &key("gus")).await?;
+    g.say("m1", "@fay when you are back").await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let inbox = inbox_id(&MemberKey::parse(&kf).map_err(|e| e.message)?);
+    let mut c = Client::connect(&format!("ws://127.0.0.1:{}/api/me/{inbox}/ws", s.port), None).await?;
+    c.send_json(json!({"type": "hello", "data": {"key": kf}})).await?;
+    let mut got = false;
+    for _ in 0..5 {
+        if let InboxEvent::Notify { excerpt, .. } = next_event(&mut c, Duration::from_secs(5)).await? {
+            got = excerpt.contains("when you are back");
+            break;
+        }
+    }
+    ensure(got, "the mention waited for the next page")
+}
+
 async fn another_key_cannot_open_the_inbox(s: &Server) -> Outcome {
     let inbox = inbox_id(&MemberKey::parse(&key("carol")).map_err(|e| e.message)?);
     let mut c = Client::connect(&format!("ws://127.0.0.1:{}/api/me/{inbox}/ws", s.port), None).await?;
@@ -94,6 +163,14 @@ fn main() {
                 vec![
                     ("counts_follow_the_person_across_rooms", Box::pin(counts_follow_the_person_across_rooms(server))),
                     ("another_key_cannot_open_the_inbox", Box::pin(another_key_cannot_open_the_inbox(server))),
+                    (
+                        "a_dm_reaches_the_other_person_live_and_admits_only_the_two",
+                        Box::pin(a_dm_reaches_the_other_person_live_and_admits_only_the_two(server)),
+                    ),
+                    (
+                        "a_mention_waits_in_an_inbox_with_no_page_open",
+                        Box::pin(a_mention_waits_in_an_inbox_with_no_page_open(server)),
+                    ),
                 ],
                 Duration::from_secs(60),
             )

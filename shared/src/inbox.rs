@@ -15,6 +15,16 @@ pub fn inbox_id(key: &MemberKey) -> String {
     std::iter::once("inbox-".to_owned()).chain(digest.iter().map(|b| format!("{b:02x}"))).collect()
 }
 
+/// The room two people's direct messages live in: `dm-` and 60 hex digits of SHA-256 of their
+/// two inboxes' names in sorted order. Both sides arrive at the same room; nobody else can
+/// guess it (and its room admits only those two keys anyway).
+pub fn dm_room(a: &str, b: &str) -> String {
+    let (first, second) = if a <= b { (a, b) } else { (b, a) };
+    let digest = Sha256::digest(format!("confab-dm:v1:{first}:{second}"));
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("dm-{}", hex.get(..60).unwrap_or_default())
+}
+
 /// When a room's posts raise a notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -43,6 +53,9 @@ pub struct RoomCounts {
     pub mentions: u32,
     /// When its posts notify.
     pub level: Level,
+    /// A direct message's other person, by the name they were known by when it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
 }
 
 /// Page → inbox.
@@ -79,6 +92,14 @@ pub enum InboxFrame {
     Focus {
         /// The room.
         room: Option<String>,
+    },
+    /// Start (or open) a direct message with `member` of `room`, a room the person is in.
+    /// Answered with the DM room's `counts`.
+    Dm {
+        /// Where the other person is a member.
+        room: String,
+        /// Their member id there.
+        member: MemberId,
     },
 }
 
@@ -163,6 +184,15 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_dm_room_is_the_same_from_both_sides_and_a_valid_room_name() {
+        let (a, b) = ("inbox-aa", "inbox-bb");
+        assert_eq!(dm_room(a, b), dm_room(b, a));
+        assert_ne!(dm_room(a, b), dm_room(a, "inbox-cc"));
+        assert!(crate::RoomName::parse(&dm_room(a, b)).is_ok());
+        assert_eq!(dm_room(a, b).len(), 63);
+    }
+
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()
     }
@@ -180,6 +210,7 @@ mod tests {
             unread: 3,
             mentions: 1,
             level: Level::Mentions,
+            peer: None,
         });
         assert_eq!(
             serde_json::to_value(&e).unwrap(),

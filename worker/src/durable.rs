@@ -242,6 +242,40 @@ impl DurableObject for ChatRoom {
                 self.after_event(None).await;
                 response
             }
+            "/inbox_of" => {
+                // From an inbox starting a direct message (never forwarded by the Worker).
+                let param = |k: &str| url.query_pairs().find(|(n, _)| n == k).and_then(|(_, v)| v.parse::<u64>().ok());
+                let (Some(member), Some(me)) = (param("member"), param("me")) else {
+                    return error_response(ProtocolError::new(ErrorCode::BadRequest, "member, me"), 400);
+                };
+                let mut store = self.store();
+                let mut live = self.live();
+                let live = live.as_mut().expect("live() fills it");
+                let mine = live.room.inbox_of(&mut store, me);
+                match (live.room.inbox_of(&mut store, member), mine) {
+                    (Some((inbox, name)), Some((_, me))) => {
+                        Response::from_json(&crate::inbox_object::InboxOf { inbox, name, me })
+                    }
+                    _ => error_response(ProtocolError::new(ErrorCode::NotFound, "no such person here"), 404),
+                }
+            }
+            "/dm" => {
+                #[derive(serde::Deserialize)]
+                struct Pair {
+                    a: String,
+                    b: String,
+                }
+                let mut req = req;
+                let pair: Pair = req.json().await?;
+                let mut store = self.store();
+                let mut live = self.live();
+                let live = live.as_mut().expect("live() fills it");
+                match live.room.make_dm(&mut store, &pair.a, &pair.b) {
+                    Ok(true) => Response::ok("dm"),
+                    Ok(false) => error_response(ProtocolError::new(ErrorCode::Forbidden, "not this pair's room"), 409),
+                    Err(e) => error_response(e, 500),
+                }
+            }
             "/watch" => {
                 // From a person's inbox (the Worker never forwards this path): watch for it,
                 // and answer the exact counts.

@@ -34,6 +34,8 @@ pub struct Entry {
     pub stale: bool,
     /// When notifications go out.
     pub level: Level,
+    /// A direct message's other person.
+    pub peer: Option<String>,
     /// When the room last raised a notification, and how many it has held back since.
     notified_ms: Option<u64>,
     held: u32,
@@ -98,10 +100,10 @@ pub struct Inbox {
 impl Inbox {
     /// An inbox rebuilt from what its storage keeps per room: `(room, member, dm, last_read,
     /// level)`. Its counts are unknown until the rooms recount them.
-    pub fn restore(rooms: impl IntoIterator<Item = (String, MemberId, bool, Seq, Level)>) -> Self {
+    pub fn restore(rooms: impl IntoIterator<Item = (String, MemberId, bool, Seq, Level, Option<String>)>) -> Self {
         let rooms = rooms
             .into_iter()
-            .map(|(room, member, dm, last_read, level)| {
+            .map(|(room, member, dm, last_read, level, peer)| {
                 let entry = Entry {
                     member,
                     dm,
@@ -111,6 +113,7 @@ impl Inbox {
                     covered_to: 0,
                     stale: true,
                     level,
+                    peer,
                     notified_ms: None,
                     held: 0,
                 };
@@ -139,6 +142,7 @@ impl Inbox {
                 unread: e.unread,
                 mentions: e.mentions,
                 level: e.level,
+                peer: e.peer.clone(),
             })
             .collect()
     }
@@ -155,6 +159,27 @@ impl Inbox {
             e.member = member;
             return Ok(Vec::new());
         }
+        self.add(room, member, dm, latest, None)
+    }
+
+    /// A direct message with `peer` was started (by either side): listed before its person
+    /// ever joins it (their member id there is 0 until then), with every post notifying.
+    pub fn dm_started(&mut self, room: &str, peer: &str) -> Result<Vec<Out>, Refused> {
+        if let Some(e) = self.rooms.get_mut(room) {
+            e.peer = Some(peer.to_owned());
+            return Ok(vec![self.counts(room)]);
+        }
+        self.add(room, 0, true, 0, Some(peer.to_owned()))
+    }
+
+    fn add(
+        &mut self,
+        room: &str,
+        member: MemberId,
+        dm: bool,
+        latest: Seq,
+        peer: Option<String>,
+    ) -> Result<Vec<Out>, Refused> {
         if self.rooms.len() >= ROOMS_MAX {
             return Err(Refused::TooManyRooms);
         }
@@ -168,6 +193,7 @@ impl Inbox {
             covered_to: latest,
             stale: false,
             level,
+            peer,
             notified_ms: None,
             held: 0,
         };
@@ -386,6 +412,21 @@ mod tests {
         i.set_level("lobby", Level::Nothing).unwrap();
         assert_eq!(notes(&i.summaries("lobby", 1004, 1005, &[post(1005, BOB, true)], 300_000)), 0);
         assert_eq!(i.set_level("nowhere", Level::All), Err(Refused::UnknownRoom));
+    }
+
+    #[test]
+    fn a_dm_is_listed_before_its_person_joins_it_and_keeps_its_place() {
+        let mut i = Inbox::default();
+        let out = i.dm_started("dm-1", "bob").unwrap();
+        assert_eq!(counts(&out), Some((0, 0, 0)));
+        let e = &i.rooms()["dm-1"];
+        assert!(e.dm && e.peer.as_deref() == Some("bob") && e.level == Level::All);
+        let out = i.summaries("dm-1", 0, 1, &[post(1, BOB, false)], 0);
+        assert!(out.iter().any(|o| matches!(o, Out::Notify { .. })), "every DM notifies");
+        i.joined("dm-1", ME, true, 1).unwrap();
+        assert_eq!(i.rooms()["dm-1"].member, ME);
+        assert_eq!(i.rooms()["dm-1"].unread, 1, "joining keeps the counts");
+        assert_eq!(i.listing()[0].peer.as_deref(), Some("bob"));
     }
 
     #[test]

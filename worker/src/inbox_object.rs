@@ -44,6 +44,26 @@ pub struct Joined {
     pub latest: Seq,
 }
 
+/// One inbox telling another that a direct message started.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DmStarted {
+    /// The DM room.
+    pub room: String,
+    /// Who started it, by the name the other person knows them by.
+    pub peer: String,
+}
+
+/// A room's answer to `/inbox_of`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InboxOf {
+    /// The member's inbox.
+    pub inbox: String,
+    /// Their name there.
+    pub name: String,
+    /// The asker's own name there.
+    pub me: String,
+}
+
 /// A room's answer to `/watch`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Watched {
@@ -62,6 +82,7 @@ struct RoomRow {
     dm: f64,
     last_read: f64,
     level: String,
+    peer: Option<String>,
 }
 
 fn level_text(l: Level) -> &'static str {
@@ -106,6 +127,27 @@ impl DurableObject for InboxObject {
                     }
                 };
                 self.save_room(&j.room)?;
+                self.carry_out(outs).await;
+                Response::ok("ok")
+            }
+            "/dm_started" => {
+                // The other side started a direct message with this person.
+                let d: DmStarted = req.json().await?;
+                let outs = match self.inbox()?.dm_started(&d.room, &d.peer) {
+                    Ok(outs) => outs,
+                    Err(_) => return Ok(Response::empty()?.with_status(409)),
+                };
+                self.save_room(&d.room)?;
+                let note = InboxEvent::Notify {
+                    room: d.room.clone(),
+                    id: 0,
+                    author: d.peer.clone(),
+                    excerpt: format!("{} started a conversation with you", d.peer),
+                    count: 1,
+                };
+                for ws in self.greeted() {
+                    let _ = ws.send(&note);
+                }
                 self.carry_out(outs).await;
                 Response::ok("ok")
             }
@@ -171,6 +213,13 @@ impl DurableObject for InboxObject {
                 self.inbox()?.focus(room.as_deref());
                 Vec::new()
             }
+            InboxFrame::Dm { room, member } => match self.start_dm(&room, member).await {
+                Ok(outs) => outs,
+                Err(e) => {
+                    console_warn!("starting a DM failed: {e}");
+                    Vec::new()
+                }
+            },
         };
         self.save_all()?;
         self.carry_out(outs).await;
@@ -199,15 +248,15 @@ impl InboxObject {
             let sql = self.sql();
             sql.exec(
                 "CREATE TABLE IF NOT EXISTS rooms (room TEXT PRIMARY KEY, member INTEGER NOT NULL, dm INTEGER NOT NULL,
-                 last_read INTEGER NOT NULL, level TEXT NOT NULL)",
+                 last_read INTEGER NOT NULL, level TEXT NOT NULL, peer TEXT)",
                 None,
             )?;
             let rows: Vec<RoomRow> =
-                sql.exec("SELECT room, member, dm, last_read, level FROM rooms", None)?.to_array()?;
-            *slot = Some(Inbox::restore(
-                rows.into_iter()
-                    .map(|r| (r.room, r.member as MemberId, r.dm != 0.0, r.last_read as Seq, level_of(&r.level))),
-            ));
+                sql.exec("SELECT room, member, dm, last_read, level, peer FROM rooms", None)?.to_array()?;
+            *slot =
+                Some(Inbox::restore(rows.into_iter().map(|r| {
+                    (r.room, r.member as MemberId, r.dm != 0.0, r.last_read as Seq, level_of(&r.level), r.peer)
+                })));
         }
         Ok(std::cell::RefMut::map(slot, |s| s.as_mut().expect("filled just above")))
     }
@@ -269,13 +318,14 @@ impl InboxObject {
         let inbox = self.inbox()?;
         let Some(e) = inbox.rooms().get(room) else { return Ok(()) };
         self.sql().exec(
-            "INSERT OR REPLACE INTO rooms (room, member, dm, last_read, level) VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO rooms (room, member, dm, last_read, level, peer) VALUES (?, ?, ?, ?, ?, ?)",
             vec![
                 room.into(),
                 SqlStorageValue::Integer(e.member as i64),
                 SqlStorageValue::Integer(i64::from(e.dm)),
                 SqlStorageValue::Integer(e.last_read as i64),
                 level_text(e.level).into(),
+                e.peer.clone().map_or(SqlStorageValue::Null, Into::into),
             ],
         )?;
         Ok(())
@@ -329,6 +379,40 @@ impl InboxObject {
         }
     }
 
+    /// Starts (or opens) a direct message with `member` of `room`: asks that room for their
+    /// inbox (clients never name one), makes the DM room theirs and ours, lists it here and
+    /// tells their inbox.
+    async fn start_dm(&self, room: &str, member: MemberId) -> Result<Vec<Out>> {
+        let mine = self.state.id().name().unwrap_or_default();
+        let me = self.inbox()?.rooms().get(room).map(|e| e.member).ok_or("not a room of yours")?;
+        let rooms = self.env.durable_object("ROOMS")?;
+        let url = format!("https://room/inbox_of?member={member}&me={me}");
+        let mut answer = rooms.id_from_name(room)?.get_stub()?.fetch_with_str(&url).await?;
+        if answer.status_code() != 200 {
+            return Err("that member cannot be messaged".into());
+        }
+        let of: InboxOf = answer.json().await?;
+        if of.inbox == mine {
+            return Err("a DM with yourself".into());
+        }
+        let dm = confab_shared::inbox::dm_room(&mine, &of.inbox);
+        let body = serde_json::json!({"a": mine, "b": of.inbox}).to_string();
+        let made = rooms.id_from_name(&dm)?.get_stub()?.fetch_with_request(post("https://room/dm", body)?).await?;
+        if made.status_code() != 200 {
+            return Err("that DM room is not ours".into());
+        }
+        let outs = self.inbox()?.dm_started(&dm, &of.name).map_err(|_| "too many rooms")?;
+        self.save_room(&dm)?;
+        let told = serde_json::to_string(&DmStarted { room: dm.clone(), peer: of.me }).map_err(|e| e.to_string())?;
+        let inboxes = self.env.durable_object("INBOXES")?;
+        let _ = inboxes
+            .id_from_name(&of.inbox)?
+            .get_stub()?
+            .fetch_with_request(post("https://inbox/dm_started", told)?)
+            .await;
+        Ok(outs)
+    }
+
     /// Asks `room` for the exact counts after `after` (and to watch for this inbox).
     async fn recount(&self, room: &str, member: MemberId, after: Seq) -> Result<()> {
         let name = self.state.id().name().unwrap_or_default();
@@ -349,4 +433,13 @@ impl InboxObject {
         }
         Ok(())
     }
+}
+
+/// A JSON `POST` to another object.
+fn post(url: &str, body: String) -> Result<Request> {
+    let headers = Headers::new();
+    headers.set("Content-Type", "application/json")?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
+    Request::new_with_init(url, &init)
 }

@@ -1032,7 +1032,7 @@ impl RoomStore for SqlStore<'_> {
         }
         let rows: Vec<Row> = self.rows(
             "SELECT key, value FROM meta
-             WHERE key IN ('owner', 'owner_key', 'topic', 'slow_mode_secs', 'slow_since', 'invite_only')",
+             WHERE key IN ('owner', 'owner_key', 'topic', 'slow_mode_secs', 'slow_since', 'invite_only', 'dm')",
             Vec::new(),
         )?;
         let mut r = RoomRecord::default();
@@ -1049,6 +1049,7 @@ impl RoomStore for SqlStore<'_> {
                 "slow_mode_secs" => r.settings.slow_mode_secs = body.parse().unwrap_or(0),
                 "slow_since" => r.slow_since = body.parse().unwrap_or(0),
                 "invite_only" => r.settings.invite_only = body == "1",
+                "dm" => r.dm = body.split_once(' ').map(|(a, b)| (a.to_owned(), b.to_owned())),
                 _ => {}
             }
         }
@@ -1365,5 +1366,22 @@ impl RoomStore for SqlStore<'_> {
         }
         let rows: Vec<Row> = self.rows("SELECT member, inbox FROM watches", Vec::new())?;
         Ok(rows.into_iter().map(|r| (r.member as MemberId, r.inbox)).collect())
+    }
+
+    fn set_dm(&mut self, a: &str, b: &str) -> std::result::Result<bool, StoreError> {
+        let record = self.record()?;
+        if let Some((x, y)) = record.dm {
+            return Ok((x.as_str(), y.as_str()) == (a, b));
+        }
+        if self.latest()?.is_some() {
+            return Ok(false);
+        }
+        let this = &*self;
+        let result = atomically(self.storage, || {
+            this.migrate()?;
+            this.run("INSERT OR IGNORE INTO meta (key, value) VALUES ('dm', ?)", vec![format!("d{a} {b}").into()])
+        });
+        self.cache.settle(&result);
+        result.map(|()| true)
     }
 }

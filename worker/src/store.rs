@@ -241,6 +241,8 @@ pub struct RoomRecord {
     pub settings: RoomSettings,
     /// When slow mode was last set: posts from before it do not count towards the wait.
     pub slow_since: u64,
+    /// A direct message: the two inboxes whose keys alone may join (issue 11).
+    pub dm: Option<(String, String)>,
 }
 
 /// A bot's webhook.
@@ -330,6 +332,9 @@ pub trait RoomStore {
     fn record(&mut self) -> Result<RoomRecord, StoreError>;
     /// A private room's creator: the first join with `key` will own it (creates the tables).
     fn set_owner_key(&mut self, key: &MemberKey) -> Result<(), StoreError>;
+    /// Makes the room the direct message of inboxes `a` and `b` (creates the tables). False if
+    /// it is already another pair's, or already has messages while not a direct message.
+    fn set_dm(&mut self, a: &str, b: &str) -> Result<bool, StoreError>;
     /// `member` joined with `key`: it becomes the owner if the room has none yet and either
     /// no owner key was set or `key` is it. Returns the owner after.
     fn adopt_owner(&mut self, member: MemberId, key: &MemberKey) -> Result<Option<MemberId>, StoreError>;
@@ -1090,5 +1095,18 @@ impl RoomStore for MemoryStore {
     fn watches(&mut self) -> Result<Vec<(MemberId, String)>, StoreError> {
         self.check()?;
         Ok(self.watching.iter().map(|(m, i)| (*m, i.clone())).collect())
+    }
+
+    fn set_dm(&mut self, a: &str, b: &str) -> Result<bool, StoreError> {
+        self.check()?;
+        self.make_epoch();
+        match &self.record.dm {
+            Some((x, y)) => Ok((x.as_str(), y.as_str()) == (a, b)),
+            None if !self.messages.is_empty() => Ok(false),
+            None => {
+                self.record.dm = Some((a.to_owned(), b.to_owned()));
+                Ok(true)
+            }
+        }
     }
 }

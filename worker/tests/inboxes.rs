@@ -4,7 +4,7 @@
 //! once); a restart makes the next batch a recount.
 
 use confab_shared::inbox::inbox_id;
-use confab_shared::MemberKey;
+use confab_shared::{MemberKey, ServerFrame};
 use confab_worker::room::watchers::BATCH_MS;
 use confab_worker::room::Room;
 use confab_worker::store::RoomStore;
@@ -115,4 +115,30 @@ fn a_mention_reaches_an_inbox_that_does_not_watch_at_once_and_alone() {
     // Mentioning yourself tells nobody.
     h.send(b, "p3", "@bob me");
     assert!(h.room.take_inbox_batches().is_empty());
+}
+
+#[test]
+fn a_direct_message_admits_its_two_people_only_and_has_no_owner() {
+    let mut h = Harness::with_config(common::unlimited());
+    let (a, b) = (inbox_id(&MemberKey::parse(KEY_A).unwrap()), inbox_id(&MemberKey::parse(KEY_B).unwrap()));
+    assert!(h.room.make_dm(&mut h.store, &b, &a).unwrap());
+    assert!(h.room.make_dm(&mut h.store, &a, &b).unwrap(), "the same pair again: fine");
+    assert!(!h.room.make_dm(&mut h.store, &a, "inbox-other").unwrap(), "never another pair's");
+    let s = h.join("mallory", "mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm");
+    let frames = h.take(s);
+    assert!(
+        frames
+            .iter()
+            .any(|f| matches!(f, confab_shared::ServerFrame::Error { code: confab_shared::ErrorCode::Forbidden, .. })),
+        "{frames:?}"
+    );
+    let sa = h.join("alice", KEY_A);
+    let ServerFrame::Welcome { you, .. } = h.welcome(sa) else { unreachable!() };
+    assert_eq!(you.role, confab_shared::Role::Member, "nobody owns a DM");
+    assert!(h.room.invite_only(&mut h.store).unwrap(), "its messages are not public over HTTP");
+    // A room that already has messages cannot become a DM.
+    let mut h2 = Harness::with_config(common::unlimited());
+    let s = h2.join("carol", "cccccccccccccccccccccccccccccccccccccccc");
+    h2.send(s, "p1", "public");
+    assert!(!h2.room.make_dm(&mut h2.store, &a, &b).unwrap());
 }

@@ -881,6 +881,14 @@ impl Room {
         let Ok(record) = self.record(store).cloned() else {
             return Self::reply(out, socket, ServerFrame::error(internal()));
         };
+        // A direct message admits its two people's keys and nobody else's.
+        if let Some((a, b)) = &record.dm {
+            let inbox = confab_shared::inbox::inbox_id(key);
+            if inbox != *a && inbox != *b {
+                let e = err(ErrorCode::Forbidden, "this is a direct message between two other people");
+                return self.refuse_join(socket, e, now_ms, out);
+            }
+        }
         if record.settings.invite_only {
             let claim = name.claim_key();
             let admitted = match store.is_member(&claim, key) {
@@ -923,8 +931,9 @@ impl Room {
         let id = claimed.id;
         let owner = match record.owner {
             Some(owner) => Some(owner),
-            // A bot never owns a room (the admin secret can make one before anyone joins).
-            None if claimed.role == Role::Bot => None,
+            // A bot never owns a room (the admin secret can make one before anyone joins), and
+            // a direct message has no owner: neither of its two people moderates the other.
+            None if claimed.role == Role::Bot || record.dm.is_some() => None,
             None => match store.adopt_owner(id, key) {
                 Ok(owner) => {
                     if let Some(r) = self.record.as_mut() {
@@ -1173,9 +1182,29 @@ impl Room {
         std::mem::take(&mut self.joins_to_tell)
     }
 
-    /// Whether the room is invite-only (its HTTP reads then need one of its bots' tokens).
+    /// Whether the room is invite-only, or a direct message (its HTTP reads then need one of
+    /// its bots' tokens; a direct message has none).
     pub fn invite_only(&mut self, store: &mut impl RoomStore) -> Result<bool, ProtocolError> {
-        Ok(self.record(store).map_err(storage)?.settings.invite_only)
+        let record = self.record(store).map_err(storage)?;
+        Ok(record.settings.invite_only || record.dm.is_some())
+    }
+
+    /// Makes this (new) room the direct message of inboxes `a` and `b`. False if it cannot be.
+    pub fn make_dm(&mut self, store: &mut impl RoomStore, a: &str, b: &str) -> Result<bool, ProtocolError> {
+        let (a, b) = if a <= b { (a, b) } else { (b, a) };
+        let made = store.set_dm(a, b).map_err(storage)?;
+        self.record = None;
+        Ok(made)
+    }
+
+    /// `member`'s inbox and name, for a direct message someone here starts with them (not a
+    /// bot's: bots have no person).
+    pub fn inbox_of(&mut self, store: &mut impl RoomStore, member: MemberId) -> Option<(String, String)> {
+        let info = store.members(&[member]).ok()?.into_iter().next()?;
+        if info.role == Role::Bot || info.banned {
+            return None;
+        }
+        Some((info.inbox?, info.name))
     }
 
     /// `POST /api/rooms` with the creator's key: the first join with it will own the room.
