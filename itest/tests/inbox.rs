@@ -91,7 +91,9 @@ async fn a_dm_reaches_the_other_person_live_and_admits_only_the_two(s: &Server) 
     let (mut eve_inbox, _) = open_inbox(s, &kb).await?;
     dana_inbox.send_json(json!({"type": "dm", "data": {"room": room, "member": eve.id}})).await?;
     let dm = loop {
-        if let InboxEvent::Counts(r) = next_event(&mut dana_inbox, Duration::from_secs(10)).await? {
+        let event =
+            next_event(&mut dana_inbox, Duration::from_secs(10)).await.map_err(|e| format!("{e}: {}", s.log_tail()))?;
+        if let InboxEvent::Counts(r) = event {
             if r.dm {
                 break r;
             }
@@ -102,7 +104,10 @@ async fn a_dm_reaches_the_other_person_live_and_admits_only_the_two(s: &Server) 
     let mut told = false;
     let mut listed = false;
     while !(told && listed) {
-        match next_event(&mut eve_inbox, Duration::from_secs(10)).await? {
+        match next_event(&mut eve_inbox, Duration::from_secs(10))
+            .await
+            .map_err(|e| format!("eve: {e} (told {told}, listed {listed}): {}", s.log_tail()))?
+        {
             InboxEvent::Notify { room, .. } if room == dm.room => told = true,
             InboxEvent::Counts(r) if r.room == dm.room && r.peer.as_deref() == Some("dana") => listed = true,
             _ => {}
@@ -119,7 +124,10 @@ async fn a_dm_reaches_the_other_person_live_and_admits_only_the_two(s: &Server) 
     // A message in it counts and notifies on eve's side.
     in_dm.say("d1", "psst").await?;
     loop {
-        if let InboxEvent::Notify { room, excerpt, .. } = next_event(&mut eve_inbox, Duration::from_secs(5)).await? {
+        if let InboxEvent::Notify { room, excerpt, .. } = next_event(&mut eve_inbox, Duration::from_secs(5))
+            .await
+            .map_err(|e| format!("psst: {e}: {}", s.log_tail()))?
+        {
             if room == dm.room && excerpt == "psst" {
                 break;
             }

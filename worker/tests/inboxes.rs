@@ -136,6 +136,14 @@ fn a_direct_message_admits_its_two_people_only_and_has_no_owner() {
     let ServerFrame::Welcome { you, .. } = h.welcome(sa) else { unreachable!() };
     assert_eq!(you.role, confab_shared::Role::Member, "nobody owns a DM");
     assert!(h.room.invite_only(&mut h.store).unwrap(), "its messages are not public over HTTP");
+    // Every post reaches the other person's inbox at once, though they never joined (a DM
+    // counts like a mention), and not the author's own.
+    h.take_inbox_notes();
+    h.send(sa, "p1", "hello b");
+    let sent = h.room.take_inbox_batches();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].inbox, b);
+    assert!(sent[0].body.posts[0].mentions_me);
     // A room that already has messages cannot become a DM.
     let mut h2 = Harness::with_config(common::unlimited());
     let s = h2.join("carol", "cccccccccccccccccccccccccccccccccccccccc");

@@ -1177,6 +1177,23 @@ impl Room {
         }
     }
 
+    /// In a direct message, every post reaches the other person's inbox at once, even before
+    /// they ever joined the room (their inbox listed it when it started), unless it watches
+    /// already. Alone, like a mention: it waits there, or makes an open inbox recount.
+    fn tell_dm_peer(&mut self, store: &mut impl RoomStore, seq: Seq, post: &confab_shared::inbox::PostSummary) {
+        let Some((a, b)) = self.record.as_ref().and_then(|r| r.dm.clone()) else { return };
+        let author = store.members(&[post.member]).ok().and_then(|m| m.into_iter().next()).and_then(|m| m.inbox);
+        let other = if author.as_deref() == Some(a.as_str()) { b } else { a };
+        if self.watchers.watching_inbox(&other) {
+            return;
+        }
+        let mut p = post.clone();
+        p.mentions_me = true;
+        let body =
+            confab_shared::inbox::Summaries { room: self.name.clone(), member: 0, from: seq, to: seq, posts: vec![p] };
+        self.to_inboxes.push(watchers::Batch { inbox: other, body });
+    }
+
     /// The joins to tell the members' inboxes of: (inbox, member, the room's newest `seq`).
     pub fn take_joins_to_tell(&mut self) -> Vec<(String, MemberId, Seq)> {
         std::mem::take(&mut self.joins_to_tell)

@@ -168,6 +168,7 @@ impl Room {
                         let batches = self.watchers.stored(seq, &summary, &m.mentions, now_ms);
                         self.to_inboxes.extend(batches);
                         self.tell_mentioned(store, seq, &summary, &m.mentions);
+                        self.tell_dm_peer(store, seq, &summary);
                     }
                 }
                 if let Some((_, ServerFrame::Deleted { id, .. })) = frames.first() {

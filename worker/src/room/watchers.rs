@@ -66,6 +66,11 @@ impl Watchers {
         self.watches.contains_key(&member)
     }
 
+    /// Whether this inbox watches (for whichever member).
+    pub fn watching_inbox(&self, inbox: &str) -> bool {
+        self.watches.values().any(|w| w.inbox == inbox)
+    }
+
     /// How many inboxes watch.
     pub fn len(&self) -> usize {
         self.watches.len()
