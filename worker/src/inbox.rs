@@ -10,6 +10,11 @@ use std::collections::BTreeMap;
 
 /// Rooms one inbox lists at most.
 pub const ROOMS_MAX: usize = 1_000;
+/// Direct messages one person starts per hour at most.
+pub const DMS_PER_HOUR: usize = 20;
+/// Pages (tabs and devices) one person has open on their inbox at most.
+pub const SOCKETS_MAX: usize = 16;
+
 /// A room raises at most one notification per this long; what comes meanwhile is counted into
 /// the next one.
 pub const NOTIFY_EVERY_MS: u64 = 10_000;
@@ -93,6 +98,8 @@ pub enum Refused {
 #[derive(Debug, Default)]
 pub struct Inbox {
     rooms: BTreeMap<String, Entry>,
+    /// When the person started their recent direct messages (the last hour's).
+    dms_started: Vec<u64>,
     /// The room a focused tab of the person shows, if any: nothing from it notifies.
     focused: Option<String>,
 }
@@ -120,7 +127,7 @@ impl Inbox {
                 (room, entry)
             })
             .collect();
-        Self { rooms, focused: None }
+        Self { rooms, focused: None, dms_started: Vec::new() }
     }
 
     /// Every room's recount, as the person's first socket opens.
@@ -160,6 +167,18 @@ impl Inbox {
             return Ok(Vec::new());
         }
         self.add(room, member, dm, latest, None)
+    }
+
+    /// Whether the person may start another direct message now (at most [`DMS_PER_HOUR`] an
+    /// hour); counts it if so. (Kept in memory: an eviction forgets, at worst allowing one more
+    /// hour's worth.)
+    pub fn may_start_dm(&mut self, now_ms: u64) -> bool {
+        self.dms_started.retain(|t| now_ms.saturating_sub(*t) < 3_600_000);
+        if self.dms_started.len() >= DMS_PER_HOUR {
+            return false;
+        }
+        self.dms_started.push(now_ms);
+        true
     }
 
     /// A direct message with `peer` was started (by either side): listed before its person
@@ -427,6 +446,14 @@ mod tests {
         assert_eq!(i.rooms()["dm-1"].member, ME);
         assert_eq!(i.rooms()["dm-1"].unread, 1, "joining keeps the counts");
         assert_eq!(i.listing()[0].peer.as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn starting_dms_is_bounded_per_hour() {
+        let mut i = Inbox::default();
+        let started = (0..30).filter(|n| i.may_start_dm(n * 1_000)).count();
+        assert_eq!(started, DMS_PER_HOUR);
+        assert!(i.may_start_dm(3_600_000 + 1_000), "an hour later, again");
     }
 
     #[test]

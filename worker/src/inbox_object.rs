@@ -110,6 +110,10 @@ impl DurableObject for InboxObject {
         let url = req.url()?;
         match url.path() {
             "/ws" => {
+                if self.state.get_websockets().len() >= crate::inbox::SOCKETS_MAX {
+                    let e = ProtocolError::new(ErrorCode::TooManyConnections, "too many pages open on this inbox");
+                    return error_response(e, 429);
+                }
                 let pair = WebSocketPair::new()?;
                 self.state.accept_web_socket(&pair.server);
                 Response::from_websocket(pair.client)
@@ -385,6 +389,9 @@ impl InboxObject {
     async fn start_dm(&self, room: &str, member: MemberId) -> Result<Vec<Out>> {
         let mine = self.state.id().name().unwrap_or_default();
         let me = self.inbox()?.rooms().get(room).map(|e| e.member).ok_or("not a room of yours")?;
+        if !self.inbox()?.may_start_dm(Date::now().as_millis()) {
+            return Err("too many direct messages started this hour".into());
+        }
         let rooms = self.env.durable_object("ROOMS")?;
         let url = format!("https://room/inbox_of?member={member}&me={me}");
         let mut answer = rooms.id_from_name(room)?.get_stub()?.fetch_with_str(&url).await?;
