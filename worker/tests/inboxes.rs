@@ -150,3 +150,20 @@ fn a_direct_message_admits_its_two_people_only_and_has_no_owner() {
     h2.send(s, "p1", "public");
     assert!(!h2.room.make_dm(&mut h2.store, &a, &b).unwrap());
 }
+
+#[test]
+fn a_purge_is_counted_out_by_watching_inboxes() {
+    let mut h = Harness::with_config(common::unlimited());
+    let owner = h.join("alice", KEY_A);
+    let b = h.join("bob", KEY_B);
+    let (alice, bob) = (h.id_of("alice"), h.id_of("bob"));
+    h.send(b, "p1", "spam one");
+    h.send(b, "p2", "spam two");
+    h.room.watch(&mut h.store, alice, &inbox_id(&MemberKey::parse(KEY_A).unwrap()), 2).unwrap();
+    h.moderate(owner, "ban", serde_json::json!({"kind": "ban", "member": bob, "purge": true}));
+    h.now += BATCH_MS;
+    h.tick();
+    let sent = h.room.take_inbox_batches();
+    let gone: Vec<_> = sent.iter().flat_map(|b| b.body.posts.iter()).filter(|p| p.deleted).map(|p| p.id).collect();
+    assert_eq!(gone, vec![2, 1], "each removal told, newest first");
+}

@@ -285,6 +285,17 @@ impl Room {
                     self.latest = Some((seq, ts));
                     self.streams.remove(&id);
                     frames.push((Audience::Room, ServerFrame::Deleted { seq, id, removed: true }));
+                    // Watching inboxes count it out, as any delete.
+                    let gone = confab_shared::inbox::PostSummary {
+                        id,
+                        member,
+                        author: String::new(),
+                        mentions_me: false,
+                        deleted: true,
+                        excerpt: String::new(),
+                    };
+                    let batches = self.watchers.stored(seq, &gone, &[], now_ms);
+                    self.to_inboxes.extend(batches);
                 }
                 // Recorded by an earlier try of this ban: nothing new to announce.
                 Ok(Err(_)) => {}
