@@ -15,6 +15,8 @@
 //! - `fanout`, `throughput`, `storm`, `history`, `flood`: the scenarios; each returns a JSON
 //!   object. `flood` runs on a second server with the production per-socket frame budget (the
 //!   main one raises every budget out of the way) and compares the two.
+//! - `inbox` (in `inbox.rs`): one person in 30 rooms, 10 of them busy: how fast the sidebar's
+//!   counts and mention notifications follow (issue 11).
 //! - `bots` (in `bots.rs`): a bot's posts over HTTP, and webhooks (mention → delivery → the
 //!   bot's reply).
 
@@ -32,6 +34,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 mod bots;
+mod inbox;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -557,6 +560,14 @@ fn print(v: &Value) {
         "flooder_turned_away",
         "mode",
         "accepted_per_s",
+        "rooms",
+        "active",
+        "counts_p50_ms",
+        "counts_p99_ms",
+        "counts_max_ms",
+        "notify_p50_ms",
+        "notify_p99_ms",
+        "notified",
         "delivery_p50_ms",
         "delivery_p99_ms",
         "reply_p50_ms",
@@ -625,6 +636,10 @@ async fn run(
             // Filling 100,000 messages takes a while: measured once, joins repeated inside.
             check(&median_of(1, "welcome_ms", || history(base, n)).await?);
         }
+    }
+    if want("inbox") {
+        let (rooms, active, secs) = if smoke { (3, 1, 3) } else { (30, 10, 20) };
+        check(&median_of(reps, "counts_p99_ms", || inbox::inbox(base, rooms, active, secs)).await?);
     }
     if want("bots") {
         let (posts, clients, mentions) = if smoke { (20, 2, 3) } else { (1000, 8, 50) };
