@@ -704,8 +704,8 @@ impl ChatRoom {
             let _ = inbox;
             Request::new_with_init(&format!("https://inbox{path}"), &init)
         };
-        for (inbox, member, latest) in joins {
-            let body = serde_json::json!({"room": room, "member": member, "latest": latest}).to_string();
+        for (inbox, member, latest, dm) in joins {
+            let body = serde_json::json!({"room": room, "member": member, "latest": latest, "dm": dm}).to_string();
             let sent = async {
                 let stub = inboxes.id_from_name(&inbox)?.get_stub()?;
                 stub.fetch_with_request(post(&inbox, "/joined", body)?).await

@@ -1341,7 +1341,8 @@ impl RoomStore for SqlStore<'_> {
             unread: f64,
             mentions: f64,
         }
-        // The newest `cap` at most: a range over the posts' primary key from the read position.
+        // At most `cap`, the oldest first: a range over the posts' primary key from the read
+        // position.
         let rows: Vec<Row> = self.rows(
             "SELECT count(*) AS unread, coalesce(sum((',' || mentions || ',') LIKE '%,' || ?1 || ',%'), 0) AS mentions
              FROM (SELECT mentions FROM posts WHERE id > ?2 AND member != ?1 AND deleted = 0 ORDER BY id LIMIT ?3)",
@@ -1351,6 +1352,7 @@ impl RoomStore for SqlStore<'_> {
     }
 
     fn save_watch(&mut self, member: MemberId, inbox: &str) -> std::result::Result<(), StoreError> {
+        self.run("DELETE FROM watches WHERE inbox = ?1 AND member != ?2", vec![inbox.into(), int(member)])?;
         self.run("INSERT OR REPLACE INTO watches (member, inbox) VALUES (?, ?)", vec![int(member), inbox.into()])
     }
 

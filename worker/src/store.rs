@@ -393,7 +393,7 @@ pub trait RoomStore {
     /// Posts by others than `member` with `id > after`, not deleted, and of those the ones
     /// that mention `member`: each counted up to `cap`.
     fn unread_after(&mut self, member: MemberId, after: Seq, cap: u32) -> Result<(u32, u32), StoreError>;
-    /// `member`'s inbox watches the room.
+    /// `member`'s inbox watches the room (replacing any watch by the same inbox).
     fn save_watch(&mut self, member: MemberId, inbox: &str) -> Result<(), StoreError>;
     /// It does not any more.
     fn drop_watch(&mut self, member: MemberId) -> Result<(), StoreError>;
@@ -1082,6 +1082,7 @@ impl RoomStore for MemoryStore {
 
     fn save_watch(&mut self, member: MemberId, inbox: &str) -> Result<(), StoreError> {
         self.check()?;
+        self.watching.retain(|m, i| *m == member || i != inbox);
         self.watching.insert(member, inbox.to_owned());
         Ok(())
     }

@@ -167,3 +167,41 @@ fn a_purge_is_counted_out_by_watching_inboxes() {
     let gone: Vec<_> = sent.iter().flat_map(|b| b.body.posts.iter()).filter(|p| p.deleted).map(|p| p.id).collect();
     assert_eq!(gone, vec![2, 1], "each removal told, newest first");
 }
+
+#[test]
+fn bots_have_no_inbox_and_a_dm_post_counts_as_a_mention_for_a_watching_inbox() {
+    let mut h = Harness::with_config(common::unlimited());
+    let (a, b) = (inbox_id(&MemberKey::parse(KEY_A).unwrap()), inbox_id(&MemberKey::parse(KEY_B).unwrap()));
+    h.room.make_dm(&mut h.store, &a, &b).unwrap();
+    let sa = h.join("alice", KEY_A);
+    let sb = h.join("bob", KEY_B);
+    let bob = h.id_of("bob");
+    h.take_inbox_notes();
+    h.room.watch(&mut h.store, bob, &b, 0).unwrap();
+    h.send(sa, "p1", "hi bob");
+    let sent = h.room.take_inbox_batches();
+    assert_eq!(sent.len(), 1, "at once, like a mention, and once");
+    assert!(sent[0].body.posts[0].mentions_me);
+    let _ = sb;
+    // A bot joining a room is no person: no inbox kept, no join told.
+    let mut h = Harness::with_config(common::unlimited());
+    let o = h.join("owner", KEY_A);
+    h.take_inbox_notes();
+    h.moderate(o, "mk", serde_json::json!({"kind": "create_bot", "name": "robot"}));
+    let token = h
+        .take(o)
+        .into_iter()
+        .find_map(|f| match f {
+            ServerFrame::BotCreated { token, .. } => Some(token),
+            _ => None,
+        })
+        .unwrap();
+    h.join("robot", &token);
+    let robot = h.id_of("robot");
+    assert_eq!(h.store.members(&[robot]).unwrap()[0].inbox, None);
+    assert!(h.room.take_joins_to_tell().is_empty());
+    // Even one that has an inbox on record from before (an older build kept one for bots).
+    h.store.set_inbox(robot, "inbox-legacy").unwrap();
+    h.send(o, "p1", "@robot hi");
+    assert!(h.room.take_inbox_batches().is_empty(), "a bot's mention goes to no inbox");
+}

@@ -339,8 +339,8 @@ pub struct Room {
     /// that the glue has not taken yet ([`Room::take_inbox_batches`]).
     watchers: watchers::Watchers,
     to_inboxes: Vec<watchers::Batch>,
-    /// Joins the members' inboxes have not been told of yet: (inbox, member, latest seq).
-    joins_to_tell: Vec<(String, MemberId, Seq)>,
+    /// Joins the members' inboxes have not been told of yet: (inbox, member, latest seq, DM).
+    joins_to_tell: Vec<(String, MemberId, Seq, bool)>,
 }
 
 /// The unit the per-address limits count by: an IPv4 address as is, an IPv6 address by its
@@ -919,14 +919,14 @@ impl Room {
         // The member's person's inbox, computed here from the key (the page never says which
         // it is, so it cannot point this room's notifications elsewhere). A failed write costs
         // that member's notifications until their next join, never the join.
-        let inbox = confab_shared::inbox::inbox_id(key);
-        if claimed.inbox.as_deref() != Some(inbox.as_str()) {
-            let _ = store.set_inbox(claimed.id, &inbox);
-        }
-        // Bots have no person, hence no inbox to tell.
+        // Bots have no person, hence no inbox.
         if claimed.role != Role::Bot {
+            let inbox = confab_shared::inbox::inbox_id(key);
+            if claimed.inbox.as_deref() != Some(inbox.as_str()) {
+                let _ = store.set_inbox(claimed.id, &inbox);
+            }
             let latest = self.latest.map_or(0, |(seq, _)| seq);
-            self.joins_to_tell.push((inbox, claimed.id, latest));
+            self.joins_to_tell.push((inbox, claimed.id, latest, record.dm.is_some()));
         }
         let id = claimed.id;
         let owner = match record.owner {
@@ -1163,6 +1163,9 @@ impl Room {
             return;
         }
         for info in store.members(&unwatched).unwrap_or_default() {
+            if info.role == Role::Bot {
+                continue;
+            }
             let Some(inbox) = info.inbox else { continue };
             let mut p = post.clone();
             p.mentions_me = true;
@@ -1194,8 +1197,9 @@ impl Room {
         self.to_inboxes.push(watchers::Batch { inbox: other, body });
     }
 
-    /// The joins to tell the members' inboxes of: (inbox, member, the room's newest `seq`).
-    pub fn take_joins_to_tell(&mut self) -> Vec<(String, MemberId, Seq)> {
+    /// The joins to tell the members' inboxes of: (inbox, member, the room's newest `seq`,
+    /// whether the room is a direct message).
+    pub fn take_joins_to_tell(&mut self) -> Vec<(String, MemberId, Seq, bool)> {
         std::mem::take(&mut self.joins_to_tell)
     }
 

@@ -165,7 +165,10 @@ impl Room {
                             deleted: false,
                             excerpt: confab_shared::excerpt(&m.text),
                         };
-                        let batches = self.watchers.stored(seq, &summary, &m.mentions, now_ms);
+                        // In a direct message every post is for the other person, as a mention is.
+                        let dm = self.record.as_ref().is_some_and(|r| r.dm.is_some());
+                        let mentioned = if dm { self.watchers.members() } else { m.mentions.clone() };
+                        let batches = self.watchers.stored(seq, &summary, &mentioned, now_ms);
                         self.to_inboxes.extend(batches);
                         self.tell_mentioned(store, seq, &summary, &m.mentions);
                         self.tell_dm_peer(store, seq, &summary);

@@ -53,7 +53,15 @@ impl Watchers {
     /// After the room restarts, watches are read back with `from` 0: their next batch does not
     /// start where the inbox's counts end, so the inbox recounts.
     pub fn watch(&mut self, member: MemberId, inbox: &str, latest: Seq) {
+        // One watch per inbox: a person who watched as nobody (a DM they had not joined yet)
+        // and then as their member is one stream of batches, not two.
+        self.watches.retain(|m, w| *m == member || w.inbox != inbox);
         self.watches.insert(member, Watch { inbox: inbox.to_owned(), from: latest, pending: Vec::new(), due_ms: None });
+    }
+
+    /// The members whose inboxes watch.
+    pub fn members(&self) -> Vec<MemberId> {
+        self.watches.keys().copied().collect()
     }
 
     /// The inbox answered "stop" (no socket of its person is open).
@@ -176,6 +184,16 @@ mod tests {
         let due = w.due(2, BATCH_MS);
         assert_eq!(due[0].body.posts.iter().map(|p| (p.id, p.member)).collect::<Vec<_>>(), vec![(1, 1), (2, 4)]);
         assert_eq!((due[0].body.from, due[0].body.to), (0, 2));
+    }
+
+    #[test]
+    fn one_watch_per_inbox() {
+        let mut w = Watchers::new("dm");
+        w.watch(0, "inbox-a", 0);
+        w.watch(7, "inbox-a", 3);
+        assert_eq!(w.members(), vec![7], "the watch as nobody is replaced by the member's");
+        w.stored(4, &post(4, 9), &[], 0);
+        assert_eq!(w.due(4, BATCH_MS).len(), 1, "one stream of batches");
     }
 
     #[test]
