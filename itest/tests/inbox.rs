@@ -62,9 +62,9 @@ async fn counts_follow_the_person_across_rooms(s: &Server) -> Outcome {
     // A mention: notified within a second.
     let t = Instant::now();
     b.say("p2", "@alice are you there?").await?;
-    let notified = loop {
+    let (notified, mention_id) = loop {
         match next_event(&mut inbox, Duration::from_secs(5)).await? {
-            InboxEvent::Notify { room, excerpt, .. } if room == r2 => break excerpt,
+            InboxEvent::Notify { room, excerpt, id, .. } if room == r2 => break (excerpt, id),
             _ => {}
         }
     };
@@ -73,11 +73,13 @@ async fn counts_follow_the_person_across_rooms(s: &Server) -> Outcome {
     ensure(took < Duration::from_secs(1) && notified.contains("are you there"), format!("{took:?} {notified}"))?;
     // A second page of alice's: reading on one moves the other's counts.
     let (mut second, _) = open_inbox(s, &ka).await?;
-    let latest = c.last_read + 10;
-    inbox.send_json(json!({"type": "read", "data": {"room": r2, "seq": latest}})).await?;
+    inbox.send_json(json!({"type": "read", "data": {"room": r2, "seq": mention_id}})).await?;
     counts_until(&mut second, &r2, |r| r.unread == 0 && r.mentions == 0).await?;
     let _ = a1.say("p3", "still here").await;
-    Ok(())
+    // The page's keepalive is answered without waking the inbox.
+    second.send_text("ping").await?;
+    let pong = second.next_text(Duration::from_secs(5)).await?;
+    ensure(pong.as_deref() == Some("pong"), format!("ping answered {pong:?}"))
 }
 
 async fn a_dm_reaches_the_other_person_live_and_admits_only_the_two(s: &Server) -> Outcome {

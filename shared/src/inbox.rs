@@ -114,6 +114,14 @@ pub enum InboxEvent {
     },
     /// One room's counts changed.
     Counts(RoomCounts),
+    /// A frame was refused (an unknown room, too many rooms, too many DMs started, a member
+    /// who cannot be messaged).
+    Refused {
+        /// Stable code.
+        code: crate::ErrorCode,
+        /// For people.
+        message: String,
+    },
     /// Something to notify of (a page shows it only while hidden).
     Notify {
         /// The room.

@@ -28,6 +28,9 @@ pub struct InboxObject {
     state: State,
     env: Env,
     inbox: RefCell<Option<Inbox>>,
+    /// The inbox was just read back from storage (its counts unknown): pages open on it get
+    /// every room recounted.
+    restored: std::cell::Cell<bool>,
 }
 
 /// What a room tells an inbox when its person joins.
@@ -103,7 +106,12 @@ fn level_of(s: &str) -> Level {
 
 impl DurableObject for InboxObject {
     fn new(state: State, env: Env) -> Self {
-        Self { state, env, inbox: RefCell::new(None) }
+        // A page's keepalive is answered by the runtime, without waking the inbox.
+        match WebSocketRequestResponsePair::new(confab_shared::PING, confab_shared::PONG) {
+            Ok(pair) => state.set_websocket_auto_response(&pair),
+            Err(e) => console_error!("could not set the ping auto-response: {e:?}"),
+        }
+        Self { state, env, inbox: RefCell::new(None), restored: std::cell::Cell::new(false) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -160,7 +168,10 @@ impl DurableObject for InboxObject {
                 if self.greeted().is_empty() {
                     // Nobody to tell: a mention waits as a notification for the next page; the
                     // room stops watching until a page opens again.
-                    let mentions: Vec<_> = s.posts.iter().filter(|p| p.mentions_me && !p.deleted).collect();
+                    // Kept only where the room's level wants them.
+                    let level = self.inbox()?.rooms().get(&s.room).map(|e| e.level);
+                    let wanted = level != Some(Level::Nothing);
+                    let mentions: Vec<_> = s.posts.iter().filter(|p| wanted && p.mentions_me && !p.deleted).collect();
                     for p in &mentions {
                         self.keep_pending(&s.room, p)?;
                     }
@@ -181,6 +192,8 @@ impl DurableObject for InboxObject {
             return Ok(());
         };
         let greeted = ws.deserialize_attachment::<String>().ok().flatten().is_some_and(|a| a == GREETED);
+        // What changed, to save: one room, not all of them.
+        let mut changed: Option<String> = None;
         let outs = match frame {
             InboxFrame::Hello { key } => {
                 let mine = MemberKey::parse(&key).is_ok_and(|k| Some(inbox_id(&k)) == self.state.id().name());
@@ -196,8 +209,9 @@ impl DurableObject for InboxObject {
                 for event in self.take_pending()? {
                     let _ = ws.send(&event);
                 }
-                // The person's first page: every room recounts (and watches again).
-                if first {
+                // The person's first page, or an inbox just read back: every room recounts (and
+                // watches again).
+                if first || self.restored.replace(false) {
                     inbox.recount_all()
                 } else {
                     Vec::new()
@@ -207,10 +221,21 @@ impl DurableObject for InboxObject {
                 let _ = ws.close(Some(4000), Some("hello first"));
                 return Ok(());
             }
-            InboxFrame::Read { room, seq } => self.inbox()?.read(&room, seq).unwrap_or_default(),
-            InboxFrame::MarkUnread { room, id } => self.inbox()?.mark_unread(&room, id).unwrap_or_default(),
+            InboxFrame::Read { room, seq } => {
+                let outs = self.inbox()?.read(&room, seq);
+                changed = Some(room);
+                outs.unwrap_or_else(|_| refuse(&ws, ErrorCode::NotFound, "not a room of yours"))
+            }
+            InboxFrame::MarkUnread { room, id } => {
+                let outs = self.inbox()?.mark_unread(&room, id);
+                changed = Some(room);
+                outs.unwrap_or_else(|_| refuse(&ws, ErrorCode::NotFound, "not a room of yours"))
+            }
             InboxFrame::Level { room, level } => {
-                let _ = self.inbox()?.set_level(&room, level);
+                if self.inbox()?.set_level(&room, level).is_err() {
+                    refuse(&ws, ErrorCode::NotFound, "not a room of yours");
+                }
+                changed = Some(room);
                 Vec::new()
             }
             InboxFrame::Focus { room } => {
@@ -219,13 +244,12 @@ impl DurableObject for InboxObject {
             }
             InboxFrame::Dm { room, member } => match self.start_dm(&room, member).await {
                 Ok(outs) => outs,
-                Err(e) => {
-                    console_warn!("starting a DM failed: {e}");
-                    Vec::new()
-                }
+                Err(e) => refuse(&ws, ErrorCode::BadRequest, &e.to_string()),
             },
         };
-        self.save_all()?;
+        if let Some(room) = changed {
+            self.save_room(&room)?;
+        }
         self.carry_out(outs).await;
         Ok(())
     }
@@ -257,6 +281,7 @@ impl InboxObject {
             )?;
             let rows: Vec<RoomRow> =
                 sql.exec("SELECT room, member, dm, last_read, level, peer FROM rooms", None)?.to_array()?;
+            self.restored.set(true);
             *slot =
                 Some(Inbox::restore(rows.into_iter().map(|r| {
                     (r.room, r.member as MemberId, r.dm != 0.0, r.last_read as Seq, level_of(&r.level), r.peer)
@@ -335,14 +360,6 @@ impl InboxObject {
         Ok(())
     }
 
-    fn save_all(&self) -> Result<()> {
-        let rooms: Vec<String> = self.inbox()?.rooms().keys().cloned().collect();
-        for room in rooms {
-            self.save_room(&room)?;
-        }
-        Ok(())
-    }
-
     /// The person's pages that said `hello`.
     fn greeted(&self) -> Vec<WebSocket> {
         self.state
@@ -388,10 +405,7 @@ impl InboxObject {
     /// tells their inbox.
     async fn start_dm(&self, room: &str, member: MemberId) -> Result<Vec<Out>> {
         let mine = self.state.id().name().unwrap_or_default();
-        let me = self.inbox()?.rooms().get(room).map(|e| e.member).ok_or("not a room of yours")?;
-        if !self.inbox()?.may_start_dm(Date::now().as_millis()) {
-            return Err("too many direct messages started this hour".into());
-        }
+        let me = self.inbox()?.rooms().get(room).map(|e| e.member).ok_or("that is not a room of yours")?;
         let rooms = self.env.durable_object("ROOMS")?;
         let url = format!("https://room/inbox_of?member={member}&me={me}");
         let mut answer = rooms.id_from_name(room)?.get_stub()?.fetch_with_str(&url).await?;
@@ -403,6 +417,13 @@ impl InboxObject {
             return Err("a DM with yourself".into());
         }
         let dm = confab_shared::inbox::dm_room(&mine, &of.inbox);
+        // Opening one that exists costs nothing and tells nobody again.
+        if self.inbox()?.rooms().contains_key(&dm) {
+            return Ok(self.inbox()?.dm_started(&dm, &of.name).unwrap_or_default());
+        }
+        if !self.inbox()?.may_start_dm(Date::now().as_millis()) {
+            return Err("too many direct messages started this hour; try again later".into());
+        }
         let body = serde_json::json!({"a": mine, "b": of.inbox}).to_string();
         let made = rooms.id_from_name(&dm)?.get_stub()?.fetch_with_request(post("https://room/dm", body)?).await?;
         if made.status_code() != 200 {
@@ -449,4 +470,10 @@ fn post(url: &str, body: String) -> Result<Request> {
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
     Request::new_with_init(url, &init)
+}
+
+/// Tells one page its frame was refused; nothing else follows from it.
+fn refuse(ws: &WebSocket, code: ErrorCode, message: &str) -> Vec<Out> {
+    let _ = ws.send(&InboxEvent::Refused { code, message: message.to_owned() });
+    Vec::new()
 }
