@@ -283,7 +283,9 @@ impl Inbox {
             return Ok(Vec::new());
         }
         e.last_read = seq;
-        if seq >= e.covered_to {
+        // Exact without asking only when the room's batches are known to have covered its log
+        // up to here (not right after the inbox was read back from storage: 0).
+        if e.covered_to > 0 && seq >= e.covered_to {
             // Everything the room told of is read: exact without asking.
             e.unread = 0;
             e.mentions = 0;
@@ -446,6 +448,13 @@ mod tests {
         assert_eq!(i.rooms()["dm-1"].member, ME);
         assert_eq!(i.rooms()["dm-1"].unread, 1, "joining keeps the counts");
         assert_eq!(i.listing()[0].peer.as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn a_read_after_a_restore_asks_the_room() {
+        let mut i = Inbox::restore([("lobby".to_owned(), ME, false, 3, Level::Mentions, None)]);
+        let out = i.read("lobby", 9).unwrap();
+        assert!(out.contains(&Out::Recount { room: "lobby".into(), member: ME, after: 9 }), "{out:?}");
     }
 
     #[test]

@@ -177,7 +177,12 @@ impl DurableObject for InboxObject {
                     }
                     return Ok(Response::empty()?.with_status(if mentions.is_empty() { 410 } else { 202 }));
                 }
+                let read_before = self.inbox()?.rooms().get(&s.room).map(|e| e.last_read);
                 let outs = self.inbox()?.summaries(&s.room, s.from, s.to, &s.posts, Date::now().as_millis());
+                // The person's own post moves their read position: kept, as a `read` is.
+                if self.inbox()?.rooms().get(&s.room).map(|e| e.last_read) != read_before {
+                    self.save_room(&s.room)?;
+                }
                 self.carry_out(outs).await;
                 Response::ok("ok")
             }
@@ -211,7 +216,8 @@ impl DurableObject for InboxObject {
                 }
                 // The person's first page, or an inbox just read back: every room recounts (and
                 // watches again).
-                if first || self.restored.replace(false) {
+                let restored = self.restored.replace(false);
+                if first || restored {
                     inbox.recount_all()
                 } else {
                     Vec::new()
@@ -419,7 +425,9 @@ impl InboxObject {
         let dm = confab_shared::inbox::dm_room(&mine, &of.inbox);
         // Opening one that exists costs nothing and tells nobody again.
         if self.inbox()?.rooms().contains_key(&dm) {
-            return Ok(self.inbox()?.dm_started(&dm, &of.name).unwrap_or_default());
+            let outs = self.inbox()?.dm_started(&dm, &of.name).unwrap_or_default();
+            self.save_room(&dm)?;
+            return Ok(outs);
         }
         if !self.inbox()?.may_start_dm(Date::now().as_millis()) {
             return Err("too many direct messages started this hour; try again later".into());
