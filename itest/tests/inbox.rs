@@ -159,6 +159,34 @@ async fn a_mention_waits_in_an_inbox_with_no_page_open(s: &Server) -> Outcome {
     ensure(got, "the mention waited for the next page")
 }
 
+/// A page that never says `hello` is closed after 10 s; a mention held back by a noisy room is
+/// sent when the room's 10 s window ends, though nothing more is said.
+async fn the_inboxs_alarm_closes_silent_sockets_and_sends_what_was_held(s: &Server) -> Outcome {
+    let room = unique_room("noisy");
+    let kh = key("hana");
+    let (_h, _) = s.join(&room, "hana", &kh).await?;
+    let (mut i, _) = s.join(&room, "ivan", &key("ivan")).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut inbox, _) = open_inbox(s, &kh).await?;
+    let name = inbox_id(&MemberKey::parse(&kh).map_err(|e| e.message)?);
+    let mut silent = Client::connect(&format!("ws://127.0.0.1:{}/api/me/{name}/ws", s.port), None).await?;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    i.say("m1", "@hana one").await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    i.say("m2", "@hana two").await?;
+    i.say("m3", "@hana three").await?;
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(14);
+    while Instant::now() < deadline && got.len() < 2 {
+        if let Ok(InboxEvent::Notify { excerpt, count, .. }) = next_event(&mut inbox, Duration::from_secs(14)).await {
+            got.push((excerpt, count));
+        }
+    }
+    ensure(got.len() == 2, format!("two notifications: {got:?}"))?;
+    ensure(got[0].0 == "@hana one" && got[1].0 == "@hana three" && got[1].1 == 2, format!("{got:?}"))?;
+    ensure(silent.closed_within(Duration::from_secs(5)).await == Some(4000), "the silent socket was closed")
+}
+
 async fn another_key_cannot_open_the_inbox(s: &Server) -> Outcome {
     let inbox = inbox_id(&MemberKey::parse(&key("carol")).map_err(|e| e.message)?);
     let mut c = Client::connect(&format!("ws://127.0.0.1:{}/api/me/{inbox}/ws", s.port), None).await?;
@@ -173,6 +201,10 @@ fn main() {
                 vec![
                     ("counts_follow_the_person_across_rooms", Box::pin(counts_follow_the_person_across_rooms(server))),
                     ("another_key_cannot_open_the_inbox", Box::pin(another_key_cannot_open_the_inbox(server))),
+                    (
+                        "the_inboxs_alarm_closes_silent_sockets_and_sends_what_was_held",
+                        Box::pin(the_inboxs_alarm_closes_silent_sockets_and_sends_what_was_held(server)),
+                    ),
                     (
                         "a_dm_reaches_the_other_person_live_and_admits_only_the_two",
                         Box::pin(a_dm_reaches_the_other_person_live_and_admits_only_the_two(server)),

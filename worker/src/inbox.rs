@@ -41,9 +41,11 @@ pub struct Entry {
     pub level: Level,
     /// A direct message's other person.
     pub peer: Option<String>,
-    /// When the room last raised a notification, and how many it has held back since.
+    /// When the room last raised a notification, and how many it has held back since (the
+    /// newest of them kept, for when the room goes quiet: [`Inbox::flush_held`]).
     notified_ms: Option<u64>,
     held: u32,
+    held_last: Option<(Seq, String, String)>,
 }
 
 /// What the glue must do.
@@ -123,6 +125,7 @@ impl Inbox {
                     peer,
                     notified_ms: None,
                     held: 0,
+                    held_last: None,
                 };
                 (room, entry)
             })
@@ -215,6 +218,7 @@ impl Inbox {
             peer,
             notified_ms: None,
             held: 0,
+            held_last: None,
         };
         self.rooms.insert(room.to_owned(), entry);
         Ok(vec![self.counts(room)])
@@ -262,11 +266,15 @@ impl Inbox {
             }
         }
         if let Some((id, author, excerpt)) = notify {
-            // Coalesced: one per room per NOTIFY_EVERY_MS; the next carries the count.
+            // Coalesced: one per room per NOTIFY_EVERY_MS; the next carries the count (sent by
+            // `flush_held` when the window ends, if nothing else comes).
             if e.notified_ms.is_none_or(|t| now_ms >= t + NOTIFY_EVERY_MS) {
                 out.push(Out::Notify { room: room.to_owned(), id, author, excerpt, count: e.held });
                 e.notified_ms = Some(now_ms);
                 e.held = 0;
+                e.held_last = None;
+            } else {
+                e.held_last = Some((id, author, excerpt));
             }
         }
         out.push(self.counts(room));
@@ -294,6 +302,7 @@ impl Inbox {
             e.stale = true;
         }
         e.held = 0;
+        e.held_last = None;
         Ok(self.counts_and_recount(room))
     }
 
@@ -318,6 +327,33 @@ impl Inbox {
         e.covered_to = e.covered_to.max(latest);
         e.stale = false;
         vec![self.counts(room)]
+    }
+
+    /// Notifications held back in a room whose window has ended with nothing more said: sent
+    /// now, one per room, counting what they stand for.
+    pub fn flush_held(&mut self, now_ms: u64) -> Vec<Out> {
+        let mut out = Vec::new();
+        for (room, e) in &mut self.rooms {
+            if !e.notified_ms.is_some_and(|t| now_ms >= t + NOTIFY_EVERY_MS) {
+                continue;
+            }
+            if let Some((id, author, excerpt)) = e.held_last.take() {
+                out.push(Out::Notify { room: room.clone(), id, author, excerpt, count: e.held });
+                e.notified_ms = Some(now_ms);
+                e.held = 0;
+            }
+        }
+        out
+    }
+
+    /// When [`Inbox::flush_held`] next has something to send.
+    pub fn next_flush(&self) -> Option<u64> {
+        self.rooms
+            .values()
+            .filter(|e| e.held_last.is_some())
+            .filter_map(|e| e.notified_ms)
+            .map(|t| t + NOTIFY_EVERY_MS)
+            .min()
     }
 
     /// The notification level of a room.
@@ -448,6 +484,24 @@ mod tests {
         assert_eq!(i.rooms()["dm-1"].member, ME);
         assert_eq!(i.rooms()["dm-1"].unread, 1, "joining keeps the counts");
         assert_eq!(i.listing()[0].peer.as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn what_a_noisy_room_held_back_is_sent_when_it_goes_quiet() {
+        let mut i = Inbox::default();
+        i.joined("lobby", ME, false, 0).unwrap();
+        i.summaries("lobby", 0, 1, &[post(1, BOB, true)], 0);
+        i.summaries("lobby", 1, 2, &[post(2, BOB, true)], 1_000);
+        i.summaries("lobby", 2, 3, &[post(3, BOB, true)], 2_000);
+        assert_eq!(i.next_flush(), Some(NOTIFY_EVERY_MS));
+        assert!(i.flush_held(NOTIFY_EVERY_MS - 1).is_empty());
+        let out = i.flush_held(NOTIFY_EVERY_MS);
+        assert!(matches!(out.as_slice(), [Out::Notify { id: 3, count: 2, .. }]), "{out:?}");
+        assert_eq!(i.next_flush(), None);
+        // Read in the meantime: nothing left to say.
+        i.summaries("lobby", 3, 4, &[post(4, BOB, true)], 11_000);
+        i.read("lobby", 4).unwrap();
+        assert!(i.flush_held(30_000).is_empty());
     }
 
     #[test]

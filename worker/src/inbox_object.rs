@@ -18,12 +18,15 @@ use worker::*;
 
 /// A socket that said `hello` with the right key.
 const GREETED: &str = "greeted";
+/// A socket not greeted yet is marked `new:{opened ms}`; after this long it is closed (it would
+/// hold one of the person's 16 places).
+const HELLO_DEADLINE_MS: u64 = 10_000;
 
 /// Notifications an inbox keeps while no page of its person is open.
 const PENDING_MAX: i64 = 100;
 
 /// One person's inbox.
-#[durable_object(websocket)]
+#[durable_object]
 pub struct InboxObject {
     state: State,
     env: Env,
@@ -124,6 +127,9 @@ impl DurableObject for InboxObject {
                 }
                 let pair = WebSocketPair::new()?;
                 self.state.accept_web_socket(&pair.server);
+                let now = Date::now().as_millis();
+                pair.server.serialize_attachment(format!("new:{now}"))?;
+                self.wake_at(now + HELLO_DEADLINE_MS).await;
                 Response::from_websocket(pair.client)
             }
             "/joined" => {
@@ -184,6 +190,11 @@ impl DurableObject for InboxObject {
                     self.save_room(&s.room)?;
                 }
                 self.carry_out(outs).await;
+                // What a noisy room holds back goes out when its window ends.
+                let next = self.inbox()?.next_flush();
+                if let Some(at) = next {
+                    self.wake_at(at).await;
+                }
                 Response::ok("ok")
             }
             other => error_response(ProtocolError::new(ErrorCode::NotFound, format!("nothing at {other}")), 404),
@@ -260,6 +271,33 @@ impl DurableObject for InboxObject {
         Ok(())
     }
 
+    /// Held-back notifications whose window ended, and sockets that never said `hello`.
+    async fn alarm(&self) -> Result<Response> {
+        let now = Date::now().as_millis();
+        let outs = self.inbox()?.flush_held(now);
+        self.carry_out(outs).await;
+        let mut next = self.inbox()?.next_flush();
+        for ws in self.state.get_websockets() {
+            let Some(opened) = ws
+                .deserialize_attachment::<String>()
+                .ok()
+                .flatten()
+                .and_then(|a| a.strip_prefix("new:").and_then(|t| t.parse::<u64>().ok()))
+            else {
+                continue;
+            };
+            if now >= opened + HELLO_DEADLINE_MS {
+                let _ = ws.close(Some(4000), Some("no hello in time"));
+            } else {
+                next = Some(next.map_or(opened + HELLO_DEADLINE_MS, |n| n.min(opened + HELLO_DEADLINE_MS)));
+            }
+        }
+        if let Some(at) = next {
+            self.wake_at(at).await;
+        }
+        Response::ok("done")
+    }
+
     async fn websocket_close(&self, ws: WebSocket, _code: usize, _reason: String, _clean: bool) -> Result<()> {
         let _ = ws.close(Some(1000), Some("closed"));
         Ok(())
@@ -271,6 +309,17 @@ impl DurableObject for InboxObject {
 }
 
 impl InboxObject {
+    /// Sets the alarm for `at` unless one is due sooner.
+    async fn wake_at(&self, at: u64) {
+        let now = Date::now().as_millis();
+        let storage = self.state.storage();
+        let sooner = storage.get_alarm().await.ok().flatten().is_some_and(|t| u64::try_from(t).is_ok_and(|t| t <= at));
+        if !sooner {
+            // workers-rs 0.8.7 takes an offset from now.
+            let _ = storage.set_alarm(i64::try_from(at.saturating_sub(now)).unwrap_or(i64::MAX)).await;
+        }
+    }
+
     fn sql(&self) -> SqlStorage {
         self.state.storage().sql()
     }
