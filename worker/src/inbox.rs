@@ -334,7 +334,7 @@ impl Inbox {
     pub fn flush_held(&mut self, now_ms: u64) -> Vec<Out> {
         let mut out = Vec::new();
         for (room, e) in &mut self.rooms {
-            if !e.notified_ms.is_some_and(|t| now_ms >= t + NOTIFY_EVERY_MS) {
+            if e.notified_ms.is_none_or(|t| now_ms < t + NOTIFY_EVERY_MS) {
                 continue;
             }
             if let Some((id, author, excerpt)) = e.held_last.take() {
