@@ -17,6 +17,9 @@
 //!   reconnect spread by close code, the outbox resent until acked, refused sends retried or
 //!   marked. The integration tests drive it against a real server too. `engine/owners.rs`:
 //!   moderation actions and audit pages (sent only while joined), posts held for slow mode.
+//! - [`inbox`]: the person's inbox (issue 11): the sidebar's rooms and counts, the title
+//!   count, which notifications show, and the inbox socket's rules (hello first, reads that
+//!   move the read position, the rooms' backoff).
 //! - [`outbox`]: the saved outbox (posts, edits, deletes, reactions), one key per room and
 //!   name, merged entry by entry so tabs never overwrite each other, read entry by entry so
 //!   older pages' outboxes load (its storage calls are wasm-only).
@@ -47,6 +50,7 @@ pub mod audit;
 pub mod engine;
 #[cfg(test)]
 mod fixtures;
+pub mod inbox;
 pub mod list;
 pub mod mentions;
 pub mod moderation;
