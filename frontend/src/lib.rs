@@ -31,6 +31,8 @@
 //!
 //! Wasm only (component tests in headless Chromium):
 //! - `connection.rs`: the engine's driver in the page, over the browser's `WebSocket` events.
+//! - `inbox_driver.rs`: the page's one inbox socket (issue 11): feeds `inbox.rs`'s rules,
+//!   keeps the sidebar signal, shows desktop notifications.
 //! - `app.rs`: the shell: start page or room, by path.
 //! - `ui/`: the components, one file per visible part: `home.rs` (start page), `room.rs`
 //!   (a room: session, header with the topic, link state, saved outbox, title with mentions,
@@ -68,6 +70,8 @@ mod app;
 mod browser;
 #[cfg(target_arch = "wasm32")]
 mod connection;
+#[cfg(target_arch = "wasm32")]
+mod inbox_driver;
 #[cfg(target_arch = "wasm32")]
 mod ui;
 

@@ -4,7 +4,8 @@
 //! (`pending_row.rs`), a message's toolbar (`toolbar.rs`), emoji picker (`picker.rs`) and
 //! moderation menu (`mod_tools.rs`, with `popup.rs`), the composer (`composer.rs`), what keeps
 //! it waiting (`wait.rs`) and its `@` suggestions (`autocomplete.rs`), the room settings
-//! panel (`settings.rs`, with `bots.rs` and `audit_trail.rs`), the start page (`home.rs`).
+//! panel (`settings.rs`, with `bots.rs` and `audit_trail.rs`), the start page (`home.rs`), the
+//! person's rooms from their inbox (`sidebar.rs`).
 //! Component tests: `tests.rs`, and `owners_tests.rs` for rooms with owners. Each reads the [`crate::state::RoomView`] and
 //! [`crate::engine::Link`] signals and sends [`crate::connection::Command`]s; the rules live
 //! in the pure modules (`state`, `engine`, `rows`, `list`, `outbox`).
@@ -28,6 +29,7 @@ pub mod picker;
 pub mod popup;
 pub mod room;
 pub mod settings;
+pub mod sidebar;
 pub mod toolbar;
 pub mod wait;
 

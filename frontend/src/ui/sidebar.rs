@@ -1,0 +1,136 @@
+//! The sidebar (issue 11): the person's rooms from their inbox, each with its unread count
+//! and a mention badge, live while another room is open; the open room highlighted; a click
+//! opens a room in this page. On narrow screens it is a drawer opened from the room's header.
+//! The order and the counts are `inbox.rs`'s; this file only shows them.
+
+use crate::browser;
+use crate::engine::Link;
+use crate::inbox::room_label;
+use crate::inbox_driver::InboxCtx;
+use confab_shared::inbox::RoomCounts;
+use leptos::prelude::*;
+
+/// A count as shown: exact up to 9,999 (the inbox's cap), then "9,999+".
+fn shown(n: u32) -> String {
+    if n >= 9_999 {
+        "9,999+".to_owned()
+    } else {
+        n.to_string()
+    }
+}
+
+/// The person's rooms. `current`: the room on screen, if any.
+#[component]
+pub fn RoomSidebar(current: Signal<Option<String>>) -> impl IntoView {
+    let inbox = expect_context::<InboxCtx>();
+    let rooms = Memo::new(move |_| inbox.sidebar.with(|s| s.sorted().into_iter().cloned().collect::<Vec<_>>()));
+    let loaded = move || inbox.sidebar.with(|s| s.loaded);
+    let offline = move || matches!(inbox.link.get(), Link::Waiting { .. } | Link::Removed);
+    let row = move |r: RoomCounts| {
+        let room = r.room.clone();
+        let href = format!("/r/{room}");
+        let is_current = {
+            let room = room.clone();
+            move || current.with(|c| c.as_deref() == Some(room.as_str()))
+        };
+        let is_current2 = is_current.clone();
+        let label = room_label(&r.room, r.dm);
+        let unread = r.unread;
+        let mentions = r.mentions;
+        let described = match (unread, mentions) {
+            (0, _) => String::new(),
+            (u, 0) => format!("{} unread", shown(u)),
+            (u, m) => format!("{} unread, {} mentioning you", shown(u), shown(m)),
+        };
+        let open = move |ev: leptos::ev::MouseEvent| {
+            // A plain click stays in this page (the drafts and the inbox socket with it); a
+            // click with a modifier opens a new tab as any link does.
+            if ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.button() != 0 {
+                return;
+            }
+            ev.prevent_default();
+            inbox.drawer.set(false);
+            browser::navigate(&format!("/r/{room}"));
+        };
+        view! {
+            <li class:unread={unread > 0} class:current=is_current data-testid="sidebar-room">
+                <a
+                    href=href
+                    on:click=open
+                    aria-current=move || if is_current2() { Some("page") } else { None }
+                    aria-description=described
+                >
+                    <span class="name">{label}</span>
+                    <Show when=move || { mentions > 0 }>
+                        <span class="badge mention" aria-hidden="true" data-testid="mention-badge">
+                            {format!("@{}", shown(mentions))}
+                        </span>
+                    </Show>
+                    <Show when=move || { unread > 0 }>
+                        <span class="badge unread-count" aria-hidden="true" data-testid="unread-count">
+                            {shown(unread)}
+                        </span>
+                    </Show>
+                </a>
+            </li>
+        }
+    };
+    view! {
+        <nav
+            id="sidebar"
+            class="sidebar"
+            class:open=move || inbox.drawer.get()
+            aria-label="Your rooms"
+            data-testid="sidebar"
+        >
+            <div class="sidebar-head">
+                <h2>"Your rooms"</h2>
+                <button class="link drawer-close" on:click=move |_| inbox.drawer.set(false) aria-label="Close the list of rooms">
+                    "×"
+                </button>
+            </div>
+            <Show when=offline>
+                <p class="muted small" role="status">"Counts paused: reconnecting…"</p>
+            </Show>
+            <Show when=loaded fallback=|| view! { <p class="muted small">"Loading your rooms…"</p> }>
+                <ul>
+                    <For each=move || rooms.get() key=|r| (r.room.clone(), r.unread, r.mentions, r.dm) children=row />
+                </ul>
+                <Show when=move || rooms.with(|r| r.is_empty())>
+                    <p class="muted small">"Rooms you join appear here."</p>
+                </Show>
+            </Show>
+            <NotificationsButton />
+        </nav>
+        <Show when=move || inbox.drawer.get()>
+            <div class="drawer-scrim" on:click=move |_| inbox.drawer.set(false) aria-hidden="true"></div>
+        </Show>
+    }
+}
+
+/// "Enable notifications": asks the browser's permission on the person's click, never on
+/// load; hidden once granted, or where the browser has no notifications.
+#[component]
+fn NotificationsButton() -> impl IntoView {
+    let inbox = expect_context::<InboxCtx>();
+    let supported = browser::notifications_supported();
+    let denied = RwSignal::new(false);
+    let ask = move |_| {
+        browser::ask_notifications(move |granted| {
+            inbox.allowed.set(granted);
+            denied.set(!granted);
+        });
+    };
+    view! {
+        <Show when=move || supported && !inbox.allowed.get()>
+            <div class="notify-setting">
+                <button class="secondary" on:click=ask data-testid="enable-notifications">
+                    "Enable notifications"
+                </button>
+                <Show when=move || denied.get()>
+                    <p class="muted small">"Notifications are blocked for this site in the browser's settings."</p>
+                </Show>
+            </div>
+        </Show>
+    }
+}
