@@ -22,6 +22,8 @@
 //! - No heartbeat yet: the inbox object does not answer `ping` (it closes the socket on any
 //!   text that is not an [`InboxFrame`]). Until it does, a dead socket is found only by the
 //!   browser's `close` event; [`InboxLink::wake`] reconnects a waiting link at once.
+//! - The "New" divider ([`Divider`]) comes from the inbox's read position, placed once per
+//!   visit, and moved back by "mark as unread from here" wherever the person did it.
 //! - Reads: `read {room, seq}` goes only when it moves the room's read position (past the
 //!   sidebar's `last_read` and anything sent on this socket). After "mark as unread from
 //!   here" a room's reads up to where the person was are held back, so the room stays unread
@@ -101,6 +103,18 @@ impl Sidebar {
         self.rooms.get(room)
     }
 
+    /// The person set `room`'s level: shown at once (the inbox keeps it without answering;
+    /// its next `counts` or `rooms` carries it). Says whether anything changed.
+    pub fn set_level(&mut self, room: &str, level: Level) -> bool {
+        match self.rooms.get_mut(room) {
+            Some(r) if r.level != level => {
+                r.level = level;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The rooms in the sidebar's order: with mentions, then with unread posts, then the rest;
     /// by name within each.
     pub fn sorted(&self) -> Vec<&RoomCounts> {
@@ -136,6 +150,40 @@ impl Sidebar {
 /// away, or how many came) with what waits in the other rooms added to the count in brackets.
 pub fn page_title(room_title: &str, unread: usize, mentions: usize, elsewhere: u32) -> String {
     crate::list::tab_title(room_title, unread, mentions.saturating_add(elsewhere as usize))
+}
+
+/// Where a visit's "New" divider goes: after the inbox's read position for the room (the same
+/// on every tab and device, surviving reloads), or, until the inbox has answered, after what
+/// this browser saved. The first position the inbox gives places it; later ones are this
+/// tab's own reads and leave it be (the divider stays put while the person reads on), unless
+/// they move it back: "mark as unread from here", on this tab or another.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Divider {
+    after: Option<Seq>,
+    from_inbox: bool,
+}
+
+impl Divider {
+    /// A visit's divider from the position this browser saved.
+    pub fn new(saved: Option<Seq>) -> Self {
+        Self { after: saved, from_inbox: false }
+    }
+
+    /// The inbox's read position for the room; says whether the divider moved.
+    pub fn inbox(&mut self, last_read: Seq) -> bool {
+        let back = self.after.is_some_and(|a| last_read < a);
+        if self.from_inbox && !back {
+            return false;
+        }
+        let moved = self.after != Some(last_read);
+        *self = Self { after: Some(last_read), from_inbox: true };
+        moved
+    }
+
+    /// The divider goes after this message (`None`: none shown).
+    pub fn after(&self) -> Option<Seq> {
+        self.after
+    }
 }
 
 /// The rules of the page's one inbox socket (see the module's rules).
@@ -436,6 +484,10 @@ mod tests {
             counts("quiet", 0, 9, 4, Level::Nothing),
         ]));
         assert_eq!(s.waiting(None), 5 + 2);
+        assert!(s.set_level("quiet", Level::Mentions));
+        assert!(!s.set_level("quiet", Level::Mentions) && !s.set_level("unknown", Level::All));
+        assert_eq!(s.waiting(None), 5 + 2 + 4);
+        s.set_level("quiet", Level::Nothing);
         assert_eq!(s.waiting(Some("all")), 2, "the open room counts itself");
         assert_eq!(page_title("#all", 0, 0, s.waiting(Some("all"))), "(2) #all · Confab");
         assert_eq!(page_title("#all", 3, 1, 2), "(3) #all · Confab");
@@ -464,6 +516,24 @@ mod tests {
         dm.dm = true;
         s.apply(&InboxEvent::Counts(dm.clone()));
         assert_eq!(s.notice(&notify(&dm.room, 2, 1), true, true).unwrap().title, "bob in a direct message");
+    }
+
+    #[test]
+    fn the_divider_follows_the_inbox_once_and_then_only_back() {
+        let mut d = Divider::new(Some(4));
+        assert_eq!(d.after(), Some(4), "until the inbox answers: what this browser saved");
+        assert!(d.inbox(7), "the inbox's word (another device read on)");
+        assert_eq!(d.after(), Some(7));
+        assert!(!d.inbox(12), "this tab reading on leaves it put");
+        assert_eq!(d.after(), Some(7));
+        assert!(d.inbox(5), "marked unread from message 6");
+        assert_eq!(d.after(), Some(5));
+        let mut d = Divider::new(None);
+        assert!(d.inbox(0));
+        assert_eq!(d.after(), Some(0), "never read: everything is new");
+        let mut d = Divider::new(Some(3));
+        assert!(!d.inbox(3), "the same place: nothing moves");
+        assert!(!d.inbox(9), "and it is the inbox's now: reading on leaves it put");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::browser::now_ms;
 use crate::connection::{open_socket, Event, Socket};
 use crate::engine::{Link, Out};
 use crate::inbox::{InboxLink, Notice, Sidebar};
-use confab_shared::inbox::inbox_id;
+use confab_shared::inbox::{inbox_id, Level};
 use confab_shared::{MemberKey, Seq};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::{FutureExt, StreamExt};
@@ -33,6 +33,8 @@ pub enum InboxCommand {
         /// The newest message the tab holds.
         newest: Seq,
     },
+    /// The person set a room's notification level.
+    Level(String, Level),
     /// The network or the tab came back: skip a backoff wait.
     Wake,
 }
@@ -159,6 +161,10 @@ async fn run(key: MemberKey, ctx: InboxCtx, mut commands: UnboundedReceiver<Inbo
                 InboxCommand::Focus(room) => link.focus(room),
                 InboxCommand::Read(room, seq) => ctx.sidebar.with_untracked(|s| link.read(s, room, seq)),
                 InboxCommand::MarkUnread { room, id, newest } => link.mark_unread(room, id, newest),
+                InboxCommand::Level(room, level) => {
+                    ctx.sidebar.try_maybe_update(|s| (s.set_level(&room, level), ()));
+                    link.level(room, level)
+                }
                 InboxCommand::Wake => link.wake(now),
             },
         };

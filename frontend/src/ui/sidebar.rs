@@ -1,13 +1,14 @@
 //! The sidebar (issue 11): the person's rooms from their inbox, each with its unread count
 //! and a mention badge, live while another room is open; the open room highlighted; a click
-//! opens a room in this page. On narrow screens it is a drawer opened from the room's header.
+//! opens a room in this page; the open room's notification level and the button that asks
+//! for desktop notifications below. On narrow screens it is a drawer opened from the room's header.
 //! The order and the counts are `inbox.rs`'s; this file only shows them.
 
 use crate::browser;
 use crate::engine::Link;
 use crate::inbox::room_label;
-use crate::inbox_driver::InboxCtx;
-use confab_shared::inbox::RoomCounts;
+use crate::inbox_driver::{InboxCommand, InboxCtx};
+use confab_shared::inbox::{Level, RoomCounts};
 use leptos::prelude::*;
 
 /// A count as shown: exact up to 9,999 (the inbox's cap), then "9,999+".
@@ -100,10 +101,49 @@ pub fn RoomSidebar(current: Signal<Option<String>>) -> impl IntoView {
                     <p class="muted small">"Rooms you join appear here."</p>
                 </Show>
             </Show>
+            <LevelSetting current=current />
             <NotificationsButton />
         </nav>
         <Show when=move || inbox.drawer.get()>
             <div class="drawer-scrim" on:click=move |_| inbox.drawer.set(false) aria-hidden="true"></div>
+        </Show>
+    }
+}
+
+/// The open room's notification level: every message, mentions (the default in rooms), or
+/// nothing.
+#[component]
+fn LevelSetting(current: Signal<Option<String>>) -> impl IntoView {
+    let inbox = expect_context::<InboxCtx>();
+    let level = Memo::new(move |_| {
+        current.with(|c| c.as_deref().and_then(|c| inbox.sidebar.with(|s| s.room(c).map(|r| r.level))))
+    });
+    let change = move |ev: leptos::ev::Event| {
+        let level = match event_target_value(&ev).as_str() {
+            "all" => Level::All,
+            "nothing" => Level::Nothing,
+            _ => Level::Mentions,
+        };
+        if let Some(room) = current.get_untracked() {
+            inbox.send(InboxCommand::Level(room, level));
+        }
+    };
+    view! {
+        <Show when=move || level.get().is_some()>
+            <label class="level-setting small">
+                "Notify me of"
+                <select on:change=change data-testid="level">
+                    <option value="all" selected=move || level.get() == Some(Level::All)>
+                        "every message"
+                    </option>
+                    <option value="mentions" selected=move || level.get() == Some(Level::Mentions)>
+                        "mentions"
+                    </option>
+                    <option value="nothing" selected=move || level.get() == Some(Level::Nothing)>
+                        "nothing"
+                    </option>
+                </select>
+            </label>
         </Show>
     }
 }
