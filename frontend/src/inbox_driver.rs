@@ -68,6 +68,20 @@ impl InboxCtx {
         ctx
     }
 
+    /// A context with no task behind it: a component test reads what the page would send.
+    #[cfg(test)]
+    pub(crate) fn detached() -> (Self, UnboundedReceiver<InboxCommand>) {
+        let (tx, rx) = unbounded();
+        let ctx = Self {
+            sidebar: RwSignal::new(Sidebar::default()),
+            link: RwSignal::new(Link::Online),
+            drawer: RwSignal::new(false),
+            allowed: RwSignal::new(true),
+            commands: StoredValue::new(tx),
+        };
+        (ctx, rx)
+    }
+
     /// Tells the inbox task (a closed task ignores it: the page is going away).
     pub fn send(&self, c: InboxCommand) {
         self.commands.with_value(|tx| {
