@@ -27,6 +27,14 @@ pub fn App() -> impl IntoView {
     let key = MemberKey::parse(&browser::member_key()).expect("member_key() returns a valid key");
     let inbox = InboxCtx::start(&key);
     provide_context(inbox);
+    // What waits in the person's rooms, on the tab's icon (the title says it in the room).
+    Effect::new(move |prev: Option<u32>| {
+        let n = inbox.sidebar.with(|s| s.waiting(None));
+        if prev != Some(n) {
+            browser::set_favicon(&crate::inbox::favicon(n));
+        }
+        n
+    });
     // Back online, or the tab shown again: a waiting inbox socket reconnects now.
     let online = window_event_listener(leptos::ev::online, move |_| inbox.send(InboxCommand::Wake));
     let visible = window_event_listener(leptos::ev::visibilitychange, move |_| {

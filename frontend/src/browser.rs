@@ -179,6 +179,23 @@ pub fn focus_window() {
     }
 }
 
+/// Sets the tab's icon (a `<link rel="icon">` in the head, made on first use).
+pub fn set_favicon(href: &str) {
+    let Some(d) = web_sys::window().and_then(|w| w.document()) else { return };
+    let link = match d.query_selector("link[rel=icon]").ok().flatten() {
+        Some(l) => l,
+        None => {
+            let Ok(l) = d.create_element("link") else { return };
+            let _ = l.set_attribute("rel", "icon");
+            if let Some(head) = d.query_selector("head").ok().flatten() {
+                let _ = head.append_child(&l);
+            }
+            l
+        }
+    };
+    let _ = link.set_attribute("href", href);
+}
+
 /// Sets the tab title.
 pub fn set_title(title: &str) {
     if let Some(d) = web_sys::window().and_then(|w| w.document()) {
@@ -205,6 +222,15 @@ pub fn hash() -> String {
 pub fn focus_by_id(id: &str) {
     use wasm_bindgen::JsCast;
     let el = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id(id));
+    if let Some(el) = el.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+        let _ = el.focus();
+    }
+}
+
+/// Moves focus to the first element matching `selector`, if there is one.
+pub fn focus_first(selector: &str) {
+    use wasm_bindgen::JsCast;
+    let el = web_sys::window().and_then(|w| w.document()).and_then(|d| d.query_selector(selector).ok().flatten());
     if let Some(el) = el.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
         let _ = el.focus();
     }

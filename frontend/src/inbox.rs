@@ -22,6 +22,8 @@
 //! - No heartbeat yet: the inbox object does not answer `ping` (it closes the socket on any
 //!   text that is not an [`InboxFrame`]). Until it does, a dead socket is found only by the
 //!   browser's `close` event; [`InboxLink::wake`] reconnects a waiting link at once.
+//! - The tab shows what waits (the sum of [`attention`]) as a count in its title (with the
+//!   open room's own) and a badge on its icon ([`favicon`]).
 //! - The "New" divider ([`Divider`]) comes from the inbox's read position, placed once per
 //!   visit, and moved back by "mark as unread from here" wherever the person did it.
 //! - Reads: `read {room, seq}` goes only when it moves the room's read position (past the
@@ -150,6 +152,25 @@ impl Sidebar {
 /// away, or how many came) with what waits in the other rooms added to the count in brackets.
 pub fn page_title(room_title: &str, unread: usize, mentions: usize, elsewhere: u32) -> String {
     crate::list::tab_title(room_title, unread, mentions.saturating_add(elsewhere as usize))
+}
+
+/// The tab's icon, as an SVG `data:` URL (allowed by the page's `img-src 'self' data:`): a
+/// speech bubble, with a red badge counting what waits for the person (over 9: "9+").
+pub fn favicon(waiting: u32) -> String {
+    let badge = match waiting {
+        0 => String::new(),
+        n => {
+            let label = if n > 9 { "9+".to_owned() } else { n.to_string() };
+            format!(
+                "<circle cx='23' cy='9' r='9' fill='%23c92a2a'/><text x='23' y='13' font-size='12' \
+                 font-family='sans-serif' font-weight='bold' text-anchor='middle' fill='white'>{label}</text>"
+            )
+        }
+    };
+    format!(
+        "data:image/svg+xml,<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'><path d='M4 6h20a3 3 0 0 1 \
+         3 3v11a3 3 0 0 1-3 3H12l-6 5v-5H4a3 3 0 0 1-3-3V9a3 3 0 0 1 3-3z' fill='%233b5bdb'/>{badge}</svg>"
+    )
 }
 
 /// Where a visit's "New" divider goes: after the inbox's read position for the room (the same
@@ -492,6 +513,17 @@ mod tests {
         assert_eq!(page_title("#all", 0, 0, s.waiting(Some("all"))), "(2) #all · Confab");
         assert_eq!(page_title("#all", 3, 1, 2), "(3) #all · Confab");
         assert_eq!(page_title("#all", 0, 0, 0), "#all · Confab");
+    }
+
+    #[test]
+    fn the_icon_counts_what_waits() {
+        let plain = favicon(0);
+        assert!(plain.starts_with("data:image/svg+xml,<svg") && plain.ends_with("</svg>"));
+        assert!(!plain.contains("<text"), "nothing waits: no badge");
+        assert!(favicon(3).contains(">3</text>"));
+        assert!(favicon(12).contains(">9+</text>"));
+        // A raw `#` would end the data URL's content: colours are escaped.
+        assert!(!favicon(5).contains('#'));
     }
 
     #[test]

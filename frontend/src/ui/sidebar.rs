@@ -76,10 +76,23 @@ pub fn RoomSidebar(current: Signal<Option<String>>) -> impl IntoView {
             </li>
         }
     };
+    // The drawer opened (narrow screens): the keyboard goes into it; Escape closes it.
+    Effect::new(move |_| {
+        if inbox.drawer.get() {
+            request_animation_frame(|| browser::focus_first("#sidebar a, #sidebar button"));
+        }
+    });
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        if ev.key() == "Escape" && inbox.drawer.get_untracked() {
+            inbox.drawer.set(false);
+            browser::focus_first("[data-testid=rooms-toggle]");
+        }
+    };
     view! {
         <nav
             id="sidebar"
             class="sidebar"
+            on:keydown=on_key
             class:open=move || inbox.drawer.get()
             aria-label="Your rooms"
             data-testid="sidebar"
@@ -131,7 +144,12 @@ fn LevelSetting(current: Signal<Option<String>>) -> impl IntoView {
     view! {
         <Show when=move || level.get().is_some()>
             <label class="level-setting small">
-                "Notify me of"
+                {move || {
+                    current.get().map(|r| {
+                        let dm = inbox.sidebar.with(|s| s.room(&r).is_some_and(|c| c.dm));
+                        format!("Notify me in {} of", room_label(&r, dm))
+                    })
+                }}
                 <select on:change=change data-testid="level">
                     <option value="all" selected=move || level.get() == Some(Level::All)>
                         "every message"
