@@ -23,9 +23,9 @@ pub fn App() -> impl IntoView {
         }
     });
     on_cleanup(move || handle.remove());
-    // One inbox socket for the page's whole life, beside whichever room is open (issue 11).
-    let key = MemberKey::parse(&browser::member_key()).expect("member_key() returns a valid key");
-    let inbox = InboxCtx::start(&key);
+    // One inbox socket for the page's whole life from the first room opened on, beside
+    // whichever room is open (issue 11).
+    let inbox = InboxCtx::new();
     provide_context(inbox);
     // What waits in the person's rooms, on the tab's icon (the title says it in the room).
     Effect::new(move |prev: Option<u32>| {
@@ -72,13 +72,17 @@ pub fn App() -> impl IntoView {
         let room = p.strip_prefix("/r/").and_then(|r| RoomName::parse(r).ok());
         let who = UserName::parse(&name.get()).ok();
         match (room, who) {
-            (Some(room), Some(who)) => view! {
-                <div class="shell">
-                    <RoomSidebar current=current />
-                    <RoomPage room=room.as_str().to_owned() name=who on_leave=go_home />
-                </div>
+            (Some(room), Some(who)) => {
+                let key = MemberKey::parse(&browser::member_key()).expect("member_key() returns a valid key");
+                inbox.connect(&key);
+                view! {
+                    <div class="shell">
+                        <RoomSidebar current=current />
+                        <RoomPage room=room.as_str().to_owned() name=who on_leave=go_home />
+                    </div>
+                }
+                .into_any()
             }
-            .into_any(),
             (room, _) => view! {
                 <Home
                     name=name

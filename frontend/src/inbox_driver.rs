@@ -51,21 +51,31 @@ pub struct InboxCtx {
     /// The person allowed desktop notifications.
     pub allowed: RwSignal<bool>,
     commands: StoredValue<UnboundedSender<InboxCommand>>,
+    /// The task's end of the commands until [`InboxCtx::connect`] starts it.
+    idle: StoredValue<Option<UnboundedReceiver<InboxCommand>>, LocalStorage>,
 }
 
 impl InboxCtx {
-    /// Starts the page's inbox task with the browser's `key`.
-    pub fn start(key: &MemberKey) -> Self {
+    /// The page's inbox, not connected yet: commands wait until [`InboxCtx::connect`].
+    pub fn new() -> Self {
         let (tx, rx) = unbounded();
-        let ctx = Self {
+        Self {
             sidebar: RwSignal::new(Sidebar::default()),
             link: RwSignal::new(Link::Connecting),
             drawer: RwSignal::new(false),
             allowed: RwSignal::new(crate::browser::notifications_allowed()),
             commands: StoredValue::new(tx),
-        };
-        spawn_local(run(key.clone(), ctx, rx));
-        ctx
+            idle: StoredValue::new_local(Some(rx)),
+        }
+    }
+
+    /// Starts the inbox task with the browser's `key`, once per page (later calls do
+    /// nothing): the first time a room opens, so a visit to the start page alone makes no
+    /// inbox.
+    pub fn connect(&self, key: &MemberKey) {
+        if let Some(rx) = self.idle.try_update_value(Option::take).flatten() {
+            spawn_local(run(key.clone(), *self, rx));
+        }
     }
 
     /// A context with no task behind it: a component test reads what the page would send.
@@ -78,6 +88,7 @@ impl InboxCtx {
             drawer: RwSignal::new(false),
             allowed: RwSignal::new(true),
             commands: StoredValue::new(tx),
+            idle: StoredValue::new_local(None),
         };
         (ctx, rx)
     }
