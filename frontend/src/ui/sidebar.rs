@@ -26,7 +26,8 @@ pub fn RoomSidebar(current: Signal<Option<String>>) -> impl IntoView {
     let inbox = expect_context::<InboxCtx>();
     let rooms = Memo::new(move |_| inbox.sidebar.with(|s| s.sorted().into_iter().cloned().collect::<Vec<_>>()));
     let loaded = move || inbox.sidebar.with(|s| s.loaded);
-    let offline = move || matches!(inbox.link.get(), Link::Waiting { .. } | Link::Removed);
+    let offline = move || matches!(inbox.link.get(), Link::Waiting { .. });
+    let refused = move || inbox.link.get() == Link::Removed;
     let row = move |r: RoomCounts| {
         let room = r.room.clone();
         let href = format!("/r/{room}");
@@ -105,6 +106,9 @@ pub fn RoomSidebar(current: Signal<Option<String>>) -> impl IntoView {
             </div>
             <Show when=offline>
                 <p class="muted small" role="status">"Counts paused: reconnecting…"</p>
+            </Show>
+            <Show when=refused>
+                <p class="muted small" role="status">"Your rooms cannot be listed: this browser's key was refused."</p>
             </Show>
             <Show when=loaded fallback=|| view! { <p class="muted small">"Loading your rooms…"</p> }>
                 <ul>
