@@ -1,9 +1,11 @@
 //! The shell: the start page, or a room at `/r/{room}`. Everything else is in `ui/`.
 
 use crate::browser;
+use crate::inbox_driver::{InboxCommand, InboxCtx};
 use crate::ui::home::{Home, NAME_KEY, RECENT_KEY};
 use crate::ui::room::RoomPage;
-use confab_shared::{RoomName, UserName};
+use crate::ui::sidebar::RoomSidebar;
+use confab_shared::{MemberKey, RoomName, UserName};
 use leptos::prelude::*;
 
 const RECENT_MAX: usize = 8;
@@ -13,8 +15,40 @@ const RECENT_MAX: usize = 8;
 pub fn App() -> impl IntoView {
     let path = RwSignal::new(browser::path());
     let name = RwSignal::new(browser::load::<String>(NAME_KEY).unwrap_or_default());
-    let handle = window_event_listener(leptos::ev::popstate, move |_| path.set(browser::path()));
+    // Only a new path re-renders: a fragment (a notification's `#m42`) is the room's to follow.
+    let handle = window_event_listener(leptos::ev::popstate, move |_| {
+        let p = browser::path();
+        if path.get_untracked() != p {
+            path.set(p);
+        }
+    });
     on_cleanup(move || handle.remove());
+    // One inbox socket for the page's whole life from the first room opened on, beside
+    // whichever room is open (issue 11).
+    let inbox = InboxCtx::new();
+    provide_context(inbox);
+    // What waits in the person's rooms, on the tab's icon (the title says it in the room).
+    Effect::new(move |prev: Option<u32>| {
+        let n = inbox.sidebar.with(|s| s.waiting(None));
+        if prev != Some(n) {
+            browser::set_favicon(&crate::inbox::favicon(n));
+        }
+        n
+    });
+    // Back online, or the tab shown again: a waiting inbox socket reconnects now.
+    let online = window_event_listener(leptos::ev::online, move |_| inbox.send(InboxCommand::Wake));
+    let visible = window_event_listener(leptos::ev::visibilitychange, move |_| {
+        if !browser::hidden() {
+            inbox.send(InboxCommand::Wake);
+        }
+    });
+    on_cleanup(move || {
+        online.remove();
+        visible.remove();
+    });
+    let current = Signal::derive(move || {
+        path.with(|p| p.strip_prefix("/r/").and_then(|r| RoomName::parse(r).ok()).map(|r| r.as_str().to_owned()))
+    });
 
     let open_room = move |room: String| {
         let mut recent: Vec<String> = browser::load(RECENT_KEY).unwrap_or_default();
@@ -39,7 +73,15 @@ pub fn App() -> impl IntoView {
         let who = UserName::parse(&name.get()).ok();
         match (room, who) {
             (Some(room), Some(who)) => {
-                view! { <RoomPage room=room.as_str().to_owned() name=who on_leave=go_home /> }.into_any()
+                let key = MemberKey::parse(&browser::member_key()).expect("member_key() returns a valid key");
+                inbox.connect(&key);
+                view! {
+                    <div class="shell">
+                        <RoomSidebar current=current />
+                        <RoomPage room=room.as_str().to_owned() name=who on_leave=go_home />
+                    </div>
+                }
+                .into_any()
             }
             (room, _) => view! {
                 <Home

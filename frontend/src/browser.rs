@@ -106,6 +106,96 @@ pub fn socket_url(room: &str) -> String {
     format!("{base}/api/rooms/{room}/ws")
 }
 
+/// The person's inbox socket URL (issue 11), by the inbox's name (see `confab_shared::inbox`).
+pub fn inbox_url(inbox: &str) -> String {
+    let base = match option_env!("CONFAB_WS_ORIGIN") {
+        Some(o) if !o.is_empty() => o.to_owned(),
+        _ => origin().replacen("http", "ws", 1),
+    };
+    format!("{base}/api/me/{inbox}/ws")
+}
+
+/// Goes to `url` (a path, maybe with a query and fragment) in this page: the shell follows
+/// the address as it does for Back and Forward, and the room jumps to a `#m{id}` fragment.
+pub fn navigate(url: &str) {
+    let Some(w) = web_sys::window() else { return };
+    let before = hash();
+    push_path(url);
+    if let Ok(e) = web_sys::Event::new("popstate") {
+        let _ = w.dispatch_event(&e);
+    }
+    if hash() != before {
+        if let Ok(e) = web_sys::Event::new("hashchange") {
+            let _ = w.dispatch_event(&e);
+        }
+    }
+}
+
+/// Whether the person allowed desktop notifications (false where the API is missing).
+pub fn notifications_allowed() -> bool {
+    notifications_supported() && web_sys::Notification::permission() == web_sys::NotificationPermission::Granted
+}
+
+/// Whether this browser has the Notification API at all.
+pub fn notifications_supported() -> bool {
+    web_sys::window().is_some_and(|w| js_sys::Reflect::has(&w, &"Notification".into()).unwrap_or(false))
+}
+
+/// Asks for permission to notify (call it only from a click: browsers ignore or penalise a
+/// request made on load); `done` gets whether it was granted.
+pub fn ask_notifications(done: impl FnOnce(bool) + 'static) {
+    if !notifications_supported() {
+        return done(false);
+    }
+    let Ok(promise) = web_sys::Notification::request_permission() else { return done(false) };
+    wasm_bindgen_futures::spawn_local(async move {
+        let answer = wasm_bindgen_futures::JsFuture::from(promise).await;
+        done(answer.ok().and_then(|a| a.as_string()).is_some_and(|a| a == "granted"));
+    });
+}
+
+/// Shows a desktop notification (best effort); one per `tag` at a time: a newer one for the
+/// same room replaces the older. `on_click` runs when the person clicks it.
+pub fn notify(title: &str, body: &str, tag: &str, on_click: impl FnMut() + 'static) {
+    use wasm_bindgen::prelude::*;
+    use wasm_bindgen::JsCast;
+    if !notifications_allowed() {
+        return;
+    }
+    let options = web_sys::NotificationOptions::new();
+    options.set_body(body);
+    options.set_tag(tag);
+    let Ok(n) = web_sys::Notification::new_with_options(title, &options) else { return };
+    let click = Closure::<dyn FnMut()>::new(on_click);
+    n.set_onclick(Some(click.as_ref().unchecked_ref()));
+    // Lives as long as the notification may be clicked: the page's lifetime at most.
+    click.forget();
+}
+
+/// Brings this tab's window forward (after a notification's click).
+pub fn focus_window() {
+    if let Some(w) = web_sys::window() {
+        let _ = w.focus();
+    }
+}
+
+/// Sets the tab's icon (a `<link rel="icon">` in the head, made on first use).
+pub fn set_favicon(href: &str) {
+    let Some(d) = web_sys::window().and_then(|w| w.document()) else { return };
+    let link = match d.query_selector("link[rel=icon]").ok().flatten() {
+        Some(l) => l,
+        None => {
+            let Ok(l) = d.create_element("link") else { return };
+            let _ = l.set_attribute("rel", "icon");
+            if let Some(head) = d.query_selector("head").ok().flatten() {
+                let _ = head.append_child(&l);
+            }
+            l
+        }
+    };
+    let _ = link.set_attribute("href", href);
+}
+
 /// Sets the tab title.
 pub fn set_title(title: &str) {
     if let Some(d) = web_sys::window().and_then(|w| w.document()) {
@@ -132,6 +222,15 @@ pub fn hash() -> String {
 pub fn focus_by_id(id: &str) {
     use wasm_bindgen::JsCast;
     let el = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id(id));
+    if let Some(el) = el.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+        let _ = el.focus();
+    }
+}
+
+/// Moves focus to the first element matching `selector`, if there is one.
+pub fn focus_first(selector: &str) {
+    use wasm_bindgen::JsCast;
+    let el = web_sys::window().and_then(|w| w.document()).and_then(|d| d.query_selector(selector).ok().flatten());
     if let Some(el) = el.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
         let _ = el.focus();
     }

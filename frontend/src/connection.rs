@@ -67,15 +67,19 @@ pub struct Session {
     pub invite: Option<String>,
 }
 
-enum Event {
+/// A socket's event, tagged with the socket's number (events of a replaced socket are dropped).
+pub(crate) enum Event {
+    /// It opened.
     Opened(u32),
+    /// A text arrived.
     Text(u32, String),
+    /// It closed, with this code if there was a close frame.
     Closed(u32, Option<u16>),
 }
 
 /// One socket and its event handlers; dropping it detaches them and closes the socket.
-struct Socket {
-    ws: WebSocket,
+pub(crate) struct Socket {
+    pub(crate) ws: WebSocket,
     _handlers: Vec<Closure<dyn FnMut(web_sys::Event)>>,
 }
 
@@ -88,7 +92,8 @@ impl Drop for Socket {
     }
 }
 
-fn open_socket(url: &str, id: u32, events: &UnboundedSender<Event>) -> Result<Socket, JsValue> {
+/// Opens a socket to `url` whose events, tagged `id`, land in `events`.
+pub(crate) fn open_socket(url: &str, id: u32, events: &UnboundedSender<Event>) -> Result<Socket, JsValue> {
     let ws = WebSocket::new(url)?;
     let handler = |f: Box<dyn Fn(web_sys::Event) -> Option<Event>>| {
         let events = events.clone();

@@ -410,18 +410,9 @@ impl Engine {
         }
         self.welcomed = false;
         self.welcomed_at_ms = None;
-        let ceiling = backoff_ms(self.attempt, 1.0);
-        let (low, high) = match code {
-            Some(close::POLICY) => {
-                self.held = true;
-                (POLICY_WAIT_MS, 2 * POLICY_WAIT_MS)
-            }
-            Some(close::GOING_AWAY | close::RESTART) => (MIN_RETRY_MS, ceiling.max(RESTART_SPREAD_MS)),
-            Some(close::TRY_AGAIN_LATER) => (MIN_RETRY_MS, ceiling.max(BUSY_SPREAD_MS)),
-            _ => (MIN_RETRY_MS, ceiling.max(MIN_RETRY_MS)),
-        };
+        self.held |= code == Some(close::POLICY);
+        let delay = retry_delay_ms(self.attempt, code, random);
         self.attempt = self.attempt.saturating_add(1);
-        let delay = low + ((high - low) as f64 * random.clamp(0.0, 1.0)) as u64;
         self.link = Link::Waiting { retry_at_ms: now_ms.saturating_add(delay) };
         Vec::new()
     }
@@ -648,6 +639,22 @@ impl Engine {
             view.refuse(&id, "this cannot be sent as it is".to_owned());
         }
     }
+}
+
+/// How long to wait before reconnecting after failure number `attempt` (0 for the first)
+/// ended with close `code`, drawn by `random` in `[0, 1)` over the whole window: 0.25 s up to
+/// the backoff ceiling; a deploy spread over at least [`RESTART_SPREAD_MS`], a busy room over
+/// [`BUSY_SPREAD_MS`], a policy close [`POLICY_WAIT_MS`] to twice that. Shared by every
+/// socket the page keeps (rooms and the inbox, see `inbox.rs`).
+pub fn retry_delay_ms(attempt: u32, code: Option<u16>, random: f64) -> u64 {
+    let ceiling = backoff_ms(attempt, 1.0);
+    let (low, high) = match code {
+        Some(close::POLICY) => (POLICY_WAIT_MS, 2 * POLICY_WAIT_MS),
+        Some(close::GOING_AWAY | close::RESTART) => (MIN_RETRY_MS, ceiling.max(RESTART_SPREAD_MS)),
+        Some(close::TRY_AGAIN_LATER) => (MIN_RETRY_MS, ceiling.max(BUSY_SPREAD_MS)),
+        _ => (MIN_RETRY_MS, ceiling.max(MIN_RETRY_MS)),
+    };
+    low + ((high - low) as f64 * random.clamp(0.0, 1.0)) as u64
 }
 
 /// The frame that carries out `p`, if its values are valid.

@@ -17,6 +17,9 @@
 //!   reconnect spread by close code, the outbox resent until acked, refused sends retried or
 //!   marked. The integration tests drive it against a real server too. `engine/owners.rs`:
 //!   moderation actions and audit pages (sent only while joined), posts held for slow mode.
+//! - [`inbox`]: the person's inbox (issue 11): the sidebar's rooms and counts, the title
+//!   count, which notifications show, and the inbox socket's rules (hello first, reads that
+//!   move the read position, the rooms' backoff).
 //! - [`outbox`]: the saved outbox (posts, edits, deletes, reactions), one key per room and
 //!   name, merged entry by entry so tabs never overwrite each other, read entry by entry so
 //!   older pages' outboxes load (its storage calls are wasm-only).
@@ -28,6 +31,8 @@
 //!
 //! Wasm only (component tests in headless Chromium):
 //! - `connection.rs`: the engine's driver in the page, over the browser's `WebSocket` events.
+//! - `inbox_driver.rs`: the page's one inbox socket (issue 11): feeds `inbox.rs`'s rules,
+//!   keeps the sidebar signal, shows desktop notifications.
 //! - `app.rs`: the shell: start page or room, by path.
 //! - `ui/`: the components, one file per visible part: `home.rs` (start page), `room.rs`
 //!   (a room: session, header with the topic, link state, saved outbox, title with mentions,
@@ -47,6 +52,7 @@ pub mod audit;
 pub mod engine;
 #[cfg(test)]
 mod fixtures;
+pub mod inbox;
 pub mod list;
 pub mod mentions;
 pub mod moderation;
@@ -64,6 +70,8 @@ mod app;
 mod browser;
 #[cfg(target_arch = "wasm32")]
 mod connection;
+#[cfg(target_arch = "wasm32")]
+mod inbox_driver;
 #[cfg(target_arch = "wasm32")]
 mod ui;
 

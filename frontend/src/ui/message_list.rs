@@ -10,6 +10,8 @@
 
 use crate::browser;
 use crate::connection::Command;
+use crate::inbox::Divider;
+use crate::inbox_driver::{InboxCommand, InboxCtx};
 use crate::list::{self, Jump, Scroll, Shape};
 use crate::rows::{rows, Row};
 use crate::state::Shown;
@@ -56,13 +58,33 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
     let view = ctx.view;
     // Where the user stopped reading last time: the "new" divider goes after it. It stays put
     // for this visit (unless the room's history is reset); what is read now is saved.
-    let read_up_to = RwSignal::new(browser::load::<u64>(&read_key));
+    // Once the person's inbox answers, its read position (shared by every tab and device)
+    // places it instead (see `inbox::Divider`).
+    let divider = RwSignal::new(Divider::new(browser::load::<u64>(&read_key)));
     let read_key = StoredValue::new(read_key);
     // The read marker is a message id (the newest seen), not an event seq.
+    // The person's inbox keeps the read position every tab and device shares (issue 11): it
+    // hears of the newest message shown while the tab is focused.
+    let inbox = use_context::<InboxCtx>();
+    let room = StoredValue::new(ctx.room());
+    if let Some(i) = inbox {
+        Effect::new(move |_| {
+            let last_read = room.with_value(|r| i.sidebar.with(|s| s.room(r).map(|c| c.last_read)));
+            if let Some(last_read) = last_read {
+                divider.try_maybe_update(|d| (d.inbox(last_read), ()));
+            }
+        });
+    }
+    let tell_inbox = move |id: Seq| {
+        if let Some(i) = inbox.filter(|_| id > 0 && !browser::away()) {
+            i.send(InboxCommand::Read(room.get_value(), id));
+        }
+    };
     let mark_read = move |id: Seq| {
         if id > 0 && !browser::hidden() {
             read_key.with_value(|k| browser::save(k, &id));
         }
+        tell_inbox(id);
     };
     let list = NodeRef::<html::Div>::new();
     let at_bottom = RwSignal::new(true);
@@ -101,7 +123,7 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
     });
     let all_rows = Memo::new(move |_| {
         layout.with(|_| ());
-        let read = read_up_to.get();
+        let read = divider.with(Divider::after);
         view.with_untracked(|v| rows(v, read, day_label))
     });
 
@@ -137,7 +159,7 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
         let r = view.with(|v| v.resets);
         if r != resets.get_value() {
             resets.set_value(r);
-            read_up_to.set(None);
+            divider.set(Divider::new(None));
             seen.set(0);
             read_key.with_value(|k| browser::remove(k));
         }
@@ -243,6 +265,18 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
             request_older();
         }
     };
+    // Back in the tab with the newest message on screen: that is reading it.
+    let back = move || {
+        if at_bottom.get_untracked() {
+            tell_inbox(view.with_untracked(|v| v.newest_id().unwrap_or(0)));
+        }
+    };
+    let on_focus = window_event_listener(leptos::ev::focus, move |_| back());
+    let on_visible = window_event_listener(leptos::ev::visibilitychange, move |_| back());
+    on_cleanup(move || {
+        on_focus.remove();
+        on_visible.remove();
+    });
     let unread = move || if at_bottom.get() { 0 } else { view.with(|v| v.count_after(seen.get())) };
 
     view! {

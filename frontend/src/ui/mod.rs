@@ -4,8 +4,9 @@
 //! (`pending_row.rs`), a message's toolbar (`toolbar.rs`), emoji picker (`picker.rs`) and
 //! moderation menu (`mod_tools.rs`, with `popup.rs`), the composer (`composer.rs`), what keeps
 //! it waiting (`wait.rs`) and its `@` suggestions (`autocomplete.rs`), the room settings
-//! panel (`settings.rs`, with `bots.rs` and `audit_trail.rs`), the start page (`home.rs`).
-//! Component tests: `tests.rs`, and `owners_tests.rs` for rooms with owners. Each reads the [`crate::state::RoomView`] and
+//! panel (`settings.rs`, with `bots.rs` and `audit_trail.rs`), the start page (`home.rs`), the
+//! person's rooms from their inbox (`sidebar.rs`).
+//! Component tests: `tests.rs`, `owners_tests.rs` for rooms with owners, `sidebar_tests.rs`. Each reads the [`crate::state::RoomView`] and
 //! [`crate::engine::Link`] signals and sends [`crate::connection::Command`]s; the rules live
 //! in the pure modules (`state`, `engine`, `rows`, `list`, `outbox`).
 //!
@@ -28,10 +29,13 @@ pub mod picker;
 pub mod popup;
 pub mod room;
 pub mod settings;
+pub mod sidebar;
 pub mod toolbar;
 pub mod wait;
 
 #[cfg(test)]
 mod owners_tests;
+#[cfg(test)]
+mod sidebar_tests;
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@
 use crate::browser::{self, now_ms};
 use crate::connection::{self, Command, Session};
 use crate::engine::Link;
+use crate::inbox_driver::{InboxCommand, InboxCtx};
 use crate::list::message_anchor;
 use crate::outbox;
 use crate::share;
@@ -163,6 +164,9 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
     // does not count the whole welcome). Focus clears both.
     let read_key = format!("confab.read.{room}");
     let seen_id = RwSignal::new(browser::load::<u64>(&read_key).unwrap_or(0));
+    let inbox = use_context::<InboxCtx>();
+    let inbox_room = room.clone();
+    let title_key = room.clone();
     let title_room = if room.len() == 64 { "private room".to_owned() } else { format!("#{room}") };
     let away = RwSignal::new(browser::away());
     let on_focus = window_event_listener(leptos::ev::focus, move |_| away.set(browser::away()));
@@ -186,8 +190,34 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
             let seen = seen_id.get_untracked();
             (v.count_after(seen), v.mentions_after(seen))
         });
-        browser::set_title(&crate::list::tab_title(&title_room, unread, mentions));
+        // What waits in the person's other rooms (their inbox) joins the count in brackets.
+        let elsewhere = inbox.map_or(0, |i| i.sidebar.with(|s| s.waiting(Some(&title_key))));
+        browser::set_title(&crate::inbox::page_title(&title_room, unread, mentions, elsewhere));
         resets
+    });
+    // The inbox hears which room this tab shows while focused (no notifications for it).
+    if let Some(i) = inbox {
+        let room = inbox_room.clone();
+        Effect::new(move |_| {
+            let focused = !away.get();
+            i.send(InboxCommand::Focus(focused.then(|| room.clone())));
+        });
+        on_cleanup(move || i.send(InboxCommand::Focus(None)));
+    }
+    // The draft is kept per room in storage: switching rooms (or reloading) keeps it. While
+    // editing, the draft is the one stashed aside.
+    let draft_key = format!("confab.draft.{room}");
+    if let Some(d) = browser::load::<String>(&draft_key) {
+        ctx.draft.set(d);
+    }
+    Effect::new(move |_| {
+        let editing = ctx.editing.with(|e| e.is_some());
+        let d = if editing { ctx.stash.get() } else { ctx.draft.get() };
+        if d.is_empty() {
+            browser::remove(&draft_key);
+        } else {
+            browser::save(&draft_key, &d);
+        }
     });
 
     let show_members = RwSignal::new(false);
@@ -204,6 +234,7 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
         }
     });
     let is_gated = Memo::new(move |_| gated(&view.read(), link.get()).is_some());
+    let toggle_room = room.clone();
 
     view! {
         <div class="room" class:members-open=move || show_members.get() class:gated=move || is_gated.get()>
@@ -211,6 +242,21 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
                 <button class="link back" on:click=move |_| on_leave() aria-label="Leave the room">
                     "←"
                 </button>
+                {inbox.map(|i| view! {
+                    <button
+                        class="secondary rooms-toggle"
+                        aria-controls="sidebar"
+                        aria-expanded=move || i.drawer.get().to_string()
+                        data-testid="rooms-toggle"
+                        on:click=move |_| i.drawer.update(|o| *o = !*o)
+                    >
+                        "Rooms"
+                        {move || {
+                            let n = i.sidebar.with(|s| s.waiting(Some(&toggle_room)));
+                            (n > 0).then(|| view! { <span class="badge mention">{n}</span> })
+                        }}
+                    </button>
+                })}
                 <div class="title">
                     <h1 title=share.clone()>{display_room}</h1>
                     <Show when=move || topic.with(|t| !t.is_empty())>

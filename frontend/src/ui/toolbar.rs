@@ -1,8 +1,10 @@
 //! A message's toolbar, shown on hover and on keyboard focus inside the message: react,
-//! reply, edit and delete (our own messages that are not deleted), copy link, and for
+//! reply, edit and delete (our own messages that are not deleted), copy link, "mark as unread
+//! from here" (with the person's inbox, issue 11), and for
 //! moderators the moderation menu (`mod_tools.rs`). Delete asks once more in place (no
 //! browser dialog).
 
+use crate::inbox_driver::{InboxCommand, InboxCtx};
 use crate::state::Shown;
 use crate::ui::mod_tools::ModTools;
 use crate::ui::picker::EmojiPicker;
@@ -107,6 +109,26 @@ pub fn Toolbar(id: Seq, shown: RwSignal<Option<Shown>>, ctx: RoomCtx) -> impl In
                     <path d="M6.5 9.5l3-3M7 4.5l1.3-1.3a2.5 2.5 0 0 1 3.5 3.5L10.5 8M9 11.5l-1.3 1.3a2.5 2.5 0 0 1-3.5-3.5L5.5 8" />
                 </svg>
             </button>
+            {use_context::<InboxCtx>()
+                .map(|inbox| {
+                    view! {
+                        <button
+                            class="tool"
+                            title="Mark as unread from here"
+                            aria-label="Mark as unread from here"
+                            data-testid="mark-unread"
+                            on:click=move |_| {
+                                let newest = ctx.view.with_untracked(|v| v.newest_id().unwrap_or(id));
+                                inbox.send(InboxCommand::MarkUnread { room: ctx.room(), id, newest });
+                                ctx.say("Marked as unread from here");
+                            }
+                        >
+                            <svg class="icon" viewBox="0 0 16 16" aria-hidden="true">
+                                <circle cx="8" cy="8" r="3.5" />
+                            </svg>
+                        </button>
+                    }
+                })}
             <ModTools id=id shown=shown ctx=ctx />
             <Show when=picker_open>
                 <EmojiPicker id=id shown=shown ctx=ctx opener=react_button />

@@ -1,0 +1,59 @@
+//! Component tests of the sidebar (issue 11) in headless Chromium: the person's rooms in the
+//! inbox's order with their counts and badges, the open room marked, the level setting and
+//! what it tells the inbox.
+
+use super::sidebar::RoomSidebar;
+use super::tests::{mount, settle};
+use crate::inbox_driver::{InboxCommand, InboxCtx};
+use confab_shared::inbox::{InboxEvent, Level, RoomCounts};
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+
+fn counts(room: &str, unread: u32, mentions: u32) -> RoomCounts {
+    RoomCounts { room: room.into(), dm: false, last_read: 1, unread, mentions, level: Level::Mentions }
+}
+
+fn rooms_shown(host: &web_sys::HtmlElement) -> Vec<String> {
+    let list = host.query_selector_all("[data-testid=sidebar-room] .name").expect("a selector");
+    (0..list.length()).filter_map(|i| list.item(i)?.text_content()).collect()
+}
+
+#[wasm_bindgen_test]
+async fn the_sidebar_shows_rooms_with_counts_live() {
+    let (inbox, mut commands) = InboxCtx::detached();
+    let current = RwSignal::new(Some("lobby".to_owned()));
+    let host = mount(move || {
+        provide_context(inbox);
+        view! { <RoomSidebar current=current.into() /> }
+    });
+    settle().await;
+    assert!(host.text_content().unwrap_or_default().contains("Loading your rooms"));
+    inbox.sidebar.update(|s| {
+        s.apply(&InboxEvent::Rooms { rooms: vec![counts("lobby", 0, 0), counts("news", 4, 0), counts("team", 2, 1)] });
+    });
+    settle().await;
+    assert_eq!(rooms_shown(&host), ["#team", "#news", "#lobby"]);
+    let current_link = host.query_selector("[aria-current=page]").unwrap().expect("the open room is marked");
+    assert_eq!(current_link.text_content().unwrap_or_default(), "#lobby");
+    let team = host.query_selector("[data-testid=sidebar-room]").unwrap().unwrap();
+    assert_eq!(team.query_selector("[data-testid=mention-badge]").unwrap().unwrap().text_content().unwrap(), "@1");
+    assert_eq!(team.query_selector("[data-testid=unread-count]").unwrap().unwrap().text_content().unwrap(), "2");
+    let link = team.query_selector("a").unwrap().unwrap();
+    assert_eq!(link.get_attribute("aria-description").as_deref(), Some("2 unread, 1 mentioning you"));
+
+    // Counts move while another room is open.
+    inbox.sidebar.update(|s| {
+        s.apply(&InboxEvent::Counts(counts("lobby", 3, 2)));
+    });
+    settle().await;
+    assert_eq!(rooms_shown(&host), ["#lobby", "#team", "#news"]);
+
+    // The open room's level: shown, and told to the inbox.
+    let select: web_sys::HtmlSelectElement =
+        host.query_selector("[data-testid=level]").unwrap().expect("a level setting").unchecked_into();
+    assert_eq!(select.value(), "mentions");
+    select.set_value("all");
+    select.dispatch_event(&web_sys::Event::new("change").unwrap()).unwrap();
+    assert_eq!(commands.try_recv().ok(), Some(InboxCommand::Level("lobby".into(), Level::All)));
+}
