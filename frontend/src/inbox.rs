@@ -45,6 +45,8 @@ pub struct Sidebar {
     pub loaded: bool,
     /// The newest message notified of, by room.
     notified: HashMap<String, Seq>,
+    /// The inbox's last refusal, in its words (shown until the next one, or until dismissed).
+    pub refusal: Option<String>,
 }
 
 /// What a room's posts ask of the person, by its level (see the module's rules).
@@ -97,6 +99,10 @@ impl Sidebar {
                 true
             }
             InboxEvent::Notify { .. } => false,
+            InboxEvent::Refused { message, .. } => {
+                self.refusal = Some(message.clone());
+                true
+            }
         }
     }
 
@@ -431,7 +437,7 @@ mod tests {
     const KEY: &str = "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk";
 
     fn counts(room: &str, last_read: Seq, unread: u32, mentions: u32, level: Level) -> RoomCounts {
-        RoomCounts { room: room.into(), dm: false, last_read, unread, mentions, level }
+        RoomCounts { room: room.into(), dm: false, last_read, unread, mentions, level, peer: None }
     }
 
     fn rooms(v: Vec<RoomCounts>) -> InboxEvent {
@@ -475,6 +481,9 @@ mod tests {
         assert_eq!(s.room("a").unwrap().unread, 3);
         assert!(!s.apply(&InboxEvent::Counts(counts("a", 1, 3, 1, Level::Mentions))), "a replay changes nothing");
         assert!(s.apply(&InboxEvent::Counts(counts("c", 0, 1, 0, Level::Mentions))), "a room joined meanwhile");
+        let refused =
+            InboxEvent::Refused { code: confab_shared::ErrorCode::NotFound, message: "not a room of yours".into() };
+        assert!(s.apply(&refused) && s.refusal.as_deref() == Some("not a room of yours"), "a refusal is shown");
         // After a reconnect the inbox's list is the truth: a room left meanwhile goes.
         assert!(s.apply(&rooms(vec![counts("a", 4, 0, 0, Level::Mentions)])));
         assert!(s.room("b").is_none() && s.room("c").is_none());

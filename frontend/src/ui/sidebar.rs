@@ -107,6 +107,9 @@ pub fn RoomSidebar(current: Signal<Option<String>>) -> impl IntoView {
             <Show when=offline>
                 <p class="muted small" role="status">"Counts paused: reconnecting…"</p>
             </Show>
+            {move || {
+                inbox.sidebar.with(|s| s.refusal.clone()).map(|m| view! { <p class="muted small" role="alert">{m}</p> })
+            }}
             <Show when=refused>
                 <p class="muted small" role="status">"Your rooms cannot be listed: this browser's key was refused."</p>
             </Show>
