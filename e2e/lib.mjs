@@ -157,6 +157,7 @@ export async function startProxy(targetPort) {
   const net = await import('node:net');
   const sockets = new Set();
   const webSockets = new Set(); // client side of each joined WebSocket
+  const roomSockets = new Set(); // of those, the room's (the page also keeps one to its inbox)
   const hung = new Set();
   let up = true;
   let socketsUp = true;
@@ -175,18 +176,21 @@ export async function startProxy(targetPort) {
         client.on('close', () => hung.delete(client));
         return;
       }
+      // The page's socket to a room, not to its person's inbox (`/api/me/…`).
+      const toRoom = isWebSocket && /^GET \/api\/rooms\//.test(first.toString('latin1'));
       if (isWebSocket) {
-        upgrades++;
+        if (toRoom) upgrades++;
         // No permessage-deflate, so the proxy can read the page's frames and add its own.
         first = Buffer.from(first.toString('latin1').replace(/^sec-websocket-extensions:.*\r\n/gim, ''), 'latin1');
       }
       const upstream = net.connect(targetPort, '127.0.0.1');
       for (const s of [client, upstream]) {
         sockets.add(s);
-        s.on('close', () => { sockets.delete(s); webSockets.delete(s); });
+        s.on('close', () => { sockets.delete(s); webSockets.delete(s); roomSockets.delete(s); });
         s.on('error', () => {});
       }
       if (isWebSocket) webSockets.add(client);
+      if (toRoom) roomSockets.add(client);
       upstream.write(first);
       if (isWebSocket) {
         client.on('data', frameReader((raw, text) => {
@@ -219,9 +223,9 @@ export async function startProxy(targetPort) {
     restore() { up = true; socketsUp = true; hang = false; for (const s of hung) s.destroy(); },
     /** The next `send` is refused with this error (naming its client_id) and never stored. */
     refuseNextSend(code, message = 'the room could not store it') { refuse = { code, message }; },
-    /** Sends `text` to every open page socket, as if the room had. */
-    inject(text) { for (const s of webSockets) s.write(serverFrame(text)); },
-    /** WebSocket handshakes passed through so far. */
+    /** Sends `text` to every open room socket of the page, as if the room had. */
+    inject(text) { for (const s of roomSockets) s.write(serverFrame(text)); },
+    /** Room WebSocket handshakes passed through so far (the inbox's are not counted). */
     upgrades() { return upgrades; },
     close() { up = false; for (const s of [...sockets, ...hung]) s.destroy(); server.close(); },
   };
