@@ -5,7 +5,7 @@ use crate::inbox_driver::{InboxCommand, InboxCtx};
 use crate::ui::home::{Home, NAME_KEY, RECENT_KEY};
 use crate::ui::room::RoomPage;
 use crate::ui::sidebar::RoomSidebar;
-use confab_shared::{MemberKey, RoomName, UserName};
+use confab_shared::{RoomName, UserName};
 use leptos::prelude::*;
 
 const RECENT_MAX: usize = 8;
@@ -73,8 +73,7 @@ pub fn App() -> impl IntoView {
         let who = UserName::parse(&name.get()).ok();
         match (room, who) {
             (Some(room), Some(who)) => {
-                let key = MemberKey::parse(&browser::member_key()).expect("member_key() returns a valid key");
-                inbox.connect(&key);
+                // The inbox connects once the room has welcomed us (see `RoomPage`).
                 view! {
                     <div class="shell">
                         <RoomSidebar current=current />

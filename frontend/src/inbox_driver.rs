@@ -37,6 +37,10 @@ pub enum InboxCommand {
     Level(String, Level),
     /// The network or the tab came back: skip a backoff wait.
     Wake,
+    /// Whether the room this tab shows is connected. While it is not, the inbox keeps no socket
+    /// (browsers let one WebSocket per host be connecting at a time: a hung inbox handshake
+    /// would hold up the room's reconnect); when it is again, the inbox reconnects at once.
+    RoomOnline(bool),
 }
 
 /// The inbox as the page's components see it: provided once by the shell.
@@ -109,11 +113,18 @@ async fn run(key: MemberKey, ctx: InboxCtx, mut commands: UnboundedReceiver<Inbo
     let mut socket_id = 0u32;
     let random = || js_sys::Math::random();
     let mut todo = link.start(now_ms());
+    // The room is not connected: the inbox waits (see `InboxCommand::RoomOnline`).
+    let mut held = false;
     loop {
         while !todo.is_empty() {
             let mut next = Vec::new();
             for out in todo.drain(..) {
                 match out {
+                    Out::Open if held => {
+                        // Not now: counted as a failed attempt; `RoomOnline(true)` wakes it.
+                        socket = None;
+                        next.extend(link.on_close(now_ms(), None, random()));
+                    }
                     Out::Open => {
                         socket = None; // dropping the old socket closes it
                         socket_id = socket_id.wrapping_add(1);
@@ -191,6 +202,18 @@ async fn run(key: MemberKey, ctx: InboxCtx, mut commands: UnboundedReceiver<Inbo
                     link.level(room, level)
                 }
                 InboxCommand::Wake => link.wake(now),
+                InboxCommand::RoomOnline(online) => {
+                    held = !online;
+                    if held {
+                        if socket.take().is_some() {
+                            link.on_close(now, None, random())
+                        } else {
+                            Vec::new()
+                        }
+                    } else {
+                        link.wake(now)
+                    }
+                }
             },
         };
     }

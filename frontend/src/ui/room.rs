@@ -195,6 +195,19 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
         browser::set_title(&crate::inbox::page_title(&title_room, unread, mentions, elsewhere));
         resets
     });
+    // The inbox connects once this room has welcomed us: browsers let one WebSocket per host
+    // be connecting at a time, so a hung inbox handshake must never hold up the room's.
+    if let Some(i) = inbox {
+        let key = MemberKey::parse(&browser::member_key()).expect("member_key() returns a valid key");
+        let link = ctx.link;
+        Effect::new(move |_| {
+            let online = link.get() == Link::Online;
+            if online {
+                i.connect(&key);
+            }
+            i.send(InboxCommand::RoomOnline(online));
+        });
+    }
     // The inbox hears which room this tab shows while focused (no notifications for it).
     if let Some(i) = inbox {
         let room = inbox_room.clone();
