@@ -727,7 +727,11 @@ fn a_revoked_bot_stays_revoked_counts_toward_the_cap_and_never_owns_a_room() {
     h.moderate(a, "rv", json!({"kind": "revoke_bot", "member": bot.id}));
     h.moderate(a, "ub", json!({"kind": "unban", "member": bot.id}));
     assert_eq!(h.room.authenticate(&mut h.store, &token).unwrap(), None, "an unban does not bring a token back");
+    h.take(b);
     h.send(b, "p1", "@helper still there?");
+    let frames = h.take(b);
+    let [_ack, ServerFrame::Message(m)] = frames.as_slice() else { panic!("the post: {frames:?}") };
+    assert_eq!(m.mentions, [bot.id], "the mention still names the bot");
     assert!(h.room.due_deliveries(&mut h.store, h.now).is_empty(), "nor its webhook");
     // Banned bots count toward the cap: banning and making more cannot pass it.
     let mut made = 0;
