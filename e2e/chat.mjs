@@ -312,6 +312,7 @@ try {
     await box.press('Enter');
     assert(await box.inputValue() === '@alice ', `completed to ${JSON.stringify(await box.inputValue())}`);
     await box.pressSequentially('look at this');
+    assert(await box.inputValue() === '@alice look at this', `typed ${JSON.stringify(await box.inputValue())}`);
     await box.press('Enter');
     await alice.sees('@alice look at this');
     await alice.page.locator('[data-testid=message].mention').filter({ hasText: '@alice look at this' }).waitFor({ timeout: 5_000 });

@@ -699,7 +699,8 @@ mod tests {
             .to_json()
     }
 
-    fn sent(out: &[Out]) -> Vec<ClientFrame> {
+    /// The frames `out` sends (pings aside); the owners tests read them too.
+    pub(super) fn sent(out: &[Out]) -> Vec<ClientFrame> {
         out.iter()
             .filter_map(|o| match o {
                 Out::Send(t) if t != PING => Some(ClientFrame::parse(t).unwrap()),
@@ -708,7 +709,8 @@ mod tests {
             .collect()
     }
 
-    fn sent_ids(out: &[Out]) -> Vec<String> {
+    /// The client ids of the posts `out` sends.
+    pub(super) fn sent_ids(out: &[Out]) -> Vec<String> {
         sent(out)
             .into_iter()
             .filter_map(|f| match f {

@@ -494,6 +494,7 @@ impl ChatRoom {
             let effects = live.room.delivered(&mut store, delivery, answer, now);
             apply(live, effects);
         }
+        live.room.deliveries_settled(&mut store);
     }
 
     /// A write over HTTP: a bot's message operation (its token in `Authorization: Bearer`),

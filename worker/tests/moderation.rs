@@ -605,13 +605,17 @@ fn a_mention_of_a_bot_with_a_webhook_is_queued_delivered_answered_once_and_retri
     for (i, wait) in RETRIES_MS.iter().enumerate() {
         let due = h.room.due_deliveries(&mut h.store, at);
         assert_eq!(due.len(), 1, "try {}", i + 1);
-        assert!(h.room.due_deliveries(&mut h.store, at).len() == 1, "still queued until answered");
+        assert!(h.room.due_deliveries(&mut h.store, at).is_empty(), "not handed out twice while out");
+        let lease = at + confab_worker::webhook::TIMEOUT_MS + 1_000;
+        assert_eq!(h.room.due_deliveries(&mut h.store, lease).len(), 1, "still queued until answered");
         h.room.delivered(&mut h.store, &due[0], Answer::Retry, at);
+        h.room.deliveries_settled(&mut h.store);
         assert!(h.room.due_deliveries(&mut h.store, at + wait - 1).is_empty(), "not before its wait");
         at += wait;
     }
     let last = h.room.due_deliveries(&mut h.store, at);
     h.room.delivered(&mut h.store, &last[0], Answer::Retry, at);
+    h.room.deliveries_settled(&mut h.store);
     assert!(h.room.due_deliveries(&mut h.store, at + 86_400_000).is_empty(), "dropped after the last try");
     assert_eq!(h.room.next_wake(), None);
     // A bot mentioning itself is not told; a revoked bot's queue goes.
@@ -723,7 +727,11 @@ fn a_revoked_bot_stays_revoked_counts_toward_the_cap_and_never_owns_a_room() {
     h.moderate(a, "rv", json!({"kind": "revoke_bot", "member": bot.id}));
     h.moderate(a, "ub", json!({"kind": "unban", "member": bot.id}));
     assert_eq!(h.room.authenticate(&mut h.store, &token).unwrap(), None, "an unban does not bring a token back");
+    h.take(b);
     h.send(b, "p1", "@helper still there?");
+    let frames = h.take(b);
+    let [_ack, ServerFrame::Message(m)] = frames.as_slice() else { panic!("the post: {frames:?}") };
+    assert_eq!(m.mentions, [bot.id], "the mention still names the bot");
     assert!(h.room.due_deliveries(&mut h.store, h.now).is_empty(), "nor its webhook");
     // Banned bots count toward the cap: banning and making more cannot pass it.
     let mut made = 0;

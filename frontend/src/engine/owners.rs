@@ -71,35 +71,15 @@ pub(super) fn slow_mode_applies(view: &RoomView) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use crate::engine::tests::{sent, sent_ids};
     use crate::engine::{Engine, Link, Out};
     use crate::fixtures::{as_role, msg, welcome, ALICE, BOB};
     use crate::state::{Op, RoomView};
-    use confab_shared::{
-        close, Action, ClientFrame, ErrorCode, MemberKey, Role, RoomSettings, ServerFrame, UserName, PING,
-    };
+    use confab_shared::{close, Action, ClientFrame, ErrorCode, MemberKey, Role, RoomSettings, ServerFrame, UserName};
 
     fn engine(invite: Option<&str>) -> Engine {
         Engine::new(UserName::parse("alice").unwrap(), MemberKey::parse(&"k".repeat(40)).unwrap())
             .with_invite(invite.map(Into::into))
-    }
-
-    fn sent(out: &[Out]) -> Vec<ClientFrame> {
-        out.iter()
-            .filter_map(|o| match o {
-                Out::Send(t) if t != PING => Some(ClientFrame::parse(t).unwrap()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn posts(out: &[Out]) -> Vec<String> {
-        sent(out)
-            .into_iter()
-            .filter_map(|f| match f {
-                ClientFrame::Send { client_id, .. } => Some(client_id.as_str().to_owned()),
-                _ => None,
-            })
-            .collect()
     }
 
     /// A welcome as `role` in a room with slow mode at `secs`, our wait `wait_ms`.
@@ -177,7 +157,7 @@ mod tests {
     #[test]
     fn a_post_refused_for_slow_mode_waits_and_goes_again_while_other_operations_go_on() {
         let (mut e, mut v) = joined(&slow_welcome(Role::Member, 10, None), 0);
-        assert_eq!(posts(&e.send(&mut v, "c1".into(), "one".into(), 0)), ["c1"]);
+        assert_eq!(sent_ids(&e.send(&mut v, "c1".into(), "one".into(), 0)), ["c1"]);
         e.on_text(&mut v, &error(ErrorCode::SlowMode, Some("c1"), Some(4_000)), 10);
         assert_eq!(v.outbox.len(), 1, "still pending");
         assert!(v.outbox[0].failed.is_none() && !v.outbox[0].sent, "not failed; refused, so it can be taken back");
@@ -185,9 +165,9 @@ mod tests {
         // A reaction is not held.
         let out = e.operate(&mut v, "r1".into(), Op::React { id: 1, emoji: "👍".into(), on: true }, 20);
         assert!(matches!(sent(&out)[..], [ClientFrame::React { .. }]), "{out:?}");
-        assert!(posts(&e.on_tick(&mut v, 3_000, 0.5)).is_empty(), "the wait runs");
+        assert!(sent_ids(&e.on_tick(&mut v, 3_000, 0.5)).is_empty(), "the wait runs");
         assert_eq!(e.next_wake(), Some(4_010));
-        assert_eq!(posts(&e.on_tick(&mut v, 4_010, 0.5)), ["c1"], "sent when it ends");
+        assert_eq!(sent_ids(&e.on_tick(&mut v, 4_010, 0.5)), ["c1"], "sent when it ends");
     }
 
     #[test]
@@ -196,12 +176,12 @@ mod tests {
         assert!(e.send(&mut v, "c1".into(), "one".into(), 1).is_empty(), "the wait from before the reload");
         assert!(e.send(&mut v, "c2".into(), "two".into(), 2).is_empty());
         assert_eq!(e.next_wake(), Some(5_000));
-        assert_eq!(posts(&e.on_tick(&mut v, 5_000, 0.5)), ["c1"], "one, then the next waits for its ack");
-        assert!(posts(&e.flush_outbox(&mut v, 5_100)).is_empty());
+        assert_eq!(sent_ids(&e.on_tick(&mut v, 5_000, 0.5)), ["c1"], "one, then the next waits for its ack");
+        assert!(sent_ids(&e.flush_outbox(&mut v, 5_100)).is_empty());
         e.on_text(&mut v, &ack("c1", 2), 5_200);
-        assert!(posts(&e.on_tick(&mut v, 15_199, 0.5)).is_empty(), "the ack started the next wait");
+        assert!(sent_ids(&e.on_tick(&mut v, 15_199, 0.5)).is_empty(), "the ack started the next wait");
         assert_eq!(e.next_wake(), Some(15_200));
-        assert_eq!(posts(&e.on_tick(&mut v, 15_200, 0.5)), ["c2"]);
+        assert_eq!(sent_ids(&e.on_tick(&mut v, 15_200, 0.5)), ["c2"]);
     }
 
     #[test]
@@ -209,7 +189,7 @@ mod tests {
         let (mut e, mut v) = joined(&slow_welcome(Role::Moderator, 10, None), 0);
         let mut out = e.send(&mut v, "c1".into(), "one".into(), 1);
         out.extend(e.send(&mut v, "c2".into(), "two".into(), 2));
-        assert_eq!(posts(&out), ["c1", "c2"]);
+        assert_eq!(sent_ids(&out), ["c1", "c2"]);
     }
 
     #[test]
@@ -226,7 +206,7 @@ mod tests {
         assert_eq!(v.outbox[0].failed.as_deref(), Some("you are muted"));
         assert_eq!(v.moderation.muted_until, Some(61_000), "the banner knows until when");
         assert!(e.flush_outbox(&mut v, 2_000).is_empty(), "not resent by itself");
-        assert_eq!(posts(&e.retry_now(&mut v, 70_000)), ["c1"], "the person may retry");
+        assert_eq!(sent_ids(&e.retry_now(&mut v, 70_000)), ["c1"], "the person may retry");
     }
 
     #[test]

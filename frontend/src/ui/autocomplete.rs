@@ -56,15 +56,17 @@ impl Mentions {
         let Some((at, caret, _)) = self.query.get_untracked() else { return };
         let (text, end) = draft.with_untracked(|d| complete(d, at, caret, name));
         let pos = utf16_offset(&text, end) as u32;
+        // The value and the caret are set here, in the keydown itself, not left to the
+        // `prop:value` binding and a later frame: a fast typist's next key lands before the
+        // next frame, and a caret moved back then would split the word they are typing. The
+        // binding then writes the same value, which moves nothing.
+        if let Some(el) = textarea.get_untracked() {
+            el.set_value(&text);
+            let _ = el.focus();
+            let _ = el.set_selection_range(pos, pos);
+        }
         draft.set(text);
         self.close();
-        if let Some(el) = textarea.get_untracked() {
-            // The value is set by the `prop:value` binding first, then the caret.
-            request_animation_frame(move || {
-                let _ = el.focus();
-                let _ = el.set_selection_range(pos, pos);
-            });
-        }
     }
 
     /// A key pressed in the composer: whether the suggestions took it.

@@ -461,8 +461,16 @@ async fn at_suggests_members_and_enter_completes() {
     press(&host, "textarea", "ArrowDown");
     settle().await;
     press(&host, "textarea", "Enter");
+    // A fast typist's next key comes before the next frame: the completion and its caret
+    // must already be in place, and stay there.
+    assert_eq!((area.value(), area.selection_start().ok().flatten()), ("hi @carol ".to_owned(), Some(10)));
+    let _ = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&wasm_bindgen::JsValue::NULL)).await;
+    area.set_range_text("x").expect("typed");
+    area.set_selection_range(11, 11).expect("a caret");
+    area.dispatch_event(&web_sys::Event::new("input").expect("an event")).expect("dispatched");
     settle().await;
-    assert_eq!(c.draft.get_untracked(), "hi @carol ");
+    assert_eq!(c.draft.get_untracked(), "hi @carol x");
+    assert_eq!((area.value(), area.selection_start().ok().flatten()), ("hi @carol x".to_owned(), Some(11)));
     assert_eq!(count(&host, "[data-testid=mention-option]"), 0, "closed once chosen");
     assert!(view.with_untracked(|v| v.outbox.is_empty()), "the Enter chose; it did not send");
 }

@@ -71,11 +71,27 @@ impl Room {
         }
     }
 
-    /// The deliveries due now, for the glue to send.
+    /// The deliveries due now, for the glue to send. Every alarm asks (presence sweeps wake
+    /// the room every few seconds), so the queue is read only when its earliest row is due:
+    /// `next_delivery` is loaded at restore and moved on every enqueue and retry.
     pub fn due_deliveries(&mut self, store: &mut impl RoomStore, now_ms: u64) -> Vec<Delivery> {
+        if self.next_delivery.is_none_or(|at| at > now_ms) {
+            return Vec::new();
+        }
         let due = store.due(now_ms, DELIVERIES_PER_WAKE).unwrap_or_default();
+        // Leased until their answer is surely in: a wake while they are out (or after a
+        // crash) does not hand the same rows out again before then.
+        let lease = now_ms + crate::webhook::TIMEOUT_MS + 1_000;
+        for d in &due {
+            let _ = store.reschedule(d.id, d.attempts, lease);
+        }
         self.next_delivery = store.next_due().ok().flatten();
         due
+    }
+
+    /// After a batch's answers: the queue's next due time, now that its leases are settled.
+    pub fn deliveries_settled(&mut self, store: &mut impl RoomStore) {
+        self.next_delivery = store.next_due().ok().flatten();
     }
 
     /// What a delivery's answer means: done (posting a text answer as the bot, replying to
