@@ -19,9 +19,11 @@
 //!   windows ([`retry_delay_ms`]) and connect deadline; the attempt count starts over after a
 //!   socket stayed up [`STABLE_MS`]. Close 4003 (this key does not own the inbox) is never
 //!   reconnected.
-//! - No heartbeat yet: the inbox object does not answer `ping` (it closes the socket on any
-//!   text that is not an [`InboxFrame`]). Until it does, a dead socket is found only by the
-//!   browser's `close` event; [`InboxLink::wake`] reconnects a waiting link at once.
+//! - Heartbeat, as the room's: `ping` every [`PING_EVERY_MS`] (the inbox's runtime answers
+//!   `pong` without waking it); nothing heard for [`DEAD_AFTER_MS`] means the socket is
+//!   half-open (the browser has not noticed), so it is closed and reconnected: counts never
+//!   freeze on a dead socket. [`InboxLink::wake`] (the network or the tab came back) probes
+//!   an open socket at once ([`PROBE_MS`]) and reconnects a waiting link.
 //! - The tab shows what waits (the sum of [`attention`]) as a count in its title (with the
 //!   open room's own) and a badge on its icon ([`favicon`]).
 //! - The "New" divider ([`Divider`]) comes from the inbox's read position, placed once per
@@ -31,10 +33,10 @@
 //!   here" a room's reads up to where the person was are held back, so the room stays unread
 //!   while they look at it; a newer message read, or opening another room, lifts that.
 
-use crate::engine::{retry_delay_ms, Link, Out, CONNECT_TIMEOUT_MS, STABLE_MS};
+use crate::engine::{retry_delay_ms, Link, Out, CONNECT_TIMEOUT_MS, DEAD_AFTER_MS, PING_EVERY_MS, PROBE_MS, STABLE_MS};
 use confab_shared::close;
 use confab_shared::inbox::{InboxEvent, InboxFrame, Level, RoomCounts};
-use confab_shared::Seq;
+use confab_shared::{Seq, PING, PONG};
 use std::collections::{BTreeMap, HashMap};
 
 /// The person's rooms with their counts, as the sidebar shows them.
@@ -237,6 +239,12 @@ pub struct InboxLink {
     later: Vec<InboxFrame>,
     /// The inbox closed with 1008: only its long wait reconnects, not [`InboxLink::wake`].
     held: bool,
+    /// When the open socket last said anything.
+    heard_ms: u64,
+    /// When the next `ping` goes.
+    next_ping_ms: u64,
+    /// A probe `ping` is out that must be answered by then.
+    probe_until_ms: Option<u64>,
 }
 
 impl InboxLink {
@@ -256,6 +264,9 @@ impl InboxLink {
             held_reads: HashMap::new(),
             later: Vec::new(),
             held: false,
+            heard_ms: 0,
+            next_ping_ms: u64::MAX,
+            probe_until_ms: None,
         }
     }
 
@@ -282,6 +293,9 @@ impl InboxLink {
         self.open = true;
         self.greeted = false;
         self.sent_reads.clear();
+        self.heard_ms = now_ms;
+        self.next_ping_ms = now_ms.saturating_add(PING_EVERY_MS);
+        self.probe_until_ms = None;
         self.connect_deadline_ms = Some(now_ms.saturating_add(CONNECT_TIMEOUT_MS));
         vec![send(&InboxFrame::Hello { key: self.key.clone() })]
     }
@@ -289,6 +303,11 @@ impl InboxLink {
     /// A text arrived: applied to `sidebar`; returns what to send and the event (for
     /// [`Sidebar::notice`]). Text that is not an event (a newer inbox's) is ignored.
     pub fn on_text(&mut self, sidebar: &mut Sidebar, text: &str, now_ms: u64) -> (Vec<Out>, Option<InboxEvent>) {
+        self.heard_ms = now_ms;
+        self.probe_until_ms = None;
+        if text == PONG {
+            return (Vec::new(), None);
+        }
         let Ok(event) = serde_json::from_str::<InboxEvent>(text) else { return (Vec::new(), None) };
         sidebar.apply(&event);
         let mut out = Vec::new();
@@ -317,6 +336,8 @@ impl InboxLink {
         self.open = false;
         self.greeted = false;
         self.connect_deadline_ms = None;
+        self.next_ping_ms = u64::MAX;
+        self.probe_until_ms = None;
         if code == Some(close::REMOVED) || self.link == Link::Removed {
             self.link = Link::Removed;
             return Vec::new();
@@ -331,17 +352,25 @@ impl InboxLink {
         Vec::new()
     }
 
-    /// Time passed: a reconnect that is due, or a socket not greeted in time given up.
+    /// Time passed: a reconnect that is due; a socket not greeted in time, silent too long
+    /// or not answering a probe given up; a `ping` that is due.
     pub fn on_tick(&mut self, now_ms: u64, random: f64) -> Vec<Out> {
-        match self.link {
-            Link::Waiting { retry_at_ms } if now_ms >= retry_at_ms => self.connect(now_ms),
-            _ if self.connect_deadline_ms.is_some_and(|t| now_ms >= t) => {
-                let mut out = vec![Out::Close];
-                out.extend(self.on_close(now_ms, None, random));
-                out
-            }
-            _ => Vec::new(),
+        if let Link::Waiting { retry_at_ms } = self.link {
+            return if now_ms >= retry_at_ms { self.connect(now_ms) } else { Vec::new() };
         }
+        let dead = self.connect_deadline_ms.is_some_and(|t| now_ms >= t)
+            || (self.open && now_ms >= self.heard_ms.saturating_add(DEAD_AFTER_MS))
+            || self.probe_until_ms.is_some_and(|t| now_ms >= t);
+        if dead && self.link != Link::Removed {
+            let mut out = vec![Out::Close];
+            out.extend(self.on_close(now_ms, None, random));
+            return out;
+        }
+        if self.open && now_ms >= self.next_ping_ms {
+            self.next_ping_ms = now_ms.saturating_add(PING_EVERY_MS);
+            return vec![Out::Send(PING.to_owned())];
+        }
+        Vec::new()
     }
 
     /// When [`InboxLink::on_tick`] is due next; `None`: only an event can change anything.
@@ -349,15 +378,23 @@ impl InboxLink {
         match self.link {
             Link::Waiting { retry_at_ms } => Some(retry_at_ms),
             Link::Removed => None,
-            _ => self.connect_deadline_ms,
+            _ => {
+                let alive = self.open.then(|| self.next_ping_ms.min(self.heard_ms.saturating_add(DEAD_AFTER_MS)));
+                [self.connect_deadline_ms, alive, self.probe_until_ms].into_iter().flatten().min()
+            }
         }
     }
 
     /// The network or the tab came back: a link waiting to reconnect does so now (not after a
-    /// policy close: that wait is the inbox's to set).
+    /// policy close: that wait is the inbox's to set); an open socket is probed.
     pub fn wake(&mut self, now_ms: u64) -> Vec<Out> {
         match self.link {
             Link::Waiting { .. } if !self.held => self.connect(now_ms),
+            // Open as far as the browser knows: after a network change it may be half-open.
+            _ if self.open && self.probe_until_ms.is_none() => {
+                self.probe_until_ms = Some(now_ms.saturating_add(PROBE_MS));
+                vec![Out::Send(PING.to_owned())]
+            }
             _ => Vec::new(),
         }
     }
@@ -713,5 +750,50 @@ mod tests {
         assert_eq!(l.next_wake(), None);
         assert!(l.wake(POLICY_WAIT_MS + 5).is_empty());
         assert!(l.on_tick(u64::MAX, 0.0).is_empty());
+    }
+
+    #[test]
+    fn a_quiet_socket_is_pinged_and_a_half_open_one_replaced() {
+        let mut s = Sidebar::default();
+        let mut l = InboxLink::new(KEY.into());
+        l.start(0);
+        l.on_open(0);
+        l.on_text(&mut s, &text(&rooms(vec![])), 10);
+        // Quiet: a ping when due, and nothing before.
+        assert_eq!(l.next_wake(), Some(PING_EVERY_MS));
+        assert!(l.on_tick(PING_EVERY_MS - 1, 0.0).is_empty());
+        assert_eq!(l.on_tick(PING_EVERY_MS, 0.0), [Out::Send(PING.into())]);
+        // Answered: alive, and the pong is no event.
+        assert_eq!(l.on_text(&mut s, PONG, PING_EVERY_MS + 5), (Vec::new(), None));
+        assert_eq!(l.on_tick(2 * PING_EVERY_MS, 0.0), [Out::Send(PING.into())]);
+        assert_eq!(l.link(), Link::Online);
+        // Not answered: the socket is dead once nothing was heard for DEAD_AFTER_MS.
+        let heard = PING_EVERY_MS + 5;
+        assert_eq!(l.next_wake(), Some(heard + DEAD_AFTER_MS));
+        let out = l.on_tick(heard + DEAD_AFTER_MS, 0.0);
+        assert_eq!(out, [Out::Close]);
+        assert!(matches!(l.link(), Link::Waiting { .. }));
+    }
+
+    #[test]
+    fn coming_back_probes_an_open_socket() {
+        let mut s = Sidebar::default();
+        let mut l = InboxLink::new(KEY.into());
+        l.start(0);
+        l.on_open(0);
+        l.on_text(&mut s, &text(&rooms(vec![])), 10);
+        assert_eq!(l.wake(100), [Out::Send(PING.into())]);
+        assert!(l.wake(200).is_empty(), "one probe at a time");
+        assert_eq!(l.next_wake(), Some(100 + PROBE_MS));
+        assert_eq!(l.on_tick(100 + PROBE_MS, 0.0), [Out::Close]);
+        // A probe answered keeps the socket.
+        let now = l.next_wake().unwrap();
+        assert_eq!(l.on_tick(now, 0.0), [Out::Open]);
+        l.on_open(now);
+        l.on_text(&mut s, &text(&rooms(vec![])), now);
+        l.wake(now + 1);
+        l.on_text(&mut s, PONG, now + 2);
+        assert!(l.on_tick(now + 1 + PROBE_MS, 0.0).is_empty());
+        assert_eq!(l.link(), Link::Online);
     }
 }
