@@ -36,7 +36,7 @@
 use crate::engine::{retry_delay_ms, Link, Out, CONNECT_TIMEOUT_MS, DEAD_AFTER_MS, PING_EVERY_MS, PROBE_MS, STABLE_MS};
 use confab_shared::close;
 use confab_shared::inbox::{InboxEvent, InboxFrame, Level, RoomCounts};
-use confab_shared::{Seq, PING, PONG};
+use confab_shared::{MemberId, Seq, PING, PONG};
 use std::collections::{BTreeMap, HashMap};
 
 /// The person's rooms with their counts, as the sidebar shows them.
@@ -73,12 +73,27 @@ pub struct Notice {
     pub body: String,
 }
 
-/// A room's name as the person reads it: `#lobby`, or "a direct message".
+/// A room's name as the person reads it in a sentence: `#lobby`, "a direct message", "a
+/// private room".
 pub fn room_label(r: &str, dm: bool) -> String {
-    if dm || r.len() == 64 {
+    if dm {
         "a direct message".to_owned()
+    } else if r.len() == 64 {
+        "a private room".to_owned()
     } else {
         format!("#{r}")
+    }
+}
+
+/// A room's name as a heading or a sidebar row shows it: a direct message by its other
+/// person ("bob"), a private room by the start of its name, a room as `#lobby`. `known`: the
+/// inbox's entry, if the room is listed there.
+pub fn room_title(r: &str, known: Option<&RoomCounts>) -> String {
+    match known {
+        Some(RoomCounts { dm: true, peer: Some(p), .. }) => p.clone(),
+        Some(RoomCounts { dm: true, .. }) => "Direct message".to_owned(),
+        _ if r.len() == 64 => format!("private · {}…", r.get(..8).unwrap_or(r)),
+        _ => format!("#{r}"),
     }
 }
 
@@ -239,6 +254,9 @@ pub struct InboxLink {
     later: Vec<InboxFrame>,
     /// The inbox closed with 1008: only its long wait reconnects, not [`InboxLink::wake`].
     held: bool,
+    /// A direct message this page asked to start, by its other person's name: the page
+    /// opens it when the inbox lists it.
+    opening_dm: Option<String>,
     /// When the open socket last said anything.
     heard_ms: u64,
     /// When the next `ping` goes.
@@ -264,6 +282,7 @@ impl InboxLink {
             held_reads: HashMap::new(),
             later: Vec::new(),
             held: false,
+            opening_dm: None,
             heard_ms: 0,
             next_ping_ms: u64::MAX,
             probe_until_ms: None,
@@ -442,6 +461,29 @@ impl InboxLink {
         self.reads.remove(&room);
         self.sent_reads.remove(&room);
         self.when_greeted(InboxFrame::MarkUnread { room, id })
+    }
+
+    /// Starts (or opens) a direct message with `member` of `room`, known there as `peer`.
+    pub fn dm(&mut self, room: String, member: MemberId, peer: String) -> Vec<Out> {
+        self.opening_dm = Some(peer);
+        self.when_greeted(InboxFrame::Dm { room, member })
+    }
+
+    /// The direct message asked for with [`InboxLink::dm`], if `event` is the inbox listing
+    /// it: the room to open (once). A refusal ends the wait.
+    pub fn opened_dm(&mut self, event: &InboxEvent) -> Option<String> {
+        let peer = self.opening_dm.as_deref()?;
+        match event {
+            InboxEvent::Counts(c) if c.dm && c.peer.as_deref() == Some(peer) => {
+                self.opening_dm = None;
+                Some(c.room.clone())
+            }
+            InboxEvent::Refused { .. } => {
+                self.opening_dm = None;
+                None
+            }
+            _ => None,
+        }
     }
 
     /// Sets a room's notification level.
@@ -795,5 +837,40 @@ mod tests {
         l.on_text(&mut s, PONG, now + 2);
         assert!(l.on_tick(now + 1 + PROBE_MS, 0.0).is_empty());
         assert_eq!(l.link(), Link::Online);
+    }
+
+    #[test]
+    fn a_dm_asked_for_opens_when_the_inbox_lists_it_and_not_before() {
+        let mut s = Sidebar::default();
+        let mut l = InboxLink::new(KEY.into());
+        l.start(0);
+        // Asked before the inbox answered: sent once it has.
+        assert!(l.dm("lobby".into(), 7, "bob".into()).is_empty());
+        l.on_open(1);
+        let (out, _) = l.on_text(&mut s, &text(&rooms(vec![])), 2);
+        assert_eq!(frames(&out), [InboxFrame::Dm { room: "lobby".into(), member: 7 }]);
+        let dm = |peer: &str| {
+            InboxEvent::Counts(RoomCounts { dm: true, peer: Some(peer.into()), ..counts("dm-1", 0, 0, 0, Level::All) })
+        };
+        // Someone else's DM arriving meanwhile, or a room's counts, open nothing.
+        assert_eq!(l.opened_dm(&dm("carol")), None);
+        assert_eq!(l.opened_dm(&InboxEvent::Counts(counts("lobby", 0, 1, 0, Level::All))), None);
+        assert_eq!(l.opened_dm(&dm("bob")).as_deref(), Some("dm-1"));
+        assert_eq!(l.opened_dm(&dm("bob")), None, "once");
+        // Refused: the wait ends.
+        l.dm("lobby".into(), 8, "dave".into());
+        let refused = InboxEvent::Refused { code: confab_shared::ErrorCode::BadRequest, message: "no".into() };
+        assert_eq!(l.opened_dm(&refused), None);
+        assert_eq!(l.opened_dm(&dm("dave")), None);
+    }
+
+    #[test]
+    fn a_dm_is_titled_by_its_person() {
+        let dm = RoomCounts { dm: true, peer: Some("bob".into()), ..counts("dm-1", 0, 0, 0, Level::All) };
+        assert_eq!(room_title("dm-1", Some(&dm)), "bob");
+        assert_eq!(room_title("dm-1", Some(&RoomCounts { peer: None, ..dm })), "Direct message");
+        assert_eq!(room_title("lobby", None), "#lobby");
+        assert_eq!(room_title(&"ab".repeat(32), None), "private · abababab…");
+        assert_eq!(room_label(&"ab".repeat(32), false), "a private room");
     }
 }

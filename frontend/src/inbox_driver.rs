@@ -9,7 +9,7 @@ use crate::connection::{open_socket, Event, Socket};
 use crate::engine::{Link, Out};
 use crate::inbox::{InboxLink, Notice, Sidebar};
 use confab_shared::inbox::{inbox_id, Level};
-use confab_shared::{MemberKey, Seq};
+use confab_shared::{MemberId, MemberKey, Seq};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::{FutureExt, StreamExt};
 use gloo_timers::future::TimeoutFuture;
@@ -35,6 +35,16 @@ pub enum InboxCommand {
     },
     /// The person set a room's notification level.
     Level(String, Level),
+    /// Start (or open) a direct message with `member` of `room`, known there as `peer`; the
+    /// page opens it when the inbox lists it.
+    Dm {
+        /// A room of the person's where the other one is a member.
+        room: String,
+        /// Their member id there.
+        member: MemberId,
+        /// Their name there.
+        peer: String,
+    },
     /// The network or the tab came back: skip a backoff wait.
     Wake,
     /// Whether the room this tab shows is connected. While it is not, the inbox keeps no socket
@@ -170,12 +180,14 @@ async fn run(key: MemberKey, ctx: InboxCtx, mut commands: UnboundedReceiver<Inbo
             Some(Ok(Event::Opened(id))) if id == socket_id => link.on_open(now),
             Some(Ok(Event::Text(id, t))) if id == socket_id => {
                 let mut notice = None;
+                let mut open_dm = None;
                 let out = ctx
                     .sidebar
                     .try_maybe_update(|s| {
                         let before = s.clone();
                         let (out, event) = link.on_text(s, &t, now);
                         if let Some(e) = event {
+                            open_dm = link.opened_dm(&e);
                             let allowed = ctx.allowed.get_untracked();
                             notice = s.notice(&e, crate::browser::hidden(), allowed);
                         }
@@ -184,6 +196,10 @@ async fn run(key: MemberKey, ctx: InboxCtx, mut commands: UnboundedReceiver<Inbo
                     .unwrap_or_default();
                 if let Some(n) = notice {
                     show(&n);
+                }
+                if let Some(room) = open_dm {
+                    ctx.drawer.set(false);
+                    crate::browser::navigate(&format!("/r/{room}"));
                 }
                 out
             }
@@ -201,6 +217,7 @@ async fn run(key: MemberKey, ctx: InboxCtx, mut commands: UnboundedReceiver<Inbo
                     ctx.sidebar.try_maybe_update(|s| (s.set_level(&room, level), ()));
                     link.level(room, level)
                 }
+                InboxCommand::Dm { room, member, peer } => link.dm(room, member, peer),
                 InboxCommand::Wake => link.wake(now),
                 InboxCommand::RoomOnline(online) => {
                     held = !online;

@@ -2,8 +2,11 @@
 //! ("owner", "mod", "bot"). Moderators get a menu on each member they may act on (mute, lift
 //! a mute, ban), and the owner names and un-names moderators there. The rows are a memo keyed
 //! by what they show, so typing or a new message neither redraws them nor closes an open menu.
+//! Beside every other person (not a bot, not in a direct message already) a "Message" button
+//! starts a direct message through the person's inbox, which opens it here once it exists.
 
 use crate::audit::badge;
+use crate::inbox_driver::{InboxCommand, InboxCtx};
 use crate::moderation::MUTE_CHOICES;
 use crate::ui::popup::{BanForm, Popup};
 use crate::ui::room::RoomCtx;
@@ -93,11 +96,30 @@ fn MemberRow(e: Entry, open: RwSignal<Option<MemberId>>, ctx: RoomCtx) -> impl I
     };
     let label = format!("Moderate {name}");
     let ban_name = StoredValue::new(name.clone());
+    // A direct message: with a person (not a bot, not us), from a room that is not one.
+    let inbox = use_context::<InboxCtx>();
+    let in_dm = ctx.room().starts_with("dm-");
+    let message = inbox.filter(|_| !me && role != Role::Bot && !in_dm).map(|inbox| {
+        let peer = name.clone();
+        let label = format!("Send {name} a direct message");
+        view! {
+            <button
+                class="tool member-dm"
+                aria-label=label.clone()
+                title=label
+                data-testid="member-dm"
+                on:click=move |_| inbox.send(InboxCommand::Dm { room: ctx.room(), member: id, peer: peer.clone() })
+            >
+                "✉"
+            </button>
+        }
+    });
     view! {
         <li class:me=me data-testid="member" data-member=id>
             <span dir="auto">{name.clone()}</span>
             {me.then_some(" (you)")}
             {badge(role).map(|b| view! { <span class=format!("badge {b}") data-testid="badge">{b}</span> })}
+            {message}
             {(actionable || promotable)
                 .then(|| {
                     view! {

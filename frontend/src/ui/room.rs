@@ -167,7 +167,6 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
     let inbox = use_context::<InboxCtx>();
     let inbox_room = room.clone();
     let title_key = room.clone();
-    let title_room = if room.len() == 64 { "private room".to_owned() } else { format!("#{room}") };
     let away = RwSignal::new(browser::away());
     let on_focus = window_event_listener(leptos::ev::focus, move |_| away.set(browser::away()));
     let on_blur = window_event_listener(leptos::ev::blur, move |_| away.set(true));
@@ -191,7 +190,12 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
             (v.count_after(seen), v.mentions_after(seen))
         });
         // What waits in the person's other rooms (their inbox) joins the count in brackets.
-        let elsewhere = inbox.map_or(0, |i| i.sidebar.with(|s| s.waiting(Some(&title_key))));
+        let (elsewhere, known) =
+            inbox.map_or((0, None), |i| i.sidebar.with(|s| (s.waiting(Some(&title_key)), s.room(&title_key).cloned())));
+        let title_room = match known {
+            _ if title_key.len() == 64 => "private room".to_owned(),
+            known => crate::inbox::room_title(&title_key, known.as_ref()),
+        };
         browser::set_title(&crate::inbox::page_title(&title_room, unread, mentions, elsewhere));
         resets
     });
@@ -234,7 +238,14 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
     });
 
     let show_members = RwSignal::new(false);
-    let display_room = if room.len() == 64 { format!("private · {}…", &room[..8]) } else { format!("#{room}") };
+    // A direct message is titled by its other person, as the inbox lists it.
+    let display_room = {
+        let room = room.clone();
+        move || {
+            let known = inbox.and_then(|i| i.sidebar.with(|s| s.room(&room).cloned()));
+            crate::inbox::room_title(&room, known.as_ref())
+        }
+    };
     let share = format!("{}/r/{room}", browser::origin());
     let topic = Memo::new(move |_| view.with(|v| v.moderation.settings.topic.clone()));
     let moderates = Memo::new(move |_| ctx.rights.with(|r| r.moderates()));

@@ -6,7 +6,7 @@
 
 use crate::browser;
 use crate::engine::Link;
-use crate::inbox::room_label;
+use crate::inbox::{room_label, room_title};
 use crate::inbox_driver::{InboxCommand, InboxCtx};
 use confab_shared::inbox::{Level, RoomCounts};
 use leptos::prelude::*;
@@ -36,7 +36,8 @@ pub fn RoomSidebar(current: Signal<Option<String>>) -> impl IntoView {
             move || current.with(|c| c.as_deref() == Some(room.as_str()))
         };
         let is_current2 = is_current.clone();
-        let label = room_label(&r.room, r.dm);
+        let label = room_title(&r.room, Some(&r));
+        let dm = r.dm;
         let unread = r.unread;
         let mentions = r.mentions;
         let described = match (unread, mentions) {
@@ -55,14 +56,15 @@ pub fn RoomSidebar(current: Signal<Option<String>>) -> impl IntoView {
             browser::navigate(&format!("/r/{room}"));
         };
         view! {
-            <li class:unread={unread > 0} class:current=is_current data-testid="sidebar-room">
+            <li class:unread={unread > 0} class:current=is_current class:dm=dm data-testid="sidebar-room">
                 <a
                     href=href
                     on:click=open
                     aria-current=move || if is_current2() { Some("page") } else { None }
                     aria-description=described
                 >
-                    <span class="name">{label}</span>
+                    {dm.then(|| view! { <span class="visually-hidden">"Direct message with "</span> })}
+                    <span class="name" dir="auto">{label}</span>
                     <Show when=move || { mentions > 0 }>
                         <span class="badge mention" aria-hidden="true" data-testid="mention-badge">
                             {format!("@{}", shown(mentions))}

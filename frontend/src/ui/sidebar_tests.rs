@@ -11,7 +11,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
 fn counts(room: &str, unread: u32, mentions: u32) -> RoomCounts {
-    RoomCounts { room: room.into(), dm: false, last_read: 1, unread, mentions, level: Level::Mentions }
+    RoomCounts { room: room.into(), dm: false, last_read: 1, unread, mentions, level: Level::Mentions, peer: None }
 }
 
 fn rooms_shown(host: &web_sys::HtmlElement) -> Vec<String> {
@@ -56,4 +56,44 @@ async fn the_sidebar_shows_rooms_with_counts_live() {
     select.set_value("all");
     select.dispatch_event(&web_sys::Event::new("change").unwrap()).unwrap();
     assert_eq!(commands.try_recv().ok(), Some(InboxCommand::Level("lobby".into(), Level::All)));
+}
+
+#[wasm_bindgen_test]
+async fn a_direct_message_is_listed_by_its_person() {
+    let (inbox, _commands) = InboxCtx::detached();
+    let host = mount(move || {
+        provide_context(inbox);
+        view! { <RoomSidebar current=Signal::derive(|| None) /> }
+    });
+    let dm = RoomCounts { dm: true, peer: Some("bob".into()), level: Level::All, ..counts("dm-1", 1, 1) };
+    inbox.sidebar.update(|s| {
+        s.apply(&InboxEvent::Rooms { rooms: vec![counts("lobby", 0, 0), dm] });
+    });
+    settle().await;
+    assert_eq!(rooms_shown(&host), ["bob", "#lobby"]);
+    let row = host.query_selector("[data-testid=sidebar-room].dm a").unwrap().expect("a DM row");
+    assert!(row.text_content().unwrap_or_default().starts_with("Direct message with bob"), "said to a screen reader");
+}
+
+#[wasm_bindgen_test]
+async fn a_member_is_sent_a_direct_message_from_the_member_list() {
+    let (inbox, mut commands) = InboxCtx::detached();
+    let view = super::tests::view_with(vec![]);
+    view.update(|v| {
+        let bot = confab_shared::Member { role: confab_shared::Role::Bot, ..confab_shared::Member::new(9, "ci") };
+        v.apply(confab_shared::ServerFrame::MemberJoined(bot), 0);
+    });
+    let c = super::tests::ctx(view, 0);
+    let host = mount(move || {
+        provide_context(inbox);
+        view! { <super::members::MemberPanel ctx=c share=String::new() /> }
+    });
+    settle().await;
+    assert_eq!(super::tests::count(&host, "[data-member='1'] [data-testid=member-dm]"), 0, "not ourselves");
+    assert_eq!(super::tests::count(&host, "[data-member='9'] [data-testid=member-dm]"), 0, "not a bot");
+    super::tests::click(&host, "[data-member='2'] [data-testid=member-dm]");
+    assert_eq!(
+        commands.try_recv().ok(),
+        Some(InboxCommand::Dm { room: "lobby".into(), member: 2, peer: "bob".into() })
+    );
 }
