@@ -2,13 +2,19 @@
 
 use crate::browser;
 use crate::inbox_driver::{InboxCommand, InboxCtx};
+use crate::state::RoomView;
 use crate::ui::home::{Home, NAME_KEY, RECENT_KEY};
 use crate::ui::room::RoomPage;
 use crate::ui::sidebar::RoomSidebar;
+use crate::views::Recent;
 use confab_shared::{RoomName, UserName};
 use leptos::prelude::*;
 
 const RECENT_MAX: usize = 8;
+
+/// The views of the rooms this page left (see `views.rs`), provided by the shell.
+#[derive(Clone, Copy)]
+pub struct KeptViews(pub StoredValue<Recent<RoomView>, LocalStorage>);
 
 /// The whole page: the start page, or a room at `/r/{room}`.
 #[component]
@@ -27,6 +33,8 @@ pub fn App() -> impl IntoView {
     // whichever room is open (issue 11).
     let inbox = InboxCtx::new();
     provide_context(inbox);
+    // The rooms left, kept so that coming back resumes instead of loading them again.
+    provide_context(KeptViews(StoredValue::new_local(Recent::new(crate::views::KEPT))));
     // What waits in the person's rooms, on the tab's icon (the title says it in the room).
     Effect::new(move |prev: Option<u32>| {
         let n = inbox.sidebar.with(|s| s.waiting(None));

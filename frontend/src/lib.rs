@@ -63,6 +63,7 @@ pub mod rows;
 pub mod share;
 pub mod state;
 pub mod stream;
+pub mod views;
 
 #[cfg(target_arch = "wasm32")]
 mod app;

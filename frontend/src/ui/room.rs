@@ -34,7 +34,17 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
     // them as one member).
     let canonical = name.as_str().to_lowercase();
     let outbox_key = outbox::key(&room, &canonical);
-    let view = RwSignal::new(RoomView::with_outbox(outbox::load_for(&room, name.as_str(), &canonical)));
+    // A room this page showed before starts from what it held: the join resumes after it.
+    let kept = use_context::<crate::app::KeptViews>();
+    let saved = outbox::load_for(&room, name.as_str(), &canonical);
+    let start = match kept.and_then(|k| k.0.try_update_value(|r| r.take(&room))).flatten() {
+        Some(mut v) => {
+            v.replace_outbox(saved);
+            v
+        }
+        None => RoomView::with_outbox(saved),
+    };
+    let view = RwSignal::new(start);
     let link = RwSignal::new(Link::Connecting);
     let (tx, rx) = unbounded::<Command>();
     let key = MemberKey::parse(&browser::member_key()).expect("member_key() returns a valid key");
@@ -92,9 +102,13 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
     jump_to_hash();
     let hash = window_event_listener(leptos::ev::hashchange, move |_| jump_to_hash());
     on_cleanup(move || hash.remove());
+    let kept_room = room.clone();
     on_cleanup(move || {
         ctx.close();
         drains.with_value(|d| d.iter().for_each(|tx| tx.close_channel()));
+        if let (Some(k), Some(v)) = (kept, view.try_get_untracked()) {
+            k.0.update_value(|r| r.put(&kept_room, v));
+        }
     });
 
     // Another tab changed this name's saved outbox: take its version, and send what is new.
