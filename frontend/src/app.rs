@@ -19,6 +19,12 @@ pub struct KeptViews(pub StoredValue<Recent<RoomView>, LocalStorage>);
 /// The whole page: the start page, or a room at `/r/{room}`.
 #[component]
 pub fn App() -> impl IntoView {
+    // A device link (`/#me={key}`): this browser becomes that person, and the key leaves the
+    // address bar (and the history) at once.
+    if let Some(key) = crate::device::key_from_hash(&browser::hash()) {
+        browser::adopt_key(&key);
+        browser::replace_url(&format!("{}{}", browser::path(), browser::search()));
+    }
     let path = RwSignal::new(browser::path());
     let name = RwSignal::new(browser::load::<String>(NAME_KEY).unwrap_or_default());
     // Only a new path re-renders: a fragment (a notification's `#m42`) is the room's to follow.

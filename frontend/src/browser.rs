@@ -74,6 +74,19 @@ pub fn member_key() -> String {
     k
 }
 
+/// Makes `key` this browser's (a device link was opened): the key it had is kept aside under
+/// `confab.key.previous`, never lost, in case the link was opened by mistake.
+pub fn adopt_key(key: &confab_shared::MemberKey) {
+    let old = load::<String>("confab.key");
+    if old.as_deref() == Some(key.as_str()) {
+        return;
+    }
+    if let Some(old) = old {
+        save("confab.key.previous", &old);
+    }
+    save("confab.key", &key.as_str());
+}
+
 /// The current path, e.g. `/r/lobby`.
 pub fn path() -> String {
     web_sys::window().and_then(|w| w.location().pathname().ok()).unwrap_or_else(|| "/".into())

@@ -49,6 +49,7 @@
 //! - `browser.rs`: small wrappers over local storage, time, randomness, location, clipboard.
 
 pub mod audit;
+pub mod device;
 pub mod engine;
 #[cfg(test)]
 mod fixtures;

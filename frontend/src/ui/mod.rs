@@ -19,6 +19,7 @@ pub mod banners;
 pub mod bots;
 pub mod composer;
 pub mod ctx;
+pub mod device;
 pub mod home;
 pub mod members;
 pub mod message_list;

@@ -125,6 +125,7 @@ pub fn RoomSidebar(current: Signal<Option<String>>) -> impl IntoView {
             </Show>
             <LevelSetting current=current />
             <NotificationsButton />
+            <super::device::DeviceLink />
         </nav>
         <Show when=move || inbox.drawer.get()>
             <div class="drawer-scrim" on:click=move |_| inbox.drawer.set(false) aria-hidden="true"></div>
