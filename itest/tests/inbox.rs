@@ -1,7 +1,7 @@
-//! A person's inbox against `wrangler dev` (issue 11, in progress): the rooms a person joined
-//! appear in their inbox; unread counts move while they are in another room; a mention
-//! notifies within a second; two pages of one person share one read position; another key
-//! cannot open the inbox.
+//! A person's inbox against `wrangler dev` (issue 11): the rooms a person joined appear in
+//! their inbox; unread counts move while they are in another room, also in a room joined
+//! while a page was open; a mention notifies within a second; two pages of one person share
+//! one read position; each page's focus is its own; another key cannot open the inbox.
 
 use confab_itest::*;
 use confab_shared::inbox::{inbox_id, InboxEvent, RoomCounts};
@@ -187,6 +187,61 @@ async fn the_inboxs_alarm_closes_silent_sockets_and_sends_what_was_held(s: &Serv
     ensure(silent.closed_within(Duration::from_secs(5)).await == Some(4000), "the silent socket was closed")
 }
 
+/// A room joined while a page of the person is open counts at once, not at the next `hello`.
+async fn a_room_joined_with_a_page_open_counts_at_once(s: &Server) -> Outcome {
+    let (first, later) = (unique_room("first"), unique_room("later"));
+    let kj = key("jo");
+    let (_j, _) = s.join(&first, "jo", &kj).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut inbox, _) = open_inbox(s, &kj).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (j2, _) = s.join(&later, "jo", &kj).await?;
+    j2.close().await;
+    counts_until(&mut inbox, &later, |_| true).await?;
+    let (mut k, _) = s.join(&later, "kai", &key("kai")).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    k.say("k1", "news in the later room").await?;
+    let c = counts_until(&mut inbox, &later, |r| r.unread == 1).await?;
+    ensure(c.mentions == 0, format!("{c:?}"))
+}
+
+/// Each page says its own focus: one tab losing focus does not clear another's (nothing from
+/// the room it shows notifies), and a focused tab closing without a word lets its room notify.
+async fn focus_is_each_pages_own(s: &Server) -> Outcome {
+    let room = unique_room("focus");
+    let kl = key("lea");
+    let (l, _) = s.join(&room, "lea", &kl).await?;
+    l.close().await;
+    let (mut m, _) = s.join(&room, "max", &key("max")).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut looking, _) = open_inbox(s, &kl).await?;
+    let (mut other, _) = open_inbox(s, &kl).await?;
+    looking.send_json(json!({"type": "focus", "data": {"room": room}})).await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The other tab loses focus after: the room is still shown in a focused tab.
+    other.send_json(json!({"type": "focus", "data": {"room": null}})).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    m.say("m1", "@lea seen at once").await?;
+    let deadline = Instant::now() + Duration::from_millis(1_500);
+    while Instant::now() < deadline {
+        if let Ok(InboxEvent::Notify { excerpt, .. }) = next_event(&mut other, Duration::from_millis(300)).await {
+            return Err(format!("notified of what a focused tab shows: {excerpt}"));
+        }
+    }
+    // The focused tab goes away without saying so: the room notifies again (after the
+    // room's 10 s window from its last notification, none here).
+    looking.close().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    m.say("m2", "@lea now you are away").await?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(InboxEvent::Notify { excerpt, .. }) = next_event(&mut other, Duration::from_secs(5)).await {
+            return ensure(excerpt.contains("now you are away"), format!("notified of {excerpt}"));
+        }
+    }
+    Err("the room did not notify once its focused tab closed".into())
+}
+
 async fn another_key_cannot_open_the_inbox(s: &Server) -> Outcome {
     let inbox = inbox_id(&MemberKey::parse(&key("carol")).map_err(|e| e.message)?);
     let mut c = Client::connect(&format!("ws://127.0.0.1:{}/api/me/{inbox}/ws", s.port), None).await?;
@@ -201,6 +256,11 @@ fn main() {
                 vec![
                     ("counts_follow_the_person_across_rooms", Box::pin(counts_follow_the_person_across_rooms(server))),
                     ("another_key_cannot_open_the_inbox", Box::pin(another_key_cannot_open_the_inbox(server))),
+                    (
+                        "a_room_joined_with_a_page_open_counts_at_once",
+                        Box::pin(a_room_joined_with_a_page_open_counts_at_once(server)),
+                    ),
+                    ("focus_is_each_pages_own", Box::pin(focus_is_each_pages_own(server))),
                     (
                         "the_inboxs_alarm_closes_silent_sockets_and_sends_what_was_held",
                         Box::pin(the_inboxs_alarm_closes_silent_sockets_and_sends_what_was_held(server)),

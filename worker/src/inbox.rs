@@ -6,7 +6,7 @@
 
 pub use confab_shared::inbox::{Level, PostSummary};
 use confab_shared::{MemberId, Seq};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Rooms one inbox lists at most.
 pub const ROOMS_MAX: usize = 1_000;
@@ -102,8 +102,9 @@ pub struct Inbox {
     rooms: BTreeMap<String, Entry>,
     /// When the person started their recent direct messages (the last hour's).
     dms_started: Vec<u64>,
-    /// The room a focused tab of the person shows, if any: nothing from it notifies.
-    focused: Option<String>,
+    /// The rooms focused tabs of the person show (each page says its own; usually one):
+    /// nothing from them notifies.
+    focused: BTreeSet<String>,
 }
 
 impl Inbox {
@@ -130,7 +131,7 @@ impl Inbox {
                 (room, entry)
             })
             .collect();
-        Self { rooms, focused: None, dms_started: Vec::new() }
+        Self { rooms, focused: BTreeSet::new(), dms_started: Vec::new() }
     }
 
     /// Every room's recount, as the person's first socket opens.
@@ -170,6 +171,14 @@ impl Inbox {
             return Ok(Vec::new());
         }
         self.add(room, member, dm, latest, None)
+    }
+
+    /// Asks `room` (listed) to watch for this inbox, with its exact counts: a room joined
+    /// while a page of the person is open (the watches made on that page's `hello` did not
+    /// include it) must not wait for the next `hello` to count.
+    pub fn watch(&self, room: &str) -> Option<Out> {
+        let e = self.rooms.get(room)?;
+        Some(Out::Recount { room: room.to_owned(), member: e.member, after: e.last_read })
     }
 
     /// Whether the person may start another direct message now (at most [`DMS_PER_HOUR`] an
@@ -226,7 +235,7 @@ impl Inbox {
 
     /// A batch of summaries covering the room's log from `from` (exclusive) to `to`.
     pub fn summaries(&mut self, room: &str, from: Seq, to: Seq, batch: &[PostSummary], now_ms: u64) -> Vec<Out> {
-        let focused = self.focused.as_deref() == Some(room);
+        let focused = self.focused.contains(room);
         let Some(e) = self.rooms.get_mut(room) else { return Vec::new() };
         let mut out = Vec::new();
         if from != e.covered_to {
@@ -362,9 +371,9 @@ impl Inbox {
         Ok(())
     }
 
-    /// Which room a focused tab shows now (`None`: no tab of the person is focused).
-    pub fn focus(&mut self, room: Option<&str>) {
-        self.focused = room.map(str::to_owned);
+    /// The rooms the focused tabs show now (none: no tab of the person is focused).
+    pub fn focus(&mut self, rooms: impl IntoIterator<Item = String>) {
+        self.focused = rooms.into_iter().collect();
     }
 
     fn counts(&self, room: &str) -> Out {
@@ -463,11 +472,17 @@ mod tests {
         let last = i.summaries("lobby", 1002, 1003, &[post(1003, BOB, true)], 70_000);
         assert!(matches!(last.first(), Some(Out::Notify { count, .. }) if *count > 1), "{last:?}");
         // A focused tab on the room: nothing notifies. Another level: nothing either.
-        i.focus(Some("lobby"));
+        i.focus(["lobby".to_owned()]);
         assert_eq!(notes(&i.summaries("lobby", 1003, 1004, &[post(1004, BOB, true)], 200_000)), 0);
-        i.focus(None);
+        i.focus(["dm-x".to_owned()]);
+        assert_eq!(
+            notes(&i.summaries("lobby", 1004, 1005, &[post(1005, BOB, true)], 210_000)),
+            1,
+            "another room's focus"
+        );
+        i.focus([]);
         i.set_level("lobby", Level::Nothing).unwrap();
-        assert_eq!(notes(&i.summaries("lobby", 1004, 1005, &[post(1005, BOB, true)], 300_000)), 0);
+        assert_eq!(notes(&i.summaries("lobby", 1005, 1006, &[post(1006, BOB, true)], 300_000)), 0);
         assert_eq!(i.set_level("nowhere", Level::All), Err(Refused::UnknownRoom));
     }
 
@@ -526,6 +541,8 @@ mod tests {
             i.joined(&format!("r{n}"), ME, false, 0).unwrap();
         }
         assert_eq!(i.joined("one-more", ME, false, 0), Err(Refused::TooManyRooms));
+        assert_eq!(i.watch("r1"), Some(Out::Recount { room: "r1".into(), member: ME, after: 0 }));
+        assert_eq!(i.watch("one-more"), None, "not listed: nothing to watch");
         assert!(i.joined("r1", 7, false, 0).is_ok(), "a room already listed is no new room");
         assert_eq!(i.rooms()["r1"].member, 7);
     }

@@ -16,8 +16,28 @@ use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use worker::*;
 
-/// A socket that said `hello` with the right key.
+/// A socket that said `hello` with the right key; `greeted:{room}` while its tab is focused
+/// on that room (each page says its own focus, so one tab losing focus or closing never
+/// clears another's, and the focus survives hibernation with the sockets).
 const GREETED: &str = "greeted";
+
+/// A greeted socket's focus from its attachment: `Some(None)` greeted and not focused,
+/// `Some(Some(room))` focused on `room`, `None` not greeted.
+fn greeted_focus(attachment: &str) -> Option<Option<&str>> {
+    if attachment == GREETED {
+        return Some(None);
+    }
+    attachment.strip_prefix("greeted:").map(Some)
+}
+
+/// The rooms the greeted `sockets` are focused on.
+fn focused_rooms(sockets: &[WebSocket]) -> Vec<String> {
+    sockets
+        .iter()
+        .filter_map(|ws| ws.deserialize_attachment::<String>().ok().flatten())
+        .filter_map(|a| greeted_focus(&a).flatten().map(str::to_owned))
+        .collect()
+}
 /// A socket not greeted yet is marked `new:{opened ms}`; after this long it is closed (it would
 /// hold one of the person's 16 places).
 const HELLO_DEADLINE_MS: u64 = 10_000;
@@ -137,6 +157,11 @@ impl DurableObject for InboxObject {
                 let outs = {
                     let mut inbox = self.inbox()?;
                     match inbox.joined(&j.room, j.member, j.dm, j.latest) {
+                        // A page is open: the room starts sending its counts now.
+                        Ok(mut outs) if !self.greeted().is_empty() => {
+                            outs.extend(inbox.watch(&j.room));
+                            outs
+                        }
                         Ok(outs) => outs,
                         Err(_) => {
                             let e = ProtocolError::new(ErrorCode::BadRequest, "this person is in too many rooms");
@@ -207,7 +232,7 @@ impl DurableObject for InboxObject {
             let _ = ws.close(Some(1008), Some("not an inbox frame"));
             return Ok(());
         };
-        let greeted = ws.deserialize_attachment::<String>().ok().flatten().is_some_and(|a| a == GREETED);
+        let greeted = ws.deserialize_attachment::<String>().ok().flatten().is_some_and(|a| greeted_focus(&a).is_some());
         // What changed, to save: one room, not all of them.
         let mut changed: Option<String> = None;
         let outs = match frame {
@@ -256,7 +281,9 @@ impl DurableObject for InboxObject {
                 Vec::new()
             }
             InboxFrame::Focus { room } => {
-                self.inbox()?.focus(room.as_deref());
+                ws.serialize_attachment(room.map_or_else(|| GREETED.to_owned(), |r| format!("greeted:{r}")))?;
+                let rooms = focused_rooms(&self.state.get_websockets());
+                self.inbox()?.focus(rooms);
                 Vec::new()
             }
             InboxFrame::Dm { room, member } => match self.start_dm(&room, member).await {
@@ -299,6 +326,10 @@ impl DurableObject for InboxObject {
     }
 
     async fn websocket_close(&self, ws: WebSocket, _code: usize, _reason: String, _clean: bool) -> Result<()> {
+        // A tab closed while focused (its last `focus` never came): its room notifies again.
+        let _ = ws.serialize_attachment("closed");
+        let rooms = focused_rooms(&self.state.get_websockets());
+        self.inbox()?.focus(rooms);
         let _ = ws.close(Some(1000), Some("closed"));
         Ok(())
     }
@@ -337,10 +368,13 @@ impl InboxObject {
             let rows: Vec<RoomRow> =
                 sql.exec("SELECT room, member, dm, last_read, level, peer FROM rooms", None)?.to_array()?;
             self.restored.set(true);
-            *slot =
-                Some(Inbox::restore(rows.into_iter().map(|r| {
+            let mut inbox =
+                Inbox::restore(rows.into_iter().map(|r| {
                     (r.room, r.member as MemberId, r.dm != 0.0, r.last_read as Seq, level_of(&r.level), r.peer)
-                })));
+                }));
+            // Woken from hibernation: the focus is on the sockets, which hibernated too.
+            inbox.focus(focused_rooms(&self.state.get_websockets()));
+            *slot = Some(inbox);
         }
         Ok(std::cell::RefMut::map(slot, |s| s.as_mut().expect("filled just above")))
     }
@@ -420,7 +454,9 @@ impl InboxObject {
         self.state
             .get_websockets()
             .into_iter()
-            .filter(|ws| ws.deserialize_attachment::<String>().ok().flatten().is_some_and(|a| a == GREETED))
+            .filter(|ws| {
+                ws.deserialize_attachment::<String>().ok().flatten().is_some_and(|a| greeted_focus(&a).is_some())
+            })
             .collect()
     }
 
