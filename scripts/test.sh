@@ -41,6 +41,9 @@ node e2e/chat.mjs
 step "browser: an owner moderates, a bot streams its answer (headless Chromium)"
 node e2e/owners.mjs
 
+step "browser: you across rooms: sidebar counts, drafts, a DM notified, a second tab, a phone (headless Chromium)"
+node e2e/inbox.mjs
+
 step "benchmark smoke run (the tool works; figures come from make bench)"
 cargo run --release --locked -p confab-bench -- --smoke
 
