@@ -4,6 +4,11 @@
 //! to show each post (the promise: 2 s) and how long a mention takes to notify (1 s; a room
 //! notifies at most once per 10 s, so about half of these mentions are folded into the next
 //! notification rather than raising their own).
+//!
+//! Then the cost: the CPU the server's processes (wrangler's group: workerd runs every room
+//! and inbox) spent per post while the inbox watched, against a second phase of the same
+//! posts after the inbox's page closed (the rooms stop sending it counts at their next
+//! batch). The difference is what watching costs per post; both include the rooms' own work.
 
 use super::{connect_join, percentile};
 use confab_itest::{key, unique_room};
@@ -19,7 +24,49 @@ use tokio_tungstenite::tungstenite::Message;
 /// Each room's counts as they came: (unread, when).
 type Seen = HashMap<String, Vec<(u32, Instant)>>;
 
-pub async fn inbox(base: &str, rooms: usize, active: usize, secs: u64) -> Result<Value, String> {
+/// CPU time (user + system, ms) of every process in process group `group`, from `/proc`.
+fn group_cpu_ms(group: u32) -> Option<u64> {
+    let tick = std::process::Command::new("getconf").arg("CLK_TCK").output().ok()?;
+    let per_s: u64 = String::from_utf8_lossy(&tick.stdout).trim().parse().ok()?;
+    let mut ticks = 0u64;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // After the command's closing parenthesis: state, ppid, pgrp, … utime (12th), stime.
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if f.get(2).and_then(|g| g.parse::<u32>().ok()) != Some(group) {
+            continue;
+        }
+        ticks += f.get(11).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+        ticks += f.get(12).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+    }
+    Some(ticks * 1000 / per_s)
+}
+
+/// One post a second per sender for `secs` seconds, numbered from `first`; every fifth
+/// mentions `person`. Returns (room, number, when, the mention's text) per post.
+async fn post(
+    senders: &mut [(String, super::Ws)],
+    person: &str,
+    first: u32,
+    secs: u64,
+) -> Result<Vec<(String, u32, Instant, Option<String>)>, String> {
+    let mut sent = Vec::new();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    for i in first..first + secs as u32 {
+        ticker.tick().await;
+        for (room, s) in senders.iter_mut() {
+            let mention = i % 5 == 0;
+            let text = if mention { format!("@{person} ping {room} {i}") } else { format!("post {i}") };
+            let frame = json!({"type": "send", "data": {"client_id": format!("b{i}"), "text": text}});
+            sent.push((room.clone(), i, Instant::now(), mention.then(|| text.clone())));
+            s.send(Message::text(frame.to_string())).await.map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(sent)
+}
+
+pub async fn inbox(base: &str, rooms: usize, active: usize, secs: u64, group: Option<u32>) -> Result<Value, String> {
     let t0 = Instant::now();
     let person = format!("person{}", t0.elapsed().as_nanos() % 1_000_000);
     let k = key(&person);
@@ -65,21 +112,24 @@ pub async fn inbox(base: &str, rooms: usize, active: usize, secs: u64) -> Result
         let (s, _) = connect_join(&format!("{base}/api/rooms/{room}/ws"), &format!("sender-{room}")).await?;
         senders.push((room.clone(), s));
     }
-    let mut sent: Vec<(String, u32, Instant, Option<String>)> = Vec::new();
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    for i in 1..=secs as u32 {
-        ticker.tick().await;
-        for (room, s) in &mut senders {
-            let mention = i % 5 == 0;
-            let text = if mention { format!("@{person} ping {room} {i}") } else { format!("post {i}") };
-            let frame = json!({"type": "send", "data": {"client_id": format!("b{i}"), "text": text}});
-            sent.push((room.clone(), i, Instant::now(), mention.then(|| text.clone())));
-            s.send(Message::text(frame.to_string())).await.map_err(|e| e.to_string())?;
-        }
-    }
+    let cpu0 = group.and_then(group_cpu_ms);
+    let sent = post(&mut senders, &person, 1, secs).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
+    let cpu1 = group.and_then(group_cpu_ms);
     reader.abort();
+    // The same again with no page of the person open: the rooms stop at their next batch.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let cpu2 = group.and_then(group_cpu_ms);
+    let unwatched = post(&mut senders, &person, secs as u32 + 1, secs).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let cpu3 = group.and_then(group_cpu_ms);
     drop(open);
+    let per_post = |a: Option<u64>, b: Option<u64>, n: usize| match (a, b) {
+        (Some(a), Some(b)) if n > 0 => json!(((b.saturating_sub(a)) as f64 / n as f64 * 100.0).round() / 100.0),
+        _ => Value::Null,
+    };
+    let cpu_watched = per_post(cpu0, cpu1, sent.len());
+    let cpu_unwatched = per_post(cpu2, cpu3, unwatched.len());
     let (counted, notified) = (counted.lock().expect("held"), notified.lock().expect("held"));
     let mut to_count = Vec::new();
     let mut to_notify = Vec::new();
@@ -106,5 +156,6 @@ pub async fn inbox(base: &str, rooms: usize, active: usize, secs: u64) -> Result
         "counts_max_ms": percentile(&to_count, 1.0),
         "notify_p50_ms": percentile(&to_notify, 0.5), "notify_p99_ms": percentile(&to_notify, 0.99),
         "notified": to_notify.len(), "mentions": mentions, "lost": missing,
+        "server_cpu_ms_per_post_watched": cpu_watched, "server_cpu_ms_per_post_unwatched": cpu_unwatched,
     }))
 }

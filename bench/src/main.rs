@@ -593,13 +593,22 @@ fn print(v: &Value) {
     println!("json: {v}");
 }
 
+/// The sizes the command line chose for the scenarios that take several.
+struct Sizes<'a> {
+    /// Connect storms.
+    storm: &'a [usize],
+    /// How many rooms the inbox scenario's person is in.
+    inbox_rooms: &'a [usize],
+}
+
 async fn run(
     base: &str,
     budget_base: Option<&str>,
     smoke: bool,
     reps: usize,
     only: &[String],
-    storm_sizes: &[usize],
+    sizes: Sizes<'_>,
+    server_group: Option<u32>,
 ) -> Result<bool, String> {
     let want = |s: &str| only.is_empty() || only.iter().any(|o| o == s);
     let mut clean = true;
@@ -626,7 +635,7 @@ async fn run(
         check(&median_of(reps, "stored_per_s", || throughput(base, 10, 16, secs)).await?);
     }
     if want("storm") {
-        for &n in storm_sizes {
+        for &n in sizes.storm {
             check(&median_of(reps, "all_welcomed_ms", || storm(base, n)).await?);
         }
     }
@@ -638,8 +647,10 @@ async fn run(
         }
     }
     if want("inbox") {
-        let (rooms, active, secs) = if smoke { (3, 1, 3) } else { (30, 10, 20) };
-        check(&median_of(reps, "counts_p99_ms", || inbox::inbox(base, rooms, active, secs)).await?);
+        let (active, secs) = if smoke { (1, 3) } else { (10, 20) };
+        for &rooms in sizes.inbox_rooms {
+            check(&median_of(reps, "counts_p99_ms", || inbox::inbox(base, rooms, active, secs, server_group)).await?);
+        }
     }
     if want("bots") {
         let (posts, clients, mentions) = if smoke { (20, 2, 3) } else { (1000, 8, 50) };
@@ -670,6 +681,11 @@ fn main() {
     let reps = flag("--reps").and_then(|r| r.parse().ok()).unwrap_or(if smoke { 1 } else { 3 });
     let only: Vec<String> = flag("--only").map(|o| o.split(',').map(str::to_owned).collect()).unwrap_or_default();
     // `--storm 100,250,500`: connect-storm sizes (default 500; 10 for --smoke).
+    // `--inbox-rooms 30,300`: how many rooms the inbox scenario's person is in (default 30; 3
+    // for --smoke), 10 of them busy whatever the number.
+    let inbox_rooms: Vec<usize> = flag("--inbox-rooms")
+        .map(|o| o.split(',').filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_else(|| vec![if smoke { 3 } else { 30 }]);
     let storm_sizes: Vec<usize> = flag("--storm")
         .map(|o| o.split(',').filter_map(|n| n.parse().ok()).collect())
         .unwrap_or_else(|| vec![if smoke { 10 } else { 500 }]);
@@ -715,7 +731,15 @@ fn main() {
         println!("confab-bench against {base} (reps {reps}{})", if smoke { ", smoke" } else { "" });
         let r = tokio::time::timeout(
             Duration::from_secs(3600),
-            run(&base, budget_base.as_deref(), smoke, reps, &only, &storm_sizes),
+            run(
+                &base,
+                budget_base.as_deref(),
+                smoke,
+                reps,
+                &only,
+                Sizes { storm: &storm_sizes, inbox_rooms: &inbox_rooms },
+                server.as_ref().and_then(Server::pid),
+            ),
         )
         .await;
         drop(server);
