@@ -242,6 +242,9 @@ try {
     const before = (await alice2.notes()).length;
     await bob.say('are you there');
     await alice.sees('are you there');
+    // All on screen after the jump: read as it comes, no "new message" pill, no count left.
+    await alice.counts('bob', 0, 0);
+    assert(await alice.page.getByTestId('new-pill').count() === 0, 'a pill for a message on screen');
     await sleep(1_500);
     const late = (await alice2.notes()).slice(before);
     assert(late.length === 0, `the hidden tab notified of what alice was reading: ${JSON.stringify(late)}`);

@@ -197,6 +197,24 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
         });
     });
 
+    // Where the reader is: at the bottom (the newest message on screen: read), and near the
+    // top (the next older page is asked for). On every scroll, and after a jump.
+    let measure = move || {
+        let Some(el) = list.get_untracked() else { return };
+        let bottom = el.scroll_height() - el.scroll_top() - el.client_height() < 48;
+        if at_bottom.get_untracked() != bottom {
+            at_bottom.set(bottom);
+        }
+        if bottom {
+            let last = view.with_untracked(|v| v.newest_id().unwrap_or(0));
+            seen.set(last);
+            mark_read(last);
+        }
+        if el.scroll_top() < 80 {
+            request_older();
+        }
+    };
+
     // A jump to a message: page back (bounded) until it is held, then scroll to it and
     // highlight it briefly.
     Effect::new(move |_| {
@@ -222,9 +240,11 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
                         let el = web_sys::window()
                             .and_then(|w| w.document())
                             .and_then(|d| d.get_element_by_id(&format!("m{id}")));
-                        // The reader is where the message is now, not at the bottom (the scroll
-                        // event confirms it), and not where the last page was asked for: an
-                        // anchor restore due in this same frame must not pull the view back.
+                        // The reader is where the message is now, not where the last page was
+                        // asked for: an anchor restore due in this same frame must not pull the
+                        // view back. Not at the bottom while it moves there; then measured, as
+                        // a scroll would be: a list too short to scroll fires no scroll event,
+                        // and its newest message, on screen, is read (no pill, no stuck count).
                         at_bottom.set(false);
                         anchor.set_value(None);
                         if let Some(el) = el {
@@ -235,6 +255,7 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
                                 let _ = el.focus();
                             }
                         }
+                        measure();
                         ctx.highlight.set(Some(id));
                         set_timeout(
                             move || {
@@ -250,21 +271,7 @@ pub fn MessageList(ctx: RoomCtx, read_key: String) -> impl IntoView {
         }
     });
 
-    let on_scroll = move |_| {
-        let Some(el) = list.get_untracked() else { return };
-        let bottom = el.scroll_height() - el.scroll_top() - el.client_height() < 48;
-        if at_bottom.get_untracked() != bottom {
-            at_bottom.set(bottom);
-        }
-        if bottom {
-            let last = view.with_untracked(|v| v.newest_id().unwrap_or(0));
-            seen.set(last);
-            mark_read(last);
-        }
-        if el.scroll_top() < 80 {
-            request_older();
-        }
-    };
+    let on_scroll = move |_| measure();
     // Back in the tab with the newest message on screen: that is reading it.
     let back = move || {
         if at_bottom.get_untracked() {
