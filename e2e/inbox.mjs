@@ -255,6 +255,7 @@ try {
     const link = await alice.page.getByTestId('device-url').inputValue();
     assert(/\/#me=[0-9a-f]{64}$/.test(link), `the link is ${link}`);
     assert(await alice.page.getByTestId('device-qr').locator('svg path').count() === 1, 'no QR code');
+    await alice.page.screenshot({ path: join(outDir, 'inbox-1280-light-device.png') });
     const key = await alice.page.evaluate(() => JSON.parse(localStorage.getItem('confab.key')));
     const ctxP = await newContext({ viewport: { width: 375, height: 740 }, colorScheme: 'light', isMobile: true, hasTouch: true });
     phone = new Tab(await ctxP.newPage(), 'alice');
