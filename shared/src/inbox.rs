@@ -94,7 +94,7 @@ pub enum InboxFrame {
         room: Option<String>,
     },
     /// Start (or open) a direct message with `member` of `room`, a room the person is in.
-    /// Answered with the DM room's `counts`.
+    /// Answered with the DM room's `counts` on every page, then `dm_opened` on this socket.
     Dm {
         /// Where the other person is a member.
         room: String,
@@ -121,6 +121,11 @@ pub enum InboxEvent {
         code: crate::ErrorCode,
         /// For people.
         message: String,
+    },
+    /// Answers `dm` on the socket that asked: the direct message to open (listed already).
+    DmOpened {
+        /// The DM room.
+        room: String,
     },
     /// Something to notify of (a page shows it only while hidden).
     Notify {
@@ -223,6 +228,10 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&e).unwrap(),
             json!({"type": "counts", "data": {"room": "lobby", "last_read": 9, "unread": 3, "mentions": 1, "level": "mentions"}})
+        );
+        assert_eq!(
+            serde_json::to_value(InboxEvent::DmOpened { room: "dm-1".into() }).unwrap(),
+            json!({"type": "dm_opened", "data": {"room": "dm-1"}})
         );
         for f in [
             InboxFrame::MarkUnread { room: "r".into(), id: 4 },

@@ -80,7 +80,7 @@ struct Live {
     next_sweep_ms: u64,
 }
 
-fn env_u32(env: &Env, name: &str, default: u32) -> u32 {
+pub(crate) fn env_u32(env: &Env, name: &str, default: u32) -> u32 {
     var_u32(env.var(name).ok().map(|v| v.to_string()), default)
 }
 
@@ -774,7 +774,7 @@ extern "C" {
 extern "C" {
     /// The runtime's `DurableObjectState`, for the one method workers-rs does not wrap.
     #[wasm_bindgen(extends = js_sys::Object)]
-    type RawState;
+    pub(crate) type RawState;
     /// When the runtime last answered this socket's `ping` by auto-response (null if never).
     #[wasm_bindgen(method, catch, js_name = getWebSocketAutoResponseTimestamp)]
     fn auto_response_timestamp(
@@ -784,7 +784,7 @@ extern "C" {
 }
 
 impl RawState {
-    fn auto_response_ms(&self, ws: &web_sys::WebSocket) -> Option<u64> {
+    pub(crate) fn auto_response_ms(&self, ws: &web_sys::WebSocket) -> Option<u64> {
         self.auto_response_timestamp(ws).ok().flatten().map(|d| d.get_time() as u64)
     }
 }

@@ -107,6 +107,18 @@ pub struct Inbox {
     focused: BTreeSet<String>,
 }
 
+fn entry_counts(room: &str, e: &Entry) -> confab_shared::inbox::RoomCounts {
+    confab_shared::inbox::RoomCounts {
+        room: room.to_owned(),
+        dm: e.dm,
+        last_read: e.last_read,
+        unread: e.unread,
+        mentions: e.mentions,
+        level: e.level,
+        peer: e.peer.clone(),
+    }
+}
+
 impl Inbox {
     /// An inbox rebuilt from what its storage keeps per room: `(room, member, dm, last_read,
     /// level)`. Its counts are unknown until the rooms recount them.
@@ -144,18 +156,13 @@ impl Inbox {
 
     /// The sidebar's rooms, as sent to a page.
     pub fn listing(&self) -> Vec<confab_shared::inbox::RoomCounts> {
-        self.rooms
-            .iter()
-            .map(|(room, e)| confab_shared::inbox::RoomCounts {
-                room: room.clone(),
-                dm: e.dm,
-                last_read: e.last_read,
-                unread: e.unread,
-                mentions: e.mentions,
-                level: e.level,
-                peer: e.peer.clone(),
-            })
-            .collect()
+        self.rooms.iter().map(|(room, e)| entry_counts(room, e)).collect()
+    }
+
+    /// One room's entry, as sent to a page: a batch's work is that room's, whatever the number
+    /// of rooms the person is in.
+    pub fn room_counts(&self, room: &str) -> Option<confab_shared::inbox::RoomCounts> {
+        self.rooms.get(room).map(|e| entry_counts(room, e))
     }
 
     /// The rooms, by name.
@@ -238,6 +245,8 @@ impl Inbox {
         let focused = self.focused.contains(room);
         let Some(e) = self.rooms.get_mut(room) else { return Vec::new() };
         let mut out = Vec::new();
+        // Counts already in doubt, or a batch after a gap: what this batch adds is a guess.
+        let guessing = e.stale || from != e.covered_to;
         if from != e.covered_to {
             // Something was missed (a lost batch, a room that restarted): count again.
             e.stale = true;
@@ -286,7 +295,13 @@ impl Inbox {
                 e.held_last = Some((id, author, excerpt));
             }
         }
-        out.push(self.counts(room));
+        // Counts that are a guess (a batch after a gap, the first after the inbox was read
+        // back from storage with every count at 0) are not shown: the room's exact answer
+        // follows at once, so a badge never drops to a guess and back. A delete's one fewer
+        // is exact and shown; only its mention is recounted.
+        if !guessing {
+            out.push(self.counts(room));
+        }
         if let Some(r) = self.recount_if_stale(room) {
             out.push(r);
         }
@@ -353,6 +368,13 @@ impl Inbox {
             }
         }
         out
+    }
+
+    /// When `room`'s held-back notification is due, if it holds one (after a batch: that
+    /// room's alone, not a walk over every room).
+    pub fn flush_due(&self, room: &str) -> Option<u64> {
+        let e = self.rooms.get(room)?;
+        e.held_last.as_ref().and(e.notified_ms).map(|t| t + NOTIFY_EVERY_MS)
     }
 
     /// When [`Inbox::flush_held`] next has something to send.
@@ -502,6 +524,22 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_after_a_read_back_or_a_gap_shows_no_guess() {
+        // Read back from storage: counts 0 until the room answers, and none shown before.
+        let mut i = Inbox::restore([("lobby".to_owned(), ME, false, 5, Level::Mentions, None)]);
+        let out = i.summaries("lobby", 9, 10, &[post(10, BOB, false)], 0);
+        assert_eq!(counts(&out), None, "{out:?}");
+        assert!(out.contains(&Out::Recount { room: "lobby".into(), member: ME, after: 5 }), "{out:?}");
+        assert_eq!(counts(&i.recounted("lobby", 5, 10, 3, 0)), Some((5, 3, 0)));
+        // In order again: shown.
+        assert_eq!(counts(&i.summaries("lobby", 10, 11, &[post(11, BOB, false)], 0)), Some((5, 4, 0)));
+        // A gap: not shown, recounted.
+        let out = i.summaries("lobby", 20, 21, &[post(21, BOB, false)], 0);
+        assert_eq!(counts(&out), None, "{out:?}");
+        assert!(out.iter().any(|o| matches!(o, Out::Recount { .. })));
+    }
+
+    #[test]
     fn what_a_noisy_room_held_back_is_sent_when_it_goes_quiet() {
         let mut i = Inbox::default();
         i.joined("lobby", ME, false, 0).unwrap();
@@ -509,10 +547,13 @@ mod tests {
         i.summaries("lobby", 1, 2, &[post(2, BOB, true)], 1_000);
         i.summaries("lobby", 2, 3, &[post(3, BOB, true)], 2_000);
         assert_eq!(i.next_flush(), Some(NOTIFY_EVERY_MS));
+        assert_eq!(i.flush_due("lobby"), Some(NOTIFY_EVERY_MS), "what a batch of lobby's asks the alarm for");
+        assert_eq!(i.flush_due("elsewhere"), None);
         assert!(i.flush_held(NOTIFY_EVERY_MS - 1).is_empty());
         let out = i.flush_held(NOTIFY_EVERY_MS);
         assert!(matches!(out.as_slice(), [Out::Notify { id: 3, count: 2, .. }]), "{out:?}");
         assert_eq!(i.next_flush(), None);
+        assert_eq!(i.flush_due("lobby"), None);
         // Read in the meantime: nothing left to say.
         i.summaries("lobby", 3, 4, &[post(4, BOB, true)], 11_000);
         i.read("lobby", 4).unwrap();

@@ -8,7 +8,7 @@
 //! when no page of the person is open, and the room stops watching). Counts are asked of a
 //! room with its internal `GET /watch`.
 
-use crate::durable::error_response;
+use crate::durable::{error_response, RawState};
 use crate::inbox::{Inbox, Level, Out};
 use confab_shared::inbox::{inbox_id, InboxEvent, InboxFrame, Summaries};
 use confab_shared::{ErrorCode, MemberId, MemberKey, ProtocolError, Seq};
@@ -16,31 +16,36 @@ use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use worker::*;
 
-/// A socket that said `hello` with the right key; `greeted:{room}` while its tab is focused
-/// on that room (each page says its own focus, so one tab losing focus or closing never
-/// clears another's, and the focus survives hibernation with the sockets).
-const GREETED: &str = "greeted";
-
-/// A greeted socket's focus from its attachment: `Some(None)` greeted and not focused,
-/// `Some(Some(room))` focused on `room`, `None` not greeted.
-fn greeted_focus(attachment: &str) -> Option<Option<&str>> {
-    if attachment == GREETED {
-        return Some(None);
-    }
-    attachment.strip_prefix("greeted:").map(Some)
+/// What a socket is, on its attachment (so it survives hibernation with the socket).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum Tag {
+    /// Opened at this time, no `hello` yet: closed after [`HELLO_DEADLINE_MS`].
+    New(u64),
+    /// A page that said `hello` with the right key, and the room its tab is focused on.
+    /// Each page says its own focus, so one tab losing focus or closing never clears
+    /// another's.
+    Page {
+        /// When it last said anything (a `ping` answered by the runtime counts too).
+        heard: u64,
+        /// The room it shows while focused.
+        focus: Option<String>,
+    },
+    /// Closing: counts for nothing any more.
+    Closed,
 }
 
-/// The rooms the greeted `sockets` are focused on.
-fn focused_rooms(sockets: &[WebSocket]) -> Vec<String> {
-    sockets
-        .iter()
-        .filter_map(|ws| ws.deserialize_attachment::<String>().ok().flatten())
-        .filter_map(|a| greeted_focus(&a).flatten().map(str::to_owned))
-        .collect()
-}
-/// A socket not greeted yet is marked `new:{opened ms}`; after this long it is closed (it would
-/// hold one of the person's 16 places).
+/// A socket not greeted yet is closed this long after it opened (it would hold one of the
+/// person's 16 places).
 const HELLO_DEADLINE_MS: u64 = 10_000;
+/// A page pings every 20 s (the runtime answers without waking the inbox); one silent this
+/// long is gone without a close frame (asleep, off the network): it is closed, so its focus
+/// stops hiding its room's notifications and the person's mentions are kept for the next page
+/// instead of sent to nobody. The `INBOX_SILENT_MS` var overrides it (for tests).
+const PAGE_SILENT_MS: u32 = 65_000;
+
+fn tag(ws: &WebSocket) -> Option<Tag> {
+    ws.deserialize_attachment::<Tag>().ok().flatten()
+}
 
 /// Notifications an inbox keeps while no page of its person is open.
 const PENDING_MAX: i64 = 100;
@@ -51,6 +56,8 @@ pub struct InboxObject {
     state: State,
     env: Env,
     inbox: RefCell<Option<Inbox>>,
+    /// A page silent this long is gone ([`PAGE_SILENT_MS`]).
+    silent_ms: u64,
     /// The inbox was just read back from storage (its counts unknown): pages open on it get
     /// every room recounted.
     restored: std::cell::Cell<bool>,
@@ -134,7 +141,8 @@ impl DurableObject for InboxObject {
             Ok(pair) => state.set_websocket_auto_response(&pair),
             Err(e) => console_error!("could not set the ping auto-response: {e:?}"),
         }
-        Self { state, env, inbox: RefCell::new(None), restored: std::cell::Cell::new(false) }
+        let silent_ms = crate::durable::env_u32(&env, "INBOX_SILENT_MS", PAGE_SILENT_MS).into();
+        Self { state, env, inbox: RefCell::new(None), restored: std::cell::Cell::new(false), silent_ms }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -148,7 +156,7 @@ impl DurableObject for InboxObject {
                 let pair = WebSocketPair::new()?;
                 self.state.accept_web_socket(&pair.server);
                 let now = Date::now().as_millis();
-                pair.server.serialize_attachment(format!("new:{now}"))?;
+                pair.server.serialize_attachment(Tag::New(now))?;
                 self.wake_at(now + HELLO_DEADLINE_MS).await;
                 Response::from_websocket(pair.client)
             }
@@ -196,7 +204,11 @@ impl DurableObject for InboxObject {
             }
             "/summaries" => {
                 let s: Summaries = req.json().await?;
-                if self.greeted().is_empty() {
+                // The live pages (a silent one is closed here) and what they are focused on.
+                let pages = self.pages();
+                let focus: Vec<String> = pages.iter().filter_map(|(_, f)| f.clone()).collect();
+                self.inbox()?.focus(focus);
+                if pages.is_empty() {
                     // Nobody to tell: a mention waits as a notification for the next page; the
                     // room stops watching until a page opens again.
                     // Kept only where the room's level wants them.
@@ -216,7 +228,7 @@ impl DurableObject for InboxObject {
                 }
                 self.carry_out(outs).await;
                 // What a noisy room holds back goes out when its window ends.
-                let next = self.inbox()?.next_flush();
+                let next = self.inbox()?.flush_due(&s.room);
                 if let Some(at) = next {
                     self.wake_at(at).await;
                 }
@@ -232,7 +244,13 @@ impl DurableObject for InboxObject {
             let _ = ws.close(Some(1008), Some("not an inbox frame"));
             return Ok(());
         };
-        let greeted = ws.deserialize_attachment::<String>().ok().flatten().is_some_and(|a| greeted_focus(&a).is_some());
+        let greeted = match tag(&ws) {
+            Some(Tag::Page { focus, .. }) => {
+                ws.serialize_attachment(Tag::Page { heard: Date::now().as_millis(), focus })?;
+                true
+            }
+            _ => false,
+        };
         // What changed, to save: one room, not all of them.
         let mut changed: Option<String> = None;
         let outs = match frame {
@@ -243,7 +261,7 @@ impl DurableObject for InboxObject {
                     return Ok(());
                 }
                 let first = self.greeted().is_empty();
-                ws.serialize_attachment(GREETED)?;
+                ws.serialize_attachment(Tag::Page { heard: Date::now().as_millis(), focus: None })?;
                 let inbox = self.inbox()?;
                 let _ = ws.send(&InboxEvent::Rooms { rooms: inbox.listing() });
                 // What was said to the person while no page was open.
@@ -281,13 +299,20 @@ impl DurableObject for InboxObject {
                 Vec::new()
             }
             InboxFrame::Focus { room } => {
-                ws.serialize_attachment(room.map_or_else(|| GREETED.to_owned(), |r| format!("greeted:{r}")))?;
-                let rooms = focused_rooms(&self.state.get_websockets());
+                if let Some(Tag::Page { heard, .. }) = tag(&ws) {
+                    ws.serialize_attachment(Tag::Page { heard, focus: room })?;
+                }
+                let rooms = self.focused_rooms();
                 self.inbox()?.focus(rooms);
                 Vec::new()
             }
             InboxFrame::Dm { room, member } => match self.start_dm(&room, member).await {
-                Ok(outs) => outs,
+                Ok((dm, outs)) => {
+                    // Listed everywhere first (the counts), then this page opens it.
+                    self.carry_out(outs).await;
+                    let _ = ws.send(&InboxEvent::DmOpened { room: dm });
+                    Vec::new()
+                }
                 Err(e) => refuse(&ws, ErrorCode::BadRequest, &e.to_string()),
             },
         };
@@ -301,18 +326,17 @@ impl DurableObject for InboxObject {
     /// Held-back notifications whose window ended, and sockets that never said `hello`.
     async fn alarm(&self) -> Result<Response> {
         let now = Date::now().as_millis();
-        let outs = self.inbox()?.flush_held(now);
-        self.carry_out(outs).await;
-        let mut next = self.inbox()?.next_flush();
+        // Held-back notifications live in memory: an inbox woken just for this alarm (a
+        // `hello` deadline, set when a page connected) holds none, and reading it back from
+        // storage would make the next `hello` recount every room for nothing.
+        let mut next = None;
+        if self.inbox.borrow().is_some() {
+            let outs = self.inbox()?.flush_held(now);
+            self.carry_out(outs).await;
+            next = self.inbox()?.next_flush();
+        }
         for ws in self.state.get_websockets() {
-            let Some(opened) = ws
-                .deserialize_attachment::<String>()
-                .ok()
-                .flatten()
-                .and_then(|a| a.strip_prefix("new:").and_then(|t| t.parse::<u64>().ok()))
-            else {
-                continue;
-            };
+            let Some(Tag::New(opened)) = tag(&ws) else { continue };
             if now >= opened + HELLO_DEADLINE_MS {
                 let _ = ws.close(Some(4000), Some("no hello in time"));
             } else {
@@ -327,8 +351,8 @@ impl DurableObject for InboxObject {
 
     async fn websocket_close(&self, ws: WebSocket, _code: usize, _reason: String, _clean: bool) -> Result<()> {
         // A tab closed while focused (its last `focus` never came): its room notifies again.
-        let _ = ws.serialize_attachment("closed");
-        let rooms = focused_rooms(&self.state.get_websockets());
+        let _ = ws.serialize_attachment(Tag::Closed);
+        let rooms = self.focused_rooms();
         self.inbox()?.focus(rooms);
         let _ = ws.close(Some(1000), Some("closed"));
         Ok(())
@@ -373,7 +397,7 @@ impl InboxObject {
                     (r.room, r.member as MemberId, r.dm != 0.0, r.last_read as Seq, level_of(&r.level), r.peer)
                 }));
             // Woken from hibernation: the focus is on the sockets, which hibernated too.
-            inbox.focus(focused_rooms(&self.state.get_websockets()));
+            inbox.focus(self.focused_rooms());
             *slot = Some(inbox);
         }
         Ok(std::cell::RefMut::map(slot, |s| s.as_mut().expect("filled just above")))
@@ -449,15 +473,34 @@ impl InboxObject {
         Ok(())
     }
 
-    /// The person's pages that said `hello`.
+    /// The person's pages that said `hello` and are alive, with their focus. A page silent
+    /// for [`PAGE_SILENT_MS`] (no `ping` answered by the runtime, nothing said) is closed here,
+    /// when it would next be counted: no timer needed.
+    fn pages(&self) -> Vec<(WebSocket, Option<String>)> {
+        let now = Date::now().as_millis();
+        let raw: &RawState = wasm_bindgen::JsCast::unchecked_ref(self.state.as_raw());
+        let mut live = Vec::new();
+        for ws in self.state.get_websockets() {
+            let Some(Tag::Page { heard, focus }) = tag(&ws) else { continue };
+            let heard = raw.auto_response_ms(ws.as_ref()).map_or(heard, |t| t.max(heard));
+            if now.saturating_sub(heard) >= self.silent_ms {
+                let _ = ws.serialize_attachment(Tag::Closed);
+                let _ = ws.close(Some(4000), Some("silent"));
+                continue;
+            }
+            live.push((ws, focus));
+        }
+        live
+    }
+
+    /// The person's live pages.
     fn greeted(&self) -> Vec<WebSocket> {
-        self.state
-            .get_websockets()
-            .into_iter()
-            .filter(|ws| {
-                ws.deserialize_attachment::<String>().ok().flatten().is_some_and(|a| greeted_focus(&a).is_some())
-            })
-            .collect()
+        self.pages().into_iter().map(|(ws, _)| ws).collect()
+    }
+
+    /// The rooms the person's live pages are focused on.
+    fn focused_rooms(&self) -> Vec<String> {
+        self.pages().into_iter().filter_map(|(_, f)| f).collect()
     }
 
     /// Sends counts and notifications to the person's pages, and asks rooms to recount.
@@ -465,13 +508,10 @@ impl InboxObject {
         let mut recounts = Vec::new();
         for out in outs {
             let event = match out {
-                Out::Counts { room, .. } => {
-                    let listing = self.inbox().map(|i| i.listing()).unwrap_or_default();
-                    match listing.into_iter().find(|r| r.room == room) {
-                        Some(r) => InboxEvent::Counts(r),
-                        None => continue,
-                    }
-                }
+                Out::Counts { room, .. } => match self.inbox().ok().and_then(|i| i.room_counts(&room)) {
+                    Some(r) => InboxEvent::Counts(r),
+                    None => continue,
+                },
                 Out::Notify { room, id, author, excerpt, count } => {
                     InboxEvent::Notify { room, id, author, excerpt, count }
                 }
@@ -494,7 +534,7 @@ impl InboxObject {
     /// Starts (or opens) a direct message with `member` of `room`: asks that room for their
     /// inbox (clients never name one), makes the DM room theirs and ours, lists it here and
     /// tells their inbox.
-    async fn start_dm(&self, room: &str, member: MemberId) -> Result<Vec<Out>> {
+    async fn start_dm(&self, room: &str, member: MemberId) -> Result<(String, Vec<Out>)> {
         let mine = self.state.id().name().unwrap_or_default();
         let me = self.inbox()?.rooms().get(room).map(|e| e.member).ok_or("that is not a room of yours")?;
         let rooms = self.env.durable_object("ROOMS")?;
@@ -512,7 +552,7 @@ impl InboxObject {
         if self.inbox()?.rooms().contains_key(&dm) {
             let outs = self.inbox()?.dm_started(&dm, &of.name).unwrap_or_default();
             self.save_room(&dm)?;
-            return Ok(outs);
+            return Ok((dm, outs));
         }
         if !self.inbox()?.may_start_dm(Date::now().as_millis()) {
             return Err("too many direct messages started this hour; try again later".into());
@@ -531,7 +571,7 @@ impl InboxObject {
             .get_stub()?
             .fetch_with_request(post("https://inbox/dm_started", told)?)
             .await;
-        Ok(outs)
+        Ok((dm, outs))
     }
 
     /// Asks `room` for the exact counts after `after` (and to watch for this inbox).
@@ -544,8 +584,7 @@ impl InboxObject {
         let outs = self.inbox()?.recounted(room, after, w.latest, w.unread, w.mentions);
         for out in outs {
             if let Out::Counts { room, .. } = out {
-                let listing = self.inbox().map(|i| i.listing()).unwrap_or_default();
-                if let Some(r) = listing.into_iter().find(|r| r.room == room) {
+                if let Some(r) = self.inbox().ok().and_then(|i| i.room_counts(&room)) {
                     for ws in self.greeted() {
                         let _ = ws.send(&InboxEvent::Counts(r.clone()));
                     }
