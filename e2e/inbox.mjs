@@ -100,7 +100,7 @@ class Tab {
       return `${name} ${unread} ${mentions}`;
     }));
   }
-  /** Waits until `label`'s row shows `unread` and `mentions` (0: no badge; null: either). */
+  /** Waits until `label`'s row shows `unread` and `mentions` (0: no badge). */
   async counts(label, unread, mentions, timeout = 10_000) {
     await this.page.waitForFunction(([label, unread, mentions]) => {
       const li = [...document.querySelectorAll('[data-testid=sidebar-room]')]
@@ -108,8 +108,17 @@ class Tab {
       if (!li) return false;
       const u = li.querySelector('[data-testid=unread-count]')?.textContent ?? '0';
       const m = li.querySelector('[data-testid=mention-badge]')?.textContent ?? '@0';
-      return u === String(unread) && (mentions === null || m === `@${mentions}`);
+      return u === String(unread) && m === `@${mentions}`;
     }, [label, unread, mentions], { timeout });
+  }
+  /** Waits until the direct message with `label` shows `n` (one red count; 0: none). */
+  async dmCount(label, n, timeout = 10_000) {
+    await this.page.waitForFunction(([label, n]) => {
+      const li = [...document.querySelectorAll('[data-testid=sidebar-room].dm')]
+        .find((l) => l.querySelector('.name')?.textContent === label);
+      if (!li || li.querySelector('[data-testid=unread-count]')) return false;
+      return (li.querySelector('[data-testid=mention-badge]')?.textContent ?? '0') === String(n);
+    }, [label, n], { timeout });
   }
   async hide(h) { await this.page.evaluate((h) => window.__setHidden(h), h); }
   notes() { return this.page.evaluate(() => window.__notes); }
@@ -228,7 +237,7 @@ try {
     const note = (await alice.notes()).find((n) => n.body.includes('psst'));
     assert(note.title === 'bob in a direct message', `the notification says ${JSON.stringify(note)}`);
     // A DM's level is "all": its unread posts are what it asks for (in the title too).
-    await alice.counts('bob', 1, null);
+    await alice.dmCount('bob', 1);
     await alice.page.waitForFunction(() => /^\(\d+\) /.test(document.title), null, { timeout: 5_000 });
   }, alice.page);
 
@@ -238,12 +247,12 @@ try {
     await alice.online();
     await alice.sees('psst, alice');
     assert(await alice.page.locator('.room-header h1').innerText() === 'bob', 'her DM is not titled by bob');
-    await alice.counts('bob', 0, 0);
+    await alice.dmCount('bob', 0);
     const before = (await alice2.notes()).length;
     await bob.say('are you there');
     await alice.sees('are you there');
     // All on screen after the jump: read as it comes, no "new message" pill, no count left.
-    await alice.counts('bob', 0, 0);
+    await alice.dmCount('bob', 0);
     assert(await alice.page.getByTestId('new-pill').count() === 0, 'a pill for a message on screen');
     await sleep(1_500);
     const late = (await alice2.notes()).slice(before);

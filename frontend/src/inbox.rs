@@ -51,6 +51,17 @@ pub struct Sidebar {
     pub refusal: Option<String>,
 }
 
+/// How many unread posts are addressed to the person: its mentions, or in a direct message
+/// every unread post (the inbox's own mention count there moves with its recounts, which
+/// count only real `@` mentions: the badge must not flicker between the two).
+pub fn for_you(r: &RoomCounts) -> u32 {
+    if r.dm {
+        r.unread
+    } else {
+        r.mentions
+    }
+}
+
 /// What a room's posts ask of the person, by its level (see the module's rules).
 pub fn attention(r: &RoomCounts) -> u32 {
     match r.level {
@@ -115,7 +126,7 @@ impl Sidebar {
                 self.rooms.insert(c.room.clone(), c.clone());
                 true
             }
-            InboxEvent::Notify { .. } => false,
+            InboxEvent::Notify { .. } | InboxEvent::DmOpened { .. } => false,
             InboxEvent::Refused { message, .. } => {
                 self.refusal = Some(message.clone());
                 true
@@ -140,11 +151,12 @@ impl Sidebar {
         }
     }
 
-    /// The rooms in the sidebar's order: with mentions, then with unread posts, then the rest;
-    /// by name within each.
+    /// The rooms in the sidebar's order: with posts for you ([`for_you`]: mentions, or a
+    /// direct message's unread posts), then with unread posts, then the rest; by name within
+    /// each.
     pub fn sorted(&self) -> Vec<&RoomCounts> {
         let mut v: Vec<&RoomCounts> = self.rooms.values().collect();
-        v.sort_by_key(|r| (r.mentions == 0, r.unread == 0));
+        v.sort_by_key(|r| (for_you(r) == 0, r.unread == 0));
         v
     }
 
@@ -254,9 +266,9 @@ pub struct InboxLink {
     later: Vec<InboxFrame>,
     /// The inbox closed with 1008: only its long wait reconnects, not [`InboxLink::wake`].
     held: bool,
-    /// A direct message this page asked to start, by its other person's name: the page
-    /// opens it when the inbox lists it.
-    opening_dm: Option<String>,
+    /// This page asked to start a direct message on this socket: it opens the one the inbox
+    /// answers (`dm_opened`), once.
+    opening_dm: bool,
     /// When the open socket last said anything.
     heard_ms: u64,
     /// When the next `ping` goes.
@@ -282,7 +294,7 @@ impl InboxLink {
             held_reads: HashMap::new(),
             later: Vec::new(),
             held: false,
-            opening_dm: None,
+            opening_dm: false,
             heard_ms: 0,
             next_ping_ms: u64::MAX,
             probe_until_ms: None,
@@ -292,6 +304,11 @@ impl InboxLink {
     /// The link state to show.
     pub fn link(&self) -> Link {
         self.link
+    }
+
+    /// The socket's handshake is done (it may be waiting for the inbox's `rooms` still).
+    pub fn is_open(&self) -> bool {
+        self.open
     }
 
     /// Opens the first socket.
@@ -353,6 +370,7 @@ impl InboxLink {
     /// places the reconnect in its window.
     pub fn on_close(&mut self, now_ms: u64, code: Option<u16>, random: f64) -> Vec<Out> {
         self.open = false;
+        self.opening_dm = false;
         self.greeted = false;
         self.connect_deadline_ms = None;
         self.next_ping_ms = u64::MAX;
@@ -463,23 +481,23 @@ impl InboxLink {
         self.when_greeted(InboxFrame::MarkUnread { room, id })
     }
 
-    /// Starts (or opens) a direct message with `member` of `room`, known there as `peer`.
-    pub fn dm(&mut self, room: String, member: MemberId, peer: String) -> Vec<Out> {
-        self.opening_dm = Some(peer);
+    /// Starts (or opens) a direct message with `member` of `room`.
+    pub fn dm(&mut self, room: String, member: MemberId) -> Vec<Out> {
+        self.opening_dm = true;
         self.when_greeted(InboxFrame::Dm { room, member })
     }
 
-    /// The direct message asked for with [`InboxLink::dm`], if `event` is the inbox listing
-    /// it: the room to open (once). A refusal ends the wait.
+    /// The direct message asked for with [`InboxLink::dm`], if `event` is the inbox's answer:
+    /// the room to open (once). A refusal ends the wait, and so does the socket closing (the
+    /// answer would never come; the person can ask again).
     pub fn opened_dm(&mut self, event: &InboxEvent) -> Option<String> {
-        let peer = self.opening_dm.as_deref()?;
         match event {
-            InboxEvent::Counts(c) if c.dm && c.peer.as_deref() == Some(peer) => {
-                self.opening_dm = None;
-                Some(c.room.clone())
+            InboxEvent::DmOpened { room } if self.opening_dm => {
+                self.opening_dm = false;
+                Some(room.clone())
             }
             InboxEvent::Refused { .. } => {
-                self.opening_dm = None;
+                self.opening_dm = false;
                 None
             }
             _ => None,
@@ -582,6 +600,13 @@ mod tests {
         ]));
         let order: Vec<_> = s.sorted().iter().map(|r| r.room.as_str()).collect();
         assert_eq!(order, ["delta", "zeta", "beta", "gamma", "alpha"]);
+        // A direct message's unread posts are all for you, whatever its mention count says.
+        let dm = RoomCounts { dm: true, ..counts("dm-1", 0, 1, 0, Level::All) };
+        assert_eq!(for_you(&dm), 1);
+        assert_eq!(for_you(&RoomCounts { mentions: 1, ..dm.clone() }), 1, "recounted or not: the same");
+        s.apply(&InboxEvent::Counts(dm));
+        let order: Vec<_> = s.sorted().iter().map(|r| r.room.as_str()).collect();
+        assert_eq!(order, ["delta", "dm-1", "zeta", "beta", "gamma", "alpha"], "with the rooms that mention you");
     }
 
     #[test]
@@ -845,23 +870,25 @@ mod tests {
         let mut l = InboxLink::new(KEY.into());
         l.start(0);
         // Asked before the inbox answered: sent once it has.
-        assert!(l.dm("lobby".into(), 7, "bob".into()).is_empty());
+        assert!(l.dm("lobby".into(), 7).is_empty());
         l.on_open(1);
         let (out, _) = l.on_text(&mut s, &text(&rooms(vec![])), 2);
         assert_eq!(frames(&out), [InboxFrame::Dm { room: "lobby".into(), member: 7 }]);
-        let dm = |peer: &str| {
-            InboxEvent::Counts(RoomCounts { dm: true, peer: Some(peer.into()), ..counts("dm-1", 0, 0, 0, Level::All) })
-        };
-        // Someone else's DM arriving meanwhile, or a room's counts, open nothing.
-        assert_eq!(l.opened_dm(&dm("carol")), None);
-        assert_eq!(l.opened_dm(&InboxEvent::Counts(counts("lobby", 0, 1, 0, Level::All))), None);
-        assert_eq!(l.opened_dm(&dm("bob")).as_deref(), Some("dm-1"));
-        assert_eq!(l.opened_dm(&dm("bob")), None, "once");
+        let opened = |room: &str| InboxEvent::DmOpened { room: room.into() };
+        // Another DM's counts arriving meanwhile open nothing; the answer does, once.
+        let other = RoomCounts { dm: true, peer: Some("bob".into()), ..counts("dm-2", 0, 1, 0, Level::All) };
+        assert_eq!(l.opened_dm(&InboxEvent::Counts(other)), None);
+        assert_eq!(l.opened_dm(&opened("dm-1")).as_deref(), Some("dm-1"));
+        assert_eq!(l.opened_dm(&opened("dm-1")), None, "once");
         // Refused: the wait ends.
-        l.dm("lobby".into(), 8, "dave".into());
+        l.dm("lobby".into(), 8);
         let refused = InboxEvent::Refused { code: confab_shared::ErrorCode::BadRequest, message: "no".into() };
         assert_eq!(l.opened_dm(&refused), None);
-        assert_eq!(l.opened_dm(&dm("dave")), None);
+        assert_eq!(l.opened_dm(&opened("dm-3")), None);
+        // The socket closed before the answer: an answer on a later socket is not ours.
+        l.dm("lobby".into(), 9);
+        l.on_close(3, None, 0.0);
+        assert_eq!(l.opened_dm(&opened("dm-4")), None);
     }
 
     #[test]

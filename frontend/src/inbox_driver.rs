@@ -35,15 +35,13 @@ pub enum InboxCommand {
     },
     /// The person set a room's notification level.
     Level(String, Level),
-    /// Start (or open) a direct message with `member` of `room`, known there as `peer`; the
-    /// page opens it when the inbox lists it.
+    /// Start (or open) a direct message with `member` of `room`; the page opens it when the
+    /// inbox answers.
     Dm {
         /// A room of the person's where the other one is a member.
         room: String,
         /// Their member id there.
         member: MemberId,
-        /// Their name there.
-        peer: String,
     },
     /// The network or the tab came back: skip a backoff wait.
     Wake,
@@ -188,7 +186,8 @@ async fn run(key: MemberKey, ctx: InboxCtx, mut commands: UnboundedReceiver<Inbo
                         let (out, event) = link.on_text(s, &t, now);
                         if let Some(e) = event {
                             open_dm = link.opened_dm(&e);
-                            let allowed = ctx.allowed.get_untracked();
+                            // Permission is the origin's: granted in another tab counts here.
+                            let allowed = ctx.allowed.get_untracked() || crate::browser::notifications_allowed();
                             notice = s.notice(&e, crate::browser::hidden(), allowed);
                         }
                         (*s != before, out)
@@ -217,16 +216,17 @@ async fn run(key: MemberKey, ctx: InboxCtx, mut commands: UnboundedReceiver<Inbo
                     ctx.sidebar.try_maybe_update(|s| (s.set_level(&room, level), ()));
                     link.level(room, level)
                 }
-                InboxCommand::Dm { room, member, peer } => link.dm(room, member, peer),
+                InboxCommand::Dm { room, member } => link.dm(room, member),
                 InboxCommand::Wake => link.wake(now),
                 InboxCommand::RoomOnline(online) => {
                     held = !online;
-                    if held {
-                        if socket.take().is_some() {
-                            link.on_close(now, None, random())
-                        } else {
-                            Vec::new()
-                        }
+                    // Only a handshake in progress can hold up the room's: an open socket is
+                    // kept (every room switch passes through "not connected", and closing it
+                    // would make the inbox recount every room on the next hello).
+                    if held && !link.is_open() && socket.take().is_some() {
+                        link.on_close(now, None, random())
+                    } else if held {
+                        Vec::new()
                     } else {
                         link.wake(now)
                     }

@@ -100,7 +100,6 @@ fn MemberRow(e: Entry, open: RwSignal<Option<MemberId>>, ctx: RoomCtx) -> impl I
     let inbox = use_context::<InboxCtx>();
     let in_dm = ctx.room().starts_with("dm-");
     let message = inbox.filter(|_| !me && role != Role::Bot && !in_dm).map(|inbox| {
-        let peer = name.clone();
         let label = format!("Send {name} a direct message");
         view! {
             <button
@@ -108,7 +107,7 @@ fn MemberRow(e: Entry, open: RwSignal<Option<MemberId>>, ctx: RoomCtx) -> impl I
                 aria-label=label.clone()
                 title=label
                 data-testid="member-dm"
-                on:click=move |_| inbox.send(InboxCommand::Dm { room: ctx.room(), member: id, peer: peer.clone() })
+                on:click=move |_| inbox.send(InboxCommand::Dm { room: ctx.room(), member: id })
             >
                 "✉"
             </button>

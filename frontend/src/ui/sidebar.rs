@@ -6,7 +6,7 @@
 
 use crate::browser;
 use crate::engine::Link;
-use crate::inbox::{room_label, room_title};
+use crate::inbox::{for_you, room_label, room_title};
 use crate::inbox_driver::{InboxCommand, InboxCtx};
 use confab_shared::inbox::{Level, RoomCounts};
 use leptos::prelude::*;
@@ -39,9 +39,13 @@ pub fn RoomSidebar(current: Signal<Option<String>>) -> impl IntoView {
         let label = room_title(&r.room, Some(&r));
         let dm = r.dm;
         let unread = r.unread;
-        let mentions = r.mentions;
+        // A direct message shows one red count (every unread post there is for you); a room
+        // its mentions ("@2") beside its unread count.
+        let mentions = for_you(&r);
+        let unread_badge = if dm { 0 } else { unread };
         let described = match (unread, mentions) {
             (0, _) => String::new(),
+            (u, _) if dm => format!("{} unread", shown(u)),
             (u, 0) => format!("{} unread", shown(u)),
             (u, m) => format!("{} unread, {} mentioning you", shown(u), shown(m)),
         };
@@ -67,10 +71,10 @@ pub fn RoomSidebar(current: Signal<Option<String>>) -> impl IntoView {
                     <span class="name" dir="auto">{label}</span>
                     <Show when=move || { mentions > 0 }>
                         <span class="badge mention" aria-hidden="true" data-testid="mention-badge">
-                            {format!("@{}", shown(mentions))}
+                            {if dm { shown(mentions) } else { format!("@{}", shown(mentions)) }}
                         </span>
                     </Show>
-                    <Show when=move || { unread > 0 }>
+                    <Show when=move || { unread_badge > 0 }>
                         <span class="badge unread-count" aria-hidden="true" data-testid="unread-count">
                             {shown(unread)}
                         </span>

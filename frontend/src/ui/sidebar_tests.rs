@@ -65,12 +65,16 @@ async fn a_direct_message_is_listed_by_its_person() {
         provide_context(inbox);
         view! { <RoomSidebar current=Signal::derive(|| None) /> }
     });
-    let dm = RoomCounts { dm: true, peer: Some("bob".into()), level: Level::All, ..counts("dm-1", 1, 1) };
+    let dm = RoomCounts { dm: true, peer: Some("bob".into()), level: Level::All, ..counts("dm-1", 1, 0) };
     inbox.sidebar.update(|s| {
         s.apply(&InboxEvent::Rooms { rooms: vec![counts("lobby", 0, 0), dm] });
     });
     settle().await;
     assert_eq!(rooms_shown(&host), ["bob", "#lobby"]);
+    // One red count: every unread post of a direct message is for you.
+    let badge = host.query_selector(".dm [data-testid=mention-badge]").unwrap().expect("a count");
+    assert_eq!(badge.text_content().as_deref(), Some("1"));
+    assert!(host.query_selector(".dm [data-testid=unread-count]").unwrap().is_none(), "not two counts");
     let row = host.query_selector("[data-testid=sidebar-room].dm a").unwrap().expect("a DM row");
     assert!(row.text_content().unwrap_or_default().starts_with("Direct message with bob"), "said to a screen reader");
 }
@@ -92,8 +96,5 @@ async fn a_member_is_sent_a_direct_message_from_the_member_list() {
     assert_eq!(super::tests::count(&host, "[data-member='1'] [data-testid=member-dm]"), 0, "not ourselves");
     assert_eq!(super::tests::count(&host, "[data-member='9'] [data-testid=member-dm]"), 0, "not a bot");
     super::tests::click(&host, "[data-member='2'] [data-testid=member-dm]");
-    assert_eq!(
-        commands.try_recv().ok(),
-        Some(InboxCommand::Dm { room: "lobby".into(), member: 2, peer: "bob".into() })
-    );
+    assert_eq!(commands.try_recv().ok(), Some(InboxCommand::Dm { room: "lobby".into(), member: 2 }));
 }
