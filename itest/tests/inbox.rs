@@ -71,6 +71,9 @@ async fn counts_follow_the_person_across_rooms(s: &Server) -> Outcome {
     let took = t.elapsed();
     println!("    mention notified after {} ms", took.as_millis());
     ensure(took < Duration::from_secs(1) && notified.contains("are you there"), format!("{took:?} {notified}"))?;
+    // Marked unread from the mention: the room recounts it, a mention again.
+    inbox.send_json(json!({"type": "mark_unread", "data": {"room": r2, "id": mention_id}})).await?;
+    counts_until(&mut inbox, &r2, |r| r.unread == 1 && r.mentions == 1).await?;
     // A second page of alice's: reading on one moves the other's counts.
     let (mut second, _) = open_inbox(s, &ka).await?;
     inbox.send_json(json!({"type": "read", "data": {"room": r2, "seq": mention_id}})).await?;

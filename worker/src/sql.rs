@@ -1342,9 +1342,11 @@ impl RoomStore for SqlStore<'_> {
             mentions: f64,
         }
         // At most `cap`, the oldest first: a range over the posts' primary key from the read
-        // position.
+        // position. The member is cast before it is spliced into the pattern: the runtime may
+        // bind a number as REAL, and `'%,' || 1.0 || ',%'` matches no list of ids.
         let rows: Vec<Row> = self.rows(
-            "SELECT count(*) AS unread, coalesce(sum((',' || mentions || ',') LIKE '%,' || ?1 || ',%'), 0) AS mentions
+            "SELECT count(*) AS unread,
+                    coalesce(sum((',' || mentions || ',') LIKE '%,' || CAST(?1 AS INTEGER) || ',%'), 0) AS mentions
              FROM (SELECT mentions FROM posts WHERE id > ?2 AND member != ?1 AND deleted = 0 ORDER BY id LIMIT ?3)",
             vec![int(member), int(after), int(cap.into())],
         )?;
