@@ -39,7 +39,7 @@ export async function startServer(vars = {}) {
   const logPath = join(state, 'wrangler.log');
   const log = openSync(logPath, 'a');
   const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
-    '--persist-to', state, '--show-interactive-dev-session=false', '--log-level', 'warn'];
+    '--persist-to', state, '--show-interactive-dev-session=false', '--log-level', process.env.E2E_LOG_LEVEL || 'warn'];
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
   const child = spawn(join(root, 'node_modules/.bin/wrangler'), args, {
     cwd: root,

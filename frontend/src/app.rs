@@ -19,12 +19,25 @@ pub struct KeptViews(pub StoredValue<Recent<RoomView>, LocalStorage>);
 /// The whole page: the start page, or a room at `/r/{room}`.
 #[component]
 pub fn App() -> impl IntoView {
-    // A device link (`/#me={key}`): this browser becomes that person, and the key leaves the
-    // address bar (and the history) at once.
+    // A device link (`/#me={key}`): the key leaves the address bar (and the history) at once,
+    // and the person is asked before this browser becomes that person: a link anyone can post
+    // must not swap a reader's identity by a click.
+    let adopting = RwSignal::new(None::<confab_shared::MemberKey>);
     if let Some(key) = crate::device::key_from_hash(&browser::hash()) {
-        browser::adopt_key(&key);
         browser::replace_url(&format!("{}{}", browser::path(), browser::search()));
+        if browser::stored_key().as_deref() != Some(key.as_str()) {
+            adopting.set(Some(key));
+        }
     }
+    // Another tab switched this browser's identity: this one follows (a page must never speak
+    // with one key to its rooms and another to its inbox).
+    let key_changed = window_event_listener(leptos::ev::storage, move |e: web_sys::StorageEvent| {
+        // A switch, not a first key made by a tab opened at the same time.
+        if e.key().as_deref() == Some("confab.key") && e.old_value().is_some() && e.old_value() != e.new_value() {
+            browser::reload();
+        }
+    });
+    on_cleanup(move || key_changed.remove());
     let path = RwSignal::new(browser::path());
     let name = RwSignal::new(browser::load::<String>(NAME_KEY).unwrap_or_default());
     // Only a new path re-renders: a fragment (a notification's `#m42`) is the room's to follow.
@@ -54,6 +67,11 @@ pub fn App() -> impl IntoView {
     let visible = window_event_listener(leptos::ev::visibilitychange, move |_| {
         if !browser::hidden() {
             inbox.send(InboxCommand::Wake);
+            // Allowed (or blocked) meanwhile, from another tab or the browser's settings.
+            let allowed = browser::notifications_allowed();
+            if inbox.allowed.get_untracked() != allowed {
+                inbox.allowed.set(allowed);
+            }
         }
     });
     on_cleanup(move || {
@@ -82,6 +100,9 @@ pub fn App() -> impl IntoView {
     };
 
     move || {
+        if let Some(key) = adopting.get() {
+            return view! { <crate::ui::device::AdoptIdentity key=key done=move || adopting.set(None) /> }.into_any();
+        }
         let p = path.get();
         let room = p.strip_prefix("/r/").and_then(|r| RoomName::parse(r).ok());
         let who = UserName::parse(&name.get()).ok();

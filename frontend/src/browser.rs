@@ -74,17 +74,26 @@ pub fn member_key() -> String {
     k
 }
 
-/// Makes `key` this browser's (a device link was opened): the key it had is kept aside under
-/// `confab.key.previous`, never lost, in case the link was opened by mistake.
+/// Makes `key` this browser's (a device link was opened, and the person said yes): the keys
+/// it had are kept aside under `confab.key.previous` (the newest 5), never overwritten.
 pub fn adopt_key(key: &confab_shared::MemberKey) {
     let old = load::<String>("confab.key");
     if old.as_deref() == Some(key.as_str()) {
         return;
     }
     if let Some(old) = old {
-        save("confab.key.previous", &old);
+        let mut previous: Vec<String> = load("confab.key.previous").unwrap_or_default();
+        previous.retain(|k| k != &old);
+        previous.insert(0, old);
+        previous.truncate(5);
+        save("confab.key.previous", &previous);
     }
     save("confab.key", &key.as_str());
+}
+
+/// This browser's key as stored, if it has one yet.
+pub fn stored_key() -> Option<String> {
+    load::<String>("confab.key")
 }
 
 /// The current path, e.g. `/r/lobby`.
@@ -181,8 +190,14 @@ pub fn notify(title: &str, body: &str, tag: &str, on_click: impl FnMut() + 'stat
     let Ok(n) = web_sys::Notification::new_with_options(title, &options) else { return };
     let click = Closure::<dyn FnMut()>::new(on_click);
     n.set_onclick(Some(click.as_ref().unchecked_ref()));
-    // Lives as long as the notification may be clicked: the page's lifetime at most.
-    click.forget();
+    // Lives as long as the notification may be clicked. A notification with the same tag
+    // replaces the one before it on screen, so its handler goes too: one per room at most, not
+    // one per notification for as long as a hidden tab stays open.
+    thread_local! {
+        static CLICKS: std::cell::RefCell<std::collections::HashMap<String, Closure<dyn FnMut()>>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    CLICKS.with(|c| c.borrow_mut().insert(tag.to_owned(), click));
 }
 
 /// Brings this tab's window forward (after a notification's click).

@@ -7,6 +7,42 @@ use crate::device::{link, qr_svg};
 use confab_shared::MemberKey;
 use leptos::prelude::*;
 
+/// Asked when a device link was opened: become the person it carries, or keep this browser's
+/// own identity. Yes reloads the page, so every part of it starts over with the new key.
+#[component]
+pub fn AdoptIdentity(key: MemberKey, done: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+    let has_own = browser::stored_key().is_some();
+    let adopt = move |_| {
+        browser::adopt_key(&key);
+        browser::reload();
+    };
+    view! {
+        <main class="home adopt" data-testid="adopt-identity">
+            <h1>"Use Confab as the person from this link?"</h1>
+            <p class="warning" role="note">
+                "This link carries someone's identity: this browser would be them in every room, with their rooms, names and direct messages. "
+                <strong>"Say yes only if you made this link yourself, on your own device."</strong>
+            </p>
+            {has_own
+                .then(|| {
+                    view! {
+                        <p class="muted">
+                            "The identity this browser has now is kept aside, not deleted."
+                        </p>
+                    }
+                })}
+            <div class="actions">
+                <button data-testid="adopt-yes" on:click=adopt>
+                    "Yes, this is me"
+                </button>
+                <button class="secondary" data-testid="adopt-no" on:click=move |_| done()>
+                    "No, keep this browser as it is"
+                </button>
+            </div>
+        </main>
+    }
+}
+
 /// The button, and the link with its code and warning once asked for.
 #[component]
 pub fn DeviceLink() -> impl IntoView {
