@@ -1,7 +1,8 @@
-//! A person's inbox drops pages that went silent without closing (issue 11): with
-//! `INBOX_SILENT_MS` shortened to 2 s, a page that never pings is closed when the inbox next
-//! counts its pages, so its focus stops hiding a room's notifications from the person's live
-//! page, which keeps its socket by pinging.
+//! A person's inbox and time (issue 11): with `INBOX_SILENT_MS` shortened to 2 s, a page that
+//! never pings is closed when the inbox next counts its pages, so its focus stops hiding a
+//! room's notifications from the person's live page, which keeps its socket by pinging; and an
+//! inbox that hibernates with a page open loses nothing: the first counts after it wakes are
+//! the room's exact ones, never a guess from zero.
 
 use confab_itest::*;
 use confab_shared::inbox::{inbox_id, InboxEvent};
@@ -50,15 +51,69 @@ async fn a_silent_page_is_closed_and_stops_hiding_notifications(s: &Server) -> O
     ensure(ghost.closed_within(Duration::from_secs(5)).await == Some(4000), "the silent page was not closed")
 }
 
+/// The inbox hibernates with a page open (which only pings); the next post wakes it, and
+/// the page's next counts for the room are exact, not rebuilt from zero.
+async fn an_inbox_that_hibernates_loses_no_count(s: &Server) -> Outcome {
+    let room = unique_room("sleepy");
+    let kn = key("nia");
+    let (n, _) = s.join(&room, "nia", &kn).await?;
+    n.close().await;
+    let (mut o, _) = s.join(&room, "oto", &key("oto")).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut page = open_inbox(s, &kn).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for i in 0..3 {
+        o.say(&format!("p{i}"), "before the nap").await?;
+    }
+    let counted = |t: &str| match serde_json::from_str::<InboxEvent>(t) {
+        Ok(InboxEvent::Counts(c)) if c.room == room => Some((c.unread, c.mentions)),
+        _ => None,
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = None;
+    while Instant::now() < deadline && last != Some((3, 0)) {
+        if let Some(t) = page.next_text(Duration::from_secs(5)).await? {
+            last = counted(&t).or(last);
+        }
+    }
+    ensure(last == Some((3, 0)), format!("before: {last:?}"))?;
+    let name = inbox_id(&MemberKey::parse(&kn).map_err(|e| e.message)?);
+    let starts = |s: &Server| s.log_all().matches(&format!("inbox {name} starting")).count();
+    let before = starts(s);
+    // Quiet but for the page's pings, which the runtime answers without waking the inbox.
+    let quiet_until = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < quiet_until {
+        page.send_text("ping").await?;
+        ensure(page.next_text(Duration::from_secs(5)).await?.as_deref() == Some("pong"), "no pong")?;
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+    }
+    o.say("p3", "@nia after the nap").await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut after = None;
+    while Instant::now() < deadline && after.is_none() {
+        if let Some(t) = page.next_text(Duration::from_secs(5)).await? {
+            after = counted(&t);
+        }
+    }
+    ensure(starts(s) > before, "the inbox did not hibernate (no second start in the log)")?;
+    ensure(after == Some((4, 1)), format!("the first counts after the wake: {after:?}, not (4, 1)"))
+}
+
 fn main() {
     harness("inbox_liveness", &[("INBOX_SILENT_MS", "2000")], "log", |server| {
         Box::pin(async move {
             run(
-                vec![(
-                    "a_silent_page_is_closed_and_stops_hiding_notifications",
-                    Box::pin(a_silent_page_is_closed_and_stops_hiding_notifications(server)),
-                )],
-                Duration::from_secs(60),
+                vec![
+                    (
+                        "a_silent_page_is_closed_and_stops_hiding_notifications",
+                        Box::pin(a_silent_page_is_closed_and_stops_hiding_notifications(server)),
+                    ),
+                    (
+                        "an_inbox_that_hibernates_loses_no_count",
+                        Box::pin(an_inbox_that_hibernates_loses_no_count(server)),
+                    ),
+                ],
+                Duration::from_secs(90),
             )
             .await
         })

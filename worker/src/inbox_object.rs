@@ -136,6 +136,8 @@ fn level_of(s: &str) -> Level {
 
 impl DurableObject for InboxObject {
     fn new(state: State, env: Env) -> Self {
+        // One line per start: a second one means the inbox hibernated or was evicted and woke.
+        console_log!("inbox {} starting", state.id().name().unwrap_or_default());
         // A page's keepalive is answered by the runtime, without waking the inbox.
         match WebSocketRequestResponsePair::new(confab_shared::PING, confab_shared::PONG) {
             Ok(pair) => state.set_websocket_auto_response(&pair),
