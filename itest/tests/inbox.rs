@@ -94,17 +94,22 @@ async fn a_dm_reaches_the_other_person_live_and_admits_only_the_two(s: &Server) 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (mut dana_inbox, _) = open_inbox(s, &ka).await?;
     let (mut eve_inbox, _) = open_inbox(s, &kb).await?;
+    // Eve on a second device too: a DM reaches every page of hers.
+    let (mut eve_phone, _) = open_inbox(s, &kb).await?;
     dana_inbox.send_json(json!({"type": "dm", "data": {"room": room, "member": eve.id}})).await?;
-    let dm = loop {
+    // Listed on dana's side, then the asking page is told which room to open.
+    let mut dm = None;
+    let opened = loop {
         let event =
             next_event(&mut dana_inbox, Duration::from_secs(10)).await.map_err(|e| format!("{e}: {}", s.log_tail()))?;
-        if let InboxEvent::Counts(r) = event {
-            if r.dm {
-                break r;
-            }
+        match event {
+            InboxEvent::Counts(r) if r.dm => dm = Some(r),
+            InboxEvent::DmOpened { room } => break room,
+            _ => {}
         }
     };
-    ensure(dm.peer.as_deref() == Some("eve"), format!("dana's side: {dm:?}"))?;
+    let dm = dm.ok_or("dm_opened before the DM was listed")?;
+    ensure(dm.peer.as_deref() == Some("eve") && opened == dm.room, format!("dana's side: {dm:?}, opened {opened}"))?;
     // Eve's sidebar gets it live, with a notification.
     let mut told = false;
     let mut listed = false;
@@ -126,15 +131,16 @@ async fn a_dm_reaches_the_other_person_live_and_admits_only_the_two(s: &Server) 
     ensure(matches!(f, ServerFrame::Error { code: ErrorCode::Forbidden, .. }), format!("{f:?}"))?;
     let (status, _, _) = http_send(s.port, "GET", &format!("/api/rooms/{}/messages", dm.room), &[], "").await?;
     ensure(status == 403, format!("a DM read over HTTP: {status}"))?;
-    // A message in it counts and notifies on eve's side.
+    // A message in it counts and notifies on eve's side, on every page of hers.
     in_dm.say("d1", "psst").await?;
-    loop {
-        if let InboxEvent::Notify { room, excerpt, .. } = next_event(&mut eve_inbox, Duration::from_secs(5))
-            .await
-            .map_err(|e| format!("psst: {e}: {}", s.log_tail()))?
-        {
-            if room == dm.room && excerpt == "psst" {
-                break;
+    for page in [&mut eve_inbox, &mut eve_phone] {
+        loop {
+            if let InboxEvent::Notify { room, excerpt, .. } =
+                next_event(page, Duration::from_secs(5)).await.map_err(|e| format!("psst: {e}: {}", s.log_tail()))?
+            {
+                if room == dm.room && excerpt == "psst" {
+                    break;
+                }
             }
         }
     }

@@ -12,6 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const ROOMS_MAX: usize = 1_000;
 /// Direct messages one person starts per hour at most.
 pub const DMS_PER_HOUR: usize = 20;
+/// New direct messages others may start with one person per hour: past it they are refused,
+/// so nobody fills a person's list of rooms with conversations from throwaway keys.
+pub const DMS_RECEIVED_PER_HOUR: usize = 60;
+const HOUR_MS: u64 = 3_600_000;
 /// Pages (tabs and devices) one person has open on their inbox at most.
 pub const SOCKETS_MAX: usize = 16;
 
@@ -102,6 +106,8 @@ pub struct Inbox {
     rooms: BTreeMap<String, Entry>,
     /// When the person started their recent direct messages (the last hour's).
     dms_started: Vec<u64>,
+    /// When others started new direct messages with the person (the last hour's).
+    dms_received: Vec<u64>,
     /// The rooms focused tabs of the person show (each page says its own; usually one):
     /// nothing from them notifies.
     focused: BTreeSet<String>,
@@ -117,6 +123,16 @@ fn entry_counts(room: &str, e: &Entry) -> confab_shared::inbox::RoomCounts {
         level: e.level,
         peer: e.peer.clone(),
     }
+}
+
+/// Counts one more at `now_ms` if fewer than `max` happened in the hour before it.
+fn within_hour(times: &mut Vec<u64>, max: usize, now_ms: u64) -> bool {
+    times.retain(|t| now_ms.saturating_sub(*t) < HOUR_MS);
+    if times.len() >= max {
+        return false;
+    }
+    times.push(now_ms);
+    true
 }
 
 impl Inbox {
@@ -143,7 +159,7 @@ impl Inbox {
                 (room, entry)
             })
             .collect();
-        Self { rooms, focused: BTreeSet::new(), dms_started: Vec::new() }
+        Self { rooms, focused: BTreeSet::new(), dms_started: Vec::new(), dms_received: Vec::new() }
     }
 
     /// Every room's recount, as the person's first socket opens.
@@ -189,15 +205,22 @@ impl Inbox {
     }
 
     /// Whether the person may start another direct message now (at most [`DMS_PER_HOUR`] an
-    /// hour); counts it if so. (Kept in memory: an eviction forgets, at worst allowing one more
-    /// hour's worth.)
+    /// hour); counts it if so. The glue stores each one, and gives them back with
+    /// [`Inbox::restore_dm_times`] when the inbox is read back.
     pub fn may_start_dm(&mut self, now_ms: u64) -> bool {
-        self.dms_started.retain(|t| now_ms.saturating_sub(*t) < 3_600_000);
-        if self.dms_started.len() >= DMS_PER_HOUR {
-            return false;
-        }
-        self.dms_started.push(now_ms);
-        true
+        within_hour(&mut self.dms_started, DMS_PER_HOUR, now_ms)
+    }
+
+    /// Whether someone may start a new direct message with the person now (at most
+    /// [`DMS_RECEIVED_PER_HOUR`] an hour); counts it if so.
+    pub fn may_receive_dm(&mut self, now_ms: u64) -> bool {
+        within_hour(&mut self.dms_received, DMS_RECEIVED_PER_HOUR, now_ms)
+    }
+
+    /// The times stored by the glue: direct messages started by the person, and by others.
+    pub fn restore_dm_times(&mut self, started: Vec<u64>, received: Vec<u64>) {
+        self.dms_started = started;
+        self.dms_received = received;
     }
 
     /// A direct message with `peer` was started (by either side): listed before its person
@@ -573,6 +596,13 @@ mod tests {
         let started = (0..30).filter(|n| i.may_start_dm(n * 1_000)).count();
         assert_eq!(started, DMS_PER_HOUR);
         assert!(i.may_start_dm(3_600_000 + 1_000), "an hour later, again");
+        let received = (0..100).filter(|n| i.may_receive_dm(n * 1_000)).count();
+        assert_eq!(received, DMS_RECEIVED_PER_HOUR, "others starting new ones are bounded too");
+        // Read back from storage: the hour's times still count.
+        let mut back = Inbox::default();
+        back.restore_dm_times(vec![10; DMS_PER_HOUR], vec![10; DMS_RECEIVED_PER_HOUR]);
+        assert!(!back.may_start_dm(20) && !back.may_receive_dm(20));
+        assert!(back.may_start_dm(10 + 3_600_000) && back.may_receive_dm(10 + 3_600_000));
     }
 
     #[test]

@@ -118,6 +118,12 @@ struct RoomRow {
     peer: Option<String>,
 }
 
+#[derive(Deserialize)]
+struct DmTime {
+    kind: String,
+    at: f64,
+}
+
 fn level_text(l: Level) -> &'static str {
     match l {
         Level::All => "all",
@@ -186,6 +192,15 @@ impl DurableObject for InboxObject {
             "/dm_started" => {
                 // The other side started a direct message with this person.
                 let d: DmStarted = req.json().await?;
+                // A new one counts against what others may start with this person per hour.
+                let listed = self.inbox()?.rooms().contains_key(&d.room);
+                if !listed {
+                    let now = Date::now().as_millis();
+                    if !self.inbox()?.may_receive_dm(now) {
+                        return Ok(Response::empty()?.with_status(429));
+                    }
+                    self.note_dm_time("received", now)?;
+                }
                 let outs = match self.inbox()?.dm_started(&d.room, &d.peer) {
                     Ok(outs) => outs,
                     Err(_) => return Ok(Response::empty()?.with_status(409)),
@@ -398,8 +413,13 @@ impl InboxObject {
                 Inbox::restore(rows.into_iter().map(|r| {
                     (r.room, r.member as MemberId, r.dm != 0.0, r.last_read as Seq, level_of(&r.level), r.peer)
                 }));
-            // Woken from hibernation: the focus is on the sockets, which hibernated too.
+            // Woken from hibernation: the focus is on the sockets, which hibernated too; the
+            // hour's direct messages are in storage.
             inbox.focus(self.focused_rooms());
+            sql.exec("CREATE TABLE IF NOT EXISTS dm_times (kind TEXT NOT NULL, at INTEGER NOT NULL)", None)?;
+            let times: Vec<DmTime> = sql.exec("SELECT kind, at FROM dm_times", None)?.to_array()?;
+            let of = |k: &str| times.iter().filter(|t| t.kind == k).map(|t| t.at as u64).collect::<Vec<_>>();
+            inbox.restore_dm_times(of("started"), of("received"));
             *slot = Some(inbox);
         }
         Ok(std::cell::RefMut::map(slot, |s| s.as_mut().expect("filled just above")))
@@ -556,24 +576,50 @@ impl InboxObject {
             self.save_room(&dm)?;
             return Ok((dm, outs));
         }
-        if !self.inbox()?.may_start_dm(Date::now().as_millis()) {
+        let now = Date::now().as_millis();
+        if !self.inbox()?.may_start_dm(now) {
             return Err("too many direct messages started this hour; try again later".into());
+        }
+        self.note_dm_time("started", now)?;
+        if self.inbox()?.rooms().len() >= crate::inbox::ROOMS_MAX {
+            return Err("too many rooms".into());
         }
         let body = serde_json::json!({"a": mine, "b": of.inbox}).to_string();
         let made = rooms.id_from_name(&dm)?.get_stub()?.fetch_with_request(post("https://room/dm", body)?).await?;
         if made.status_code() != 200 {
             return Err("that DM room is not ours".into());
         }
-        let outs = self.inbox()?.dm_started(&dm, &of.name).map_err(|_| "too many rooms")?;
-        self.save_room(&dm)?;
+        // Their side first: if they cannot take it, nothing is listed here either.
         let told = serde_json::to_string(&DmStarted { room: dm.clone(), peer: of.me }).map_err(|e| e.to_string())?;
         let inboxes = self.env.durable_object("INBOXES")?;
-        let _ = inboxes
+        let answer = inboxes
             .id_from_name(&of.inbox)?
             .get_stub()?
             .fetch_with_request(post("https://inbox/dm_started", told)?)
-            .await;
+            .await?;
+        match answer.status_code() {
+            200 => {}
+            429 => return Err("they have been sent too many new conversations this hour; try again later".into()),
+            409 => return Err("they are in too many rooms to take another".into()),
+            _ => return Err("their inbox did not answer; try again".into()),
+        }
+        let outs = self.inbox()?.dm_started(&dm, &of.name).map_err(|_| "too many rooms")?;
+        self.save_room(&dm)?;
         Ok((dm, outs))
+    }
+
+    /// Stores when a direct message was started (`kind`: by the person, `started`; by someone
+    /// else, `received`), for the hourly bounds to survive hibernation; older than an hour goes.
+    fn note_dm_time(&self, kind: &str, now: u64) -> Result<()> {
+        let sql = self.sql();
+        sql.exec("CREATE TABLE IF NOT EXISTS dm_times (kind TEXT NOT NULL, at INTEGER NOT NULL)", None)?;
+        let hour_ago = now.saturating_sub(3_600_000) as i64;
+        sql.exec("DELETE FROM dm_times WHERE at < ?", vec![SqlStorageValue::Integer(hour_ago)])?;
+        sql.exec(
+            "INSERT INTO dm_times (kind, at) VALUES (?, ?)",
+            vec![kind.into(), SqlStorageValue::Integer(now as i64)],
+        )?;
+        Ok(())
     }
 
     /// Asks `room` for the exact counts after `after` (and to watch for this inbox).
