@@ -5,10 +5,10 @@
 //! notifies at most once per 10 s, so about half of these mentions are folded into the next
 //! notification rather than raising their own).
 //!
-//! Then the cost: the CPU the server's processes (wrangler's group: workerd runs every room
-//! and inbox) spent per post while the inbox watched, against a second phase of the same
-//! posts after the inbox's page closed (the rooms stop sending it counts at their next
-//! batch). The difference is what watching costs per post; both include the rooms' own work.
+//! Then the cost: the CPU workerd (which runs every room and inbox) spent per post while the
+//! inbox watched, against a second phase of the same posts after the inbox's page closed (the
+//! rooms stop sending it counts at their next batch). The difference is what watching costs
+//! per post; both include the rooms' own work.
 
 use super::{connect_join, percentile};
 use confab_itest::{key, unique_room};
@@ -24,7 +24,9 @@ use tokio_tungstenite::tungstenite::Message;
 /// Each room's counts as they came: (unread, when).
 type Seen = HashMap<String, Vec<(u32, Instant)>>;
 
-/// CPU time (user + system, ms) of every process in process group `group`, from `/proc`.
+/// CPU time (user + system, ms) of the `workerd` processes in process group `group` (the
+/// runtime that runs every room and inbox; wrangler's own Node process, a proxy with a file
+/// watcher, is left out), from `/proc`.
 fn group_cpu_ms(group: u32) -> Option<u64> {
     let tick = std::process::Command::new("getconf").arg("CLK_TCK").output().ok()?;
     let per_s: u64 = String::from_utf8_lossy(&tick.stdout).trim().parse().ok()?;
@@ -32,7 +34,10 @@ fn group_cpu_ms(group: u32) -> Option<u64> {
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
         // After the command's closing parenthesis: state, ppid, pgrp, … utime (12th), stime.
-        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let Some((head, rest)) = stat.rsplit_once(')') else { continue };
+        if !head.contains("(workerd") {
+            continue;
+        }
         let f: Vec<&str> = rest.split_whitespace().collect();
         if f.get(2).and_then(|g| g.parse::<u32>().ok()) != Some(group) {
             continue;
@@ -105,8 +110,15 @@ pub async fn inbox(base: &str, rooms: usize, active: usize, secs: u64, group: Op
             }
         }
     });
-    // Let the first page's recounts (one per room) make every room watch.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // Let the first page's recounts (one per room, one after another) make every room watch:
+    // done when every room's counts came, so that work is not measured as the posts'.
+    let settled = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < settled && counted.lock().expect("held").len() < rooms {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And the rooms those recounts woke go back to sleep (workerd hibernates an idle object
+    // after about 10 s): a live object costs CPU of its own, whatever the posts.
+    tokio::time::sleep(Duration::from_secs(15)).await;
     let mut senders = Vec::new();
     for room in names.iter().skip(1).take(active) {
         let (s, _) = connect_join(&format!("{base}/api/rooms/{room}/ws"), &format!("sender-{room}")).await?;

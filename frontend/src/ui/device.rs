@@ -58,8 +58,8 @@ pub fn DeviceLink() -> impl IntoView {
             view! {
                 <div class="device-link" data-testid="device-link">
                     <p class="warning" role="note">
-                        <strong>"Whoever opens this link is you"</strong>
-                        ", in every room, until you stop using this browser. Open it only on your own devices; never share it."
+                        <strong>"Whoever opens this link can become you"</strong>
+                        ", in every room, with your rooms, names and direct messages. Open it only on your own devices; never share it."
                     </p>
                     // Our own SVG: rectangles drawn from the link's modules, no outside text.
                     <div class="qr" inner_html=svg data-testid="device-qr"></div>
