@@ -160,6 +160,20 @@ impl Server {
         self.log_all().matches(&format!("room {room} starting")).count()
     }
 
+    /// How many times `needle` is in wrangler's log, waiting up to `within` for at least `n`.
+    /// The Worker's lines reach the log through wrangler's Node process, after the frames the
+    /// same work sent: a line read right after a frame may not be there yet.
+    pub async fn log_count_within(&self, needle: &str, n: usize, within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            let count = self.log_all().matches(needle).count();
+            if count >= n || Instant::now() >= deadline {
+                return count;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The end of wrangler's log, for error messages.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
