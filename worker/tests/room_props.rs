@@ -217,6 +217,8 @@ fn run(ops: Vec<Op>, presence_immediate: usize) -> Result<(), TestCaseError> {
     let mut model: BTreeMap<(u64, &'static str), BTreeSet<MemberId>> = BTreeMap::new();
     let mut pending_react: Option<(MemberId, String, u64, &'static str, bool)> = None;
     let mut pending_delete: Option<(MemberId, String, u64)> = None;
+    // A ban with purge: (moderator, client id, the banned member).
+    let mut pending_purge: Option<(MemberId, String, MemberId)> = None;
     // The bot, once made, and the stream it has open.
     let mut bot: Option<confab_worker::store::MemberInfo> = None;
     let mut stream: Option<u64> = None;
@@ -345,6 +347,12 @@ fn run(ops: Vec<Op>, presence_immediate: usize) -> Result<(), TestCaseError> {
                     // A removal drops the message's reactions, as a delete does.
                     pending_delete = Some((m, format!("m{client_id}"), id));
                 }
+                if let (Some(m), true, Some(banned)) =
+                    (h.room.member_of(s), action["purge"] == json!(true), action["member"].as_u64())
+                {
+                    // A purge removes every message of the banned member: their reactions go.
+                    pending_purge = Some((m, format!("m{client_id}"), banned as MemberId));
+                }
                 h.moderate(s, &format!("m{client_id}"), action);
             }
             Op::Bot { step, client_id } => {
@@ -424,6 +432,21 @@ fn run(ops: Vec<Op>, presence_immediate: usize) -> Result<(), TestCaseError> {
         if let Some((m, cid, id)) = pending_delete.take() {
             if h.store.find_op(m, &cid).is_some_and(|seq| seq > events_before) {
                 model.retain(|(i, _), _| *i != id);
+            }
+        }
+        if let Some((m, cid, banned)) = pending_purge.take() {
+            if h.store.find_op(m, &cid).is_some_and(|seq| seq > events_before) {
+                use confab_worker::store::RoomStore;
+                let ids: Vec<u64> = model.keys().map(|(i, _)| *i).collect();
+                let purged: BTreeSet<u64> = h
+                    .store
+                    .messages(&ids)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|msg| msg.member == banned)
+                    .map(|msg| msg.id)
+                    .collect();
+                model.retain(|(i, _), _| !purged.contains(i));
             }
         }
 
