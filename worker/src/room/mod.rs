@@ -707,8 +707,9 @@ impl Room {
                 let due = self.watchers.due(latest, now_ms);
                 self.to_inboxes.extend(due);
                 self.finish_idle_streams(store, now_ms, &mut out);
+                // One the store would not finish stays due: try again now, not in the past.
                 if let Some(at) = self.next_stream_deadline() {
-                    out.push(Effect::WakeAt(at));
+                    out.push(Effect::WakeAt(at.max(now_ms)));
                 }
             }
         }

@@ -146,8 +146,9 @@ impl Room {
                 }
                 if let Some(f) = &streamish {
                     self.track_stream(f, actor.id, seq, ts);
+                    // A stream already past its deadline (nothing ticked since) is due now.
                     if let Some(at) = self.next_stream_deadline() {
-                        out.push(Effect::WakeAt(at));
+                        out.push(Effect::WakeAt(at.max(now_ms)));
                     }
                 }
                 if is_post {

@@ -88,7 +88,7 @@ impl Harness {
                     self.attachments.insert(socket, Attachment::tombstone(socket));
                 }
                 Effect::WakeAt(at) => {
-                    assert!(at >= self.now, "a wake-up in the past");
+                    assert!(at >= self.now, "a wake-up in the past: {at} < {}", self.now);
                     self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
                 }
             }
