@@ -9,7 +9,7 @@
 // target/e2e/ (`inbox-{width}-{scheme}.png`); the copies in docs/screenshots/ are refreshed
 // from there by hand. Run: `node e2e/inbox.mjs` (scripts/test.sh does, after building).
 import { join } from 'node:path';
-import { startServer, launchBrowser, step, assert, outDir, failures } from './lib.mjs';
+import { startServer, launchBrowser, step, assert, outDir, failures, watchedContexts } from './lib.mjs';
 
 /**
  * Installed before the page's own scripts: the tab's visibility under the test's control
@@ -137,19 +137,8 @@ let exitCode = 0;
 try {
   const t = Date.now().toString(36);
   const [r1, r2, r3] = [`north-${t}`, `south-${t}`, `west-${t}`];
-  const trouble = [];
-  const newContext = async (options) => {
-    const c = await browser.newContext(options);
-    await c.addInitScript(instrument);
-    c.on('page', (p) => {
-      p.on('dialog', (d) => { trouble.push(`dialog: ${d.message()}`); d.dismiss(); });
-      p.on('pageerror', (e) => trouble.push(`page error: ${e.message}`));
-      p.on('console', (m) => {
-        if (/Content Security Policy|panicked/i.test(m.text())) trouble.push(`console: ${m.text()}`);
-      });
-    });
-    return c;
-  };
+  // Every page is watched (dialogs, CSP, panics) and instrumented before its own scripts.
+  const { newContext, trouble } = watchedContexts(browser, instrument);
   const ctxA = await newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
   const ctxB = await newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
   const alice = new Tab(await ctxA.newPage(), 'alice');

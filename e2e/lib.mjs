@@ -102,6 +102,28 @@ export function assert(cond, msg) {
   if (!cond) throw new Error(msg);
 }
 
+/**
+ * Browser contexts whose every page is watched for browser dialogs, CSP violations and
+ * uncaught errors (a panic): `newContext(options)` makes one (running `init` in each page
+ * before the page's own scripts, if given); `trouble` lists what was seen.
+ */
+export function watchedContexts(browser, init) {
+  const trouble = [];
+  const newContext = async (options) => {
+    const c = await browser.newContext(options);
+    if (init) await c.addInitScript(init);
+    c.on('page', (p) => {
+      p.on('dialog', (d) => { trouble.push(`dialog: ${d.message()}`); d.dismiss(); });
+      p.on('pageerror', (e) => trouble.push(`page error: ${e.message}`));
+      p.on('console', (m) => {
+        if (/Content Security Policy|panicked/i.test(m.text())) trouble.push(`console: ${m.text()}`);
+      });
+    });
+    return c;
+  };
+  return { newContext, trouble };
+}
+
 
 
 /** One server→client WebSocket text frame (unmasked), as the room would send it. */

@@ -7,7 +7,7 @@
 // the copies in docs/screenshots/ are refreshed from there by hand.
 // Run: `node e2e/owners.mjs` (scripts/test.sh does, after building).
 import { join } from 'node:path';
-import { startServer, launchBrowser, step, assert, outDir, failures } from './lib.mjs';
+import { startServer, launchBrowser, step, assert, outDir, failures, watchedContexts } from './lib.mjs';
 
 /** One person at one browser: the page object the steps talk to. */
 class Person {
@@ -86,18 +86,7 @@ let exitCode = 0;
 try {
   const room = `owners-${Date.now()}`;
   // Every page is watched for browser dialogs, CSP violations and uncaught errors (a panic).
-  const trouble = [];
-  const newContext = async (options) => {
-    const c = await browser.newContext(options);
-    c.on('page', (p) => {
-      p.on('dialog', (d) => { trouble.push(`dialog: ${d.message()}`); d.dismiss(); });
-      p.on('pageerror', (e) => trouble.push(`page error: ${e.message}`));
-      p.on('console', (m) => {
-        if (/Content Security Policy|panicked/i.test(m.text())) trouble.push(`console: ${m.text()}`);
-      });
-    });
-    return c;
-  };
+  const { newContext, trouble } = watchedContexts(browser);
   const ctxA = await newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
   const ctxB = await newContext({ viewport: { width: 375, height: 700 }, colorScheme: 'dark' });
   const alice = new Person(await ctxA.newPage(), 'alice'); // the owner

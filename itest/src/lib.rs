@@ -248,6 +248,26 @@ impl Server {
     }
 
     /// Opens a socket and joins as `name` with `key`; returns the client and its `welcome`.
+    /// A socket to the inbox of the person with `key` (issue 11), not greeted yet.
+    pub async fn connect_inbox(&self, key: &str) -> Result<Client, String> {
+        let k = confab_shared::MemberKey::parse(key).map_err(|e| e.message)?;
+        let inbox = confab_shared::inbox::inbox_id(&k);
+        Client::connect(&format!("ws://127.0.0.1:{}/api/me/{inbox}/ws", self.port), None).await
+    }
+
+    /// A page of the person with `key` at their inbox: greeted with `hello`; returns the socket
+    /// and the rooms the inbox answered.
+    pub async fn open_inbox(&self, key: &str) -> Result<(Client, Vec<confab_shared::inbox::RoomCounts>), String> {
+        use confab_shared::inbox::InboxEvent;
+        let mut c = self.connect_inbox(key).await?;
+        c.send_json(serde_json::json!({"type": "hello", "data": {"key": key}})).await?;
+        let text = c.next_text(FRAME_WAIT).await?.ok_or("no answer to hello")?;
+        match serde_json::from_str::<InboxEvent>(&text) {
+            Ok(InboxEvent::Rooms { rooms }) => Ok((c, rooms)),
+            other => Err(format!("not the rooms: {other:?}")),
+        }
+    }
+
     pub async fn join(&self, room: &str, name: &str, key: &str) -> Result<(Client, ServerFrame), String> {
         let mut c = self.connect(room).await?;
         c.send_json(serde_json::json!({"type": "join", "data": {"v": 2, "name": name, "key": key}})).await?;

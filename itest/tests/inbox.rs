@@ -4,22 +4,10 @@
 //! one read position; each page's focus is its own; another key cannot open the inbox.
 
 use confab_itest::*;
-use confab_shared::inbox::{inbox_id, InboxEvent, RoomCounts};
-use confab_shared::{ErrorCode, MemberKey, ServerFrame};
+use confab_shared::inbox::{InboxEvent, RoomCounts};
+use confab_shared::{ErrorCode, ServerFrame};
 use serde_json::json;
 use std::time::{Duration, Instant};
-
-/// An inbox socket of the person with `k`, greeted; returns it and its rooms.
-async fn open_inbox(s: &Server, k: &str) -> Result<(Client, Vec<RoomCounts>), String> {
-    let inbox = inbox_id(&MemberKey::parse(k).map_err(|e| e.message)?);
-    let mut c = Client::connect(&format!("ws://127.0.0.1:{}/api/me/{inbox}/ws", s.port), None).await?;
-    c.send_json(json!({"type": "hello", "data": {"key": k}})).await?;
-    let rooms = match next_event(&mut c, Duration::from_secs(10)).await? {
-        InboxEvent::Rooms { rooms } => rooms,
-        other => return Err(format!("not the rooms: {other:?}")),
-    };
-    Ok((c, rooms))
-}
 
 async fn next_event(c: &mut Client, wait: Duration) -> Result<InboxEvent, String> {
     let text = c.next_text(wait).await?.ok_or("nothing from the inbox")?;
@@ -47,7 +35,7 @@ async fn counts_follow_the_person_across_rooms(s: &Server) -> Outcome {
     let (mut b, _) = s.join(&r2, "bob", &key("bob")).await?;
     a2.close().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (mut inbox, rooms) = open_inbox(s, &ka).await?;
+    let (mut inbox, rooms) = s.open_inbox(&ka).await?;
     let names: Vec<_> = rooms.iter().map(|r| r.room.as_str()).collect();
     ensure(names.contains(&r1.as_str()) && names.contains(&r2.as_str()), format!("the inbox lists {names:?}"))?;
     // The first page's recount makes the rooms watch; counts move while alice is in r1.
@@ -75,7 +63,7 @@ async fn counts_follow_the_person_across_rooms(s: &Server) -> Outcome {
     inbox.send_json(json!({"type": "mark_unread", "data": {"room": r2, "id": mention_id}})).await?;
     counts_until(&mut inbox, &r2, |r| r.unread == 1 && r.mentions == 1).await?;
     // A second page of alice's: reading on one moves the other's counts.
-    let (mut second, _) = open_inbox(s, &ka).await?;
+    let (mut second, _) = s.open_inbox(&ka).await?;
     inbox.send_json(json!({"type": "read", "data": {"room": r2, "seq": mention_id}})).await?;
     counts_until(&mut second, &r2, |r| r.unread == 0 && r.mentions == 0).await?;
     let _ = a1.say("p3", "still here").await;
@@ -92,10 +80,10 @@ async fn a_dm_reaches_the_other_person_live_and_admits_only_the_two(s: &Server) 
     let (_b, w) = s.join(&room, "eve", &kb).await?;
     let ServerFrame::Welcome { you: eve, .. } = w else { return Err("no welcome".into()) };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (mut dana_inbox, _) = open_inbox(s, &ka).await?;
-    let (mut eve_inbox, _) = open_inbox(s, &kb).await?;
+    let (mut dana_inbox, _) = s.open_inbox(&ka).await?;
+    let (mut eve_inbox, _) = s.open_inbox(&kb).await?;
     // Eve on a second device too: a DM reaches every page of hers.
-    let (mut eve_phone, _) = open_inbox(s, &kb).await?;
+    let (mut eve_phone, _) = s.open_inbox(&kb).await?;
     dana_inbox.send_json(json!({"type": "dm", "data": {"room": room, "member": eve.id}})).await?;
     // Listed on dana's side, then the asking page is told which room to open.
     let mut dm = None;
@@ -155,8 +143,7 @@ async fn a_mention_waits_in_an_inbox_with_no_page_open(s: &Server) -> Outcome {
     let (mut g, _) = s.join(&room, "gus", &key("gus")).await?;
     g.say("m1", "@fay when you are back").await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let inbox = inbox_id(&MemberKey::parse(&kf).map_err(|e| e.message)?);
-    let mut c = Client::connect(&format!("ws://127.0.0.1:{}/api/me/{inbox}/ws", s.port), None).await?;
+    let mut c = s.connect_inbox(&kf).await?;
     c.send_json(json!({"type": "hello", "data": {"key": kf}})).await?;
     let mut got = false;
     for _ in 0..5 {
@@ -176,9 +163,8 @@ async fn the_inboxs_alarm_closes_silent_sockets_and_sends_what_was_held(s: &Serv
     let (_h, _) = s.join(&room, "hana", &kh).await?;
     let (mut i, _) = s.join(&room, "ivan", &key("ivan")).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (mut inbox, _) = open_inbox(s, &kh).await?;
-    let name = inbox_id(&MemberKey::parse(&kh).map_err(|e| e.message)?);
-    let mut silent = Client::connect(&format!("ws://127.0.0.1:{}/api/me/{name}/ws", s.port), None).await?;
+    let (mut inbox, _) = s.open_inbox(&kh).await?;
+    let mut silent = s.connect_inbox(&kh).await?;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     i.say("m1", "@hana one").await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -202,7 +188,7 @@ async fn a_room_joined_with_a_page_open_counts_at_once(s: &Server) -> Outcome {
     let kj = key("jo");
     let (_j, _) = s.join(&first, "jo", &kj).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (mut inbox, _) = open_inbox(s, &kj).await?;
+    let (mut inbox, _) = s.open_inbox(&kj).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (j2, _) = s.join(&later, "jo", &kj).await?;
     j2.close().await;
@@ -223,8 +209,8 @@ async fn focus_is_each_pages_own(s: &Server) -> Outcome {
     l.close().await;
     let (mut m, _) = s.join(&room, "max", &key("max")).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (mut looking, _) = open_inbox(s, &kl).await?;
-    let (mut other, _) = open_inbox(s, &kl).await?;
+    let (mut looking, _) = s.open_inbox(&kl).await?;
+    let (mut other, _) = s.open_inbox(&kl).await?;
     looking.send_json(json!({"type": "focus", "data": {"room": room}})).await?;
     tokio::time::sleep(Duration::from_millis(200)).await;
     // The other tab loses focus after: the room is still shown in a focused tab.
@@ -252,8 +238,7 @@ async fn focus_is_each_pages_own(s: &Server) -> Outcome {
 }
 
 async fn another_key_cannot_open_the_inbox(s: &Server) -> Outcome {
-    let inbox = inbox_id(&MemberKey::parse(&key("carol")).map_err(|e| e.message)?);
-    let mut c = Client::connect(&format!("ws://127.0.0.1:{}/api/me/{inbox}/ws", s.port), None).await?;
+    let mut c = s.connect_inbox(&key("carol")).await?;
     c.send_json(json!({"type": "hello", "data": {"key": key("mallory")}})).await?;
     ensure(c.closed_within(Duration::from_secs(5)).await == Some(4003), "a forged hello is closed with 4003")
 }

@@ -10,17 +10,6 @@ use confab_shared::MemberKey;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-async fn open_inbox(s: &Server, k: &str) -> Result<Client, String> {
-    let inbox = inbox_id(&MemberKey::parse(k).map_err(|e| e.message)?);
-    let mut c = Client::connect(&format!("ws://127.0.0.1:{}/api/me/{inbox}/ws", s.port), None).await?;
-    c.send_json(json!({"type": "hello", "data": {"key": k}})).await?;
-    let first = c.next_text(Duration::from_secs(10)).await?.ok_or("no answer to hello")?;
-    match serde_json::from_str::<InboxEvent>(&first) {
-        Ok(InboxEvent::Rooms { .. }) => Ok(c),
-        other => Err(format!("not the rooms: {other:?}")),
-    }
-}
-
 async fn a_silent_page_is_closed_and_stops_hiding_notifications(s: &Server) -> Outcome {
     let room = unique_room("silent");
     let kl = key("lea");
@@ -29,9 +18,9 @@ async fn a_silent_page_is_closed_and_stops_hiding_notifications(s: &Server) -> O
     let (mut m, _) = s.join(&room, "max", &key("max")).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     // A page focused on the room that then goes silent (a laptop lid shut), and a live one.
-    let mut ghost = open_inbox(s, &kl).await?;
+    let mut ghost = s.open_inbox(&kl).await?.0;
     ghost.send_json(json!({"type": "focus", "data": {"room": room}})).await?;
-    let mut alive = open_inbox(s, &kl).await?;
+    let mut alive = s.open_inbox(&kl).await?.0;
     let quiet_until = Instant::now() + Duration::from_millis(3_000);
     while Instant::now() < quiet_until {
         alive.send_text("ping").await?;
@@ -60,7 +49,7 @@ async fn an_inbox_that_hibernates_loses_no_count(s: &Server) -> Outcome {
     n.close().await;
     let (mut o, _) = s.join(&room, "oto", &key("oto")).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut page = open_inbox(s, &kn).await?;
+    let mut page = s.open_inbox(&kn).await?.0;
     tokio::time::sleep(Duration::from_millis(500)).await;
     for i in 0..3 {
         o.say(&format!("p{i}"), "before the nap").await?;

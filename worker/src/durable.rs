@@ -697,19 +697,12 @@ impl ChatRoom {
             (live.room.take_inbox_batches(), live.room.take_joins_to_tell(), live.room.name().to_owned())
         };
         let Ok(inboxes) = self.env.durable_object("INBOXES") else { return };
-        let post = |inbox: &str, path: &str, body: String| -> Result<Request> {
-            let headers = Headers::new();
-            headers.set("Content-Type", "application/json")?;
-            let mut init = RequestInit::new();
-            init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
-            let _ = inbox;
-            Request::new_with_init(&format!("https://inbox{path}"), &init)
-        };
+        use crate::inbox_object::post;
         for (inbox, member, latest, dm) in joins {
             let body = serde_json::json!({"room": room, "member": member, "latest": latest, "dm": dm}).to_string();
             let sent = async {
                 let stub = inboxes.id_from_name(&inbox)?.get_stub()?;
-                stub.fetch_with_request(post(&inbox, "/joined", body)?).await
+                stub.fetch_with_request(post("https://inbox/joined", body)?).await
             };
             if let Err(e) = sent.await {
                 console_warn!("telling an inbox of a join failed: {e}");
@@ -719,7 +712,7 @@ impl ChatRoom {
             let Ok(body) = serde_json::to_string(&batch.body) else { continue };
             let sent = async {
                 let stub = inboxes.id_from_name(&batch.inbox)?.get_stub()?;
-                stub.fetch_with_request(post(&batch.inbox, "/summaries", body)?).await
+                stub.fetch_with_request(post("https://inbox/summaries", body)?).await
             };
             match sent.await {
                 Ok(r) if r.status_code() == 410 => {

@@ -528,6 +528,8 @@ impl InboxObject {
     /// Sends counts and notifications to the person's pages, and asks rooms to recount.
     async fn carry_out(&self, outs: Vec<Out>) {
         let mut recounts = Vec::new();
+        // The live pages, looked up once for everything this carries out (not once per event).
+        let pages = if outs.iter().any(|o| !matches!(o, Out::Recount { .. })) { self.greeted() } else { Vec::new() };
         for out in outs {
             let event = match out {
                 Out::Counts { room, .. } => match self.inbox().ok().and_then(|i| i.room_counts(&room)) {
@@ -542,7 +544,7 @@ impl InboxObject {
                     continue;
                 }
             };
-            for ws in self.greeted() {
+            for ws in &pages {
                 let _ = ws.send(&event);
             }
         }
@@ -644,7 +646,7 @@ impl InboxObject {
 }
 
 /// A JSON `POST` to another object.
-fn post(url: &str, body: String) -> Result<Request> {
+pub(crate) fn post(url: &str, body: String) -> Result<Request> {
     let headers = Headers::new();
     headers.set("Content-Type", "application/json")?;
     let mut init = RequestInit::new();

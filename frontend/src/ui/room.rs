@@ -106,6 +106,8 @@ pub fn RoomPage(room: String, name: UserName, on_leave: impl Fn() + Copy + Send 
     on_cleanup(move || {
         ctx.close();
         drains.with_value(|d| d.iter().for_each(|tx| tx.close_channel()));
+        // A copy, not moved out: the connection task may still run once and writes the view's
+        // outbox back to storage; an emptied view would erase the saved messages there.
         if let (Some(k), Some(v)) = (kept, view.try_get_untracked()) {
             k.0.update_value(|r| r.put(&kept_room, v));
         }
