@@ -370,7 +370,9 @@ impl InboxLink {
     /// places the reconnect in its window.
     pub fn on_close(&mut self, now_ms: u64, code: Option<u16>, random: f64) -> Vec<Out> {
         self.open = false;
-        self.opening_dm = false;
+        // The ask is forgotten if it went on this socket (its answer will not come); one still
+        // waiting to go will be answered on the next.
+        self.opening_dm &= self.later.iter().any(|f| matches!(f, InboxFrame::Dm { .. }));
         self.greeted = false;
         self.connect_deadline_ms = None;
         self.next_ping_ms = u64::MAX;
@@ -889,6 +891,13 @@ mod tests {
         l.dm("lobby".into(), 9);
         l.on_close(3, None, 0.0);
         assert_eq!(l.opened_dm(&opened("dm-4")), None);
+        // Asked while no socket was greeted: it goes, and is answered, on the next one.
+        l.dm("lobby".into(), 10);
+        l.on_close(4, None, 0.0);
+        l.on_open(5);
+        let (out, _) = l.on_text(&mut s, &text(&rooms(vec![])), 6);
+        assert_eq!(frames(&out), [InboxFrame::Dm { room: "lobby".into(), member: 10 }]);
+        assert_eq!(l.opened_dm(&opened("dm-5")).as_deref(), Some("dm-5"));
     }
 
     #[test]

@@ -238,7 +238,8 @@ async fn run(key: MemberKey, ctx: InboxCtx, mut commands: UnboundedReceiver<Inbo
 
 /// Shows `n` as a desktop notification; clicking it brings the tab forward at the message.
 fn show(n: &Notice) {
-    let url = format!("/r/{}#m{}", n.room, n.id);
+    // "Started a conversation with you" is about no message (id 0): it opens the room.
+    let url = if n.id == 0 { format!("/r/{}", n.room) } else { format!("/r/{}#m{}", n.room, n.id) };
     crate::browser::notify(&n.title, &n.body, &n.room, move || {
         crate::browser::focus_window();
         crate::browser::navigate(&url);

@@ -306,6 +306,8 @@ impl Inbox {
                 }
             }
         }
+        // A guess, unless your own post in this batch made the counts exact again.
+        let exact = !guessing || !e.stale;
         if let Some((id, author, excerpt)) = notify {
             // Coalesced: one per room per NOTIFY_EVERY_MS; the next carries the count (sent by
             // `flush_held` when the window ends, if nothing else comes).
@@ -322,7 +324,7 @@ impl Inbox {
         // back from storage with every count at 0) are not shown: the room's exact answer
         // follows at once, so a badge never drops to a guess and back. A delete's one fewer
         // is exact and shown; only its mention is recounted.
-        if !guessing {
+        if exact {
             out.push(self.counts(room));
         }
         if let Some(r) = self.recount_if_stale(room) {
@@ -410,10 +412,10 @@ impl Inbox {
             .min()
     }
 
-    /// The notification level of a room.
-    pub fn set_level(&mut self, room: &str, level: Level) -> Result<(), Refused> {
+    /// A room's notification level: every page is told (its title counts follow the level).
+    pub fn set_level(&mut self, room: &str, level: Level) -> Result<Vec<Out>, Refused> {
         self.rooms.get_mut(room).ok_or(Refused::UnknownRoom)?.level = level;
-        Ok(())
+        Ok(vec![self.counts(room)])
     }
 
     /// The rooms the focused tabs show now (none: no tab of the person is focused).
@@ -529,6 +531,7 @@ mod tests {
         i.set_level("lobby", Level::Nothing).unwrap();
         assert_eq!(notes(&i.summaries("lobby", 1005, 1006, &[post(1006, BOB, true)], 300_000)), 0);
         assert_eq!(i.set_level("nowhere", Level::All), Err(Refused::UnknownRoom));
+        assert!(matches!(i.set_level("lobby", Level::All).as_deref(), Ok([Out::Counts { .. }])), "told to every page");
     }
 
     #[test]
@@ -560,6 +563,9 @@ mod tests {
         let out = i.summaries("lobby", 20, 21, &[post(21, BOB, false)], 0);
         assert_eq!(counts(&out), None, "{out:?}");
         assert!(out.iter().any(|o| matches!(o, Out::Recount { .. })));
+        // A gap whose batch holds your own post: exact from it on, shown, no recount needed.
+        let out = i.summaries("lobby", 30, 32, &[post(31, ME, false), post(32, BOB, false)], 0);
+        assert_eq!(counts(&out), Some((31, 1, 0)), "{out:?}");
     }
 
     #[test]

@@ -309,11 +309,10 @@ impl DurableObject for InboxObject {
                 outs.unwrap_or_else(|_| refuse(&ws, ErrorCode::NotFound, "not a room of yours"))
             }
             InboxFrame::Level { room, level } => {
-                if self.inbox()?.set_level(&room, level).is_err() {
-                    refuse(&ws, ErrorCode::NotFound, "not a room of yours");
-                }
+                // Every page shows the room's new level (and what it asks for) at once.
+                let outs = self.inbox()?.set_level(&room, level);
                 changed = Some(room);
-                Vec::new()
+                outs.unwrap_or_else(|_| refuse(&ws, ErrorCode::NotFound, "not a room of yours"))
             }
             InboxFrame::Focus { room } => {
                 if let Some(Tag::Page { heard, .. }) = tag(&ws) {

@@ -171,8 +171,13 @@ impl Room {
                         let mentioned = if dm { self.watchers.members() } else { m.mentions.clone() };
                         let batches = self.watchers.stored(seq, &summary, &mentioned, now_ms);
                         self.to_inboxes.extend(batches);
-                        self.tell_mentioned(store, seq, &summary, &m.mentions);
-                        self.tell_dm_peer(store, seq, &summary);
+                        // In a DM the other person is told of every post (a mention of them
+                        // too, once); elsewhere, those mentioned.
+                        if dm {
+                            self.tell_dm_peer(store, seq, &summary);
+                        } else {
+                            self.tell_mentioned(store, seq, &summary, &m.mentions);
+                        }
                     }
                 }
                 if let Some((_, ServerFrame::Deleted { id, .. })) = frames.first() {
