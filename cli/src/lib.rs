@@ -79,6 +79,11 @@ impl Printer {
     pub fn print(&mut self, frame: &ServerFrame) -> String {
         let mut out = String::new();
         match frame {
+            ServerFrame::Batch(frames) => {
+                for f in frames {
+                    out.push_str(&self.print(f));
+                }
+            }
             ServerFrame::Welcome { room, messages, settings, members, gap, reset, .. } => {
                 if !self.welcomed || *reset {
                     self.welcomed = true;
@@ -344,7 +349,7 @@ pub async fn run(
                 let now = now_ms();
                 match msg {
                     Some(Ok(Message::Text(t))) => {
-                        if let Ok(frame) = ServerFrame::parse(&t) {
+                        for frame in ServerFrame::parse_all(&t).unwrap_or_default() {
                             if let ServerFrame::Error { code, message, .. } = &frame {
                                 refusal = Some(format!("{code}: {message}"));
                             }
@@ -388,6 +393,7 @@ pub async fn create_bot(url: &str, name: UserName, key: MemberKey, bot: &str) ->
         since: None,
         epoch: None,
         invite: None,
+        batch: false,
     };
     ws.send(Message::text(join.to_json())).await.map_err(|e| e.to_string())?;
     let client_id = new_client_id();

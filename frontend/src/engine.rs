@@ -253,6 +253,7 @@ impl Engine {
             since,
             epoch,
             invite: self.invite.clone(),
+            batch: true,
         };
         vec![Out::Send(join.to_json())]
     }
@@ -264,13 +265,28 @@ impl Engine {
         if text == PONG {
             return Vec::new();
         }
-        let Ok(frame) = ServerFrame::parse(text) else {
+        let Ok(frames) = ServerFrame::parse_all(text) else {
             // A newer room may send frames this page does not know: counted, so the page can
             // say it is out of date, and otherwise ignored.
             view.unknown_frames = view.unknown_frames.saturating_add(1);
             view.touch();
             return Vec::new();
         };
+        // A `batch` is its frames, one after another, exactly as if each had come alone.
+        let mut out = Vec::new();
+        for frame in frames {
+            let more = self.on_frame(view, frame, now_ms);
+            let closing = more.iter().any(|o| matches!(o, Out::Close));
+            out.extend(more);
+            if closing {
+                break;
+            }
+        }
+        out
+    }
+
+    /// One frame from the room (alone, or one of a `batch`).
+    fn on_frame(&mut self, view: &mut RoomView, frame: ServerFrame, now_ms: u64) -> Vec<Out> {
         let mut out = Vec::new();
         match &frame {
             ServerFrame::Welcome { limits, .. } => {
@@ -751,6 +767,36 @@ mod tests {
             panic!("a resume from the last event, not the last message: {out:?}")
         };
         assert_eq!(epoch, crate::fixtures::EPOCH);
+    }
+
+    #[test]
+    fn a_batch_is_its_frames_applied_in_order_as_if_each_came_alone() {
+        let frames = [
+            welcome(vec![msg(1, "bob", "b1")]),
+            ServerFrame::Message(msg(2, "bob", "b2")).to_json(),
+            ServerFrame::Deleted { seq: 3, id: 1, removed: false }.to_json(),
+            ServerFrame::Message(msg(4, "alice", "a4")).to_json(),
+        ];
+        let (mut batched, mut alone) = ((engine(), RoomView::default()), (engine(), RoomView::default()));
+        for (e, v) in [&mut batched, &mut alone] {
+            e.start();
+            let out = e.on_open(v, 0);
+            assert!(matches!(sent(&out)[..], [ClientFrame::Join { batch: true, .. }]), "it says it reads batches");
+        }
+        batched.0.on_text(&mut batched.1, &ServerFrame::batch_json(&frames), 10);
+        for f in &frames {
+            alone.0.on_text(&mut alone.1, f, 10);
+        }
+        assert_eq!(batched.1, alone.1);
+        assert_eq!(batched.0.link(), Link::Online);
+        assert_eq!(batched.1.last_seq, Some(4));
+        assert_eq!(batched.1.messages.keys().copied().collect::<Vec<_>>(), [1, 2, 4]);
+        // A frame that ends the socket ends the batch: nothing after it is applied.
+        let (mut e, mut v) = online(0);
+        let stop =
+            [error(ErrorCode::UnsupportedVersion, None, None), ServerFrame::Message(msg(1, "bob", "b1")).to_json()];
+        assert_eq!(e.on_text(&mut v, &ServerFrame::batch_json(&stop), 1), [Out::Close]);
+        assert!(v.messages.is_empty());
     }
 
     #[test]

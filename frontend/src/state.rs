@@ -352,6 +352,11 @@ impl RoomView {
 
     fn apply_inner(&mut self, frame: ServerFrame, now_ms: u64) -> bool {
         match frame {
+            // The engine unpacks batches before they get here; a view fed one applies its
+            // frames in order all the same.
+            ServerFrame::Batch(frames) => {
+                frames.into_iter().fold(false, |changed, f| self.apply_inner(f, now_ms) | changed)
+            }
             ServerFrame::Welcome {
                 epoch,
                 you,

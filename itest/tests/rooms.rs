@@ -322,6 +322,71 @@ async fn history_survives_a_restart(s: &mut Server) -> Outcome {
     ensure(next == seqs[4] + 1, format!("seq continued at {next}"))
 }
 
+/// One member of [`a_busy_room_coalesces_for_clients_that_read_batches`]: joined, it sends
+/// `sends` messages back to back, then reads until it has `total` messages. Returns (the
+/// WebSocket messages it read, how many were `batch`es, the message ids in arrival order).
+async fn busy_member(
+    s: &Server,
+    room: &str,
+    me: usize,
+    batch: bool,
+    sends: usize,
+    total: usize,
+    go: &tokio::sync::Barrier,
+) -> Result<(usize, usize, Vec<u64>), String> {
+    let mut c = s.connect(room).await?;
+    let name = format!("busy{me}");
+    c.send_json(json!({"type": "join", "data": {"v": 2, "name": name, "key": key(&name), "batch": batch}})).await?;
+    c.expect("welcome", |f| matches!(f, ServerFrame::Welcome { .. } | ServerFrame::Batch(_))).await?;
+    go.wait().await;
+    for j in 0..sends {
+        c.say(&format!("{me}-{j}"), "busy").await?;
+    }
+    let (mut texts, mut batches, mut ids) = (0, 0, Vec::new());
+    while ids.len() < total {
+        let Some(t) = c.next_text(Duration::from_secs(20)).await? else {
+            return Err(format!("{name} has {} of {total} messages", ids.len()));
+        };
+        texts += 1;
+        if t.starts_with(r#"{"type":"batch""#) {
+            batches += 1;
+        }
+        for f in ServerFrame::parse_all(&t).map_err(|e| format!("unreadable {t}: {}", e.message))? {
+            if let ServerFrame::Message(m) = f {
+                ids.push(m.id);
+            }
+        }
+    }
+    Ok((texts, batches, ids))
+}
+
+/// Issue 13: ten members post at once. Those that joined with `batch: true` get the burst
+/// coalesced (fewer WebSocket messages than frames); the others get every frame on its own,
+/// as before; everyone gets every message exactly once, in `seq` order.
+async fn a_busy_room_coalesces_for_clients_that_read_batches(s: &Server) -> Outcome {
+    let room = unique_room("busy");
+    let (members, sends) = (10, 15);
+    let total = members * sends;
+    let go = tokio::sync::Barrier::new(members);
+    let runs = (0..members).map(|i| busy_member(s, &room, i, i % 2 == 0, sends, total, &go));
+    let results = futures_util::future::join_all(runs).await;
+    let mut first: Option<Vec<u64>> = None;
+    for (i, r) in results.into_iter().enumerate() {
+        let (texts, batches, ids) = r?;
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        ensure(sorted == ids && ids.len() == total, format!("member {i}: not once each in order: {ids:?}"))?;
+        ensure(first.get_or_insert_with(|| ids.clone()) == &ids, format!("member {i} saw other messages"))?;
+        if i % 2 == 0 {
+            ensure(batches > 0 && texts < total, format!("member {i} (batches): {texts} messages, {batches} batches"))?;
+        } else {
+            ensure(batches == 0, format!("member {i} (no batches) was sent {batches} batches"))?;
+        }
+    }
+    Ok(())
+}
+
 fn main() {
     harness("rooms", &[], "warn", |server| {
         Box::pin(async move {
@@ -365,6 +430,10 @@ fn main() {
                         Box::pin(floods_are_rate_limited_with_a_retry_time(s)),
                     ),
                     ("ping_is_answered_pong", Box::pin(ping_is_answered_pong(s))),
+                    (
+                        "a_busy_room_coalesces_for_clients_that_read_batches",
+                        Box::pin(a_busy_room_coalesces_for_clients_that_read_batches(s)),
+                    ),
                 ],
                 Duration::from_secs(60),
             )

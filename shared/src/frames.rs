@@ -34,6 +34,11 @@ pub enum ClientFrame {
         /// An invite link's code, for an invite-only room.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         invite: Option<String>,
+        /// The client reads `batch` frames: under load the room may send it several frames
+        /// as one (see [`ServerFrame::Batch`]). A client that does not say so gets every
+        /// frame on its own.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        batch: bool,
     },
     /// A new message, optionally replying to one. `client_id` makes a resend harmless.
     Send {
@@ -137,6 +142,8 @@ enum RawClientFrame {
         epoch: Option<String>,
         #[serde(default)]
         invite: Option<String>,
+        #[serde(default)]
+        batch: bool,
     },
     Send {
         client_id: String,
@@ -209,7 +216,7 @@ impl TryFrom<RawClientFrame> for ClientFrame {
     fn try_from(raw: RawClientFrame) -> Result<Self, ProtocolError> {
         let cid = |s: &str| ClientId::parse(s);
         Ok(match raw {
-            RawClientFrame::Join { v, name, key, since, epoch, invite } => {
+            RawClientFrame::Join { v, name, key, since, epoch, invite, batch } => {
                 // First: a page from another protocol must hear "reload", whatever else is
                 // wrong with its join.
                 if v != PROTOCOL_VERSION {
@@ -231,6 +238,7 @@ impl TryFrom<RawClientFrame> for ClientFrame {
                     since,
                     epoch,
                     invite,
+                    batch,
                 }
             }
             RawClientFrame::Send { client_id, text, reply_to, streaming } => {
@@ -523,6 +531,11 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
     },
+    /// Several frames for this socket at once, to be applied in order as if each had come on
+    /// its own: a busy room coalesces what became ready for the same sockets while its last
+    /// write was committing, so it sends one frame where it would send many. Only to clients
+    /// that joined with `batch: true` (its `welcome` may come in one); never nested.
+    Batch(Vec<ServerFrame>),
 }
 
 impl ServerFrame {
@@ -541,9 +554,36 @@ impl ServerFrame {
         Self::Error { code: e.code, message: e.message, retry_after_ms, client_id: Some(client_id.to_owned()) }
     }
 
-    /// Parses a frame from the room (used by clients).
+    /// Parses a frame from the room (used by clients). A `batch` comes back as one
+    /// [`ServerFrame::Batch`]; [`ServerFrame::parse_all`] unpacks it.
     pub fn parse(text: &str) -> Result<Self, ProtocolError> {
         serde_json::from_str(text).map_err(|e| ProtocolError::new(ErrorCode::BadFrame, e.to_string()))
+    }
+
+    /// Parses what arrived on the socket into the frames it carries, in order: one, or the
+    /// contents of a `batch`.
+    pub fn parse_all(text: &str) -> Result<Vec<Self>, ProtocolError> {
+        Ok(match Self::parse(text)? {
+            Self::Batch(frames) => frames,
+            one => vec![one],
+        })
+    }
+
+    /// The JSON text of a `batch` holding `frames` (each already a frame's JSON text), built
+    /// without parsing them again: the room serializes each event once and reuses the text.
+    pub fn batch_json<S: AsRef<str>>(frames: &[S]) -> String {
+        const HEAD: &str = r#"{"type":"batch","data":["#;
+        let mut out =
+            String::with_capacity(HEAD.len() + 2 + frames.iter().map(|f| f.as_ref().len() + 1).sum::<usize>());
+        out.push_str(HEAD);
+        for (i, f) in frames.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(f.as_ref());
+        }
+        out.push_str("]}");
+        out
     }
 }
 
@@ -569,10 +609,14 @@ mod tests {
             since: Some(7),
             epoch: Some("e1".into()),
             invite: None,
+            batch: true,
         };
         let text = || MessageText::parse("hi").unwrap();
         let cases = [
-            (join, json!({"type": "join", "data": {"v": 2, "name": "alice", "key": key(), "since": 7, "epoch": "e1"}})),
+            (
+                join,
+                json!({"type": "join", "data": {"v": 2, "name": "alice", "key": key(), "since": 7, "epoch": "e1", "batch": true}}),
+            ),
             (
                 ClientFrame::Send { client_id: cid("c1"), text: text(), reply_to: None, streaming: false },
                 json!({"type": "send", "data": {"client_id": "c1", "text": "hi"}}),
@@ -602,6 +646,7 @@ mod tests {
                     since: None,
                     epoch: None,
                     invite: Some("i123".into()),
+                    batch: false,
                 },
                 json!({"type": "join", "data": {"v": 2, "name": "bob", "key": key(), "invite": "i123"}}),
             ),
@@ -914,5 +959,25 @@ mod tests {
     fn error_messages_do_not_echo_large_input() {
         let e = ClientFrame::parse(&format!(r#"{{"type":"{}"}}"#, "x".repeat(5000))).unwrap_err();
         assert!(e.message.len() <= 200);
+    }
+
+    #[test]
+    fn a_batch_is_its_frames_in_order() {
+        let ack = ServerFrame::Ack { client_id: "c1".into(), seq: 3, ts: 1700 };
+        let typing = ServerFrame::Typing(Member::new(2, "bob"));
+        let texts = [ack.to_json(), typing.to_json()];
+        let batch = ServerFrame::batch_json(&texts);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&batch).unwrap(),
+            json!({"type": "batch", "data": [
+                {"type": "ack", "data": {"client_id": "c1", "seq": 3, "ts": 1700}},
+                {"type": "typing", "data": {"id": 2, "name": "bob"}},
+            ]})
+        );
+        assert_eq!(ServerFrame::parse(&batch).unwrap(), ServerFrame::Batch(vec![ack.clone(), typing.clone()]));
+        assert_eq!(ServerFrame::parse(&batch).unwrap().to_json(), batch, "built as serde would");
+        assert_eq!(ServerFrame::parse_all(&batch).unwrap(), vec![ack.clone(), typing]);
+        assert_eq!(ServerFrame::parse_all(&texts[0]).unwrap(), vec![ack], "a lone frame is itself");
+        assert_eq!(ServerFrame::batch_json::<&str>(&[]), r#"{"type":"batch","data":[]}"#);
     }
 }

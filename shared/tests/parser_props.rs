@@ -57,6 +57,7 @@ fn valid_client_frame() -> impl Strategy<Value = ClientFrame> {
     prop_oneof![
         (name, key, prop::option::of(id.clone()), epoch).prop_map(|(name, key, since, epoch)| ClientFrame::Join {
             invite: None,
+            batch: false,
             v: 2,
             name,
             key,

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`room`]: the room's rules as a pure state machine (no I/O, time passed in).
 //! - [`inbox`]: a person's inbox, its rules (issue 11, in progress; docs/ARCHITECTURE.md).
+//! - [`outbox`]: coalesced fan-out: the queued frames, and the fewest writes that send them.
 //! - [`store`]: what the room needs from storage; [`store::MemoryStore`] for native tests.
 //! - `durable.rs` (wasm only): the `ChatRoom` Durable Object, thin glue that feeds socket
 //!   events to the room and carries out its effects, with `SqlStore` on Durable Object SQLite.
@@ -22,6 +23,7 @@
 pub mod budget;
 pub mod inbox;
 pub mod migrate;
+pub mod outbox;
 pub mod room;
 pub mod routes;
 pub mod store;

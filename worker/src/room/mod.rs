@@ -161,6 +161,9 @@ pub struct Attachment {
     /// member when the room is rebuilt after hibernation.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub closed: bool,
+    /// The client reads `batch` frames (it said so in its `join`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -170,7 +173,7 @@ fn is_zero(n: &u32) -> bool {
 impl Attachment {
     /// The mark the glue writes on a socket before the room closes it.
     pub fn tombstone(id: SocketId) -> Self {
-        Self { id, member: None, opened_ms: 0, seen_ms: 0, ip: None, refused: 0, closed: true }
+        Self { id, member: None, opened_ms: 0, seen_ms: 0, ip: None, refused: 0, closed: true, batch: false }
     }
 }
 
@@ -251,6 +254,8 @@ struct Conn {
     budget: Bucket,
     /// Frames refused for an empty budget since the budget was last at least half full.
     strikes: u32,
+    /// The client joined saying it reads `batch` frames.
+    batch: bool,
 }
 
 /// A member with at least one joined socket.
@@ -456,6 +461,7 @@ impl Room {
                     refused: a.refused,
                     budget: Bucket::full_of(config.socket_burst, 0),
                     strikes: 0,
+                    batch: a.batch,
                 },
             );
         }
@@ -503,6 +509,7 @@ impl Room {
             refused: 0,
             budget: Bucket::full_of(self.config.socket_burst, now_ms),
             strikes: 0,
+            batch: false,
         };
         self.conns.insert(id, conn);
         let deadline = now_ms.saturating_add(JOIN_DEADLINE_MS);
@@ -537,6 +544,7 @@ impl Room {
             ip: c.ip.clone(),
             refused: c.refused,
             closed: false,
+            batch: c.batch,
         })
     }
 
@@ -617,6 +625,11 @@ impl Room {
     /// The member a socket joined as.
     pub fn member_of(&self, socket: SocketId) -> Option<MemberId> {
         self.conns.get(&socket).and_then(|c| c.member)
+    }
+
+    /// Whether this socket's client reads `batch` frames.
+    pub fn batches(&self, socket: SocketId) -> bool {
+        self.conns.get(&socket).is_some_and(|c| c.batch)
     }
 
     /// The sockets an audience means now, sorted. The glue resolves each send's audience as
@@ -799,7 +812,10 @@ impl Room {
     ) {
         let member = self.conns.get(&socket).and_then(|c| c.member);
         match (frame, member) {
-            (ClientFrame::Join { name, key, since, epoch, invite, .. }, None) => {
+            (ClientFrame::Join { name, key, since, epoch, invite, batch, .. }, None) => {
+                if let Some(c) = self.conns.get_mut(&socket) {
+                    c.batch = batch;
+                }
                 let resume = Resume { since, epoch: epoch.as_deref(), invite: invite.as_deref() };
                 self.on_join(store, socket, name, &key, resume, now_ms, out)
             }
