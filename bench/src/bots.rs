@@ -30,15 +30,27 @@ async fn owner_and_bot(base: &str, room: &str) -> Result<(super::Ws, String), St
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         match tokio::time::timeout_at(deadline, ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => match ServerFrame::parse(&t) {
-                Ok(ServerFrame::BotCreated { token, .. }) => return Ok((ws, token)),
-                Ok(ServerFrame::Error { message, .. }) => return Err(format!("no bot: {message}")),
-                _ => {}
-            },
+            Ok(Some(Ok(Message::Text(t)))) => {
+                for frame in ServerFrame::parse_all(&t).unwrap_or_default() {
+                    match frame {
+                        ServerFrame::BotCreated { token, .. } => return Ok((ws, token)),
+                        ServerFrame::Error { message, .. } => return Err(format!("no bot: {message}")),
+                        _ => {}
+                    }
+                }
+            }
             Ok(Some(Ok(_))) => {}
             _ => return Err("no bot within 10 s".into()),
         }
     }
+}
+
+/// The messages a socket's text carries (one frame, or a `batch`).
+fn messages_in(text: &str) -> impl Iterator<Item = confab_shared::ChatMessage> {
+    ServerFrame::parse_all(text).unwrap_or_default().into_iter().filter_map(|f| match f {
+        ServerFrame::Message(m) => Some(m),
+        _ => None,
+    })
 }
 
 fn port_of(base: &str) -> Result<u16, String> {
@@ -56,7 +68,7 @@ pub async fn bot_posts(base: &str, n: usize, clients: usize) -> Result<Value, St
     let counter = seen.clone();
     let reader = tokio::spawn(async move {
         while let Some(Ok(Message::Text(t))) = stream.next().await {
-            if let Ok(ServerFrame::Message(m)) = ServerFrame::parse(&t) {
+            for m in messages_in(&t) {
                 *counter.lock().expect("no panics while held").entry(m.client_id).or_default() += 1;
             }
         }
@@ -168,7 +180,7 @@ pub async fn webhooks(base: &str, mentions: usize, gap_ms: u64) -> Result<Value,
     let got = replies.clone();
     let reader = tokio::spawn(async move {
         while let Some(Ok(Message::Text(t))) = stream.next().await {
-            if let Ok(ServerFrame::Message(m)) = ServerFrame::parse(&t) {
+            for m in messages_in(&t) {
                 if let Some(said) = m.text.strip_prefix("re: ") {
                     got.lock().expect("no panics while held").insert(said.to_owned(), Instant::now());
                 }

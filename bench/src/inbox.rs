@@ -27,7 +27,7 @@ type Seen = HashMap<String, Vec<(u32, Instant)>>;
 /// CPU time (user + system, ms) of the `workerd` processes in process group `group` (the
 /// runtime that runs every room and inbox; wrangler's own Node process, a proxy with a file
 /// watcher, is left out), from `/proc`.
-fn group_cpu_ms(group: u32) -> Option<u64> {
+pub(crate) fn group_cpu_ms(group: u32) -> Option<u64> {
     let tick = std::process::Command::new("getconf").arg("CLK_TCK").output().ok()?;
     let per_s: u64 = String::from_utf8_lossy(&tick.stdout).trim().parse().ok()?;
     let mut ticks = 0u64;

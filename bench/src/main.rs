@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! cargo run --release -p confab-bench -- [--smoke] [--url http://127.0.0.1:8787] [--reps 3]
-//!                                        [--only fanout,throughput,storm,history,flood,bots] [--storm 100,500]
+//!                                        [--baseline http://127.0.0.1:8788] (lean: a running JS room)
+//!                                        [--only fanout,throughput,busy,storm,history,flood,bots] [--storm 100,500]
 //! ```
 //! Prints a table per scenario and one JSON line per result (prefixed `json:`).
 //!
@@ -55,6 +56,8 @@ struct Seen {
     last_seq: u64,
     acks: u64,
     errors: u64,
+    /// WebSocket messages received (a `batch` is one, however many frames it holds).
+    frames: u64,
 }
 
 /// One joined socket: a sink to send on and a task that records everything that arrives.
@@ -65,12 +68,13 @@ struct Member {
 }
 
 async fn connect_join(url: &str, name: &str) -> Result<(Ws, ServerFrame), String> {
-    connect_join_from(url, name, None).await
+    connect_join_from(url, name, None, true).await
 }
 
 /// As [`connect_join`], saying the client's address in `CF-Connecting-IP` (as Cloudflare's
-/// edge does; `wrangler dev` on loopback sets none).
-async fn connect_join_from(url: &str, name: &str, ip: Option<&str>) -> Result<(Ws, ServerFrame), String> {
+/// edge does; `wrangler dev` on loopback sets none), and whether the client reads `batch`
+/// frames (every client but the one that measures without them does, as the page does).
+async fn connect_join_from(url: &str, name: &str, ip: Option<&str>, batch: bool) -> Result<(Ws, ServerFrame), String> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut req = url.into_client_request().map_err(|e| e.to_string())?;
     if let Some(ip) = ip {
@@ -81,13 +85,14 @@ async fn connect_join_from(url: &str, name: &str, ip: Option<&str>) -> Result<(W
             .await
             .map_err(|_| "connect timed out".to_string())?
             .map_err(|e| format!("connect: {e}"))?;
-    let join = json!({"type": "join", "data": {"v": 2, "name": name, "key": key(name)}});
+    let join = json!({"type": "join", "data": {"v": 2, "name": name, "key": key(name), "batch": batch}});
     ws.send(Message::text(join.to_string())).await.map_err(|e| e.to_string())?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         match tokio::time::timeout_at(deadline, ws.next()).await {
             Ok(Some(Ok(Message::Text(t)))) => {
-                if let Ok(f @ ServerFrame::Welcome { .. }) = ServerFrame::parse(&t) {
+                let frames = ServerFrame::parse_all(&t).unwrap_or_default();
+                if let Some(f @ ServerFrame::Welcome { .. }) = frames.into_iter().next() {
                     return Ok((ws, f));
                 }
                 if t.contains("\"error\"") {
@@ -103,7 +108,12 @@ async fn connect_join_from(url: &str, name: &str, ip: Option<&str>) -> Result<(W
 
 impl Member {
     async fn join(url: &str, name: &str, t0: Instant) -> Result<Self, String> {
-        let (ws, _) = connect_join(url, name).await?;
+        Self::join_with(url, name, t0, true).await
+    }
+
+    /// As [`Member::join`], saying whether the client reads `batch` frames.
+    async fn join_with(url: &str, name: &str, t0: Instant, batch: bool) -> Result<Self, String> {
+        let (ws, _) = connect_join_from(url, name, None, batch).await?;
         let (sink, stream) = ws.split();
         let seen = Arc::new(Mutex::new(Seen::default()));
         let reader = tokio::spawn(read_loop(stream, seen.clone(), t0));
@@ -130,36 +140,44 @@ async fn read_loop(mut stream: SplitStream<Ws>, seen: Arc<Mutex<Seen>>, t0: Inst
     while let Some(Ok(msg)) = stream.next().await {
         let Message::Text(t) = msg else { continue };
         let at = now_us(t0);
-        let Ok(frame) = ServerFrame::parse(&t) else { continue };
+        let Ok(frames) = ServerFrame::parse_all(&t) else { continue };
         let mut s = seen.lock().expect("no panics while held");
-        match frame {
-            ServerFrame::Message(m) => {
-                if let Some(sent) = m.text.strip_prefix("bench|").and_then(|v| v.parse::<u64>().ok()) {
-                    s.latencies.push(at.saturating_sub(sent));
+        s.frames += 1;
+        for frame in frames {
+            match frame {
+                ServerFrame::Message(m) => {
+                    if let Some(sent) = m.text.strip_prefix("bench|").and_then(|v| v.parse::<u64>().ok()) {
+                        s.latencies.push(at.saturating_sub(sent));
+                    }
+                    if m.id <= s.last_seq {
+                        s.out_of_order += 1;
+                    }
+                    s.last_seq = s.last_seq.max(m.id);
+                    if !s.ids.insert(format!("{}/{}", m.author, m.client_id)) {
+                        s.duplicates += 1;
+                    }
                 }
-                if m.id <= s.last_seq {
-                    s.out_of_order += 1;
-                }
-                s.last_seq = s.last_seq.max(m.id);
-                if !s.ids.insert(format!("{}/{}", m.author, m.client_id)) {
-                    s.duplicates += 1;
-                }
+                ServerFrame::Ack { .. } => s.acks += 1,
+                ServerFrame::Error { .. } => s.errors += 1,
+                _ => {}
             }
-            ServerFrame::Ack { .. } => s.acks += 1,
-            ServerFrame::Error { .. } => s.errors += 1,
-            _ => {}
         }
     }
 }
 
 /// Joins `n` members concurrently, at most 50 connecting at a time.
 async fn join_many(url: &str, prefix: &str, n: usize, t0: Instant) -> Result<Vec<Member>, String> {
+    join_many_with(url, prefix, n, t0, true).await
+}
+
+/// As [`join_many`], saying whether the clients read `batch` frames.
+async fn join_many_with(url: &str, prefix: &str, n: usize, t0: Instant, batch: bool) -> Result<Vec<Member>, String> {
     let mut members = Vec::with_capacity(n);
     for chunk in (0..n).collect::<Vec<_>>().chunks(50) {
         let joins = chunk.iter().map(|i| {
             let url = url.to_owned();
             let name = format!("{prefix}{i}");
-            tokio::spawn(async move { Member::join(&url, &name, t0).await })
+            tokio::spawn(async move { Member::join_with(&url, &name, t0, batch).await })
         });
         for j in futures_util::future::join_all(joins).await {
             members.push(j.map_err(|e| e.to_string())??);
@@ -179,9 +197,10 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 /// Latency summary (ms) and delivery counts over all members.
 fn summarize(members: &[Member], expected_each: usize) -> Value {
     let mut all = Vec::new();
-    let (mut lost, mut dups, mut ooo, mut errors) = (0usize, 0u64, 0u64, 0u64);
+    let (mut lost, mut dups, mut ooo, mut errors, mut frames) = (0usize, 0u64, 0u64, 0u64, 0u64);
     for m in members {
         let s = m.seen.lock().expect("no panics while held");
+        frames += s.frames;
         all.extend_from_slice(&s.latencies);
         lost += expected_each.saturating_sub(s.ids.len());
         dups += s.duplicates;
@@ -193,6 +212,7 @@ fn summarize(members: &[Member], expected_each: usize) -> Value {
         "p50_ms": percentile(&all, 0.50), "p90_ms": percentile(&all, 0.90),
         "p99_ms": percentile(&all, 0.99), "max_ms": percentile(&all, 1.0),
         "deliveries": all.len(), "lost": lost, "duplicated": dups, "out_of_order": ooo, "errors": errors,
+        "frames": frames,
     })
 }
 
@@ -236,16 +256,25 @@ async fn fanout(base: &str, n: usize, senders: usize, rate: u32, secs: u64) -> R
     Ok(out)
 }
 
-/// `n` members all sending as fast as acks allow (a window of `window` unacked each) for `secs`.
-async fn throughput(base: &str, n: usize, window: u64, secs: u64) -> Result<Value, String> {
+/// `n` members in one room, the first `senders` of them sending as fast as acks allow (a
+/// window of `window` unacked each) for `secs`; every member counts what it receives.
+/// `batch`: whether the clients read `batch` frames (the room coalesces only for those).
+async fn throughput(
+    base: &str,
+    n: usize,
+    senders: usize,
+    window: u64,
+    secs: u64,
+    batch: bool,
+) -> Result<Value, String> {
     let t0 = Instant::now();
     let room = unique_room("throughput");
     let url = format!("{base}/api/rooms/{room}/ws");
-    let members = join_many(&url, "t", n, t0).await?;
+    let mut members = join_many_with(&url, "t", n, t0, batch).await?;
+    let receivers = members.split_off(senders.min(n));
     let sent_total = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
-    let mut kept = Vec::new();
     for (s, mut m) in members.into_iter().enumerate() {
         let seen = m.seen.clone();
         let sent_total = sent_total.clone();
@@ -266,20 +295,26 @@ async fn throughput(base: &str, n: usize, window: u64, secs: u64) -> Result<Valu
             m
         }));
     }
+    let mut kept = Vec::new();
     for t in tasks {
         kept.push(t.await.map_err(|e| e.to_string())?);
     }
     let elapsed = start.elapsed().as_secs_f64();
     let sent = sent_total.load(Ordering::Relaxed) as usize;
+    kept.extend(receivers);
     // Let the last acks and broadcasts land.
-    wait_until(Duration::from_secs(15), || kept.iter().all(|m| m.received() >= sent)).await;
+    wait_until(Duration::from_secs(30), || kept.iter().all(|m| m.received() >= sent)).await;
     let acks: u64 = kept.iter().map(|m| m.seen.lock().expect("no panics while held").acks).sum();
     let mut out = summarize(&kept, sent);
     let delivered = out["deliveries"].as_u64().unwrap_or(0);
+    let frames = out["frames"].as_u64().unwrap_or(0);
     out["scenario"] = json!("throughput");
     out["members"] = json!(n);
+    out["senders"] = json!(senders);
+    out["batch"] = json!(batch);
     out["stored_per_s"] = json!((acks as f64 / elapsed).round());
     out["delivered_per_s"] = json!((delivered as f64 / elapsed).round());
+    out["messages_per_frame"] = json!(((delivered + acks) as f64 / frames.max(1) as f64 * 100.0).round() / 100.0);
     out["messages"] = json!(sent);
     for m in kept {
         m.close().await;
@@ -365,7 +400,11 @@ async fn history(base: &str, n: usize) -> Result<Value, String> {
             loop {
                 let next = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
                 let Ok(Some(Ok(Message::Text(t)))) = next else { return Err("no history page".into()) };
-                if let Ok(ServerFrame::History { messages, .. }) = ServerFrame::parse(&t) {
+                let page = ServerFrame::parse_all(&t).unwrap_or_default().into_iter().find_map(|f| match f {
+                    ServerFrame::History { messages, .. } => Some(messages),
+                    _ => None,
+                });
+                if let Some(messages) = page {
                     before = messages.first().map_or(before, |m| m.id);
                     break;
                 }
@@ -401,7 +440,7 @@ async fn flooder(url: String, stop: Instant, mode: Flood) -> Result<(u64, u64, u
     let refused = Arc::new(AtomicU64::new(0));
     let (mut closed, mut turned_away) = (0u64, 0u64);
     while Instant::now() < stop {
-        let ws = match connect_join_from(&url, &format!("flooder{closed}"), Some("198.51.100.66")).await {
+        let ws = match connect_join_from(&url, &format!("flooder{closed}"), Some("198.51.100.66"), false).await {
             Ok((ws, _)) => ws,
             Err(_) => {
                 turned_away += 1;
@@ -542,12 +581,17 @@ fn print(v: &Value) {
         "stored",
         "senders",
         "messages",
+        "median_p50_ms",
+        "saturated_stored_per_s",
+        "saturated_cpu_ms_per_message",
         "p50_ms",
         "p90_ms",
         "p99_ms",
         "max_ms",
         "stored_per_s",
         "delivered_per_s",
+        "batch",
+        "messages_per_frame",
         "all_welcomed_ms",
         "welcome_ms",
         "ten_pages_ms",
@@ -601,9 +645,11 @@ struct Sizes<'a> {
     inbox_rooms: &'a [usize],
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     base: &str,
     budget_base: Option<&str>,
+    baseline: Option<(&str, Option<u32>)>,
     smoke: bool,
     reps: usize,
     only: &[String],
@@ -632,7 +678,60 @@ async fn run(
     }
     if want("throughput") {
         let secs = if smoke { 1 } else { 5 };
-        check(&median_of(reps, "stored_per_s", || throughput(base, 10, 16, secs)).await?);
+        check(&median_of(reps, "stored_per_s", || throughput(base, 10, 10, 16, secs, true)).await?);
+    }
+    if want("lean") {
+        // Issue 13's lean path: a 2-member room, Confab against the plain JavaScript room of
+        // bench/js-baseline (durable before visible too), runs interleaved so both see the
+        // same load. Latency: one member posting 20 messages a second. Cost: the same room
+        // posting as fast as acks allow (16 in flight), whose stored/s is the inverse of the
+        // room's time per message (the room is one thread).
+        if let Some((js, js_group)) = baseline {
+            let secs = if smoke { 1 } else { 10 };
+            let mut results: Vec<(&str, Vec<Value>, Vec<Value>)> =
+                vec![("confab", Vec::new(), Vec::new()), ("js baseline", Vec::new(), Vec::new())];
+            for _ in 0..reps {
+                for (server, latency, cost) in results.iter_mut() {
+                    let (url, group) = if *server == "confab" { (base, server_group) } else { (js, js_group) };
+                    latency.push(fanout(url, 2, 1, 20, secs).await?);
+                    let before = group.and_then(inbox::group_cpu_ms);
+                    let mut out = throughput(url, 2, 1, 16, secs.min(5), true).await?;
+                    if let (Some(a), Some(b)) = (before, group.and_then(inbox::group_cpu_ms)) {
+                        let per = (b - a) as f64 / out["messages"].as_f64().unwrap_or(1.0).max(1.0);
+                        out["cpu_ms_per_message"] = json!((per * 1000.0).round() / 1000.0);
+                    }
+                    cost.push(out);
+                }
+            }
+            let median = |runs: &[Value], key: &str| {
+                let mut v: Vec<f64> = runs.iter().filter_map(|r| r[key].as_f64()).collect();
+                v.sort_by(f64::total_cmp);
+                (v.get(v.len() / 2).copied(), v)
+            };
+            for (server, latency, cost) in results {
+                let (p50, p50s) = median(&latency, "p50_ms");
+                let (stored, _) = median(&cost, "stored_per_s");
+                let (cpu, _) = median(&cost, "cpu_ms_per_message");
+                let mut out = latency[latency.len() / 2].clone();
+                out["scenario"] = json!("lean");
+                out["server"] = json!(server);
+                out["median_p50_ms"] = json!(p50);
+                out["p50s_ms"] = json!(p50s);
+                out["saturated_stored_per_s"] = json!(stored);
+                out["saturated_cpu_ms_per_message"] = json!(cpu);
+                out["reps"] = json!(reps);
+                out["lost"] = json!(cost.iter().chain(&latency).map(|r| r["lost"].as_u64().unwrap_or(0)).sum::<u64>());
+                check(&out);
+            }
+        }
+    }
+    if want("busy") {
+        // Issue 13's busy room: 10 senders and 100 receivers, without batches (every frame
+        // its own WebSocket message, as before coalescing) and with them.
+        let (n, secs) = if smoke { (12, 1) } else { (110, 5) };
+        for batch in [false, true] {
+            check(&median_of(reps, "delivered_per_s", || throughput(base, n, 10, 16, secs, batch)).await?);
+        }
     }
     if want("storm") {
         for &n in sizes.storm {
@@ -728,12 +827,25 @@ fn main() {
             None
         };
         let budget_base = budget_server.as_ref().map(|s| format!("ws://127.0.0.1:{}", s.port));
+        // The lean scenario's baseline: a plain JavaScript room (bench/js-baseline).
+        // `--baseline URL`: one already running (with `--url`).
+        let lean = only.is_empty() || only.iter().any(|o| o == "lean");
+        let baseline_server = if server.is_some() && lean && flag("--baseline").is_none() {
+            Some(Server::start_config("bench-js", "bench/js-baseline/wrangler.toml").await?)
+        } else {
+            None
+        };
+        let baseline = match flag("--baseline") {
+            Some(u) => Some((u.replacen("http", "ws", 1), None)),
+            None => baseline_server.as_ref().map(|s| (format!("ws://127.0.0.1:{}", s.port), s.pid())),
+        };
         println!("confab-bench against {base} (reps {reps}{})", if smoke { ", smoke" } else { "" });
         let r = tokio::time::timeout(
             Duration::from_secs(3600),
             run(
                 &base,
                 budget_base.as_deref(),
+                baseline.as_ref().map(|(url, group)| (url.as_str(), *group)),
                 smoke,
                 reps,
                 &only,
@@ -744,6 +856,7 @@ fn main() {
         .await;
         drop(server);
         drop(budget_server);
+        drop(baseline_server);
         r.map_err(|_| "the benchmark did not finish within an hour".to_string())?
     });
     match result {

@@ -53,6 +53,8 @@ pub struct Server {
     vars: Vec<(String, String)>,
     log_level: String,
     log: PathBuf,
+    /// Another Worker's `wrangler.toml` (`-c`), if not the repository's own.
+    config: Option<PathBuf>,
 }
 
 impl Server {
@@ -74,6 +76,26 @@ impl Server {
             vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             log_level: log_level.to_owned(),
             log: dir.join("wrangler.log"),
+            config: None,
+        };
+        server.spawn().await?;
+        Ok(server)
+    }
+
+    /// Another Worker: `wrangler dev -c config` (a path from the repository root), with a
+    /// fresh state directory. It must answer `GET /api/rooms/health-check` with 200.
+    pub async fn start_config(label: &str, config: &str) -> Result<Self, String> {
+        let dir = root().join("target").join("itest").join(format!("{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let mut server = Self {
+            child: None,
+            port: 0,
+            state_dir: dir.join("state"),
+            vars: Vec::new(),
+            log_level: "warn".to_owned(),
+            log: dir.join("wrangler.log"),
+            config: Some(root().join(config)),
         };
         server.spawn().await?;
         Ok(server)
@@ -93,6 +115,7 @@ impl Server {
             vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             log_level: "log".to_owned(),
             log: dir.join("wrangler.log"),
+            config: None,
         };
         server.spawn().await?;
         Ok(server)
@@ -118,6 +141,9 @@ impl Server {
             .arg("--persist-to")
             .arg(&self.state_dir)
             .args(["--show-interactive-dev-session=false", "--log-level", &self.log_level]);
+        if let Some(config) = &self.config {
+            cmd.arg("-c").arg(config);
+        }
         for (k, v) in &self.vars {
             cmd.arg("--var").arg(format!("{k}:{v}"));
         }
