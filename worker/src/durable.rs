@@ -51,6 +51,9 @@ pub struct ChatRoom {
     config: RoomConfig,
     /// How often the liveness sweep runs while sockets are open (`SWEEP_MS`).
     sweep_ms: u64,
+    /// Socket frames closer together than this (ms) mean a busy room, whose sends are
+    /// coalesced (`COALESCE_WITHIN_MS`, default 5; 0 never coalesces across frames).
+    coalesce_within_ms: u64,
     live: RefCell<Option<Live>>,
     /// The alarm time this instance last set (or read), so a join or a message does not read
     /// storage to learn it; `None` on a new instance until it asks once.
@@ -79,18 +82,15 @@ struct Live {
     wake_request: Option<u64>,
     /// When the next liveness sweep is due (0 after a wake: the first alarm sweeps).
     next_sweep_ms: u64,
-    /// Frames made by socket events, waiting for the write they follow to commit (see
-    /// [`ChatRoom::coalesce`]); everything else flushes it at once.
+    /// Frames made by socket events, waiting to be sent (see [`ChatRoom::coalesce`]);
+    /// everything else flushes it at once.
     outbox: Outbox,
     /// A socket event is waiting a turn and will flush the outbox.
     flushing: bool,
     /// When the last socket frame was handled: frames closer together than
-    /// [`BUSY_WITHIN_MS`] mean the room is busy, and its sends are coalesced.
+    /// `COALESCE_WITHIN_MS` mean the room is busy, and its sends are coalesced.
     last_frame_ms: u64,
 }
-
-/// Socket frames this close together mean a busy room (see [`ChatRoom::coalesce`]).
-const BUSY_WITHIN_MS: u64 = 5;
 
 pub(crate) fn env_u32(env: &Env, name: &str, default: u32) -> u32 {
     var_u32(env.var(name).ok().map(|v| v.to_string()), default)
@@ -143,6 +143,7 @@ impl DurableObject for ChatRoom {
             }
         };
         let sweep_ms = env_u32(&env, "SWEEP_MS", 30_000).into();
+        let coalesce_within_ms = env_u32(&env, "COALESCE_WITHIN_MS", 5).into();
         // A Wrangler secret in production; a plain var works too, for `wrangler dev` and the
         // tests (never put a real one in wrangler.toml).
         let admin_token = env
@@ -158,6 +159,7 @@ impl DurableObject for ChatRoom {
             env,
             config,
             sweep_ms,
+            coalesce_within_ms,
             live: RefCell::new(None),
             alarm_at: Cell::new(None),
             cache,
@@ -670,7 +672,7 @@ impl ChatRoom {
     }
 
     /// Sends what a socket frame queued (issue 13). In a quiet room, at once. In a busy one
-    /// (the last frame came less than [`BUSY_WITHIN_MS`] before this one), one turn of the
+    /// (the last frame came less than `COALESCE_WITHIN_MS` before this one), one turn of the
     /// event loop later (`setTimeout(0)`): the frames already waiting on other sockets are
     /// handled first and their sends join the same outbox, so each socket gets one `batch`
     /// for the lot instead of one write per frame. So the window opens only under load, and
@@ -685,7 +687,7 @@ impl ChatRoom {
             let mut live = self.live.borrow_mut();
             let Some(live) = live.as_mut() else { return };
             let now = Date::now().as_millis();
-            let busy = now.saturating_sub(live.last_frame_ms) < BUSY_WITHIN_MS;
+            let busy = now.saturating_sub(live.last_frame_ms) < self.coalesce_within_ms;
             live.last_frame_ms = now;
             if live.flushing || live.outbox.is_empty() {
                 return;
