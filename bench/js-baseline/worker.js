@@ -1,21 +1,22 @@
 // The room a user would otherwise write: a plain JavaScript Durable Object that stores each
 // message in its SQLite and broadcasts it to every socket, durable before visible (the
 // runtime's output gate holds every send until the INSERT has committed, as it does for
-// Confab's room). The same tables and INSERT as Confab's (so the same storage work, dedup
-// index included), and nothing else: no validation beyond JSON, no rate limits, no presence,
-// no mentions, no inboxes. The floor Confab's message path is measured against. It speaks just enough of Confab's
-// protocol 2 (`join` → `welcome`, `send` → `ack` + `message`) for confab-bench's clients.
+// Confab's room). The same tables and INSERT as Confab's (dedup index included; Confab also
+// saves the sender's rate budget per post), and nothing else: no validation beyond JSON, no
+// rate limits, no presence, no mentions, no inboxes. The floor Confab's message path is
+// measured against. It speaks just enough of Confab's protocol 2 (`join` → `welcome`,
+// `send` → `ack` + `message`) for confab-bench's clients.
 //
 // Started by confab-bench with `wrangler dev -c bench/js-baseline/wrangler.toml` beside
-// Confab's own server, in the same run (see docs/BENCHMARKS.md, "A leaner message path").
+// Confab's own server, in the same run (docs/BENCHMARKS.md, "Busy rooms and a lean path").
 import { DurableObject } from "cloudflare:workers";
 
 export class BaselineRoom extends DurableObject {
   constructor(ctx, env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    // Confab's own tables and INSERT (worker/src/sql.rs): the same storage work per message,
-    // so what differs is everything else.
+    // Confab's own tables and INSERT (worker/src/sql.rs): the same insert per message (Confab
+    // also saves the sender's rate budget, one UPDATE), so what differs is everything else.
     this.sql.exec(`CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, id INTEGER NOT NULL,
       member INTEGER NOT NULL, client_id TEXT NOT NULL, ts INTEGER NOT NULL, action TEXT,
       UNIQUE (member, client_id))`);
@@ -25,6 +26,8 @@ export class BaselineRoom extends DurableObject {
       mentions TEXT NOT NULL DEFAULT '', removed INTEGER NOT NULL DEFAULT 0, bot INTEGER NOT NULL DEFAULT 0,
       streaming INTEGER NOT NULL DEFAULT 0, UNIQUE (member, client_id))`);
     this.sql.exec("CREATE INDEX IF NOT EXISTS streaming_posts ON posts (id) WHERE streaming = 1");
+    // Member ids, one per join (Confab's members table holds more; this is only ids).
+    this.sql.exec("CREATE TABLE IF NOT EXISTS joins (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL)");
     this.seq = this.sql.exec("SELECT COALESCE(MAX(id), 0) AS seq FROM posts").one().seq;
   }
 
@@ -38,7 +41,7 @@ export class BaselineRoom extends DurableObject {
     const frame = JSON.parse(raw);
     if (frame.type === "join") {
       const name = String(frame.data.name);
-      const id = this.ctx.getWebSockets().length;
+      const id = this.sql.exec("INSERT INTO joins (name) VALUES (?) RETURNING id", name).one().id;
       ws.serializeAttachment({ id, name });
       const you = { id, name };
       ws.send(JSON.stringify({

@@ -75,6 +75,17 @@ async fn connect_join(url: &str, name: &str) -> Result<(Ws, ServerFrame), String
 /// edge does; `wrangler dev` on loopback sets none), and whether the client reads `batch`
 /// frames (every client but the one that measures without them does, as the page does).
 async fn connect_join_from(url: &str, name: &str, ip: Option<&str>, batch: bool) -> Result<(Ws, ServerFrame), String> {
+    connect_join_rest(url, name, ip, batch).await.map(|(ws, welcome, _)| (ws, welcome))
+}
+
+/// As [`connect_join_from`], also returning the frames that came after the welcome in the
+/// same `batch` (in a busy room, messages may).
+async fn connect_join_rest(
+    url: &str,
+    name: &str,
+    ip: Option<&str>,
+    batch: bool,
+) -> Result<(Ws, ServerFrame, Vec<ServerFrame>), String> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut req = url.into_client_request().map_err(|e| e.to_string())?;
     if let Some(ip) = ip {
@@ -91,9 +102,11 @@ async fn connect_join_from(url: &str, name: &str, ip: Option<&str>, batch: bool)
     loop {
         match tokio::time::timeout_at(deadline, ws.next()).await {
             Ok(Some(Ok(Message::Text(t)))) => {
-                let frames = ServerFrame::parse_all(&t).unwrap_or_default();
-                if let Some(f @ ServerFrame::Welcome { .. }) = frames.into_iter().next() {
-                    return Ok((ws, f));
+                let mut frames = ServerFrame::parse_all(&t).unwrap_or_default();
+                if let Some(at) = frames.iter().position(|f| matches!(f, ServerFrame::Welcome { .. })) {
+                    let rest = frames.split_off(at + 1);
+                    let welcome = frames.pop().expect("the welcome is the last before the split");
+                    return Ok((ws, welcome, rest));
                 }
                 if t.contains("\"error\"") {
                     return Err(format!("join refused: {t}"));
@@ -113,9 +126,15 @@ impl Member {
 
     /// As [`Member::join`], saying whether the client reads `batch` frames.
     async fn join_with(url: &str, name: &str, t0: Instant, batch: bool) -> Result<Self, String> {
-        let (ws, _) = connect_join_from(url, name, None, batch).await?;
+        let (ws, _, rest) = connect_join_rest(url, name, None, batch).await?;
         let (sink, stream) = ws.split();
         let seen = Arc::new(Mutex::new(Seen::default()));
+        {
+            let mut s = seen.lock().expect("no panics while held");
+            for frame in rest {
+                s.record(frame, now_us(t0));
+            }
+        }
         let reader = tokio::spawn(read_loop(stream, seen.clone(), t0));
         Ok(Self { sink, seen, reader })
     }
@@ -144,23 +163,30 @@ async fn read_loop(mut stream: SplitStream<Ws>, seen: Arc<Mutex<Seen>>, t0: Inst
         let mut s = seen.lock().expect("no panics while held");
         s.frames += 1;
         for frame in frames {
-            match frame {
-                ServerFrame::Message(m) => {
-                    if let Some(sent) = m.text.strip_prefix("bench|").and_then(|v| v.parse::<u64>().ok()) {
-                        s.latencies.push(at.saturating_sub(sent));
-                    }
-                    if m.id <= s.last_seq {
-                        s.out_of_order += 1;
-                    }
-                    s.last_seq = s.last_seq.max(m.id);
-                    if !s.ids.insert(format!("{}/{}", m.author, m.client_id)) {
-                        s.duplicates += 1;
-                    }
+            s.record(frame, at);
+        }
+    }
+}
+
+impl Seen {
+    /// One frame that arrived at `at` (µs since the start).
+    fn record(&mut self, frame: ServerFrame, at: u64) {
+        match frame {
+            ServerFrame::Message(m) => {
+                if let Some(sent) = m.text.strip_prefix("bench|").and_then(|v| v.parse::<u64>().ok()) {
+                    self.latencies.push(at.saturating_sub(sent));
                 }
-                ServerFrame::Ack { .. } => s.acks += 1,
-                ServerFrame::Error { .. } => s.errors += 1,
-                _ => {}
+                if m.id <= self.last_seq {
+                    self.out_of_order += 1;
+                }
+                self.last_seq = self.last_seq.max(m.id);
+                if !self.ids.insert(format!("{}/{}", m.author, m.client_id)) {
+                    self.duplicates += 1;
+                }
             }
+            ServerFrame::Ack { .. } => self.acks += 1,
+            ServerFrame::Error { .. } => self.errors += 1,
+            _ => {}
         }
     }
 }
@@ -696,7 +722,9 @@ async fn run(
                     let (url, group) = if *server == "confab" { (base, server_group) } else { (js, js_group) };
                     latency.push(fanout(url, 2, 1, 20, secs).await?);
                     let before = group.and_then(inbox::group_cpu_ms);
-                    let mut out = throughput(url, 2, 1, 16, secs.min(5), true).await?;
+                    // Without batches: each message costs its ack and its two sends, as in the
+                    // baseline (with them, Confab would send fewer frames than the baseline).
+                    let mut out = throughput(url, 2, 1, 16, secs.min(5), false).await?;
                     if let (Some(a), Some(b)) = (before, group.and_then(inbox::group_cpu_ms)) {
                         let per = (b - a) as f64 / out["messages"].as_f64().unwrap_or(1.0).max(1.0);
                         out["cpu_ms_per_message"] = json!((per * 1000.0).round() / 1000.0);

@@ -265,16 +265,23 @@ impl Engine {
         if text == PONG {
             return Vec::new();
         }
-        let Ok(frames) = ServerFrame::parse_all(text) else {
-            // A newer room may send frames this page does not know: counted, so the page can
-            // say it is out of date, and otherwise ignored.
+        // A newer room may send frames this page does not know: counted, so the page can say
+        // it is out of date, and otherwise ignored (one in a `batch` fails alone).
+        let unknown = |view: &mut RoomView| {
             view.unknown_frames = view.unknown_frames.saturating_add(1);
             view.touch();
+        };
+        let Ok(frames) = ServerFrame::parse_each(text) else {
+            unknown(view);
             return Vec::new();
         };
         // A `batch` is its frames, one after another, exactly as if each had come alone.
         let mut out = Vec::new();
         for frame in frames {
+            let Ok(frame) = frame else {
+                unknown(view);
+                continue;
+            };
             let more = self.on_frame(view, frame, now_ms);
             let closing = more.iter().any(|o| matches!(o, Out::Close));
             out.extend(more);
@@ -791,6 +798,16 @@ mod tests {
         assert_eq!(batched.0.link(), Link::Online);
         assert_eq!(batched.1.last_seq, Some(4));
         assert_eq!(batched.1.messages.keys().copied().collect::<Vec<_>>(), [1, 2, 4]);
+        // A frame this page does not know fails alone.
+        let (mut e, mut v) = online(0);
+        let newer = [
+            ServerFrame::Message(msg(1, "bob", "b1")).to_json(),
+            r#"{"type":"hologram","data":{}}"#.to_owned(),
+            ServerFrame::Message(msg(2, "bob", "b2")).to_json(),
+        ];
+        e.on_text(&mut v, &ServerFrame::batch_json(&newer), 1);
+        assert_eq!(v.messages.keys().copied().collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(v.unknown_frames, 1);
         // A frame that ends the socket ends the batch: nothing after it is applied.
         let (mut e, mut v) = online(0);
         let stop =

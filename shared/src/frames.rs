@@ -361,6 +361,9 @@ impl ClientFrame {
     }
 }
 
+/// How the room starts every `batch` it writes.
+const BATCH_HEAD: &str = r#"{"type":"batch","data":["#;
+
 /// Sent by the room to browsers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
@@ -532,8 +535,8 @@ pub enum ServerFrame {
         client_id: Option<String>,
     },
     /// Several frames for this socket at once, to be applied in order as if each had come on
-    /// its own: a busy room coalesces what became ready for the same sockets while its last
-    /// write was committing, so it sends one frame where it would send many. Only to clients
+    /// its own: a busy room handles the frames waiting on its sockets before it sends, then
+    /// sends each socket one `batch` where it would send many frames. Only to clients
     /// that joined with `batch: true` (its `welcome` may come in one); never nested.
     Batch(Vec<ServerFrame>),
 }
@@ -561,12 +564,30 @@ impl ServerFrame {
     }
 
     /// Parses what arrived on the socket into the frames it carries, in order: one, or the
-    /// contents of a `batch`.
+    /// contents of a `batch`, each parsed on its own, so that a frame this client does not
+    /// know (from a newer room) fails alone and the rest of its batch still applies. `Err`:
+    /// the text is not a frame at all.
+    pub fn parse_each(text: &str) -> Result<Vec<Result<Self, ProtocolError>>, ProtocolError> {
+        let bad = |e: serde_json::Error| ProtocolError::new(ErrorCode::BadFrame, e.to_string());
+        // The room writes every batch with this prefix (see `batch_json`); anything else is
+        // one frame (or a batch written otherwise, parsed whole).
+        if !text.starts_with(BATCH_HEAD) {
+            return Ok(match Self::parse(text)? {
+                Self::Batch(frames) => frames.into_iter().map(Ok).collect(),
+                one => vec![Ok(one)],
+            });
+        }
+        #[derive(Deserialize)]
+        struct Envelope {
+            data: Vec<serde_json::Value>,
+        }
+        let envelope: Envelope = serde_json::from_str(text).map_err(bad)?;
+        Ok(envelope.data.into_iter().map(|v| serde_json::from_value(v).map_err(bad)).collect())
+    }
+
+    /// As [`ServerFrame::parse_each`], keeping only the frames this client reads.
     pub fn parse_all(text: &str) -> Result<Vec<Self>, ProtocolError> {
-        Ok(match Self::parse(text)? {
-            Self::Batch(frames) => frames,
-            one => vec![one],
-        })
+        Ok(Self::parse_each(text)?.into_iter().filter_map(Result::ok).collect())
     }
 
     /// The JSON text of a `batch` holding `frames` (each already a frame's JSON text), built
@@ -979,5 +1000,14 @@ mod tests {
         assert_eq!(ServerFrame::parse_all(&batch).unwrap(), vec![ack.clone(), typing]);
         assert_eq!(ServerFrame::parse_all(&texts[0]).unwrap(), vec![ack], "a lone frame is itself");
         assert_eq!(ServerFrame::batch_json::<&str>(&[]), r#"{"type":"batch","data":[]}"#);
+        // A frame from a newer room fails alone: the rest of its batch still applies.
+        let newer =
+            ServerFrame::batch_json(&[texts[0].as_str(), r#"{"type":"hologram","data":{"x":1}}"#, texts[1].as_str()]);
+        let each = ServerFrame::parse_each(&newer).unwrap();
+        assert_eq!(each.len(), 3);
+        assert!(each[0].is_ok() && each[1].is_err() && each[2].is_ok(), "{each:?}");
+        assert_eq!(ServerFrame::parse_all(&newer).unwrap().len(), 2);
+        assert!(ServerFrame::parse_each("not json").is_err());
+        assert!(ServerFrame::parse_each(r#"{"type":"hologram","data":{}}"#).is_err(), "an unknown lone frame");
     }
 }
