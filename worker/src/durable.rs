@@ -87,18 +87,13 @@ struct Live {
     outbox: Outbox,
     /// A socket event is waiting a turn and will flush the outbox.
     flushing: bool,
-    /// When the last [`BUSY_FRAMES`] socket frames were handled (a ring, oldest at
-    /// `recent_at`): this many within `COALESCE_WITHIN_MS` before a frame mean the room is
-    /// busy, and its sends are coalesced.
-    recent: [u64; BUSY_FRAMES],
-    recent_at: usize,
+    /// When the last socket frame was handled: a frame that comes less than
+    /// `COALESCE_WITHIN_MS` after it finds the room busy, and its sends are coalesced. (Three
+    /// frames within that time was measured too: a saturated room then never sped up enough
+    /// to look busy, 1.5 messages per batch and 67,000 deliveries/s against 122,000, and ten
+    /// people posting together at 20/s were delayed all the same.)
+    last_frame_ms: u64,
 }
-
-/// A frame finds the room busy when this many frames came in the `COALESCE_WITHIN_MS` before
-/// it. One, measured: with three (a backlog, not a chance neighbour), a saturated room never
-/// sped up enough to look busy (1.5 messages per batch, 67,000 deliveries/s against 122,000
-/// with one), and ten people posting together at 20/s were delayed all the same.
-const BUSY_FRAMES: usize = 1;
 
 pub(crate) fn env_u32(env: &Env, name: &str, default: u32) -> u32 {
     var_u32(env.var(name).ok().map(|v| v.to_string()), default)
@@ -640,8 +635,7 @@ impl ChatRoom {
                 next_sweep_ms: 0,
                 outbox: Outbox::default(),
                 flushing: false,
-                recent: [0; BUSY_FRAMES],
-                recent_at: 0,
+                last_frame_ms: 0,
             });
         }
         live
@@ -681,7 +675,7 @@ impl ChatRoom {
     }
 
     /// Sends what a socket frame queued (issue 13). In a quiet room, at once. In a busy one
-    /// ([`BUSY_FRAMES`] frames came in the `COALESCE_WITHIN_MS` before this one), one turn of the
+    /// (the previous frame came less than `COALESCE_WITHIN_MS` before), one turn of the
     /// event loop later (`setTimeout(0)`): the frames already waiting on other sockets are
     /// handled first and their sends join the same outbox, so each socket gets one `batch`
     /// for the lot instead of one write per frame. So the window opens only under load, and
@@ -696,11 +690,8 @@ impl ChatRoom {
             let mut live = self.live.borrow_mut();
             let Some(live) = live.as_mut() else { return };
             let now = Date::now().as_millis();
-            // The oldest of the last BUSY_FRAMES frames, replaced by this one.
-            let oldest =
-                std::mem::replace(live.recent.get_mut(live.recent_at).expect("recent_at stays below BUSY_FRAMES"), now);
-            live.recent_at = (live.recent_at + 1) % BUSY_FRAMES;
-            let busy = now.saturating_sub(oldest) < self.coalesce_within_ms;
+            let busy = now.saturating_sub(live.last_frame_ms) < self.coalesce_within_ms;
+            live.last_frame_ms = now;
             if live.flushing || live.outbox.is_empty() {
                 return;
             }
