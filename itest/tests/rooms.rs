@@ -368,8 +368,9 @@ async fn busy_member(
 }
 
 /// Issue 13: ten members post at once. Those that joined with `batch: true` get the burst
-/// coalesced (fewer WebSocket messages than frames); the others get every frame on its own,
-/// as before; everyone gets every message exactly once, in `seq` order.
+/// coalesced (batches holding several members' messages: events of different sockets sent
+/// together); the others get every frame on its own, as before; everyone gets every message
+/// exactly once, in `seq` order.
 async fn a_busy_room_coalesces_for_clients_that_read_batches(s: &Server) -> Outcome {
     let room = unique_room("busy");
     let (members, sends) = (10, 15);
@@ -389,8 +390,8 @@ async fn a_busy_room_coalesces_for_clients_that_read_batches(s: &Server) -> Outc
             // Each sender's own ack and echo come as one batch even in a quiet room: only
             // batches mixing members' messages show events of different sockets coalesced.
             ensure(
-                mixed > 0 && texts < total,
-                format!("member {i} (batches): {texts} messages, {batches} batches, {mixed} mixing members"),
+                mixed > 0,
+                format!("member {i} (batches): {texts} messages, {batches} batches, none mixing members"),
             )?;
         } else {
             ensure(batches == 0, format!("member {i} (no batches) was sent {batches} batches"))?;

@@ -571,9 +571,14 @@ impl ServerFrame {
         let bad = |e: serde_json::Error| ProtocolError::new(ErrorCode::BadFrame, e.to_string());
         // The room writes every batch with this prefix (see `batch_json`); anything else is
         // one frame (or a batch written otherwise, parsed whole).
+        // Batches are never nested: one inside another is not a frame this client reads.
+        let unnested = |f: Self| match f {
+            Self::Batch(_) => Err(ProtocolError::new(ErrorCode::BadFrame, "a batch inside a batch")),
+            f => Ok(f),
+        };
         if !text.starts_with(BATCH_HEAD) {
             return Ok(match Self::parse(text)? {
-                Self::Batch(frames) => frames.into_iter().map(Ok).collect(),
+                Self::Batch(frames) => frames.into_iter().map(unnested).collect(),
                 one => vec![Ok(one)],
             });
         }
@@ -582,7 +587,7 @@ impl ServerFrame {
             data: Vec<serde_json::Value>,
         }
         let envelope: Envelope = serde_json::from_str(text).map_err(bad)?;
-        Ok(envelope.data.into_iter().map(|v| serde_json::from_value(v).map_err(bad)).collect())
+        Ok(envelope.data.into_iter().map(|v| serde_json::from_value(v).map_err(bad).and_then(unnested)).collect())
     }
 
     /// As [`ServerFrame::parse_each`], keeping only the frames this client reads.
@@ -1008,6 +1013,9 @@ mod tests {
         assert!(each[0].is_ok() && each[1].is_err() && each[2].is_ok(), "{each:?}");
         assert_eq!(ServerFrame::parse_all(&newer).unwrap().len(), 2);
         assert!(ServerFrame::parse_each("not json").is_err());
+        let nested = ServerFrame::batch_json(&[batch.as_str(), texts[0].as_str()]);
+        let each = ServerFrame::parse_each(&nested).unwrap();
+        assert!(each[0].is_err() && each[1].is_ok(), "a nested batch is refused alone: {each:?}");
         assert!(ServerFrame::parse_each(r#"{"type":"hologram","data":{}}"#).is_err(), "an unknown lone frame");
     }
 }
