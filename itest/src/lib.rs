@@ -66,6 +66,21 @@ impl Server {
 
     /// As [`Server::start`], with wrangler's `--log-level` (`log` shows the room's own lines).
     pub async fn start_with(label: &str, vars: &[(&str, &str)], log_level: &str) -> Result<Self, String> {
+        Self::launch(label, vars, log_level, None).await
+    }
+
+    /// Another Worker: `wrangler dev -c config` (a path from the repository root), with a
+    /// fresh state directory. It must answer `GET /api/rooms/health-check` with 200.
+    pub async fn start_config(label: &str, config: &str) -> Result<Self, String> {
+        Self::launch(label, &[], "warn", Some(root().join(config))).await
+    }
+
+    async fn launch(
+        label: &str,
+        vars: &[(&str, &str)],
+        log_level: &str,
+        config: Option<PathBuf>,
+    ) -> Result<Self, String> {
         let dir = root().join("target").join("itest").join(format!("{label}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -76,26 +91,7 @@ impl Server {
             vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             log_level: log_level.to_owned(),
             log: dir.join("wrangler.log"),
-            config: None,
-        };
-        server.spawn().await?;
-        Ok(server)
-    }
-
-    /// Another Worker: `wrangler dev -c config` (a path from the repository root), with a
-    /// fresh state directory. It must answer `GET /api/rooms/health-check` with 200.
-    pub async fn start_config(label: &str, config: &str) -> Result<Self, String> {
-        let dir = root().join("target").join("itest").join(format!("{label}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let mut server = Self {
-            child: None,
-            port: 0,
-            state_dir: dir.join("state"),
-            vars: Vec::new(),
-            log_level: "warn".to_owned(),
-            log: dir.join("wrangler.log"),
-            config: Some(root().join(config)),
+            config,
         };
         server.spawn().await?;
         Ok(server)
