@@ -751,7 +751,12 @@ impl ChatRoom {
         let (batches, joins, room) = {
             let mut live = self.live.borrow_mut();
             let Some(live) = live.as_mut() else { return };
-            (live.room.take_inbox_batches(), live.room.take_joins_to_tell(), live.room.name().to_owned())
+            let (batches, joins) = (live.room.take_inbox_batches(), live.room.take_joins_to_tell());
+            // Most events tell no inbox: no copy of the name, no binding lookup for them.
+            if batches.is_empty() && joins.is_empty() {
+                return;
+            }
+            (batches, joins, live.room.name().to_owned())
         };
         let Ok(inboxes) = self.env.durable_object("INBOXES") else { return };
         use crate::inbox_object::post;

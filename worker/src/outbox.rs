@@ -46,11 +46,6 @@ impl Outbox {
         self.queued.is_empty()
     }
 
-    /// Frames queued.
-    pub fn len(&self) -> usize {
-        self.queued.len()
-    }
-
     /// Empties the queue into the writes that deliver it: per socket, its frames in the order
     /// they were queued; `batches` says which sockets read `batch` frames. Writes to
     /// different sockets may come in any order; each socket's own writes are in order.
