@@ -269,7 +269,6 @@ impl Server {
         Client::connect(&self.ws_url(room), None).await
     }
 
-    /// Opens a socket and joins as `name` with `key`; returns the client and its `welcome`.
     /// A socket to the inbox of the person with `key` (issue 11), not greeted yet.
     pub async fn connect_inbox(&self, key: &str) -> Result<Client, String> {
         let k = confab_shared::MemberKey::parse(key).map_err(|e| e.message)?;
@@ -290,6 +289,7 @@ impl Server {
         }
     }
 
+    /// Opens a socket and joins as `name` with `key`; returns the client and its `welcome`.
     pub async fn join(&self, room: &str, name: &str, key: &str) -> Result<(Client, ServerFrame), String> {
         let mut c = self.connect(room).await?;
         c.send_json(serde_json::json!({"type": "join", "data": {"v": 2, "name": name, "key": key}})).await?;

@@ -598,10 +598,9 @@ impl ServerFrame {
     /// The JSON text of a `batch` holding `frames` (each already a frame's JSON text), built
     /// without parsing them again: the room serializes each event once and reuses the text.
     pub fn batch_json<S: AsRef<str>>(frames: &[S]) -> String {
-        const HEAD: &str = r#"{"type":"batch","data":["#;
         let mut out =
-            String::with_capacity(HEAD.len() + 2 + frames.iter().map(|f| f.as_ref().len() + 1).sum::<usize>());
-        out.push_str(HEAD);
+            String::with_capacity(BATCH_HEAD.len() + 2 + frames.iter().map(|f| f.as_ref().len() + 1).sum::<usize>());
+        out.push_str(BATCH_HEAD);
         for (i, f) in frames.iter().enumerate() {
             if i > 0 {
                 out.push(',');

@@ -802,3 +802,15 @@ fn a_crowd_arriving_at_once_is_announced_in_batches() {
     assert!(h.take(watcher).iter().any(|f| matches!(f, ServerFrame::MemberLeft(m) if m.name == "guest0")));
     assert_eq!(h.wake, None);
 }
+
+#[test]
+fn a_clients_batch_flag_survives_hibernation() {
+    let mut h = Harness::new();
+    let plain = h.join("alice", KEY_A);
+    let s = h.open();
+    h.text(s, json!({"type": "join", "data": {"v": 2, "name": "bob", "key": KEY_B, "batch": true}}));
+    assert!(h.room.batches(s) && !h.room.batches(plain));
+    h.hibernate();
+    assert!(h.room.batches(s), "bob's socket reads batches after a wake (its attachment says so)");
+    assert!(!h.room.batches(plain));
+}
